@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against a real PostgreSQL on loopback:
+#   scripts/bench.sh [updraft-bench args...]
+# Starts the server like scripts/test.sh does (and stops it at the end if this run started it),
+# exports UPDRAFT_BENCH_DATABASE_URL, and runs the release build of `updraft-bench`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export UPDRAFT_CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$UPDRAFT_CACHE/target}"
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+
+trap stop_servers EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Build first: the server need not sit idle through a release build.
+cargo build --release --bin updraft-bench
+start_postgres
+UPDRAFT_BENCH_DATABASE_URL="$("$SCRIPTS_DIR/postgres.sh" url)"
+export UPDRAFT_BENCH_DATABASE_URL
+cargo run --release --bin updraft-bench -- "$@"

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The project's test command (the README's, and CI's through .ci/run):
+#   cargo fmt --check -> cargo clippy (warnings are errors) -> build the tests
+#   -> start the real servers (PostgreSQL, ...) -> cargo test --all-targets -> stop the servers.
+#
+#   scripts/test.sh                        everything
+#   scripts/test.sh --test scheduler       extra args go to `cargo test`; --all-targets is added
+#                                          unless they pick targets themselves (--test, --lib, ...)
+#   scripts/test.sh claim -- --nocapture   a test-name filter, and args for the test binaries
+#
+# Environment:
+#   CARGO_TARGET_DIR       default ~/.cache/updraft/target: outside the clone, so a fresh clone
+#                          (CI's) reuses the previous build
+#   UPDRAFT_CACHE          default ~/.cache/updraft: servers' data, logs, the last test output
+#   UPDRAFT_PG_PORT        default 54329
+#   UPDRAFT_KEEP_SERVERS=1 leave the servers this run started running
+#   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
+#
+# Tests read UPDRAFT_TEST_DATABASE_URL (and later UPDRAFT_TEST_<SERVER>_URL); this script always
+# sets them, so no test is skipped here.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export UPDRAFT_CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$UPDRAFT_CACHE/target}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+
+# Args before `--` are cargo's, the rest (with the `--`) the test binaries'.
+cargo_args=()
+while (($# > 0)) && [[ $1 != -- ]]; do
+  cargo_args+=("$1")
+  shift
+done
+harness_args=("$@")
+target_args=(--all-targets)
+for arg in "${cargo_args[@]}"; do
+  case "$arg" in
+    --lib | --bins | --bin | --bin=* | --tests | --test | --test=* | --examples | --example | \
+      --example=* | --benches | --bench | --bench=* | --all-targets | --doc)
+      target_args=()
+      ;;
+  esac
+done
+
+TEST_LOG="$UPDRAFT_CACHE/logs/test.log"
+rm -f "$TEST_LOG"
+RUN_START=$SECONDS
+STEPS=()
+CURRENT_STEP=""
+STEP_START=0
+
+# Runs one step in the main shell (so errexit and exported variables work as usual); a failure
+# exits through on_exit, which records the step that was running.
+step() {
+  CURRENT_STEP="$1"
+  STEP_START=$SECONDS
+  shift
+  printf '\n==> %s\n' "$CURRENT_STEP"
+  "$@"
+  STEPS+=("$(printf '  %-7s %5ss  %s' ok $((SECONDS - STEP_START)) "$CURRENT_STEP")")
+  CURRENT_STEP=""
+}
+
+# Sums cargo's per-binary "test result:" lines into one total.
+test_totals() {
+  [[ -f $TEST_LOG ]] || return 0
+  awk '/^test result:/ {
+         for (i = 1; i <= NF; i++) {
+           if ($(i) ~ /^passed;?$/) p += $(i - 1)
+           if ($(i) ~ /^failed;?$/) f += $(i - 1)
+           if ($(i) ~ /^ignored;?$/) s += $(i - 1)
+         }
+         n++
+       }
+       END { if (n) printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$TEST_LOG"
+}
+
+on_exit() {
+  local rc=$? entry
+  set +e
+  if [[ -n $CURRENT_STEP ]]; then
+    STEPS+=("$(printf '  %-7s %5ss  %s' FAILED $((SECONDS - STEP_START)) "$CURRENT_STEP")")
+  fi
+  stop_servers
+  echo
+  echo "==================== updraft test summary ===================="
+  for entry in "${STEPS[@]}"; do echo "$entry"; done
+  for entry in "${SERVER_URLS[@]}"; do echo "  server  ${entry/ /: }"; done
+  [[ ! -f $TEST_LOG ]] || echo "  full test output: $TEST_LOG"
+  test_totals
+  if ((rc == 0)); then
+    echo "result: ok in $((SECONDS - RUN_START))s"
+  else
+    echo "result: FAILED (exit $rc${CURRENT_STEP:+ in \"$CURRENT_STEP\"}) after $((SECONDS - RUN_START))s"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+run_tests() {
+  mkdir -p "$(dirname "$TEST_LOG")"
+  # --no-fail-fast: one failing test binary must not hide the others' failures.
+  cargo test --no-fail-fast "${target_args[@]}" "${cargo_args[@]}" "${harness_args[@]}" 2>&1 |
+    tee "$TEST_LOG"
+}
+
+echo "updraft tests: $(cargo --version), target dir $CARGO_TARGET_DIR"
+if [[ ${UPDRAFT_SKIP_LINT:-0} != 1 ]]; then
+  step "cargo fmt --check" cargo fmt --all -- --check
+  step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings
+fi
+step "build tests" cargo test --no-run "${target_args[@]}" "${cargo_args[@]}"
+step "start servers" start_servers
+step "cargo test" run_tests

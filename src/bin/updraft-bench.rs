@@ -1,0 +1,269 @@
+//! `updraft-bench`: prints the figures of SPEC section 6 that the engine makes measurable.
+//!
+//! Each scenario runs the real scheduler and local executor in this process against a fresh
+//! database (SQLite in a temp dir, or a fresh PostgreSQL database with `--postgres`, from
+//! `UPDRAFT_BENCH_DATABASE_URL`). Only loopback traffic. Usage:
+//!
+//! ```text
+//! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle]... [--postgres]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sqlx::Connection;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use updraft::cli::engine;
+use updraft::config::Settings;
+use updraft::dag::loader::DagFolder;
+use updraft::model::RunType;
+use updraft::scheduler::SchedulerOptions;
+use updraft::store::{NewRun, RunRow, Store, TiRow};
+
+/// Every wait of a scenario is bounded by this.
+const LIMIT: Duration = Duration::from_secs(600);
+
+struct Bench {
+    postgres: bool,
+    dir: PathBuf,
+}
+
+fn rss_kb(pid: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn reset_peak_rss() {
+    // Writing 5 to clear_refs resets VmHWM (Linux >= 4.0), so each scenario's peak is its own.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+impl Bench {
+    async fn database_url(&self, name: &str) -> String {
+        if !self.postgres {
+            return format!("sqlite://{}", self.dir.join(format!("{name}.db")).display());
+        }
+        let base = std::env::var("UPDRAFT_BENCH_DATABASE_URL")
+            .expect("--postgres needs UPDRAFT_BENCH_DATABASE_URL (scripts/bench.sh sets it)");
+        sqlx::any::install_default_drivers();
+        let db = format!("bench_{name}_{}", Utc::now().timestamp_nanos_opt().unwrap_or(0));
+        let mut conn = sqlx::AnyConnection::connect(&base).await.expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.expect("create db");
+        let _ = conn.close().await;
+        let cut = base.rfind('/').expect("URL has a database");
+        format!("{}/{db}", &base[..cut])
+    }
+
+    /// Runs one DAG (written to a fresh folder) once and returns the finished run, the store
+    /// and the wall time from trigger to run end.
+    async fn run_dag(&self, name: &str, yaml: &str, parallelism: usize) -> (RunRow, Store, Duration) {
+        let home = self.dir.join(name);
+        let dags = home.join("dags");
+        std::fs::create_dir_all(&dags).expect("dags dir");
+        std::fs::write(dags.join(format!("{name}.yaml")), yaml).expect("write dag");
+        let mut settings = Settings::for_home(&home, &dags);
+        settings.parallelism = parallelism;
+        settings.database_url = self.database_url(name).await;
+        let store = Store::open(&settings.database_url).await.expect("open store");
+        let shutdown = CancellationToken::new();
+        let built = engine::build(
+            Arc::new(settings),
+            store.clone(),
+            Some(DagFolder::new(dags)),
+            SchedulerOptions::default(),
+            &shutdown,
+            "bench",
+        );
+        let (_tx, rx) = mpsc::unbounded_channel();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { built.scheduler.run(rx, token).await });
+        let started = Instant::now();
+        while store.get_dag(name).await.is_err() {
+            assert!(started.elapsed() < LIMIT, "DAG {name} never loaded");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let now = Utc::now();
+        let run = NewRun {
+            dag_id: name.into(),
+            run_id: NewRun::default_run_id(RunType::Manual, now),
+            run_type: RunType::Manual,
+            logical_date: now,
+            data_interval_start: now,
+            data_interval_end: now,
+            conf: Default::default(),
+            triggered_by: "bench".into(),
+        };
+        let t0 = Instant::now();
+        let run = store.create_run(&run, now).await.expect("trigger");
+        let run = loop {
+            let r = store.get_run(run.id).await.expect("run");
+            if r.state.is_finished() {
+                break r;
+            }
+            assert!(t0.elapsed() < LIMIT, "run of {name} did not finish");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let wall = t0.elapsed();
+        shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        (run, store, wall)
+    }
+
+    async fn chain(&self, print_handoff: bool) {
+        let mut yaml = String::from("dag_id: chain50\ntasks:\n");
+        for i in 0..50 {
+            yaml.push_str(&format!("  t{i}:\n    type: bash\n    command: 'true'\n"));
+            if i > 0 {
+                yaml.push_str(&format!("    depends_on: [t{}]\n", i - 1));
+            }
+        }
+        let (run, store, wall) = self.run_dag("chain50", &yaml, 16).await;
+        println!("chain50: 50-task chain of `bash: true`, trigger -> run {}: {:.3} s (target < 0.5 s)", run.state, wall.as_secs_f64());
+        if !print_handoff {
+            return;
+        }
+        let mut tis: Vec<TiRow> = store.run_tis(run.id).await.expect("tis");
+        tis.sort_by_key(|t| t.task_id[1..].parse::<u32>().unwrap_or(0));
+        let (mut handoff, mut to_queue, mut to_start) = (Vec::new(), Vec::new(), Vec::new());
+        for w in tis.windows(2) {
+            let (Some(end), Some(start)) = (w[0].end_date, w[1].start_date) else { continue };
+            handoff.push((start - end).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            let tries = store.tries(w[1].id).await.expect("tries");
+            if let Some(t) = tries.first() {
+                if let (Some(r), Some(q), Some(s)) = (t.runnable_at, t.queued_at, t.start_date) {
+                    to_queue.push((q - r).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                    to_start.push((s - q).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                }
+            }
+        }
+        for v in [&mut handoff, &mut to_queue, &mut to_start] {
+            v.sort_by(f64::total_cmp);
+        }
+        println!(
+            "handoff: upstream end -> downstream start over {} edges: median {:.2} ms, p95 {:.2} ms (target median <= 5 ms); runnable->queued median {:.2} ms, queued->started median {:.2} ms",
+            handoff.len(),
+            percentile(&handoff, 0.5),
+            percentile(&handoff, 0.95),
+            percentile(&to_queue, 0.5),
+            percentile(&to_start, 0.5),
+        );
+    }
+
+    async fn fanout(&self, width: usize, kind: &str, parallelism: usize) {
+        let name = format!("fanout{width}");
+        let command = if kind == "bash" { "\n    command: 'true'" } else { "" };
+        let yaml = format!(
+            "dag_id: {name}\nmax_active_tasks: 100000\ntasks:\n  start: {{ type: {kind}{} }}\n  fan:\n    type: {kind}{command}\n    depends_on: [start]\n    foreach: {}\n  end:\n    type: {kind}{command}\n    depends_on: [fan]\n",
+            if kind == "bash" { ", command: 'true'" } else { "" },
+            serde_json::to_string(&(0..width).collect::<Vec<_>>()).unwrap_or_default(),
+        );
+        reset_peak_rss();
+        let (run, _store, wall) = self.run_dag(&name, &yaml, parallelism).await;
+        println!(
+            "{name}: 1 -> {width} -> 1 of `{kind}`, parallelism {parallelism}, trigger -> run {}: {:.3} s; peak RSS {:.1} MB",
+            run.state,
+            wall.as_secs_f64(),
+            rss_kb("self", "VmHWM:") as f64 / 1024.0
+        );
+    }
+
+    fn load(&self) {
+        let dir = self.dir.join("load1000");
+        std::fs::create_dir_all(&dir).expect("dir");
+        for i in 0..1000 {
+            let mut yaml = format!("dag_id: dag_{i:04}\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n");
+            for t in 0..10 {
+                yaml.push_str(&format!("  t{t}:\n    type: bash\n    command: echo {t}\n"));
+                if t > 0 {
+                    yaml.push_str(&format!("    depends_on: [t{}]\n", t - 1));
+                }
+            }
+            std::fs::write(dir.join(format!("dag_{i:04}.yaml")), yaml).expect("write");
+        }
+        let t0 = Instant::now();
+        let bag = updraft::dag::loader::load_folder(&dir);
+        let elapsed = t0.elapsed();
+        assert_eq!(bag.dags.len(), 1000, "every file loads: {:?}", bag.errors.values().next());
+        println!("load: 1,000 DAG files of 10 tasks parsed and validated: {:.3} s (target < 1 s)", elapsed.as_secs_f64());
+    }
+
+    async fn idle(&self) {
+        let exe = std::env::current_exe().expect("exe");
+        let updraft = exe.with_file_name("updraft");
+        if !updraft.exists() {
+            println!("idle: skipped, build the `updraft` binary first (cargo build --release)");
+            return;
+        }
+        let home = self.dir.join("idle");
+        let dags = home.join("dags");
+        std::fs::create_dir_all(&dags).expect("dir");
+        for i in 0..10 {
+            let yaml = format!("dag_id: idle_{i}\nschedule: '0 0 1 1 *'\nstart_date: 2026-01-01\ntasks:\n  a: {{ type: empty }}\n  b: {{ type: bash, command: 'true', depends_on: [a] }}\n");
+            std::fs::write(dags.join(format!("idle_{i}.yaml")), yaml).expect("write");
+        }
+        let mut child = std::process::Command::new(updraft)
+            .arg("standalone")
+            .env("UPDRAFT_HOME", &home)
+            .env("UPDRAFT_DAGS_FOLDER", &dags)
+            .env("UPDRAFT_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start updraft standalone");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let pid = child.id().to_string();
+        let rss = rss_kb(&pid, "VmRSS:");
+        let _ = child.kill();
+        let _ = child.wait();
+        println!("idle: `updraft standalone` with 10 DAGs after 5 s: {:.1} MB RSS (target < 30 MB)", rss as f64 / 1024.0);
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("updraft-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn remove(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let postgres = args.iter().any(|a| a == "--postgres");
+    let mut chosen: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
+    if chosen.is_empty() || chosen.contains(&"all") {
+        chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle"];
+    }
+    let bench = Bench { postgres, dir: temp_dir() };
+    println!("updraft-bench on {} ({} cores)", if postgres { "PostgreSQL" } else { "SQLite" }, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    for scenario in chosen {
+        match scenario {
+            "handoff" => bench.chain(true).await,
+            "chain" => bench.chain(false).await,
+            "fanout200" => bench.fanout(200, "bash", 8).await,
+            "fanout10k" => bench.fanout(10_000, "empty", 16).await,
+            "load" => bench.load(),
+            "idle" => bench.idle().await,
+            other => eprintln!("unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle or all"),
+        }
+    }
+    remove(&bench.dir);
+}

@@ -1,0 +1,371 @@
+//! `updraft dags ...`: list, validate, trigger, test, pause, unpause, backfill, show.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::Utc;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{CmdResult, Failure, engine, parse_conf, parse_when};
+use crate::config::Settings;
+use crate::dag::{Dag, DagBag, loader, parse_dag};
+use crate::model::RunType;
+use crate::store::{NewRun, StoreError};
+
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// Lists the DAGs of the DAGs folder.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks DAG files (a file or a folder; the DAGs folder by default). Exits 1 on errors.
+    Validate {
+        /// File or folder to check.
+        path: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a manual run; a running scheduler executes it.
+    Trigger {
+        /// The DAG.
+        dag_id: String,
+        /// Params for the run, as a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Run id (default `manual__<now>`).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Logical date (default now).
+        #[arg(long)]
+        logical_date: Option<String>,
+    },
+    /// Runs one DAG run in this process, without a scheduler, and prints every task's state.
+    Test {
+        /// The DAG.
+        dag_id: String,
+        /// Logical date of the run (default now).
+        logical_date: Option<String>,
+        /// Params for the run, as a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Print the final states as JSON instead of the logs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pauses a DAG: no new scheduled runs, nothing of it is queued.
+    Pause {
+        /// The DAG.
+        dag_id: String,
+    },
+    /// Unpauses a DAG.
+    Unpause {
+        /// The DAG.
+        dag_id: String,
+    },
+    /// Creates one run per schedule interval between two dates; a running scheduler executes them.
+    Backfill {
+        /// The DAG.
+        dag_id: String,
+        /// First logical date (inclusive).
+        #[arg(long)]
+        start_date: String,
+        /// Last logical date (inclusive).
+        #[arg(long)]
+        end_date: String,
+        /// Params for every run, as a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Only print the runs that would be created.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Prints the task graph.
+    Show {
+        /// The DAG.
+        dag_id: String,
+        /// Print Graphviz dot.
+        #[arg(long)]
+        dot: bool,
+    },
+}
+
+pub async fn run(cmd: DagsCommand, settings: Settings) -> CmdResult {
+    match cmd {
+        DagsCommand::List { json } => list(&settings, json).await,
+        DagsCommand::Validate { path, json } => validate(&settings, path, json),
+        DagsCommand::Trigger { dag_id, conf, run_id, logical_date } => {
+            trigger(&settings, &dag_id, conf, run_id, logical_date).await
+        }
+        DagsCommand::Test { dag_id, logical_date, conf, json } => {
+            super::tasks::test_dag(settings, &dag_id, logical_date, conf, json).await
+        }
+        DagsCommand::Pause { dag_id } => set_paused(&settings, &dag_id, true).await,
+        DagsCommand::Unpause { dag_id } => set_paused(&settings, &dag_id, false).await,
+        DagsCommand::Backfill { dag_id, start_date, end_date, conf, dry_run } => {
+            backfill(&settings, &dag_id, &start_date, &end_date, conf, dry_run).await
+        }
+        DagsCommand::Show { dag_id, dot } => show(&settings, &dag_id, dot),
+    }
+}
+
+/// Loads the DAGs folder; refuses a missing folder.
+pub fn load_bag(settings: &Settings) -> Result<DagBag, Failure> {
+    if !settings.dags_folder.is_dir() {
+        return Err(Failure::usage(format!(
+            "the DAGs folder {} does not exist (set UPDRAFT_DAGS_FOLDER)",
+            settings.dags_folder.display()
+        )));
+    }
+    Ok(loader::load_folder(&settings.dags_folder))
+}
+
+/// One DAG of the DAGs folder, or a message naming what is wrong.
+pub fn find_dag(settings: &Settings, dag_id: &str) -> Result<(Dag, DagBag), Failure> {
+    let mut bag = load_bag(settings)?;
+    match bag.dags.remove(dag_id) {
+        Some(dag) => Ok((dag, bag)),
+        None => {
+            let mut msg = format!("no DAG `{dag_id}` in {}", settings.dags_folder.display());
+            let broken: Vec<String> = bag.errors.values().flatten().map(|e| e.to_string()).collect();
+            if !broken.is_empty() {
+                msg.push_str(&format!("; files with errors:\n  {}", broken.join("\n  ")));
+            }
+            Err(Failure::problem(msg))
+        }
+    }
+}
+
+async fn list(settings: &Settings, as_json: bool) -> CmdResult {
+    let bag = load_bag(settings)?;
+    let store = engine::open_store(settings).await?;
+    let records: HashMap<String, _> =
+        store.list_dags().await?.into_iter().map(|r| (r.dag_id.clone(), r)).collect();
+    let rows: Vec<serde_json::Value> = bag
+        .dags
+        .values()
+        .map(|d| {
+            let rec = records.get(&d.dag_id);
+            json!({
+                "dag_id": d.dag_id,
+                "fileloc": d.fileloc.display().to_string(),
+                "schedule": d.schedule.is_scheduled().then(|| d.schedule.to_string()),
+                "owner": d.owner,
+                "tags": d.tags,
+                "tasks": d.tasks.len(),
+                "is_paused": rec.map(|r| r.is_paused).unwrap_or(d.is_paused_upon_creation),
+                "next_dagrun": rec.and_then(|r| r.next_dagrun).map(|t| t.to_rfc3339()),
+            })
+        })
+        .collect();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+    } else {
+        println!("{:<32} {:<14} {:<8} {:<6} {:<12} FILE", "DAG", "SCHEDULE", "PAUSED", "TASKS", "OWNER");
+        for r in &rows {
+            println!(
+                "{:<32} {:<14} {:<8} {:<6} {:<12} {}",
+                r["dag_id"].as_str().unwrap_or(""),
+                r["schedule"].as_str().unwrap_or("manual"),
+                r["is_paused"].as_bool().unwrap_or(false),
+                r["tasks"],
+                r["owner"].as_str().unwrap_or(""),
+                r["fileloc"].as_str().unwrap_or(""),
+            );
+        }
+        if !bag.errors.is_empty() {
+            println!("\n{} file(s) with errors: run `updraft dags validate`", bag.errors.len());
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdResult {
+    let path = path.unwrap_or_else(|| settings.dags_folder.clone());
+    let bag = if path.is_dir() {
+        loader::load_folder(&path)
+    } else if path.is_file() {
+        let mut bag = DagBag::default();
+        let display = Path::new(path.file_name().unwrap_or(path.as_os_str())).to_path_buf();
+        match parse_dag(&path, &display) {
+            Ok(dag) => {
+                bag.dags.insert(dag.dag_id.clone(), dag);
+            }
+            Err(errors) => {
+                bag.errors.insert(display, errors);
+            }
+        }
+        bag
+    } else {
+        return Err(Failure::usage(format!("{} is neither a file nor a folder", path.display())));
+    };
+    let errors: Vec<_> = bag.errors.values().flatten().collect();
+    if as_json {
+        let out = json!({
+            "valid": bag.dags.keys().collect::<Vec<_>>(),
+            "errors": errors.iter().map(|e| json!({
+                "file": e.file.display().to_string(), "line": e.line, "column": e.column,
+                "message": e.message,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        for e in &errors {
+            println!("{e}");
+        }
+        println!(
+            "{} DAG(s) valid, {} file(s) with {} error(s)",
+            bag.dags.len(),
+            bag.errors.len(),
+            errors.len()
+        );
+    }
+    if errors.is_empty() { Ok(()) } else { Err(Failure::problem("")) }
+}
+
+async fn trigger(
+    settings: &Settings,
+    dag_id: &str,
+    conf: Option<String>,
+    run_id: Option<String>,
+    logical_date: Option<String>,
+) -> CmdResult {
+    let conf = parse_conf(conf.as_deref())?;
+    let store = engine::open_store(settings).await?;
+    if let Err(StoreError::NotFound(_)) = store.get_dag(dag_id).await {
+        // Not seen by a scheduler yet: accept it if its file is valid.
+        find_dag(settings, dag_id)?;
+    }
+    let now = Utc::now();
+    let logical = logical_date.as_deref().map(parse_when).transpose()?.unwrap_or(now);
+    let run = NewRun {
+        dag_id: dag_id.to_string(),
+        run_id: run_id.unwrap_or_else(|| NewRun::default_run_id(RunType::Manual, now)),
+        run_type: RunType::Manual,
+        logical_date: logical,
+        data_interval_start: logical,
+        data_interval_end: logical,
+        conf,
+        triggered_by: "cli".into(),
+    };
+    let row = store.create_run(&run, now).await.map_err(|e| Failure::problem(e.to_string()))?;
+    store.audit("cli", "trigger", Some(dag_id), Some(&row.run_id), None, now).await?;
+    println!("Created run {} of {} (queued; a running scheduler starts it)", row.run_id, dag_id);
+    store.close().await;
+    Ok(())
+}
+
+async fn set_paused(settings: &Settings, dag_id: &str, paused: bool) -> CmdResult {
+    let store = engine::open_store(settings).await?;
+    store.set_paused(dag_id, paused).await.map_err(|e| match e {
+        StoreError::NotFound(_) => Failure::problem(format!(
+            "DAG `{dag_id}` is not in the database yet: start the scheduler once so it loads the DAGs folder"
+        )),
+        e => Failure::from(e),
+    })?;
+    let event = if paused { "pause" } else { "unpause" };
+    store.audit("cli", event, Some(dag_id), None, None, Utc::now()).await?;
+    println!("DAG {dag_id} {}", if paused { "paused" } else { "unpaused" });
+    store.close().await;
+    Ok(())
+}
+
+async fn backfill(
+    settings: &Settings,
+    dag_id: &str,
+    start: &str,
+    end: &str,
+    conf: Option<String>,
+    dry_run: bool,
+) -> CmdResult {
+    let (dag, _) = find_dag(settings, dag_id)?;
+    let (from, to) = (parse_when(start)?, parse_when(end)?);
+    if from > to {
+        return Err(Failure::usage("--start-date is after --end-date"));
+    }
+    if !dag.schedule.is_scheduled() {
+        return Err(Failure::usage(format!("DAG `{dag_id}` has no schedule: nothing to backfill")));
+    }
+    let conf = parse_conf(conf.as_deref())?;
+    let intervals = dag.schedule.intervals_between(from, to);
+    if dry_run {
+        for i in &intervals {
+            println!("{} -> {}", i.start.to_rfc3339(), i.end.to_rfc3339());
+        }
+        println!("{} run(s) would be created", intervals.len());
+        return Ok(());
+    }
+    let store = engine::open_store(settings).await?;
+    let now = Utc::now();
+    let (mut created, mut existing) = (0, 0);
+    for i in &intervals {
+        let run = NewRun {
+            dag_id: dag_id.to_string(),
+            run_id: NewRun::default_run_id(RunType::Backfill, i.start),
+            run_type: RunType::Backfill,
+            logical_date: i.start,
+            data_interval_start: i.start,
+            data_interval_end: i.end,
+            conf: conf.clone(),
+            triggered_by: "cli".into(),
+        };
+        if store.run_exists_for(dag_id, i.start).await? {
+            existing += 1;
+            continue;
+        }
+        match store.create_run(&run, now).await {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(_)) => existing += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    store.audit("cli", "backfill", Some(dag_id), None, Some(&format!("{start}..{end}")), now).await?;
+    println!("{created} backfill run(s) queued, {existing} already existed; a running scheduler executes them");
+    store.close().await;
+    Ok(())
+}
+
+fn show(settings: &Settings, dag_id: &str, dot: bool) -> CmdResult {
+    let (dag, _) = find_dag(settings, dag_id)?;
+    let dag = Arc::new(dag);
+    if dot {
+        println!("digraph \"{}\" {{\n  rankdir=LR;", dag.dag_id);
+        for t in dag.tasks.values() {
+            println!("  \"{}\" [label=\"{}\\n{}\"];", t.task_id, t.task_id, t.kind.type_name());
+            for up in &t.depends_on {
+                println!("  \"{up}\" -> \"{}\";", t.task_id);
+            }
+        }
+        println!("}}");
+        return Ok(());
+    }
+    println!("{} ({} tasks, schedule {})", dag.dag_id, dag.tasks.len(), dag.schedule);
+    // Depth = longest path from a root, so each line's upstream tasks are printed above it.
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    for id in dag.graph.topo_order() {
+        let d = dag.graph.upstream(id).iter().filter_map(|u| depth.get(u.as_str())).max().map_or(0, |d| d + 1);
+        depth.insert(id.as_str(), d);
+    }
+    for id in dag.graph.topo_order() {
+        let task = &dag.tasks[id];
+        let ups = dag.graph.upstream(id);
+        let indent = "  ".repeat(depth[id.as_str()]);
+        let mut line = format!("{indent}{id} [{}]", task.kind.type_name());
+        if task.foreach.is_some() {
+            line.push_str(" (mapped)");
+        }
+        if !ups.is_empty() {
+            line.push_str(&format!(" <- {}", ups.join(", ")));
+        }
+        if task.trigger_rule != Default::default() {
+            line.push_str(&format!(" ({})", task.trigger_rule.as_str()));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The `updraft` command line: argument parsing and dispatch.
+//!
+//! Output is for a person by default and JSON with `--json` where a script would want it.
+//! Exit codes: 0 success, 1 the command ran and found a problem (invalid DAG, failed run),
+//! 2 bad usage or configuration.
+
+mod dags;
+mod db;
+pub mod engine;
+mod tasks;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+/// Updraft: YAML DAGs, a fast scheduler, Kafka-first task types.
+#[derive(Debug, Parser)]
+#[command(name = "updraft", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scheduler and executor in one process on SQLite, with the example DAGs: start here.
+    Standalone,
+    /// The scheduler (with the configured executor), for a PostgreSQL deployment.
+    Scheduler,
+    /// DAG commands.
+    #[command(subcommand)]
+    Dags(dags::DagsCommand),
+    /// Task commands.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
+    /// Metadata database commands.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+}
+
+/// A command's failure: the message for the user and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// The command ran and the answer is "no" (exit 1).
+    pub fn problem(message: impl Into<String>) -> Failure {
+        Failure { code: 1, message: message.into() }
+    }
+
+    /// Bad usage, configuration or environment (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure { code: 2, message: message.into() }
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::usage(e.to_string())
+    }
+}
+
+/// Result of a command.
+pub type CmdResult = Result<(), Failure>;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Standalone => engine::serve(settings, true).await,
+            Command::Scheduler => engine::serve(settings, false).await,
+            Command::Dags(cmd) => dags::run(cmd, settings).await,
+            Command::Tasks(cmd) => tasks::run(cmd, settings).await,
+            Command::Db(cmd) => db::run(cmd, settings).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("error: {}", f.message);
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Parses `--conf` JSON into a params object.
+pub fn parse_conf(conf: Option<&str>) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+    match conf {
+        None => Ok(serde_json::Map::new()),
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Failure::usage("--conf must be a JSON object, e.g. '{\"batch_size\": 10}'")),
+            Err(e) => Err(Failure::usage(format!("--conf is not valid JSON: {e}"))),
+        },
+    }
+}
+
+/// Parses a date (`2026-01-01`) or a date-time (RFC 3339) given on the command line.
+pub fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| Failure::usage(format!("`{text}` is not a date (2026-01-01) or RFC 3339 time")))
+}

@@ -1,0 +1,167 @@
+//! Settings: read from the environment once, checked, and passed down.
+//!
+//! Invariant: no other module reads environment variables. Connections (`UPDRAFT_CONN_<ID>`)
+//! and variables (`UPDRAFT_VAR_<NAME>`) from the environment are captured here too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How queued task instances get run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// One task instance at a time.
+    Sequential,
+    /// Up to `parallelism` task instances at once in this process.
+    Local,
+    /// Workers on any machine claim queued task instances from PostgreSQL.
+    Distributed,
+}
+
+impl std::str::FromStr for ExecutorKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sequential" => Ok(ExecutorKind::Sequential),
+            "local" => Ok(ExecutorKind::Local),
+            "distributed" => Ok(ExecutorKind::Distributed),
+            other => Err(format!(
+                "UPDRAFT_EXECUTOR=`{other}` is not an executor: use sequential, local or distributed"
+            )),
+        }
+    }
+}
+
+/// Every setting of an Updraft process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `UPDRAFT_HOME` (default `./.updraft`): SQLite database and logs live here.
+    pub home: PathBuf,
+    /// `UPDRAFT_DAGS_FOLDER` (default `./dags`).
+    pub dags_folder: PathBuf,
+    /// `UPDRAFT_DATABASE_URL` (default `sqlite://<home>/updraft.db`).
+    pub database_url: String,
+    /// `UPDRAFT_EXECUTOR` (default `local`).
+    pub executor: ExecutorKind,
+    /// `UPDRAFT_PARALLELISM` (default 16): executor slots of this process.
+    pub parallelism: usize,
+    /// `UPDRAFT_WEB_PORT` (default 8080).
+    pub web_port: u16,
+    /// Connections from `UPDRAFT_CONN_<ID>`, keyed by lower-case id.
+    pub connections: BTreeMap<String, String>,
+    /// Variables from `UPDRAFT_VAR_<NAME>`, keyed by lower-case name.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// A setting that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Settings::from_vars(std::env::vars())
+    }
+
+    /// Builds settings from `(name, value)` pairs (the environment, or a test's map).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+        let vars: BTreeMap<String, String> = vars.into_iter().collect();
+        let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let home = PathBuf::from(get("UPDRAFT_HOME").unwrap_or_else(|| "./.updraft".into()));
+        let dags_folder = PathBuf::from(get("UPDRAFT_DAGS_FOLDER").unwrap_or_else(|| "./dags".into()));
+        let database_url = get("UPDRAFT_DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}", home.join("updraft.db").display()));
+        let executor = get("UPDRAFT_EXECUTOR")
+            .map(|v| v.parse())
+            .transpose()
+            .map_err(ConfigError)?
+            .unwrap_or(ExecutorKind::Local);
+        let parallelism = parse_num(&get, "UPDRAFT_PARALLELISM", 16)?;
+        let web_port = parse_num(&get, "UPDRAFT_WEB_PORT", 8080)?;
+        let prefixed = |prefix: &str| -> BTreeMap<String, String> {
+            vars.iter()
+                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|id| (id.to_lowercase(), v.clone())))
+                .collect()
+        };
+        Ok(Settings {
+            home,
+            dags_folder,
+            database_url,
+            executor,
+            parallelism: parallelism.max(1),
+            web_port,
+            connections: prefixed("UPDRAFT_CONN_"),
+            variables: prefixed("UPDRAFT_VAR_"),
+        })
+    }
+
+    /// Folder of task logs.
+    pub fn log_dir(&self) -> PathBuf {
+        self.home.join("logs")
+    }
+
+    /// Executor slots: one for `sequential`, `parallelism` otherwise.
+    pub fn slots(&self) -> usize {
+        match self.executor {
+            ExecutorKind::Sequential => 1,
+            _ => self.parallelism,
+        }
+    }
+
+    /// Settings for tests and tools: everything under `home`, DAGs from `dags`.
+    pub fn for_home(home: &Path, dags: &Path) -> Settings {
+        Settings::from_vars([
+            ("UPDRAFT_HOME".to_string(), home.display().to_string()),
+            ("UPDRAFT_DAGS_FOLDER".to_string(), dags.display().to_string()),
+        ])
+        .unwrap_or_else(|_| unreachable!("fixed settings parse"))
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{key}=`{v}` is not a valid number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.web_port, 8080);
+        assert_eq!(s.executor, ExecutorKind::Local);
+        assert!(s.database_url.starts_with("sqlite://./.updraft"));
+        let s = Settings::from_vars(vars(&[
+            ("UPDRAFT_EXECUTOR", "sequential"),
+            ("UPDRAFT_CONN_HTTP_DEFAULT", "http://localhost:1"),
+            ("UPDRAFT_VAR_REGION", "eu"),
+        ]))
+        .unwrap();
+        assert_eq!(s.slots(), 1);
+        assert_eq!(s.connections["http_default"], "http://localhost:1");
+        assert_eq!(s.variables["region"], "eu");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Settings::from_vars(vars(&[("UPDRAFT_PARALLELISM", "many")])).unwrap_err();
+        assert!(e.to_string().contains("UPDRAFT_PARALLELISM"));
+        let e = Settings::from_vars(vars(&[("UPDRAFT_EXECUTOR", "celery")])).unwrap_err();
+        assert!(e.to_string().contains("celery"));
+    }
+}

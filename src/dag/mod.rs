@@ -1,0 +1,192 @@
+//! DAG files: YAML text -> validated [`Dag`].
+//!
+//! This module owns the user contract of SPEC section 1. It is pure and synchronous: no tokio,
+//! no database, no network. Only [`loader`] touches the filesystem. Every problem found in a file
+//! is reported as a [`LoadError`] with file, line and column; one bad file never hides the others.
+//!
+//! Task settings are parsed into one typed struct per task type ([`kinds`]), so later layers never
+//! look at raw YAML. Templated strings stay strings here; they are rendered at run time.
+
+pub mod graph;
+pub mod kinds;
+pub mod loader;
+pub mod parse;
+pub mod positions;
+pub mod schedule;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+pub use graph::DagGraph;
+pub use kinds::TaskKind;
+pub use parse::{parse_dag, parse_dag_str};
+pub use schedule::Schedule;
+
+/// A validated DAG: what one YAML file says, with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Dag {
+    /// Unique id; defaults to the file stem.
+    pub dag_id: String,
+    /// The file this DAG was read from (relative to the DAGs folder when loaded from it).
+    pub fileloc: PathBuf,
+    /// Free text shown in the UI.
+    pub description: Option<String>,
+    /// When runs are created; `Schedule::None` means manual triggers only.
+    pub schedule: Schedule,
+    /// First logical date the scheduler may create a run for.
+    pub start_date: Option<DateTime<Utc>>,
+    /// No scheduled run has a logical date after this.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Create runs for every missed interval since `start_date` (true) or only the latest.
+    pub catchup: bool,
+    /// At most this many runs of the DAG are running at once.
+    pub max_active_runs: u32,
+    /// At most this many task instances of the DAG (over all its runs) are queued or running.
+    pub max_active_tasks: u32,
+    /// Labels for filtering in the UI and CLI.
+    pub tags: Vec<String>,
+    /// Team or person responsible; shown in the UI.
+    pub owner: String,
+    /// Default params; a trigger's conf overrides them key by key.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Whether a newly seen DAG starts paused.
+    pub is_paused_upon_creation: bool,
+    /// Tasks in file order.
+    pub tasks: IndexMap<String, Task>,
+    /// The dependency graph of `tasks`, checked acyclic.
+    pub graph: DagGraph,
+    /// The YAML text the DAG was parsed from; other processes re-parse it from the store.
+    pub source: String,
+}
+
+/// One task of a DAG, with DAG defaults applied.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Unique id within the DAG.
+    pub task_id: String,
+    /// What the task does: the `type:` field and its typed settings.
+    pub kind: TaskKind,
+    /// Upstream task ids.
+    pub depends_on: Vec<String>,
+    /// When the task may run given its upstream states.
+    pub trigger_rule: TriggerRule,
+    /// Tries after the first one.
+    pub retries: u32,
+    /// Wait before a retry (the base of the back-off when exponential).
+    pub retry_delay: Duration,
+    /// Double the delay on each retry.
+    pub retry_exponential_backoff: bool,
+    /// Upper bound of an exponential back-off delay.
+    pub max_retry_delay: Option<Duration>,
+    /// A try running longer than this is killed and failed.
+    pub execution_timeout: Option<Duration>,
+    /// Pool whose slots the task occupies while queued or running.
+    pub pool: String,
+    /// Slots of `pool` the task takes.
+    pub pool_slots: u32,
+    /// Higher runs first when slots are scarce.
+    pub priority_weight: i32,
+    /// Queue a distributed worker must listen on to take the task.
+    pub queue: String,
+    /// Dynamic fan-out: one mapped instance per item.
+    pub foreach: Option<Foreach>,
+    /// Free text shown in the UI.
+    pub doc: Option<String>,
+}
+
+/// Where the items of a mapped task come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Foreach {
+    /// Items written in the file.
+    List(Vec<serde_json::Value>),
+    /// A template rendered when the upstream tasks are done; must render to a JSON/YAML list.
+    Template(String),
+}
+
+/// Airflow's trigger rules: when a task may run given its upstream tasks' states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerRule {
+    /// Every upstream succeeded (the default).
+    #[default]
+    AllSuccess,
+    /// Every upstream failed or was upstream_failed.
+    AllFailed,
+    /// Every upstream is finished, whatever the outcome.
+    AllDone,
+    /// At least one upstream succeeded; does not wait for the others.
+    OneSuccess,
+    /// At least one upstream failed; does not wait for the others.
+    OneFailed,
+    /// No upstream failed or upstream_failed (skipped is fine); all finished.
+    NoneFailed,
+    /// Like `none_failed`, and at least one upstream succeeded.
+    NoneFailedMinOneSuccess,
+    /// No upstream was skipped; all finished.
+    NoneSkipped,
+    /// Run as soon as the run starts, whatever the upstream states.
+    Always,
+}
+
+impl TriggerRule {
+    /// Every rule with its YAML spelling, for error messages and docs.
+    pub const ALL: [(&'static str, TriggerRule); 9] = [
+        ("all_success", TriggerRule::AllSuccess),
+        ("all_failed", TriggerRule::AllFailed),
+        ("all_done", TriggerRule::AllDone),
+        ("one_success", TriggerRule::OneSuccess),
+        ("one_failed", TriggerRule::OneFailed),
+        ("none_failed", TriggerRule::NoneFailed),
+        ("none_failed_min_one_success", TriggerRule::NoneFailedMinOneSuccess),
+        ("none_skipped", TriggerRule::NoneSkipped),
+        ("always", TriggerRule::Always),
+    ];
+
+    /// The YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, r)| *r == self)
+            .map(|(s, _)| *s)
+            .unwrap_or("all_success")
+    }
+}
+
+/// One problem in one DAG file, located precisely enough to jump to it in an editor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadError {
+    /// The file, as given to the parser (relative to the DAGs folder when loaded from it).
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem concerns the whole file.
+    pub line: usize,
+    /// 1-based column; 0 when unknown.
+    pub column: usize,
+    /// A sentence a user understands, naming what is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// The result of reading one DAG file: either a DAG or every error found in it.
+pub type ParseResult = Result<Dag, Vec<LoadError>>;
+
+/// What a folder of DAG files loads to.
+#[derive(Debug, Default)]
+pub struct DagBag {
+    /// Valid DAGs by id.
+    pub dags: BTreeMap<String, Dag>,
+    /// Errors by file (relative path); a file with errors contributes no DAG.
+    pub errors: BTreeMap<PathBuf, Vec<LoadError>>,
+}

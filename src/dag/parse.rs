@@ -1,0 +1,352 @@
+//! One DAG file's text -> validated [`Dag`], or every problem in it with line and column.
+//!
+//! This file owns the top level of the file and the checks that need every task (dependencies,
+//! cycles). It reads the file in [`parse_dag`] and nothing else: the folder walk is `loader`'s.
+//! It must not stop at the first problem: each reader records its error and parsing goes on,
+//! so a user fixes a file in one pass.
+//!
+//! serde_yaml gives the syntax errors and the value tree; `positions` gives locations to the
+//! problems found after that.
+
+mod ctx;
+mod kind;
+mod task;
+#[cfg(test)]
+mod tests;
+mod yaml;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_yaml::Value;
+
+use self::ctx::{Ctx, child, did_you_mean};
+use self::task::{Common, Draft, key_str, parse_default_args, parse_task};
+use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
+
+/// Top-level keys of a DAG file.
+const TOP_FIELDS: [&str; 15] = [
+    "dag_id",
+    "description",
+    "schedule",
+    "start_date",
+    "end_date",
+    "catchup",
+    "max_active_runs",
+    "max_active_tasks",
+    "tags",
+    "owner",
+    "params",
+    "is_paused_upon_creation",
+    "doc",
+    "default_args",
+    "tasks",
+];
+
+/// Airflow's defaults for the concurrency caps.
+const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
+const DEFAULT_MAX_ACTIVE_TASKS: u32 = 16;
+/// Airflow's limit on id length (the database column is this wide).
+const MAX_ID_LEN: usize = 250;
+
+/// Reads and parses the DAG file at `abs_path`; errors and `Dag::fileloc` name `display_path`.
+pub fn parse_dag(abs_path: &Path, display_path: &Path) -> ParseResult {
+    match std::fs::read_to_string(abs_path) {
+        Ok(src) => parse_dag_str(&src, display_path),
+        Err(e) => Err(vec![LoadError {
+            file: display_path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the file: {e}"),
+        }]),
+    }
+}
+
+/// Parses the text of a DAG file; `file` is used for `Dag::fileloc`, errors and the default
+/// `dag_id` (its stem).
+pub fn parse_dag_str(src: &str, file: &Path) -> ParseResult {
+    let root = match yaml::load(src) {
+        Ok(v) => v,
+        Err(e) => {
+            let (line, column, message) = yaml::syntax_error(&e, src);
+            return Err(vec![LoadError { file: file.to_path_buf(), line, column, message }]);
+        }
+    };
+    let mut cx = Ctx::new(file, src);
+    report_duplicates(&mut cx);
+    let dag = parse_root(&mut cx, &root, src, file);
+    let mut errors = cx.errors;
+    match dag {
+        Some(dag) if errors.is_empty() => Ok(dag),
+        _ => {
+            // Stable sort: top to bottom, and in order of discovery on one position.
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+    }
+}
+
+fn report_duplicates(cx: &mut Ctx) {
+    for d in cx.pos.duplicates().to_vec() {
+        let line = d.first.line;
+        let msg = match d.parent.as_slice() {
+            [tasks] if tasks == "tasks" => {
+                format!("duplicate task id `{}`; it is already defined on line {line}", d.key)
+            }
+            [] => format!("duplicate field `{}`; it is already set on line {line}", d.key),
+            parent => format!(
+                "duplicate key `{}` in {}; it is already set on line {line}",
+                d.key,
+                ctx::what(parent)
+            ),
+        };
+        cx.at(d.second.line, d.second.column, msg);
+    }
+}
+
+/// Top-level fields, as read; `None` when absent or invalid.
+#[derive(Default)]
+struct Top {
+    dag_id: Option<String>,
+    description: Option<String>,
+    schedule: Option<Schedule>,
+    start_date: Option<chrono::DateTime<chrono::Utc>>,
+    end_date: Option<chrono::DateTime<chrono::Utc>>,
+    catchup: Option<bool>,
+    max_active_runs: Option<u32>,
+    max_active_tasks: Option<u32>,
+    tags: Option<Vec<String>>,
+    owner: Option<String>,
+    params: Option<serde_json::Map<String, serde_json::Value>>,
+    is_paused_upon_creation: Option<bool>,
+    doc: Option<String>,
+}
+
+fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag> {
+    let map = match root {
+        Value::Mapping(m) => m,
+        _ => {
+            let found = ctx::describe(root);
+            let msg =
+                format!("a DAG file must be a mapping with `tasks` and settings, not {found}");
+            cx.at(1, 1, msg);
+            return None;
+        }
+    };
+    let mut top = Top::default();
+    let (mut tasks_value, mut default_args) = (None, Common::default());
+    // default_args first: tasks fall back on it wherever it is written in the file.
+    if let Some(v) = map.get("default_args") {
+        default_args = parse_default_args(cx, v);
+    }
+    for (k, v) in map {
+        let Some(key) = key_str(cx, k, &[]) else { continue };
+        let p = vec![key.to_string()];
+        match key {
+            "dag_id" => top.dag_id = cx.string(v, &p),
+            "description" => top.description = cx.string(v, &p),
+            "schedule" => top.schedule = parse_schedule(cx, v, &p),
+            "start_date" => top.start_date = cx.datetime(v, &p),
+            "end_date" => top.end_date = cx.datetime(v, &p),
+            "catchup" => top.catchup = cx.bool(v, &p),
+            "max_active_runs" => top.max_active_runs = cx.u32(v, &p, 1),
+            "max_active_tasks" => top.max_active_tasks = cx.u32(v, &p, 1),
+            "tags" => {
+                let tags = cx.string_list(v, &p);
+                top.tags = tags.map(|t| t.into_iter().map(|(s, _)| s).collect());
+            }
+            "owner" => top.owner = cx.string(v, &p),
+            "params" => top.params = parse_params(cx, v, &p),
+            "is_paused_upon_creation" => top.is_paused_upon_creation = cx.bool(v, &p),
+            "doc" => top.doc = cx.string(v, &p),
+            "default_args" => {}
+            "tasks" => tasks_value = Some(v),
+            _ => {
+                let hint = match key {
+                    "schedule_interval" | "timetable" => "; it is called `schedule`".to_string(),
+                    "retries" | "retry_delay" | "pool" | "queue" | "execution_timeout" => {
+                        "; task settings shared by all tasks go in `default_args`".to_string()
+                    }
+                    _ => match did_you_mean(key, TOP_FIELDS) {
+                        near if near.is_empty() => {
+                            format!(" (valid fields: {})", TOP_FIELDS.join(", "))
+                        }
+                        near => near,
+                    },
+                };
+                cx.at_key(&p, format!("unknown top-level field `{key}`{hint}"));
+            }
+        }
+    }
+    let dag_id = check_dag_id(cx, top.dag_id.take(), file);
+    if let (Some(start), Some(end)) = (top.start_date, top.end_date)
+        && end < start
+    {
+        cx.at_value(&["end_date".to_string()], "`end_date` is before `start_date`");
+    }
+    let drafts = parse_tasks(cx, tasks_value, &default_args);
+    let graph = check_graph(cx, &drafts);
+    let tasks: IndexMap<String, _> =
+        drafts.into_iter().filter_map(|d| d.task.map(|t| (d.id, t))).collect();
+    Some(Dag {
+        dag_id: dag_id?,
+        fileloc: file.to_path_buf(),
+        // `doc` has no field of its own yet; it stands in for a missing description.
+        description: top.description.or(top.doc),
+        schedule: top.schedule.unwrap_or(Schedule::None),
+        start_date: top.start_date,
+        end_date: top.end_date,
+        catchup: top.catchup.unwrap_or(false),
+        max_active_runs: top.max_active_runs.unwrap_or(DEFAULT_MAX_ACTIVE_RUNS),
+        max_active_tasks: top.max_active_tasks.unwrap_or(DEFAULT_MAX_ACTIVE_TASKS),
+        tags: top.tags.unwrap_or_default(),
+        owner: top.owner.or(default_args.owner).unwrap_or_else(|| "updraft".to_string()),
+        params: top.params.unwrap_or_default(),
+        is_paused_upon_creation: top.is_paused_upon_creation.unwrap_or(false),
+        tasks,
+        graph: graph?,
+        source: src.to_string(),
+    })
+}
+
+fn parse_schedule(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Schedule> {
+    match v {
+        Value::Null => Some(Schedule::None),
+        Value::String(s) => match Schedule::parse(s) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                cx.at_value(path, why);
+                None
+            }
+        },
+        _ => {
+            cx.wrong(path, "a cron expression, a preset such as \"@daily\", or null", v);
+            None
+        }
+    }
+}
+
+fn parse_params(
+    cx: &mut Ctx,
+    v: &Value,
+    path: &[String],
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    match v {
+        Value::Null => Some(serde_json::Map::new()),
+        Value::Mapping(_) => match cx.json(v, path)? {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        },
+        _ => {
+            cx.wrong(path, "a mapping of names to default values", v);
+            None
+        }
+    }
+}
+
+/// Letters, digits, `_`, `-` and `.`, as Airflow allows.
+pub(crate) fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn id_rule() -> String {
+    format!("use letters, digits, `_`, `-` and `.` only (at most {MAX_ID_LEN})")
+}
+
+fn check_dag_id(cx: &mut Ctx, written: Option<String>, file: &Path) -> Option<String> {
+    let path = ["dag_id".to_string()];
+    if let Some(id) = written {
+        if !is_valid_id(&id) {
+            cx.at_value(&path, format!("invalid dag_id `{id}`; {}", id_rule()));
+        }
+        return Some(id);
+    }
+    if cx.pos.get(&path).is_some() {
+        return None; // written but not a string: already reported
+    }
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    if !is_valid_id(&stem) {
+        let msg = format!(
+            "the file name gives the dag_id `{stem}`, which is invalid; {}, or set `dag_id:`",
+            id_rule()
+        );
+        cx.at(0, 0, msg);
+    }
+    Some(stem)
+}
+
+fn parse_tasks(cx: &mut Ctx, v: Option<&Value>, defaults: &Common) -> Vec<Draft> {
+    let path = vec!["tasks".to_string()];
+    let map = match v {
+        Some(Value::Mapping(m)) if !m.is_empty() => m,
+        None => {
+            cx.at(1, 1, "missing the required field `tasks`; a DAG needs at least one task");
+            return Vec::new();
+        }
+        Some(Value::Mapping(_) | Value::Null) => {
+            cx.at_key(&path, "`tasks` is empty; a DAG needs at least one task");
+            return Vec::new();
+        }
+        Some(other) => {
+            let expected = "a mapping of task ids to tasks (a list is not accepted)";
+            cx.wrong(&path, expected, other);
+            return Vec::new();
+        }
+    };
+    let mut drafts = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let Some(id) = key_str(cx, k, &path) else { continue };
+        if !is_valid_id(id) {
+            cx.at_key(&child(&path, id), format!("invalid task id `{id}`; {}", id_rule()));
+        }
+        drafts.push(parse_task(cx, id, v, defaults));
+    }
+    drafts
+}
+
+/// Self and unknown dependencies, then cycles. Tasks with other errors still take part, so a
+/// user sees graph problems together with the rest.
+fn check_graph(cx: &mut Ctx, drafts: &[Draft]) -> Option<DagGraph> {
+    let ids: HashSet<&str> = drafts.iter().map(|d| d.id.as_str()).collect();
+    for d in drafts {
+        for (dep, path) in &d.deps {
+            if *dep == d.id {
+                cx.at_value(path, format!("task `{dep}` depends on itself"));
+            } else if !ids.contains(dep.as_str()) {
+                let msg = format!(
+                    "task `{}` depends on `{dep}`, which is not a task of this DAG{}",
+                    d.id,
+                    did_you_mean(dep, ids.iter().copied())
+                );
+                cx.at_value(path, msg);
+            }
+        }
+    }
+    let edges = drafts.iter().map(|d| {
+        let deps = d.deps.iter().map(|(dep, _)| dep.as_str()).filter(|dep| *dep != d.id);
+        (d.id.as_str(), deps)
+    });
+    match DagGraph::build(edges) {
+        Ok(graph) => Some(graph),
+        Err(err) => {
+            for cycle in err.cycles {
+                // Point at the dependency closing the cycle: the first task's depends_on entry
+                // naming the last task.
+                let (first, last) = (&cycle[0], &cycle[cycle.len() - 2]);
+                let at = drafts
+                    .iter()
+                    .find(|d| d.id == *first)
+                    .and_then(|d| d.deps.iter().find(|(dep, _)| dep == last))
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_else(|| vec!["tasks".to_string(), first.clone()]);
+                let msg =
+                    format!("cycle: {}; remove one of these dependencies", cycle.join(" -> "));
+                cx.at_value(&at, msg);
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! One task entry (`tasks.<id>`) -> [`Task`], and `default_args`.
+//!
+//! This file owns the split of a task's keys between the settings every task has (retries,
+//! pool, depends_on...) and the settings of its type, which go to the typed structs of
+//! [`kinds`](crate::dag::kinds). It must not check the graph (that needs every task; see
+//! `parse.rs`). Every problem is recorded and parsing goes on, so one run shows them all.
+
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use super::ctx::{Ctx, YPath, child, did_you_mean, near_miss, what};
+use super::kind::{self, KindDef};
+use crate::dag::{Foreach, Task, TaskKind, TriggerRule};
+
+/// Keys every task may have besides its type's settings.
+pub(super) const TASK_FIELDS: [&str; 14] = [
+    "type",
+    "depends_on",
+    "trigger_rule",
+    "retries",
+    "retry_delay",
+    "retry_exponential_backoff",
+    "max_retry_delay",
+    "execution_timeout",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "queue",
+    "foreach",
+    "doc",
+];
+
+/// Keys `default_args` may have: task settings worth sharing, and the owner.
+pub(super) const DEFAULT_ARGS_FIELDS: [&str; 11] = [
+    "retries",
+    "retry_delay",
+    "retry_exponential_backoff",
+    "max_retry_delay",
+    "execution_timeout",
+    "pool",
+    "pool_slots",
+    "priority_weight",
+    "queue",
+    "trigger_rule",
+    "owner",
+];
+
+/// Airflow's default retry delay.
+const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(300);
+
+/// Settings shared by `default_args` and tasks; `None` when not written.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Common {
+    pub(super) trigger_rule: Option<TriggerRule>,
+    pub(super) retries: Option<u32>,
+    pub(super) retry_delay: Option<Duration>,
+    pub(super) retry_exponential_backoff: Option<bool>,
+    pub(super) max_retry_delay: Option<Duration>,
+    pub(super) execution_timeout: Option<Duration>,
+    pub(super) pool: Option<String>,
+    pub(super) pool_slots: Option<u32>,
+    pub(super) priority_weight: Option<i32>,
+    pub(super) queue: Option<String>,
+    /// Only in `default_args`: the DAG's owner when the top level does not name one.
+    pub(super) owner: Option<String>,
+}
+
+impl Common {
+    /// Reads `key` if it is a shared setting; false when it is not one.
+    fn read(&mut self, cx: &mut Ctx, key: &str, v: &Value, path: &[String]) -> bool {
+        match key {
+            "trigger_rule" => self.trigger_rule = cx.trigger_rule(v, path),
+            "retries" => self.retries = cx.u32(v, path, 0),
+            "retry_delay" => self.retry_delay = cx.duration(v, path),
+            "retry_exponential_backoff" => self.retry_exponential_backoff = cx.bool(v, path),
+            "max_retry_delay" => self.max_retry_delay = cx.duration(v, path),
+            "execution_timeout" => self.execution_timeout = cx.duration(v, path),
+            "pool" => self.pool = cx.string(v, path),
+            "pool_slots" => self.pool_slots = cx.u32(v, path, 1),
+            "priority_weight" => self.priority_weight = cx.i32(v, path),
+            "queue" => self.queue = cx.string(v, path),
+            "owner" => self.owner = cx.string(v, path),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Parses `default_args`.
+pub(super) fn parse_default_args(cx: &mut Ctx, v: &Value) -> Common {
+    let path = vec!["default_args".to_string()];
+    let mut common = Common::default();
+    let map = match v {
+        Value::Mapping(m) => m,
+        Value::Null => return common,
+        _ => {
+            cx.wrong(&path, "a mapping of task settings", v);
+            return common;
+        }
+    };
+    for (k, v) in map {
+        let Some(key) = key_str(cx, k, &path) else { continue };
+        let p = child(&path, key);
+        if !DEFAULT_ARGS_FIELDS.contains(&key) || !common.read(cx, key, v, &p) {
+            let hint = match key {
+                "start_date" | "end_date" | "catchup" | "schedule" | "tags" | "params" => {
+                    format!("; `{key}` belongs at the top level of the file")
+                }
+                _ => match did_you_mean(key, DEFAULT_ARGS_FIELDS) {
+                    near if near.is_empty() => {
+                        format!(" (valid fields: {})", DEFAULT_ARGS_FIELDS.join(", "))
+                    }
+                    near => near,
+                },
+            };
+            cx.at_key(&p, format!("unknown field `{key}` in default_args{hint}"));
+        }
+    }
+    common
+}
+
+/// A task as far as it could be parsed: its dependencies are kept even when other settings are
+/// wrong, so graph problems are reported in the same run.
+pub(super) struct Draft {
+    pub(super) id: String,
+    /// Upstream ids, each with the path of where it is written.
+    pub(super) deps: Vec<(String, YPath)>,
+    /// The task, when every setting was valid.
+    pub(super) task: Option<Task>,
+}
+
+/// Parses `tasks.<id>`, falling back on `defaults` for unset shared settings.
+pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -> Draft {
+    let path = vec!["tasks".to_string(), id.to_string()];
+    let errors_before = cx.errors.len();
+    let mut draft = Draft { id: id.to_string(), deps: Vec::new(), task: None };
+    let empty = Mapping::new();
+    let map = match v {
+        Value::Mapping(m) => m,
+        Value::Null => {
+            cx.at_key(&path, format!("task `{id}` is empty; it needs at least a `type`"));
+            &empty
+        }
+        _ => {
+            cx.wrong(&path, "a mapping of settings", v);
+            return draft;
+        }
+    };
+    let mut common = Common::default();
+    let (mut type_name, mut foreach, mut doc) = (None, None, None);
+    let mut kind_fields = Mapping::new();
+    for (k, val) in map {
+        let Some(key) = key_str(cx, k, &path) else { continue };
+        let p = child(&path, key);
+        match key {
+            "type" => type_name = cx.string(val, &p).map(|t| (t, p)),
+            "depends_on" => draft.deps = cx.string_list(val, &p).unwrap_or_default(),
+            "foreach" => foreach = parse_foreach(cx, val, &p),
+            "doc" => doc = cx.string(val, &p),
+            "owner" => {
+                let msg = format!("unknown field `owner` in task `{id}`; set it at the top level");
+                cx.at_key(&p, msg);
+            }
+            _ if common.read(cx, key, val, &p) => {}
+            _ => {
+                kind_fields.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    let kind = match &type_name {
+        Some((name, type_path)) => match kind::find(name) {
+            Some(def) => parse_kind(cx, def, kind_fields, &path),
+            None => {
+                let msg = format!(
+                    "unknown task type `{name}` in task `{id}`{} (valid types: {})",
+                    did_you_mean(name, TaskKind::TYPE_NAMES),
+                    TaskKind::TYPE_NAMES.join(", ")
+                );
+                cx.at_value(type_path, msg);
+                None
+            }
+        },
+        None => {
+            if !map.is_empty() {
+                let msg = format!(
+                    "task `{id}` is missing the required field `type`; valid types: {}",
+                    TaskKind::TYPE_NAMES.join(", ")
+                );
+                cx.at_key(&path, msg);
+            }
+            None
+        }
+    };
+    if cx.errors.len() > errors_before {
+        return draft;
+    }
+    let Some(kind) = kind else { return draft };
+    let c = common;
+    let d = defaults;
+    let mut depends_on: Vec<String> = Vec::with_capacity(draft.deps.len());
+    for (dep, _) in &draft.deps {
+        if !depends_on.contains(dep) {
+            depends_on.push(dep.clone());
+        }
+    }
+    draft.task = Some(Task {
+        task_id: id.to_string(),
+        kind,
+        depends_on,
+        trigger_rule: c.trigger_rule.or(d.trigger_rule).unwrap_or_default(),
+        retries: c.retries.or(d.retries).unwrap_or(0),
+        retry_delay: c.retry_delay.or(d.retry_delay).unwrap_or(DEFAULT_RETRY_DELAY),
+        retry_exponential_backoff: c
+            .retry_exponential_backoff
+            .or(d.retry_exponential_backoff)
+            .unwrap_or(false),
+        max_retry_delay: c.max_retry_delay.or(d.max_retry_delay),
+        execution_timeout: c.execution_timeout.or(d.execution_timeout),
+        pool: c.pool.or_else(|| d.pool.clone()).unwrap_or_else(|| "default_pool".to_string()),
+        pool_slots: c.pool_slots.or(d.pool_slots).unwrap_or(1),
+        priority_weight: c.priority_weight.or(d.priority_weight).unwrap_or(1),
+        queue: c.queue.or_else(|| d.queue.clone()).unwrap_or_else(|| "default".to_string()),
+        foreach,
+        doc,
+    });
+    draft
+}
+
+/// The type's settings: unknown keys are all reported first (with a near miss), then the rest
+/// is deserialized into the type's struct, whose first error is reported at its exact path.
+fn parse_kind(
+    cx: &mut Ctx,
+    def: &KindDef,
+    mut fields: Mapping,
+    path: &[String],
+) -> Option<TaskKind> {
+    let allowed = (def.fields)();
+    let id = &path[1];
+    let unknown: Vec<Value> = fields
+        .keys()
+        .filter(|k| k.as_str().is_some_and(|k| !allowed.contains(&k)))
+        .cloned()
+        .collect();
+    // Fields the unknown keys were probably meant to be: a "missing field" error for one of
+    // them would only repeat the typo.
+    let mut meant: Vec<&str> = Vec::new();
+    for k in &unknown {
+        let key = k.as_str().unwrap_or_default();
+        meant.extend(near_miss(key, allowed.iter().copied()));
+        let mut hint = did_you_mean(key, allowed.iter().chain(TASK_FIELDS.iter()).copied());
+        if hint.is_empty() {
+            hint = format!(
+                " (fields of a {} task: {}; and of every task: {})",
+                def.name,
+                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") },
+                TASK_FIELDS.join(", ")
+            );
+        }
+        let msg = format!("unknown field `{key}` in task `{id}`{hint}");
+        cx.at_key(&child(path, key), msg);
+        fields.remove(k);
+    }
+    match (def.build)(Value::Mapping(fields)) {
+        Ok(kind) => kind::check(cx, kind, path),
+        Err(err) => {
+            let mut p = path.to_vec();
+            p.extend(err.path().iter().map(|seg| seg.to_string()));
+            let inner = err.inner().to_string();
+            if let Some(field) = inner.strip_prefix("missing field ") {
+                if meant.contains(&field.trim_matches('`')) {
+                    return None;
+                }
+                let msg = format!(
+                    "task `{id}` (type {}) is missing the required field {field}",
+                    def.name
+                );
+                cx.at_key(&p, msg);
+            } else {
+                cx.at_value(&p, format!("{}{}", what(&p), kind::serde_message(&inner)));
+            }
+            None
+        }
+    }
+}
+
+/// `foreach:` a list of items, or a template rendering to one.
+fn parse_foreach(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Foreach> {
+    match v {
+        Value::Sequence(_) => match cx.json(v, path)? {
+            serde_json::Value::Array(items) => Some(Foreach::List(items)),
+            _ => None,
+        },
+        Value::String(s) if s.contains("{{") => Some(Foreach::Template(s.clone())),
+        _ => {
+            let expected = "a list, or a template such as \"{{ ti.xcom_pull('task') }}\"";
+            cx.wrong(path, expected, v);
+            None
+        }
+    }
+}
+
+/// A mapping key as text; other keys (numbers, lists) are reported.
+pub(super) fn key_str<'v>(cx: &mut Ctx, k: &'v Value, parent: &[String]) -> Option<&'v str> {
+    match k {
+        Value::String(s) => Some(s),
+        _ => {
+            let text = serde_yaml::to_string(k).unwrap_or_default();
+            let text = text.trim();
+            let msg = format!("keys in {} must be text; quote `{text}`", what(parent));
+            cx.at_key(&child(parent, text), msg);
+            None
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Table-driven tests of `parse_dag_str`: defaults of a valid file, and for each kind of
+//! problem the exact line, column and words of the error.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::parse_dag_str;
+use crate::dag::{Dag, Foreach, LoadError, Schedule, TaskKind, TriggerRule};
+
+fn parse(src: &str) -> Result<Dag, Vec<LoadError>> {
+    parse_dag_str(src, Path::new("dags/sample.yaml"))
+}
+
+fn errors(src: &str) -> Vec<LoadError> {
+    match parse(src) {
+        Ok(_) => panic!("expected errors for:\n{src}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn valid_file_with_defaults() {
+    let src = "\
+schedule: \"@hourly\"
+start_date: 2026-01-01
+tags: [a, b]
+params: {batch_size: 50, nested: {x: [1, 2]}}
+default_args:
+  retries: 2
+  retry_delay: 30s
+  owner: data-eng
+tasks:
+  extract:
+    type: bash
+    command: echo hi
+  load:
+    type: empty
+    depends_on: extract
+    retries: 0
+    pool: small
+    trigger_rule: all_done
+    foreach: [1, two]
+";
+    let dag = parse(src).expect("valid");
+    assert_eq!(dag.dag_id, "sample");
+    assert_eq!(dag.fileloc, Path::new("dags/sample.yaml"));
+    assert_eq!(dag.schedule, Schedule::parse("@hourly").expect("preset"));
+    assert_eq!(
+        dag.start_date.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-01-01T00:00:00+00:00")
+    );
+    assert!(!dag.catchup && !dag.is_paused_upon_creation);
+    assert_eq!((dag.max_active_runs, dag.max_active_tasks), (16, 16));
+    assert_eq!(dag.owner, "data-eng");
+    assert_eq!(dag.tags, ["a", "b"]);
+    assert_eq!(dag.params["nested"]["x"][1], 2);
+    assert_eq!(dag.source, src);
+    let ids: Vec<&str> = dag.tasks.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["extract", "load"]);
+    let extract = &dag.tasks["extract"];
+    assert!(matches!(&extract.kind, TaskKind::Bash(b) if b.command == "echo hi"));
+    assert_eq!((extract.retries, extract.retry_delay), (2, Duration::from_secs(30)));
+    assert_eq!((extract.pool.as_str(), extract.queue.as_str()), ("default_pool", "default"));
+    assert_eq!((extract.pool_slots, extract.priority_weight), (1, 1));
+    assert_eq!(extract.trigger_rule, TriggerRule::AllSuccess);
+    let load = &dag.tasks["load"];
+    assert_eq!(load.depends_on, ["extract"]);
+    assert_eq!((load.retries, load.pool.as_str()), (0, "small"));
+    assert_eq!(load.trigger_rule, TriggerRule::AllDone);
+    assert_eq!(load.foreach, Some(Foreach::List(vec![1.into(), "two".into()])));
+    assert_eq!(dag.graph.topo_order(), ["extract", "load"]);
+}
+
+#[test]
+fn builtin_task_defaults() {
+    let dag = parse("dag_id: d\ntasks:\n  a:\n    type: empty\n").expect("valid");
+    let a = &dag.tasks["a"];
+    assert_eq!(a.retry_delay, Duration::from_secs(300));
+    assert_eq!((a.retries, a.retry_exponential_backoff), (0, false));
+    assert_eq!((a.max_retry_delay, a.execution_timeout), (None, None));
+    assert_eq!(dag.owner, "updraft");
+    assert_eq!(dag.schedule, Schedule::None);
+}
+
+#[test]
+fn every_task_type_parses() {
+    let src = "\
+tasks:
+  b: {type: bash, command: 'true'}
+  e: {type: empty}
+  h: {type: http, url: 'http://x/', method: post}
+  f: {type: file_sensor, path: /tmp/x, poke_interval: 5}
+  hs: {type: http_sensor, connection: api, endpoint: /health}
+  x: {type: external_task_sensor, external_dag_id: other}
+  t: {type: trigger_dag, trigger_dag_id: other, wait_for_completion: true}
+";
+    let dag = parse(src).expect("valid");
+    let types: Vec<&str> = dag.tasks.values().map(|t| t.kind.type_name()).collect();
+    assert_eq!(types, TaskKind::TYPE_NAMES);
+    assert!(matches!(&dag.tasks["h"].kind, TaskKind::Http(h) if h.method == "POST"));
+}
+
+/// (source, expected errors as (line, column, words the message contains)).
+type Case = (&'static str, &'static [(usize, usize, &'static str)]);
+
+#[test]
+fn errors_are_located_and_worded() {
+    let cases: &[Case] = &[
+        ("dag_id: x\ntasks: [\n", &[(3, 1, "YAML syntax error")]),
+        (
+            "tasks:\n  extract:\n    type: bash\n    command: x\n    retires: 3\n",
+            &[(5, 5, "unknown field `retires` in task `extract`; did you mean `retries`?")],
+        ),
+        (
+            "shedule: x\ntasks: {a: {type: empty}}\n",
+            &[(1, 1, "unknown top-level field `shedule`; did you mean `schedule`?")],
+        ),
+        (
+            "tasks:\n  a:\n    type: bassh\n",
+            &[(
+                3,
+                11,
+                "unknown task type `bassh` in task `a`; did you mean `bash`? (valid types: bash, empty",
+            )],
+        ),
+        (
+            "tasks:\n  a:\n    type: bash\n",
+            &[(2, 3, "task `a` (type bash) is missing the required field `command`")],
+        ),
+        (
+            "tasks:\n  a:\n    command: x\n",
+            &[(2, 3, "task `a` is missing the required field `type`")],
+        ),
+        (
+            "tasks:\n  a:\n    type: empty\n    retries: many\n",
+            &[(
+                4,
+                14,
+                "`retries` of task `a` must be a whole number (0 or more), not the text `many`",
+            )],
+        ),
+        (
+            "tasks:\n  a:\n    type: bash\n    command: 5\n",
+            &[(4, 14, "`command` of task `a` must be a string, not the number `5`")],
+        ),
+        (
+            "tasks:\n  a:\n    type: bash\n    command: x\n    env: {PORT: 80}\n",
+            &[(5, 17, "`env.PORT` of task `a` must be a string")],
+        ),
+        (
+            "tasks:\n  a: {type: empty, depends_on: [c]}\n  b: {type: empty, depends_on: [a]}\n  c: {type: empty, depends_on: [b]}\n",
+            &[(2, 33, "cycle: a -> b -> c -> a")],
+        ),
+        (
+            "tasks:\n  transform: {type: empty}\n  load:\n    type: empty\n    depends_on: [extract, trnsform]\n",
+            &[
+                (5, 18, "task `load` depends on `extract`, which is not a task of this DAG"),
+                (
+                    5,
+                    27,
+                    "task `load` depends on `trnsform`, which is not a task of this DAG; did you mean `transform`?",
+                ),
+            ],
+        ),
+        (
+            "tasks:\n  a:\n    type: empty\n    depends_on: a\n",
+            &[(4, 17, "task `a` depends on itself")],
+        ),
+        (
+            "tasks:\n  a: {type: empty}\n  a: {type: bash}\n",
+            &[(3, 3, "duplicate task id `a`; it is already defined on line 2")],
+        ),
+        (
+            "schedule: '0 25 * * *'\ntasks: {a: {type: empty}}\n",
+            &[(1, 11, "invalid schedule `0 25 * * *`: hour field `25`")],
+        ),
+        (
+            "tasks:\n  a:\n    type: empty\n    retry_delay: 5 parsecs\n",
+            &[(4, 18, "`retry_delay` of task `a`: `5 parsecs` is not a duration")],
+        ),
+        (
+            "tasks:\n  a:\n    type: file_sensor\n    path: x\n    timeout: soon\n",
+            &[(5, 14, "`timeout` of task `a`: `soon` is not a duration")],
+        ),
+        (
+            "start_date: 2026-13-01\ntasks: {a: {type: empty}}\n",
+            &[(1, 13, "`start_date`: `2026-13-01` is not a date")],
+        ),
+        ("dag_id: my dag\ntasks: {a: {type: empty}}\n", &[(1, 9, "invalid dag_id `my dag`")]),
+        ("tasks:\n  a/b: {type: empty}\n", &[(2, 3, "invalid task id `a/b`")]),
+        (
+            "tasks:\n  h:\n    type: http\n    method: GET\n",
+            &[(2, 3, "task `h` (http) needs either `url`, or `connection` and `endpoint`")],
+        ),
+        (
+            "tasks:\n  h:\n    type: http_sensor\n    url: http://x\n    connection: c\n",
+            &[(4, 5, "sets both `url` and `connection`")],
+        ),
+        ("tasks: {}\n", &[(1, 1, "`tasks` is empty")]),
+        ("dag_id: x\n", &[(1, 1, "missing the required field `tasks`")]),
+        (
+            "tasks:\n  a:\n    type: empty\n    trigger_rule: all_sucess\n",
+            &[(
+                4,
+                19,
+                "unknown trigger rule `all_sucess` in `trigger_rule` of task `a`; did you mean `all_success`?",
+            )],
+        ),
+        (
+            "default_args:\n  start_date: 2026-01-01\ntasks: {a: {type: empty}}\n",
+            &[(2, 3, "`start_date` belongs at the top level")],
+        ),
+        (
+            "tasks:\n  a:\n    type: empty\n    foreach: a, b\n",
+            &[(4, 14, "`foreach` of task `a` must be a list")],
+        ),
+        (
+            "start_date: 2026-02-01\nend_date: 2026-01-01\ntasks: {a: {type: empty}}\n",
+            &[(2, 11, "`end_date` is before `start_date`")],
+        ),
+        ("- a\n- b\n", &[(1, 1, "a DAG file must be a mapping")]),
+        (
+            // Several problems in one file are all reported, top to bottom.
+            "catchup: maybe\ntasks:\n  a:\n    type: empty\n    retires: 1\n  b:\n    type: nope\n    depends_on: [zz]\n",
+            &[
+                (1, 10, "`catchup` must be true or false"),
+                (5, 5, "unknown field `retires`"),
+                (7, 11, "unknown task type `nope`"),
+                (8, 18, "depends on `zz`"),
+            ],
+        ),
+    ];
+    for (src, want) in cases {
+        let got = errors(src);
+        let summary: Vec<String> = got.iter().map(|e| e.to_string()).collect();
+        assert_eq!(got.len(), want.len(), "{src}\n{summary:#?}");
+        for (e, (line, column, words)) in got.iter().zip(want.iter()) {
+            assert_eq!((e.line, e.column), (*line, *column), "{src}\n{summary:#?}");
+            assert!(e.message.contains(words), "{src}\nwant {words:?} in\n{summary:#?}");
+            assert_eq!(e.file, Path::new("dags/sample.yaml"));
+        }
+    }
+}
+
+#[test]
+fn display_is_file_line_column_message() {
+    let e = errors("tasks: {}\n");
+    assert_eq!(
+        e[0].to_string(),
+        "dags/sample.yaml:1:1: `tasks` is empty; a DAG needs at least one task"
+    );
+}
+
+#[test]
+fn dates_in_every_accepted_form() {
+    let cases = [
+        ("2026-01-01", "2026-01-01T00:00:00+00:00"),
+        ("2026-01-01T06:30:00", "2026-01-01T06:30:00+00:00"),
+        ("2026-01-01 06:30", "2026-01-01T06:30:00+00:00"),
+        ("2026-01-01T06:30:00Z", "2026-01-01T06:30:00+00:00"),
+        ("2026-01-01T06:30:00+02:00", "2026-01-01T04:30:00+00:00"),
+        ("2026-01-01 06:30:00+02:00", "2026-01-01T04:30:00+00:00"),
+    ];
+    for (text, want) in cases {
+        let got = super::ctx::parse_datetime(text).map(|d| d.to_rfc3339());
+        assert_eq!(got.as_deref(), Some(want), "{text}");
+    }
+}

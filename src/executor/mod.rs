@@ -1,0 +1,93 @@
+//! Executors: how queued task instances get a worker slot.
+//!
+//! The scheduler queues task instances in the store (within the caps) and hands them to an
+//! [`Executor`]; the executor runs each through `worker::run_ti` and reports the end of every
+//! try on a channel the scheduler listens to, so the next task starts without a polling delay.
+//! `sequential` is the local executor with one slot. A distributed executor (workers claiming
+//! from PostgreSQL) plugs in behind the same trait.
+//!
+//! Invariant: an executor never changes a state itself; the worker does, through the store's
+//! compare-and-set writes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+
+use crate::store::TiRow;
+use crate::worker::{self, TryReport, WorkerEnv};
+
+/// A boxed future, so the trait stays object safe.
+pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs queued task instances somewhere.
+pub trait Executor: Send + Sync {
+    /// How many more task instances it can take now.
+    fn free_slots(&self) -> usize;
+    /// Starts a queued task instance. The caller has checked `free_slots`.
+    fn submit(&self, ti: TiRow);
+    /// Waits (at most `grace`) for running tries to end after the shutdown token fired.
+    fn drain(&self, grace: Duration) -> BoxFuture;
+}
+
+/// Runs task instances as tokio tasks in this process, at most `slots` at once.
+pub struct LocalExecutor {
+    slots: usize,
+    busy: Arc<AtomicUsize>,
+    env: Arc<WorkerEnv>,
+    reports: mpsc::UnboundedSender<TryReport>,
+    tracker: TaskTracker,
+}
+
+impl LocalExecutor {
+    /// An executor with `slots` slots (1 = sequential) reporting each try's end on `reports`.
+    pub fn new(
+        slots: usize,
+        env: Arc<WorkerEnv>,
+        reports: mpsc::UnboundedSender<TryReport>,
+    ) -> LocalExecutor {
+        LocalExecutor {
+            slots: slots.max(1),
+            busy: Arc::new(AtomicUsize::new(0)),
+            env,
+            reports,
+            tracker: TaskTracker::new(),
+        }
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn free_slots(&self) -> usize {
+        self.slots.saturating_sub(self.busy.load(Ordering::SeqCst))
+    }
+
+    fn submit(&self, ti: TiRow) {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let (env, busy, reports) = (self.env.clone(), self.busy.clone(), self.reports.clone());
+        self.tracker.spawn(async move {
+            let report = match worker::run_ti(&env, &ti).await {
+                Ok(report) => report,
+                Err(e) => {
+                    // The store failed mid-try: the instance stays queued/running and crash
+                    // recovery takes it back; the scheduler still hears about the slot.
+                    tracing::error!(ti_id = ti.id, error = %e, "task try could not be recorded");
+                    TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: None }
+                }
+            };
+            busy.fetch_sub(1, Ordering::SeqCst);
+            let _ = reports.send(report);
+        });
+    }
+
+    fn drain(&self, grace: Duration) -> BoxFuture {
+        let tracker = self.tracker.clone();
+        Box::pin(async move {
+            tracker.close();
+            let _ = tokio::time::timeout(grace, tracker.wait()).await;
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! Updraft: an Airflow-style workflow orchestrator with YAML DAGs.
+//!
+//! Crate map, lowest layer first; a layer uses only the layers above it in this list:
+//!
+//! - [`config`]: settings read once from the environment and flags, passed down.
+//! - [`dag`]: YAML file -> validated [`dag::Dag`]. Pure: no tokio, no database, no network.
+//! - [`model`]: task and run states, trigger rules, retry maths. The only code that decides a
+//!   state change. Pure.
+//! - [`store`]: the metadata database (SQLite or PostgreSQL). The only SQL in the crate.
+//! - [`operators`]: the code of each task type; the only code that talks to user systems.
+//! - [`worker`]: runs one queued task instance: running -> operator -> final state.
+//! - [`executor`]: how queued task instances get a worker slot (sequential, local).
+//! - [`scheduler`]: creates runs, decides what is ready, queues it. Never runs task code itself.
+//! - [`cli`]: the `updraft` command line.
+//!
+//! Invariants that hold across modules:
+//! - Every state change is committed to the store before anything acts on it.
+//! - A task instance moves queued -> running and running -> final only by a compare-and-set on
+//!   (state, try_number) in the store, so two processes can never run the same try.
+
+pub mod cli;
+pub mod config;
+pub mod dag;
+pub mod executor;
+pub mod model;
+pub mod operators;
+pub mod scheduler;
+pub mod store;
+pub mod worker;

@@ -1,0 +1,13 @@
+//! States and the rules that move them: the only code that decides a state change.
+//!
+//! Pure: no database, no clock, no I/O. Callers pass `now` in and persist what these functions
+//! return. Values of [`TaskState`] and [`DagRunState`] are Airflow's snake_case names; they are
+//! stored in the metadata database and must never be renamed.
+
+pub mod state;
+pub mod transition;
+pub mod trigger;
+
+pub use state::{DagRunState, RunType, TaskState};
+pub use transition::{FailureOutcome, on_failure, retry_delay, run_state};
+pub use trigger::{Readiness, UpstreamCounts, readiness};

@@ -1,0 +1,209 @@
+//! The log of one try: a file the UI tails while the task runs.
+//!
+//! This file owns the on-disk format of task logs (`[<UTC time>] message` lines, command output
+//! as is) and the masking of secrets in them. It must not buffer: every line is written and
+//! flushed at once, because the UI reads the file while it grows and a crash must not lose the
+//! last lines (they are usually the ones that explain the crash). It must never write a
+//! registered secret: masking happens here, on the one path every write takes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::Utc;
+
+/// Secrets shorter than this are not masked: masking a one- or two-character password would
+/// replace that text everywhere in the log and make it unreadable, while such a password
+/// protects nothing anyway. (Airflow has the same kind of floor.)
+const MIN_SECRET_LEN: usize = 3;
+
+/// What replaces a secret in the log.
+const MASK: &str = "***";
+
+/// Handle on one try's log file. Cheap to clone: clones share the file and the secrets, so
+/// the stdout and stderr readers of a command write through the same handle.
+#[derive(Clone)]
+pub struct TaskLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The file path; `None` for [`TaskLog::sink`].
+    path: Option<PathBuf>,
+    /// The open file; a mutex so that concurrent writers never interleave within a line.
+    file: Option<Mutex<File>>,
+    /// Strings replaced by `***`, longest first so that a secret containing another one is
+    /// masked whole.
+    secrets: RwLock<Vec<String>>,
+    /// Set after the first failed write, so a full disk is reported once, not per line.
+    write_failed: AtomicBool,
+}
+
+impl std::fmt::Debug for TaskLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secrets themselves.
+        f.debug_struct("TaskLog").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl TaskLog {
+    /// Opens (creating it and its parent folders) the log file at `path` for appending: a
+    /// sensor's re-pokes and a resumed try add to the same file instead of erasing it.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<TaskLog> {
+        let path = path.as_ref();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(TaskLog::with(Some(path.to_path_buf()), Some(file)))
+    }
+
+    /// A log that writes nowhere, for tests and for callers that have no file.
+    pub fn sink() -> TaskLog {
+        TaskLog::with(None, None)
+    }
+
+    fn with(path: Option<PathBuf>, file: Option<File>) -> TaskLog {
+        TaskLog {
+            inner: Arc::new(Inner {
+                path,
+                file: file.map(Mutex::new),
+                secrets: RwLock::new(Vec::new()),
+                write_failed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The file written to; `None` for a sink.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Writes `[<RFC 3339 UTC time with milliseconds>] msg` as one line.
+    pub fn line(&self, msg: impl AsRef<str>) {
+        let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        self.write(&format!("[{stamp}] {}\n", msg.as_ref()));
+    }
+
+    /// Writes command output as is (no time stamp), adding the line break when missing.
+    pub fn raw(&self, text: impl AsRef<str>) {
+        let text = text.as_ref();
+        if text.ends_with('\n') {
+            self.write(text);
+        } else {
+            self.write(&format!("{text}\n"));
+        }
+    }
+
+    /// Registers a string that is replaced by `***` in everything written from now on, and in
+    /// what [`TaskLog::mask`] returns. Empty and very short strings are ignored (see
+    /// [`MIN_SECRET_LEN`]).
+    pub fn add_secret(&self, secret: impl Into<String>) {
+        let secret = secret.into();
+        if secret.chars().count() < MIN_SECRET_LEN {
+            return;
+        }
+        let Ok(mut secrets) = self.inner.secrets.write() else { return };
+        if !secrets.contains(&secret) {
+            secrets.push(secret);
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// `text` with every registered secret replaced by `***`. Operators use it for error
+    /// messages too, which end up in the UI.
+    pub fn mask(&self, text: &str) -> String {
+        let Ok(secrets) = self.inner.secrets.read() else {
+            // A writer panicked while holding the lock: hide everything rather than leak.
+            return MASK.to_string();
+        };
+        let mut out = text.to_string();
+        for s in secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    fn write(&self, text: &str) {
+        let Some(file) = &self.inner.file else { return };
+        let text = self.mask(text);
+        // One write per line under the lock: lines from stdout and stderr never interleave.
+        // A failure (full disk) must not fail the task, so it is reported once, not returned.
+        let result = match file.lock() {
+            Ok(mut f) => f.write_all(text.as_bytes()).and_then(|()| f.flush()),
+            Err(_) => Err(io::Error::other("log file lock poisoned")),
+        };
+        if let Err(e) = result
+            && !self.inner.write_failed.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(path = ?self.inner.path, error = %e, "cannot write task log");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(log: &TaskLog) -> String {
+        std::fs::read_to_string(log.path().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lines_are_stamped_and_raw_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = TaskLog::open(dir.path().join("a/b/1.log")).unwrap();
+        log.line("starting");
+        log.raw("output line");
+        log.raw("with newline\n");
+        let text = read(&log);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        // [2026-01-01T00:00:00.000Z] starting
+        assert!(lines[0].starts_with('[') && lines[0].ends_with("Z] starting"), "{}", lines[0]);
+        assert_eq!(lines[0].find(']'), Some(25));
+        assert_eq!(lines[1], "output line");
+        assert_eq!(lines[2], "with newline");
+    }
+
+    #[test]
+    fn appends_to_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1.log");
+        TaskLog::open(&path).unwrap().raw("first");
+        TaskLog::open(&path).unwrap().raw("second");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
+    }
+
+    #[test]
+    fn secrets_are_masked_from_registration_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = TaskLog::open(dir.path().join("1.log")).unwrap();
+        log.raw("before s3cret");
+        log.add_secret("s3cret");
+        log.add_secret("s3cret-long");
+        log.add_secret("ab"); // too short to mask
+        let clone = log.clone();
+        clone.raw("after s3cret and s3cret-long, ab");
+        log.line("pw=s3cret");
+        let text = read(&log);
+        assert!(text.starts_with("before s3cret\n"), "{text}");
+        assert!(text.contains("after *** and ***, ab\n"), "{text}");
+        assert!(text.trim_end().ends_with("pw=***"), "{text}");
+        assert_eq!(log.mask("x s3cret y"), "x *** y");
+        assert!(!format!("{log:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn sink_writes_nowhere() {
+        let log = TaskLog::sink();
+        log.line("nothing");
+        log.add_secret("hidden");
+        assert_eq!(log.path(), None);
+        assert_eq!(log.mask("hidden"), "***");
+    }
+}

@@ -1,0 +1,145 @@
+//! Operators: the code of each task type, and the only code that talks to user systems.
+//!
+//! One module per task type; [`execute`] is the one `match` over the closed
+//! [`TaskKind`](crate::dag::TaskKind) enum. An operator gets a [`TaskContext`] (the run, its
+//! upstream XCom, connections, a log, a cancellation token) and returns an [`Outcome`] or an
+//! [`OperatorError`] that says whether a retry can help.
+//!
+//! Invariants: operators never write task states (the worker does, through `model`); they
+//! stop promptly when `cancel` fires (a bash command's whole process group is killed); secrets
+//! from connections never reach the log.
+
+pub mod bash;
+pub mod connection;
+pub mod external;
+pub mod http;
+pub mod log;
+pub mod sensors;
+pub mod template;
+pub mod trigger;
+
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dag::{Dag, Task, TaskKind};
+use crate::store::{RunRow, Store, TiRow, XComRow};
+
+pub use connection::Connection;
+pub use log::TaskLog;
+pub use template::Renderer;
+
+/// Everything an operator may use while running one try.
+pub struct TaskContext {
+    /// The DAG (validated).
+    pub dag: Arc<Dag>,
+    /// The task being run.
+    pub task: Task,
+    /// Its run.
+    pub run: RunRow,
+    /// The task instance, with the current try number, map index and item.
+    pub ti: TiRow,
+    /// XCom pushed so far in this run (upstream results).
+    pub xcoms: Vec<XComRow>,
+    /// Variables from the metadata database, by key (environment ones are in `settings`).
+    pub db_variables: std::collections::BTreeMap<String, String>,
+    /// The metadata database, for task types that look at other runs (sensors, trigger_dag).
+    pub store: Store,
+    /// Process settings (connections and variables from the environment).
+    pub settings: Arc<Settings>,
+    /// The try's log file.
+    pub log: TaskLog,
+    /// Fires on timeout, kill or shutdown: stop now.
+    pub cancel: CancellationToken,
+    /// Rendered template fields of this try, by field name, shown in the UI.
+    pub rendered: Mutex<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// How a try ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done; the value (if any) becomes the task's XCom `return_value`.
+    Done(Option<serde_json::Value>),
+    /// A sensor's condition is not met yet: poke again later, holding no slot meanwhile.
+    NotYet(String),
+}
+
+/// Why a try did not succeed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OperatorError {
+    /// Failed in a way a retry may fix (non-zero exit, 5xx, timeout, refused connection).
+    #[error("{0}")]
+    Retryable(String),
+    /// Failed in a way no retry fixes (bad template, unknown connection): fail at once.
+    #[error("{0}")]
+    Fatal(String),
+    /// The task asked to be skipped (bash exit code 99, a soft-failing sensor).
+    #[error("skipped: {0}")]
+    Skip(String),
+}
+
+impl OperatorError {
+    /// Whether a retry may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OperatorError::Retryable(_))
+    }
+}
+
+impl TaskContext {
+    /// A renderer over this try's template context.
+    pub fn renderer(&self) -> Renderer {
+        Renderer::for_task(self)
+    }
+
+    /// Renders `text` and records it under `field` for the UI.
+    pub fn render(&self, field: &str, text: &str) -> Result<String, OperatorError> {
+        // Plain text needs no context: skip building one (most fields are plain).
+        let out = if template::is_template(text) {
+            self.renderer().render(text)?
+        } else {
+            text.to_string()
+        };
+        self.record(field, serde_json::Value::String(out.clone()));
+        Ok(out)
+    }
+
+    /// Records a rendered field (any JSON value) for the UI.
+    pub fn record(&self, field: &str, value: serde_json::Value) {
+        if let Ok(mut r) = self.rendered.lock() {
+            r.insert(field.to_string(), value);
+        }
+    }
+
+    /// The named connection: `UPDRAFT_CONN_<ID>` from the environment.
+    pub fn connection(&self, conn_id: &str) -> Result<Connection, OperatorError> {
+        match self.settings.connections.get(&conn_id.to_lowercase()) {
+            Some(uri) => {
+                let conn = Connection::parse(conn_id, uri).map_err(OperatorError::Fatal)?;
+                // From here on the password cannot reach the log, whatever prints it.
+                if let Some(pw) = &conn.password {
+                    self.log.add_secret(pw.clone());
+                }
+                Ok(conn)
+            }
+            None => Err(OperatorError::Fatal(format!(
+                "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI",
+                conn_id.to_uppercase()
+            ))),
+        }
+    }
+}
+
+/// Runs one try of the context's task. Sensors poke once and say [`Outcome::NotYet`] when
+/// their condition is not met.
+pub async fn execute(ctx: &TaskContext) -> Result<Outcome, OperatorError> {
+    match &ctx.task.kind {
+        TaskKind::Bash(t) => bash::run(ctx, t).await,
+        TaskKind::Empty(_) => Ok(Outcome::Done(None)),
+        TaskKind::Http(t) => http::run(ctx, t).await,
+        TaskKind::FileSensor(t) => sensors::file(ctx, t).await,
+        TaskKind::HttpSensor(t) => sensors::http(ctx, t).await,
+        TaskKind::ExternalTaskSensor(t) => external::poke(ctx, t).await,
+        TaskKind::TriggerDag(t) => trigger::run(ctx, t).await,
+    }
+}

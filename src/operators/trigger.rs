@@ -1,0 +1,105 @@
+//! `type: trigger_dag`: creates a run of another DAG, and optionally waits for it.
+//!
+//! This file owns how the triggered run is named and created. A trigger is only a `queued`
+//! run row: the scheduler starts it like any manual run. It must be idempotent: with
+//! `wait_for_completion` the task pokes again and again (and a retried try runs again), and
+//! each poke must find the run it created instead of creating another one.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::{OperatorError, Outcome, TaskContext};
+use crate::dag::kinds::TriggerDagTask;
+use crate::model::{DagRunState, RunType};
+use crate::store::{NewRun, StoreError};
+
+/// Creates the run (or finds the one an earlier poke created); with `wait_for_completion`,
+/// done when it succeeded, fatal when it failed, not yet otherwise.
+pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, OperatorError> {
+    let dag_id = &task.trigger_dag_id;
+    match ctx.store.get_dag(dag_id).await {
+        Ok(dag) if dag.is_active => {}
+        Ok(_) => {
+            return Err(OperatorError::Fatal(format!(
+                "DAG `{dag_id}` to trigger is not active: its file is gone or does not load"
+            )));
+        }
+        Err(StoreError::NotFound(_)) => {
+            return Err(OperatorError::Fatal(format!("DAG `{dag_id}` to trigger does not exist")));
+        }
+        Err(e) => return Err(OperatorError::Retryable(format!("reading DAG `{dag_id}`: {e}"))),
+    }
+    let run_id = match &task.trigger_run_id {
+        Some(text) => ctx.render("trigger_run_id", text)?,
+        None => default_run_id(ctx),
+    };
+    let conf = match &task.conf {
+        None => serde_json::Map::new(),
+        Some(conf) => match ctx.renderer().render_json(conf)? {
+            Value::Object(map) => map,
+            other => {
+                return Err(OperatorError::Fatal(format!("conf must be a mapping, not {other}")));
+            }
+        },
+    };
+    ctx.record("conf", Value::Object(conf.clone()));
+    let now = Utc::now();
+    let new = NewRun {
+        dag_id: dag_id.clone(),
+        run_id: run_id.clone(),
+        run_type: RunType::Manual,
+        logical_date: now,
+        data_interval_start: now,
+        data_interval_end: now,
+        conf,
+        triggered_by: format!("dag:{}", ctx.run.dag_id),
+    };
+    let state = match ctx.store.create_run(&new, now).await {
+        Ok(row) => {
+            ctx.log.line(format!("triggered run `{run_id}` of DAG `{dag_id}`"));
+            row.state
+        }
+        // An earlier poke or try created it: that is the run to report on.
+        Err(StoreError::Conflict(_)) => match ctx.store.find_run(dag_id, &run_id).await {
+            Ok(Some(row)) => row.state,
+            Ok(None) => {
+                return Err(OperatorError::Retryable(format!(
+                    "run `{run_id}` of DAG `{dag_id}` exists but cannot be read"
+                )));
+            }
+            Err(e) => return Err(OperatorError::Retryable(format!("reading run `{run_id}`: {e}"))),
+        },
+        Err(e) => {
+            return Err(OperatorError::Retryable(format!(
+                "creating run `{run_id}` of DAG `{dag_id}`: {e}"
+            )));
+        }
+    };
+    let xcom = json!({"dag_id": dag_id, "run_id": run_id});
+    if !task.wait_for_completion {
+        return Ok(Outcome::Done(Some(xcom)));
+    }
+    match state {
+        DagRunState::Success => Ok(Outcome::Done(Some(xcom))),
+        DagRunState::Failed => {
+            Err(OperatorError::Fatal(format!("triggered run `{run_id}` of DAG `{dag_id}` failed")))
+        }
+        other => {
+            Ok(Outcome::NotYet(format!("triggered run `{run_id}` of DAG `{dag_id}` is {other}")))
+        }
+    }
+}
+
+/// `triggered__<this dag>__<this run>__<this task>[__<map index>]`.
+///
+/// Deterministic on purpose: Airflow's `manual__<now>` would name a new run on every poke of a
+/// waiting trigger and on every retry, triggering the DAG again each time. Keyed on this task
+/// instance, every poke and retry finds the same run. (Clearing this task therefore reports on
+/// the run it triggered before; set `trigger_run_id` to trigger afresh.)
+fn default_run_id(ctx: &TaskContext) -> String {
+    let mut id = format!("triggered__{}__{}__{}", ctx.run.dag_id, ctx.run.run_id, ctx.ti.task_id);
+    if ctx.ti.map_index >= 0 {
+        id.push_str(&format!("__{}", ctx.ti.map_index));
+    }
+    id
+}

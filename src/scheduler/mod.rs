@@ -1,0 +1,323 @@
+//! The scheduler: turns DAGs into runs, decides which task instances are ready, queues them
+//! within the caps and hands them to the executor.
+//!
+//! It is event-driven: the end of every try arrives on a channel and the affected run is
+//! re-examined at once, so a downstream task starts within milliseconds. A poll every
+//! [`SchedulerOptions::poll_interval`] picks up what no event announces (schedules falling
+//! due, runs triggered by other processes, retries whose delay passed).
+//!
+//! Invariants: the scheduler never runs task code in its own loop; it reads time only from its
+//! [`Clock`]; every decision is committed to the store before the executor sees it.
+
+mod recovery;
+mod runs;
+
+pub use runs::new_ti;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dag::loader::DagFolder;
+use crate::dag::schedule::DataInterval;
+use crate::executor::Executor;
+use crate::store::{ProcessRow, QueueCaps, Store, StoreError};
+use crate::worker::{DagCache, TryReport};
+
+/// Where the scheduler reads the time.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests set by hand.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `t`.
+    pub fn new(t: DateTime<Utc>) -> ManualClock {
+        ManualClock(Mutex::new(t))
+    }
+
+    /// Moves the clock to `t`.
+    pub fn set(&self, t: DateTime<Utc>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = t;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|g| *g).unwrap_or_else(|_| Utc::now())
+    }
+}
+
+/// Tuning of one scheduler.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Create runs from schedules (false for `dags test`).
+    pub create_scheduled_runs: bool,
+    /// How often the store is polled for work no event announced.
+    pub poll_interval: Duration,
+    /// How often this process renews its heartbeat.
+    pub heartbeat_interval: Duration,
+    /// A process whose heartbeat is older than this is dead: its task instances are recovered.
+    pub process_timeout: Duration,
+    /// Stop once this run has finished (for `dags test`).
+    pub exit_after_run: Option<i64>,
+    /// Grace given to running tries at shutdown before they are cancelled.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        SchedulerOptions {
+            create_scheduled_runs: true,
+            // One second bounds how late a cron run or an external trigger is noticed; events
+            // make everything else immediate.
+            poll_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(5),
+            process_timeout: Duration::from_secs(30),
+            exit_after_run: None,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Errors that stop the scheduler.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The metadata database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Reading the DAG folder failed.
+    #[error("cannot read the DAG folder: {0}")]
+    Dags(String),
+}
+
+/// One scheduler, with everything its loop needs passed in.
+pub struct Scheduler {
+    store: Store,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+    executor: Arc<dyn Executor>,
+    dags: Arc<DagCache>,
+    folder: Option<DagFolder>,
+    process: ProcessRow,
+    opts: SchedulerOptions,
+    reports: mpsc::UnboundedReceiver<TryReport>,
+    /// Runs to re-examine before waiting again.
+    dirty: BTreeSet<i64>,
+    /// Running runs this scheduler knows: run primary key -> DAG id.
+    running: HashMap<i64, String>,
+    /// Interval of the newest scheduled run per DAG, once looked up.
+    last_interval: HashMap<String, Option<DataInterval>>,
+    /// The next scheduled interval last written to the store, per DAG.
+    next_dagrun: HashMap<String, Option<DataInterval>>,
+    /// `max_active_tasks` per DAG, for queueing.
+    max_active_tasks: HashMap<String, i64>,
+    /// DAG ids paused in the store, refreshed every poll.
+    paused: std::collections::HashSet<String>,
+    /// Set when a run given by `exit_after_run` has finished.
+    finished_target: bool,
+}
+
+/// The pieces a scheduler is built from.
+pub struct SchedulerParts {
+    /// The metadata database.
+    pub store: Store,
+    /// Process settings.
+    pub settings: Arc<Settings>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Where queued task instances go.
+    pub executor: Arc<dyn Executor>,
+    /// DAG definitions shared with the workers.
+    pub dags: Arc<DagCache>,
+    /// The DAG folder to scan; None when the caller fills `dags` itself.
+    pub folder: Option<DagFolder>,
+    /// This process, as recorded in the store.
+    pub process: ProcessRow,
+    /// Ends of tries, from the executor.
+    pub reports: mpsc::UnboundedReceiver<TryReport>,
+    /// Tuning.
+    pub opts: SchedulerOptions,
+}
+
+impl Scheduler {
+    /// Assembles a scheduler.
+    pub fn new(p: SchedulerParts) -> Scheduler {
+        Scheduler {
+            store: p.store,
+            settings: p.settings,
+            clock: p.clock,
+            executor: p.executor,
+            dags: p.dags,
+            folder: p.folder,
+            process: p.process,
+            opts: p.opts,
+            reports: p.reports,
+            dirty: BTreeSet::new(),
+            running: HashMap::new(),
+            last_interval: HashMap::new(),
+            next_dagrun: HashMap::new(),
+            max_active_tasks: HashMap::new(),
+            paused: Default::default(),
+            finished_target: false,
+        }
+    }
+
+    /// Runs until `shutdown` fires (or the `exit_after_run` run ends). `dag_changes` carries a
+    /// message whenever a file in the DAG folder changed.
+    pub async fn run(
+        mut self,
+        mut dag_changes: mpsc::UnboundedReceiver<()>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SchedulerError> {
+        self.store.heartbeat(&self.process, self.clock.now()).await?;
+        self.reload_dags().await?;
+        self.recover().await?;
+        let mut next_poll = Instant::now();
+        let mut next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
+        while !shutdown.is_cancelled() && !self.finished_target {
+            if Instant::now() >= next_heartbeat {
+                self.store.heartbeat(&self.process, self.clock.now()).await?;
+                self.recover().await?;
+                next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
+            }
+            if Instant::now() >= next_poll {
+                if let Err(e) = self.poll().await {
+                    tracing::error!(error = %e, "scheduler poll failed; retrying");
+                }
+                next_poll = Instant::now() + self.opts.poll_interval;
+            }
+            if let Err(e) = self.process_dirty().await {
+                tracing::error!(error = %e, "scheduling failed; retrying at the next poll");
+            }
+            if self.finished_target {
+                break;
+            }
+            let wake = next_poll.min(next_heartbeat);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                report = self.reports.recv() => {
+                    if let Some(r) = report {
+                        self.dirty.insert(r.run_pk);
+                    }
+                    while let Ok(r) = self.reports.try_recv() {
+                        self.dirty.insert(r.run_pk);
+                    }
+                }
+                change = dag_changes.recv(), if self.folder.is_some() => {
+                    if change.is_some() {
+                        // Editors write a file in several steps: let them finish.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        while dag_changes.try_recv().is_ok() {}
+                        self.reload_dags().await?;
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        self.executor.drain(self.opts.shutdown_grace).await;
+        self.store.process_stopped(&self.process.id, self.clock.now()).await?;
+        Ok(())
+    }
+
+    /// Re-scans the DAG folder (only changed files are parsed) and records the result.
+    pub async fn reload_dags(&mut self) -> Result<(), SchedulerError> {
+        let Some(mut folder) = self.folder.take() else {
+            self.refresh_caps();
+            return Ok(());
+        };
+        let (folder, (bag, changed)) = tokio::task::spawn_blocking(move || {
+            let r = folder.refresh();
+            (folder, r)
+        })
+        .await
+        .map_err(|e| SchedulerError::Dags(e.to_string()))?;
+        self.folder = Some(folder);
+        if changed {
+            let errors: Vec<_> = bag.errors.values().flatten().collect();
+            for e in &errors {
+                tracing::warn!(error = %e, "DAG file has errors");
+            }
+            self.store.sync_dags(bag.dags.values(), errors, self.clock.now()).await?;
+            tracing::info!(dags = bag.dags.len(), files_with_errors = bag.errors.len(), "DAGs loaded");
+            self.dags.replace_all(bag.dags.into_values());
+            self.refresh_caps();
+        }
+        Ok(())
+    }
+
+    fn refresh_caps(&mut self) {
+        self.max_active_tasks = self
+            .dags
+            .all()
+            .iter()
+            .map(|d| (d.dag_id.clone(), i64::from(d.max_active_tasks)))
+            .collect();
+    }
+
+    /// Work no event announces: schedules, queued runs, retries, other processes' changes.
+    async fn poll(&mut self) -> Result<(), SchedulerError> {
+        self.paused = self.store.paused_dags().await?;
+        if self.opts.create_scheduled_runs {
+            self.create_scheduled_runs().await?;
+        }
+        self.start_queued_runs().await?;
+        for run in self.store.runs_in_state(crate::model::DagRunState::Running, 10_000).await? {
+            self.running.insert(run.id, run.dag_id);
+            self.dirty.insert(run.id);
+        }
+        Ok(())
+    }
+
+    /// Examines every dirty run, then queues what became ready.
+    async fn process_dirty(&mut self) -> Result<(), SchedulerError> {
+        // Bounded: expanding a mapped task marks its run dirty once more, at most once per
+        // mapped task, so a handful of passes settle it.
+        for _ in 0..8 {
+            if self.dirty.is_empty() {
+                break;
+            }
+            let runs = std::mem::take(&mut self.dirty);
+            for run_pk in runs {
+                self.schedule_run(run_pk).await?;
+            }
+            self.queue().await?;
+        }
+        self.queue().await
+    }
+
+    /// Queues scheduled task instances within the caps and hands them to the executor.
+    async fn queue(&mut self) -> Result<(), SchedulerError> {
+        let free = self.executor.free_slots();
+        if free == 0 {
+            return Ok(());
+        }
+        let caps = QueueCaps { free_slots: free, max_active_tasks: &self.max_active_tasks };
+        let tis = self.store.queue_scheduled(&caps, &self.process.id, self.clock.now()).await?;
+        for ti in tis {
+            self.executor.submit(ti);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! The metadata database: the only SQL in the crate.
+//!
+//! One API in domain terms over SQLite (standalone) and PostgreSQL (separate processes). Both
+//! share their queries through sqlx's `Any` driver and differ only where the dialect must:
+//! write transactions (`BEGIN IMMEDIATE` on SQLite, an advisory lock for queueing on
+//! PostgreSQL) and the claim of queued work (`FOR UPDATE SKIP LOCKED`, PostgreSQL only).
+//!
+//! Invariants:
+//! - The store persists what it is given; it never decides a state (that is `model`'s job).
+//!   The one exception is the compare-and-set guard in every state write: a write names the
+//!   state (and try) it expects to leave, and reports whether it happened.
+//! - Times are stored as microseconds since the Unix epoch in BIGINT columns, flags as 0/1
+//!   BIGINTs: the `Any` driver has no portable timestamp or boolean type, and integers sort
+//!   and compare identically on both databases.
+
+mod dags;
+mod misc;
+mod runs;
+mod tis;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+pub use dags::DagRecord;
+pub use misc::{ImportErrorRow, PoolRow, ProcessRow, XComRow};
+pub use runs::{NewRun, RunRow, RunSummary};
+pub use tis::{FinishTry, NewTi, QueueCaps, TiRow, TiUpdate, TryRow};
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no database kind Updraft supports.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB")]
+    UnsupportedUrl(String),
+    /// A stored value does not parse (a state name, a JSON column).
+    #[error("corrupt value in column `{column}`: {message}")]
+    Corrupt {
+        /// Column holding the value.
+        column: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A row that must exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A unique key is already taken (e.g. a run id).
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+/// Result of the store layer.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database the store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A single file; one process (standalone).
+    Sqlite,
+    /// A server; any number of processes.
+    Postgres,
+}
+
+/// Handle on the metadata database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Reads, and on PostgreSQL writes too.
+    pool: AnyPool,
+    /// On SQLite, a one-connection pool that serialises writers inside this process, so
+    /// writers queue in Rust instead of failing with SQLITE_BUSY. On PostgreSQL the same pool.
+    writer: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        match backend {
+            Backend::Sqlite => {
+                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let options = || {
+                    AnyPoolOptions::new().after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the writer; NORMAL sync is durable
+                            // across process crashes (only an OS crash may lose the last
+                            // commits); the busy timeout covers other processes (the CLI).
+                            conn.execute(
+                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                                 PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                };
+                let writer = options().max_connections(1).connect(&url).await?;
+                let pool = options().max_connections(4).connect(&url).await?;
+                Ok(Store { pool, writer, backend })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await?;
+                Ok(Store { writer: pool.clone(), pool, backend })
+            }
+        }
+    }
+
+    /// Applies the migrations of this backend (idempotent).
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres").run(&self.writer).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for in-flight queries).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that upgrades later can fail with SQLITE_BUSY.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        })
+    }
+}
+
+/// Microseconds since the epoch, the stored form of a time.
+pub fn to_us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The time a stored value stands for.
+pub fn from_us(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(from_us))
+}
+
+fn time(row: &AnyRow, col: &str) -> Result<DateTime<Utc>> {
+    Ok(from_us(row.try_get::<i64, _>(col)?))
+}
+
+fn parse_col<T: FromStr<Err = String>>(row: &AnyRow, col: &'static str) -> Result<T> {
+    let text: String = row.try_get(col)?;
+    text.parse().map_err(|message| StoreError::Corrupt { column: col, message })
+}
+
+fn json_col<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &'static str) -> Result<T> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt { column: col, message: e.to_string() })
+}
+
+/// Maps a unique-key violation to [`StoreError::Conflict`] naming `what`.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Db(e),
+    }
+}

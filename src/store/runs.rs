@@ -1,0 +1,271 @@
+//! DAG runs: creation (every trigger is a `queued` row the scheduler picks up), start, finish.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::tis::{NewTi, insert_tis};
+use super::{Result, Store, StoreError, conflict, json_col, opt_time, parse_col, time, to_us};
+use crate::model::{DagRunState, RunType};
+
+/// A run to create.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// DAG of the run.
+    pub dag_id: String,
+    /// Unique within the DAG; Airflow's form is `<run_type>__<logical date>`.
+    pub run_id: String,
+    /// Why the run exists.
+    pub run_type: RunType,
+    /// The run's logical date.
+    pub logical_date: DateTime<Utc>,
+    /// Start of the data interval.
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the data interval.
+    pub data_interval_end: DateTime<Utc>,
+    /// Params overriding the DAG's defaults.
+    pub conf: serde_json::Map<String, serde_json::Value>,
+    /// Who asked for it (user, `scheduler`, `dag:<id>` for trigger_dag).
+    pub triggered_by: String,
+}
+
+impl NewRun {
+    /// Airflow's run id: `manual__2026-01-01T00:00:00+00:00`.
+    pub fn default_run_id(run_type: RunType, logical_date: DateTime<Utc>) -> String {
+        format!("{}__{}", run_type.as_str(), logical_date.to_rfc3339())
+    }
+}
+
+/// One row of `dag_run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    /// Primary key.
+    pub id: i64,
+    /// DAG of the run.
+    pub dag_id: String,
+    /// Run id, unique within the DAG.
+    pub run_id: String,
+    /// Why the run exists.
+    pub run_type: RunType,
+    /// Current state.
+    pub state: DagRunState,
+    /// Logical date.
+    pub logical_date: DateTime<Utc>,
+    /// Start of the data interval.
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the data interval.
+    pub data_interval_end: DateTime<Utc>,
+    /// Params given at trigger time.
+    pub conf: serde_json::Map<String, serde_json::Value>,
+    /// Who asked for it.
+    pub triggered_by: Option<String>,
+    /// When the row was written.
+    pub created_at: DateTime<Utc>,
+    /// When it started running.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+/// Counts of runs by state for one DAG.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Queued runs.
+    pub queued: i64,
+    /// Running runs.
+    pub running: i64,
+}
+
+pub(super) const RUN_COLS: &str = "id, dag_id, run_id, run_type, state, logical_date, \
+    data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date";
+
+pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
+    Ok(RunRow {
+        id: row.try_get("id")?,
+        dag_id: row.try_get("dag_id")?,
+        run_id: row.try_get("run_id")?,
+        run_type: parse_col(row, "run_type")?,
+        state: parse_col(row, "state")?,
+        logical_date: time(row, "logical_date")?,
+        data_interval_start: time(row, "data_interval_start")?,
+        data_interval_end: time(row, "data_interval_end")?,
+        conf: json_col(row, "conf")?,
+        triggered_by: row.try_get("triggered_by")?,
+        created_at: time(row, "created_at")?,
+        start_date: opt_time(row, "start_date")?,
+        end_date: opt_time(row, "end_date")?,
+    })
+}
+
+impl Store {
+    /// Creates a run in state `queued`; the scheduler starts it when `max_active_runs` allows.
+    /// Fails with [`StoreError::Conflict`] when the run id is taken.
+    pub async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<RunRow> {
+        let conf = serde_json::Value::Object(run.conf.clone()).to_string();
+        let row = sqlx::query(&format!(
+            "INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, \
+             data_interval_start, data_interval_end, conf, triggered_by, created_at, queued_at) \
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9) RETURNING {RUN_COLS}"
+        ))
+        .bind(&run.dag_id)
+        .bind(&run.run_id)
+        .bind(run.run_type.as_str())
+        .bind(to_us(run.logical_date))
+        .bind(to_us(run.data_interval_start))
+        .bind(to_us(run.data_interval_end))
+        .bind(conf)
+        .bind(&run.triggered_by)
+        .bind(to_us(now))
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| conflict(e, || format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)))?;
+        run_row(&row)
+    }
+
+    /// Moves a queued run to running and creates its task instances, in one transaction.
+    /// Returns false when the run was no longer queued (another scheduler took it).
+    pub async fn start_run(&self, run_pk: i64, tis: &[NewTi], now: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE dag_run SET state = 'running', start_date = $1 WHERE id = $2 AND state = 'queued'",
+        )
+        .bind(to_us(now))
+        .bind(run_pk)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_tis(&mut tx, run_pk, tis, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets a run's state; finishing states stamp `end_date`, `running` clears it (a cleared
+    /// run runs again). `from` guards against a concurrent change.
+    pub async fn set_run_state(
+        &self,
+        run_pk: i64,
+        from: DagRunState,
+        to: DagRunState,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let end = to.is_finished().then(|| to_us(now));
+        let done = sqlx::query("UPDATE dag_run SET state = $1, end_date = $2 WHERE id = $3 AND state = $4")
+            .bind(to.as_str())
+            .bind(end)
+            .bind(run_pk)
+            .bind(from.as_str())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Runs in `state`, oldest logical date first, at most `limit`.
+    pub async fn runs_in_state(&self, state: DagRunState, limit: i64) -> Result<Vec<RunRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLS} FROM dag_run WHERE state = $1 ORDER BY logical_date, id LIMIT $2"
+        ))
+        .bind(state.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    /// One run by primary key.
+    pub async fn get_run(&self, run_pk: i64) -> Result<RunRow> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLS} FROM dag_run WHERE id = $1"))
+            .bind(run_pk)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_row).unwrap_or_else(|| Err(StoreError::NotFound(format!("run #{run_pk}"))))
+    }
+
+    /// One run by DAG and run id.
+    pub async fn find_run(&self, dag_id: &str, run_id: &str) -> Result<Option<RunRow>> {
+        let row = sqlx::query(&format!("SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND run_id = $2"))
+            .bind(dag_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// The newest run of a DAG with this logical date.
+    pub async fn find_run_by_logical_date(
+        &self,
+        dag_id: &str,
+        logical_date: DateTime<Utc>,
+    ) -> Result<Option<RunRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND logical_date = $2 \
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(dag_id)
+        .bind(to_us(logical_date))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_row).transpose()
+    }
+
+    /// Runs of a DAG, newest first; `before` (a run primary key) pages backwards.
+    pub async fn list_runs(&self, dag_id: &str, before: Option<i64>, limit: i64) -> Result<Vec<RunRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(dag_id)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    /// Queued and running runs of one DAG.
+    pub async fn active_runs(&self, dag_id: &str) -> Result<RunSummary> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM dag_run WHERE dag_id = $1 \
+             AND state IN ('queued', 'running') GROUP BY state",
+        )
+        .bind(dag_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut s = RunSummary::default();
+        for r in rows {
+            let n: i64 = r.try_get("n")?;
+            match r.try_get::<String, _>("state")?.as_str() {
+                "queued" => s.queued = n,
+                _ => s.running = n,
+            }
+        }
+        Ok(s)
+    }
+
+    /// Whether a run with this logical date and type exists (the scheduler never creates a
+    /// scheduled run twice for one interval).
+    pub async fn run_exists_for(&self, dag_id: &str, logical_date: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM dag_run WHERE dag_id = $1 AND logical_date = $2 \
+             AND run_type IN ('scheduled', 'backfill')",
+        )
+        .bind(dag_id)
+        .bind(to_us(logical_date))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+    /// Running (and with `include_queued`, queued) runs per DAG id, for `max_active_runs`.
+    pub async fn run_counts_by_dag(
+        &self,
+        include_queued: bool,
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        let states = if include_queued { "('running', 'queued')" } else { "('running')" };
+        let rows = sqlx::query(&format!(
+            "SELECT dag_id, COUNT(*) AS n FROM dag_run WHERE state IN {states} GROUP BY dag_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("dag_id")?, r.try_get("n")?))).collect()
+    }
+}

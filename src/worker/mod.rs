@@ -1,0 +1,248 @@
+//! Runs one queued task instance: claim the try, run the operator under its timeout, record
+//! the outcome decided by `model`, report back.
+//!
+//! Invariants: a try starts only through `Store::start_try` (queued -> running, compare-and-set)
+//! and ends only through `Store::finish_try` (running -> final, compare-and-set on the try), so
+//! a task instance cleared, marked or recovered meanwhile is never overwritten. The worker never
+//! decides a state itself: `model` does.
+
+mod dags;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dag::Task;
+use crate::model::{self, FailureOutcome, TaskState};
+use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
+use crate::store::{FinishTry, Store, StoreError, TiRow};
+
+pub use dags::DagCache;
+
+/// What a worker needs, shared by every try it runs.
+pub struct WorkerEnv {
+    /// The metadata database.
+    pub store: Store,
+    /// Process settings.
+    pub settings: Arc<Settings>,
+    /// Where DAG definitions come from.
+    pub dags: Arc<DagCache>,
+    /// This process's id in the `process` table (owner of the tries it runs).
+    pub process_id: String,
+    /// Host name recorded on each try.
+    pub hostname: String,
+    /// Fires on shutdown: running tries are cancelled (and retried later per their retries).
+    pub shutdown: CancellationToken,
+}
+
+/// What happened to one task instance handed to [`run_ti`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TryReport {
+    /// The task instance.
+    pub ti_id: i64,
+    /// Its run.
+    pub run_pk: i64,
+    /// The state the try ended in; None when the try never started (not queued any more).
+    pub state: Option<TaskState>,
+}
+
+/// The log file of one try: `<logs>/<dag>/<run>/<task>[/<map_index>]/<try>.log`.
+pub fn log_path(settings: &Settings, ti: &TiRow, try_number: i64) -> PathBuf {
+    let mut p = settings.log_dir().join(&ti.dag_id).join(&ti.run_id).join(&ti.task_id);
+    if ti.map_index >= 0 {
+        p = p.join(ti.map_index.to_string());
+    }
+    p.join(format!("{try_number}.log"))
+}
+
+/// Runs the next try of the queued task instance `ti` to its end and records the outcome.
+pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError> {
+    let started = Utc::now();
+    let pid = i64::from(std::process::id());
+    let paths = |n| log_path(&env.settings, ti, n).display().to_string();
+    let Some(ti) =
+        env.store.start_try(ti.id, &env.hostname, pid, &env.process_id, paths, started).await?
+    else {
+        return Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: None });
+    };
+    let path = log_path(&env.settings, &ti, ti.try_number);
+    let log = TaskLog::open(&path).unwrap_or_else(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "cannot open task log");
+        TaskLog::sink()
+    });
+    let (state, finish) = match prepare(env, &ti, log.clone()).await {
+        Ok((ctx, task)) => {
+            log.line(&format!(
+                "Starting try {} of {} for {}.{} (run {}) on {}",
+                ti.try_number, ti.max_tries, ti.dag_id, ti.task_id, ti.run_id, env.hostname
+            ));
+            let result = run_with_timeout(&ctx, &task).await;
+            let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
+            decide(&ti, &task, result, &log, started, Utc::now(), rendered)
+        }
+        Err(e) => {
+            log.line(&format!("Cannot start: {e}"));
+            let f = FinishTry {
+                ti_id: ti.id,
+                try_number: ti.try_number,
+                state: TaskState::Failed,
+                next_try_at: None,
+                first_poke_at: None,
+                end: Utc::now(),
+                error: Some(e.to_string()),
+                rendered: None,
+                xcom: None,
+            };
+            (TaskState::Failed, f)
+        }
+    };
+    let recorded = env.store.finish_try(&finish).await?;
+    if !recorded {
+        log.line("The task instance changed state while running (cleared or marked); outcome dropped");
+    }
+    Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: recorded.then_some(state) })
+}
+
+/// Loads what the operator needs. An error here is fatal for the try (no retry helps a DAG
+/// that is gone).
+async fn prepare(
+    env: &WorkerEnv,
+    ti: &TiRow,
+    log: TaskLog,
+) -> Result<(TaskContext, Task), OperatorError> {
+    let fatal = |e: StoreError| OperatorError::Fatal(e.to_string());
+    let dag = env.dags.get(&ti.dag_id).await.map_err(OperatorError::Fatal)?;
+    let task = dag.tasks.get(&ti.task_id).cloned().ok_or_else(|| {
+        OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
+    })?;
+    let run = env.store.get_run(ti.run_pk).await.map_err(fatal)?;
+    let xcoms = env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?;
+    let db_variables = env.store.list_variables().await.map_err(fatal)?;
+    let ctx = TaskContext {
+        dag,
+        task: task.clone(),
+        run,
+        ti: ti.clone(),
+        xcoms,
+        db_variables,
+        store: env.store.clone(),
+        settings: env.settings.clone(),
+        log,
+        cancel: env.shutdown.child_token(),
+        rendered: Mutex::new(serde_json::Map::new()),
+    };
+    Ok((ctx, task))
+}
+
+/// Grace given to an operator to return after its cancellation fired (it kills its process
+/// group within this); past it the operator's future is dropped.
+const CANCEL_GRACE: Duration = Duration::from_secs(15);
+
+/// Runs the operator; when `execution_timeout` passes, cancels it, waits for it to clean up
+/// (a bash command's process group is killed) and reports the timeout.
+async fn run_with_timeout(ctx: &TaskContext, task: &Task) -> Result<Outcome, OperatorError> {
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let timer = task.execution_timeout.map(|limit| {
+        let (flag, cancel) = (timed_out.clone(), ctx.cancel.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            flag.store(true, Ordering::SeqCst);
+            cancel.cancel();
+        })
+    });
+    let fut = operators::execute(ctx);
+    tokio::pin!(fut);
+    let result = tokio::select! {
+        r = &mut fut => r,
+        _ = ctx.cancel.cancelled() => match tokio::time::timeout(CANCEL_GRACE, &mut fut).await {
+            Ok(r) => r,
+            Err(_) => Err(OperatorError::Retryable("did not stop after cancellation".into())),
+        },
+    };
+    if let Some(timer) = timer {
+        timer.abort();
+    }
+    match (timed_out.load(Ordering::SeqCst), task.execution_timeout, result) {
+        (true, Some(limit), Err(_)) => Err(OperatorError::Retryable(format!(
+            "execution_timeout of {} exceeded",
+            humantime::format_duration(limit)
+        ))),
+        (_, _, result) => result,
+    }
+}
+
+/// Turns an operator result into the state to record, through `model`.
+fn decide(
+    ti: &TiRow,
+    task: &Task,
+    result: Result<Outcome, OperatorError>,
+    log: &TaskLog,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+    rendered: serde_json::Map<String, serde_json::Value>,
+) -> (TaskState, FinishTry) {
+    let mut f = FinishTry {
+        ti_id: ti.id,
+        try_number: ti.try_number,
+        state: TaskState::Success,
+        next_try_at: None,
+        first_poke_at: None,
+        end: now,
+        error: None,
+        rendered: Some(serde_json::Value::Object(rendered)),
+        xcom: None,
+    };
+    match result {
+        Ok(Outcome::Done(value)) => {
+            log.line("Task succeeded");
+            f.xcom = value;
+        }
+        Ok(Outcome::NotYet(reason)) => {
+            let sensor = task.kind.sensor();
+            let first = ti.first_poke_at.unwrap_or(started);
+            let waited = (now - first).to_std().unwrap_or(Duration::ZERO);
+            match sensor {
+                Some(s) if waited < s.timeout => {
+                    let next = now + chrono::Duration::from_std(s.poke_interval).unwrap_or_default();
+                    log.line(&format!("Not yet: {reason}; poking again at {}", next.to_rfc3339()));
+                    f.state = TaskState::UpForReschedule;
+                    f.next_try_at = Some(next);
+                    f.first_poke_at = Some(first);
+                }
+                Some(s) if s.soft_fail => {
+                    log.line(&format!("Sensor timed out ({reason}); soft_fail: skipping"));
+                    f.state = TaskState::Skipped;
+                }
+                _ => {
+                    let msg = format!("sensor timed out after {}: {reason}", humantime::format_duration(waited));
+                    log.line(&msg);
+                    f.state = TaskState::Failed;
+                    f.error = Some(msg);
+                }
+            }
+        }
+        Err(OperatorError::Skip(reason)) => {
+            log.line(&format!("Skipped: {reason}"));
+            f.state = TaskState::Skipped;
+            f.error = Some(reason);
+        }
+        Err(e) => {
+            let outcome = model::on_failure(task, ti.try_number as u32, e.is_retryable(), now);
+            match outcome {
+                FailureOutcome::Retry(at) => {
+                    log.line(&format!("Task failed: {e}; retry at {}", at.to_rfc3339()));
+                    f.next_try_at = Some(at);
+                }
+                FailureOutcome::Fail => log.line(&format!("Task failed: {e}")),
+            }
+            f.state = outcome.state();
+            f.error = Some(e.to_string());
+        }
+    }
+    (f.state, f)
+}
