@@ -257,7 +257,8 @@ tasks:
     #[test]
     fn keys_and_values_are_located() {
         let p = Positions::build(DOC);
-        let cases: &[(&[&str], (usize, usize), (usize, usize))] = &[
+        type LineCol = (usize, usize);
+        let cases: &[(&[&str], LineCol, LineCol)] = &[
             (&["dag_id"], (1, 1), (1, 9)),
             (&["schedule"], (2, 1), (2, 11)),
             (&["tasks"], (3, 1), (4, 3)),

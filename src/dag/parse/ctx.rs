@@ -64,6 +64,18 @@ impl<'a> Ctx<'a> {
         self.at_value(path, msg);
     }
 
+    /// [`wrong`](Self::wrong), as a reader's `None` result.
+    fn bad<T>(&mut self, path: &[String], expected: &str, found: &Value) -> Option<T> {
+        self.wrong(path, expected, found);
+        None
+    }
+
+    /// [`at_value`](Self::at_value), as a reader's `None` result.
+    fn bad_value<T>(&mut self, path: &[String], message: String) -> Option<T> {
+        self.at_value(path, message);
+        None
+    }
+
     pub(super) fn string(&mut self, v: &Value, path: &[String]) -> Option<String> {
         match v {
             Value::String(s) => Some(s.clone()),
@@ -76,14 +88,14 @@ impl<'a> Ctx<'a> {
                 self.at_value(path, msg);
                 None
             }
-            _ => self.wrong(path, "a string", v).map_none(),
+            _ => self.bad(path, "a string", v),
         }
     }
 
     pub(super) fn bool(&mut self, v: &Value, path: &[String]) -> Option<bool> {
         match v {
             Value::Bool(b) => Some(*b),
-            _ => self.wrong(path, "true or false", v).map_none(),
+            _ => self.bad(path, "true or false", v),
         }
     }
 
@@ -91,14 +103,14 @@ impl<'a> Ctx<'a> {
     pub(super) fn u32(&mut self, v: &Value, path: &[String], min: u32) -> Option<u32> {
         match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
             Some(n) if n >= min => Some(n),
-            _ => self.wrong(path, &format!("a whole number ({min} or more)"), v).map_none(),
+            _ => self.bad(path, &format!("a whole number ({min} or more)"), v),
         }
     }
 
     pub(super) fn i32(&mut self, v: &Value, path: &[String]) -> Option<i32> {
         match v.as_i64().and_then(|n| i32::try_from(n).ok()) {
             Some(n) => Some(n),
-            None => self.wrong(path, "a whole number", v).map_none(),
+            None => self.bad(path, "a whole number", v),
         }
     }
 
@@ -109,12 +121,12 @@ impl<'a> Ctx<'a> {
             Value::Number(n) => Dur::parse(&n.to_string()),
             _ => {
                 let expected = "a duration such as 30s, 10m, 1h30m or a number of seconds";
-                return self.wrong(path, expected, v).map_none();
+                return self.bad(path, expected, v);
             }
         };
         match parsed {
             Ok(d) => Some(d.0),
-            Err(why) => self.at_value(path, format!("{}: {why}", what(path))).map_none(),
+            Err(why) => self.bad_value(path, format!("{}: {why}", what(path))),
         }
     }
 
@@ -122,12 +134,12 @@ impl<'a> Ctx<'a> {
     /// absent).
     pub(super) fn datetime(&mut self, v: &Value, path: &[String]) -> Option<DateTime<Utc>> {
         let expected = "a date such as 2026-01-01 or a date-time such as 2026-01-01T06:00:00Z";
-        let Value::String(text) = v else { return self.wrong(path, expected, v).map_none() };
+        let Value::String(text) = v else { return self.bad(path, expected, v) };
         match parse_datetime(text) {
             Some(t) => Some(t),
             None => {
                 let msg = format!("{}: `{text}` is not {expected}", what(path));
-                self.at_value(path, msg).map_none()
+                self.bad_value(path, msg)
             }
         }
     }
@@ -144,7 +156,7 @@ impl<'a> Ctx<'a> {
             did_you_mean(&text, names),
             names.join(", ")
         );
-        self.at_value(path, msg).map_none()
+        self.bad_value(path, msg)
     }
 
     /// A list of strings, or a single string standing for a list of one. Each item comes with
@@ -169,7 +181,7 @@ impl<'a> Ctx<'a> {
                 }
                 ok.then_some(out)
             }
-            _ => self.wrong(path, "a list of strings", v).map_none(),
+            _ => self.bad(path, "a list of strings", v),
         }
     }
 
@@ -179,20 +191,9 @@ impl<'a> Ctx<'a> {
             Ok(j) => Some(j),
             Err(e) => {
                 let msg = format!("{} cannot be turned into JSON: {e}", what(path));
-                self.at_value(path, msg).map_none()
+                self.bad_value(path, msg)
             }
         }
-    }
-}
-
-/// Lets a reader record an error and return `None` in one expression.
-trait MapNone {
-    fn map_none<T>(self) -> Option<T>;
-}
-
-impl MapNone for () {
-    fn map_none<T>(self) -> Option<T> {
-        None
     }
 }
 
