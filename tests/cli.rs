@@ -1,0 +1,115 @@
+//! The `updraft` binary as a user runs it: validate, test, show, trigger, list; and the shipped
+//! files (example DAGs, docker-compose.yaml).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn updraft(args: &[&str], home: &Path, dags: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_updraft"))
+        .args(args)
+        .env("UPDRAFT_HOME", home)
+        .env("UPDRAFT_DAGS_FOLDER", dags)
+        .env("UPDRAFT_LOG", "warn")
+        .env_remove("UPDRAFT_DATABASE_URL")
+        .output()
+        .expect("run updraft")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn repo(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn every_example_dag_is_valid() {
+    let home = tempfile::tempdir().unwrap();
+    let out = updraft(&["dags", "validate"], home.path(), &repo("dags"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("0 file(s) with 0 error(s)"), "{}", text(&out));
+}
+
+#[test]
+fn validate_reports_each_broken_file_with_its_position_and_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    std::fs::write(dags.path().join("good.yaml"), "dag_id: good\ntasks:\n  a: { type: empty }\n").unwrap();
+    std::fs::write(dags.path().join("typo.yaml"), "dag_id: typo\ntasks:\n  a:\n    type: bash\n    comand: echo\n").unwrap();
+    std::fs::write(
+        dags.path().join("cycle.yaml"),
+        "dag_id: cycle\ntasks:\n  a: { type: empty, depends_on: [b] }\n  b: { type: empty, depends_on: [a] }\n",
+    )
+    .unwrap();
+    std::fs::write(dags.path().join("cron.yaml"), "dag_id: cron\nschedule: '61 * * * *'\ntasks:\n  a: { type: empty }\n").unwrap();
+    let out = updraft(&["dags", "validate"], home.path(), dags.path());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("typo.yaml:5:5:") && t.contains("comand") && t.contains("command"), "{t}");
+    assert!(t.contains("cycle.yaml:") && t.contains("a -> b -> a") || t.contains("b -> a -> b"), "{t}");
+    assert!(t.contains("cron.yaml:2:"), "{t}");
+    assert!(t.contains("1 DAG(s) valid, 3 file(s)"), "{t}");
+}
+
+#[test]
+fn dags_test_runs_the_example_etl_and_prints_json_states() {
+    let home = tempfile::tempdir().unwrap();
+    let out = updraft(&["dags", "test", "csv_etl", "--conf", r#"{"rows": 40}"#, "--json"], home.path(), &repo("dags"));
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let rows = rows.as_array().expect("a list");
+    let state = |task: &str| {
+        rows.iter().find(|r| r["task_id"] == task).map(|r| r["state"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(state("extract").as_deref(), Some("success"));
+    assert_eq!(rows.iter().filter(|r| r["task_id"] == "aggregate").count(), 4, "one per region");
+    assert_eq!(state("big_day").as_deref(), Some("skipped"), "40 rows never reach the threshold");
+    assert_eq!(state("celebrate").as_deref(), Some("skipped"));
+    assert_eq!(state("alert").as_deref(), Some("skipped"));
+    assert_eq!(state("cleanup").as_deref(), Some("success"));
+    assert!(rows.iter().all(|r| r.get("map_index").is_some() && r.get("try_number").is_some()));
+}
+
+#[test]
+fn dags_test_fails_with_the_failed_run() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    std::fs::write(dags.path().join("bad.yaml"), "dag_id: bad\ntasks:\n  boom: { type: bash, command: 'exit 4' }\n").unwrap();
+    let out = updraft(&["dags", "test", "bad"], home.path(), dags.path());
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("boom: failed") && t.contains("code 4"), "{t}");
+}
+
+#[test]
+fn show_trigger_list_and_unknown_dag() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = repo("dags");
+    let out = updraft(&["dags", "show", "csv_etl"], home.path(), &dags);
+    assert!(out.status.success());
+    assert!(text(&out).contains("aggregate [bash] (mapped) <- validate"), "{}", text(&out));
+    let out = updraft(&["dags", "trigger", "csv_etl", "--conf", r#"{"rows": 5}"#], home.path(), &dags);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("queued"));
+    let out = updraft(&["dags", "trigger", "csv_etl", "--conf", "[1]"], home.path(), &dags);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--conf must be a JSON object"));
+    let out = updraft(&["dags", "test", "nope"], home.path(), &dags);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("no DAG `nope`"));
+    let out = updraft(&["dags", "list", "--json"], home.path(), &dags);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(list.as_array().unwrap().iter().any(|d| d["dag_id"] == "csv_etl" && d["schedule"] == "@hourly"));
+}
+
+#[test]
+fn docker_compose_describes_the_whole_stack() {
+    let text = std::fs::read_to_string(repo("docker-compose.yaml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("docker-compose.yaml parses");
+    let services = doc["services"].as_mapping().expect("services");
+    for name in ["postgres", "updraft-scheduler", "updraft-webserver", "updraft-worker", "kafka", "cassandra", "minio", "mysql"] {
+        assert!(services.contains_key(name), "service {name}");
+    }
+    assert_eq!(doc["services"]["updraft-worker"]["deploy"]["replicas"].as_i64(), Some(2));
+}
