@@ -3,9 +3,9 @@
 //! This file owns the life of the command's processes: spawn in a fresh process group, record
 //! the leader's pid, stream output, and kill the whole group on cancellation. It must never
 //! leave a process running after the try is over because of Updraft: a cancelled try kills the
-//! group (SIGTERM, then SIGKILL after a grace period), a dropped future kills the leader
-//! (a guard SIGKILLs the group), a dead Updraft kills it through `PR_SET_PDEATHSIG`, and crash recovery
-//! kills the group by the pid recorded in the store.
+//! group (SIGTERM, then SIGKILL after a grace period), a dropped try future SIGKILLs the group
+//! (a drop guard), a dead Updraft kills the command through `PR_SET_PDEATHSIG`, and crash
+//! recovery kills the group by the pid recorded in the store.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
