@@ -64,11 +64,14 @@ impl Settings {
     }
 
     /// Builds settings from `(name, value)` pairs (the environment, or a test's map).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
         let vars: BTreeMap<String, String> = vars.into_iter().collect();
         let get = |k: &str| vars.get(k).filter(|v| !v.is_empty()).cloned();
         let home = PathBuf::from(get("UPDRAFT_HOME").unwrap_or_else(|| "./.updraft".into()));
-        let dags_folder = PathBuf::from(get("UPDRAFT_DAGS_FOLDER").unwrap_or_else(|| "./dags".into()));
+        let dags_folder =
+            PathBuf::from(get("UPDRAFT_DAGS_FOLDER").unwrap_or_else(|| "./dags".into()));
         let database_url = get("UPDRAFT_DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", home.join("updraft.db").display()));
         let executor = get("UPDRAFT_EXECUTOR")
@@ -80,7 +83,9 @@ impl Settings {
         let web_port = parse_num(&get, "UPDRAFT_WEB_PORT", 8080)?;
         let prefixed = |prefix: &str| -> BTreeMap<String, String> {
             vars.iter()
-                .filter_map(|(k, v)| k.strip_prefix(prefix).map(|id| (id.to_lowercase(), v.clone())))
+                .filter_map(|(k, v)| {
+                    k.strip_prefix(prefix).map(|id| (id.to_lowercase(), v.clone()))
+                })
                 .collect()
         };
         Ok(Settings {
@@ -125,10 +130,9 @@ fn parse_num<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(key) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("{key}=`{v}` is not a valid number"))),
+        Some(v) => {
+            v.trim().parse().map_err(|_| ConfigError(format!("{key}=`{v}` is not a valid number")))
+        }
     }
 }
 

@@ -35,19 +35,31 @@ fn every_example_dag_is_valid() {
 fn validate_reports_each_broken_file_with_its_position_and_fails() {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
-    std::fs::write(dags.path().join("good.yaml"), "dag_id: good\ntasks:\n  a: { type: empty }\n").unwrap();
-    std::fs::write(dags.path().join("typo.yaml"), "dag_id: typo\ntasks:\n  a:\n    type: bash\n    comand: echo\n").unwrap();
+    std::fs::write(dags.path().join("good.yaml"), "dag_id: good\ntasks:\n  a: { type: empty }\n")
+        .unwrap();
+    std::fs::write(
+        dags.path().join("typo.yaml"),
+        "dag_id: typo\ntasks:\n  a:\n    type: bash\n    comand: echo\n",
+    )
+    .unwrap();
     std::fs::write(
         dags.path().join("cycle.yaml"),
         "dag_id: cycle\ntasks:\n  a: { type: empty, depends_on: [b] }\n  b: { type: empty, depends_on: [a] }\n",
     )
     .unwrap();
-    std::fs::write(dags.path().join("cron.yaml"), "dag_id: cron\nschedule: '61 * * * *'\ntasks:\n  a: { type: empty }\n").unwrap();
+    std::fs::write(
+        dags.path().join("cron.yaml"),
+        "dag_id: cron\nschedule: '61 * * * *'\ntasks:\n  a: { type: empty }\n",
+    )
+    .unwrap();
     let out = updraft(&["dags", "validate"], home.path(), dags.path());
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("typo.yaml:5:5:") && t.contains("comand") && t.contains("command"), "{t}");
-    assert!(t.contains("cycle.yaml:") && t.contains("a -> b -> a") || t.contains("b -> a -> b"), "{t}");
+    assert!(
+        t.contains("cycle.yaml:") && t.contains("a -> b -> a") || t.contains("b -> a -> b"),
+        "{t}"
+    );
     assert!(t.contains("cron.yaml:2:"), "{t}");
     assert!(t.contains("1 DAG(s) valid, 3 file(s)"), "{t}");
 }
@@ -55,12 +67,18 @@ fn validate_reports_each_broken_file_with_its_position_and_fails() {
 #[test]
 fn dags_test_runs_the_example_etl_and_prints_json_states() {
     let home = tempfile::tempdir().unwrap();
-    let out = updraft(&["dags", "test", "csv_etl", "--conf", r#"{"rows": 40}"#, "--json"], home.path(), &repo("dags"));
+    let out = updraft(
+        &["dags", "test", "csv_etl", "--conf", r#"{"rows": 40}"#, "--json"],
+        home.path(),
+        &repo("dags"),
+    );
     assert!(out.status.success(), "{}", text(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let rows = rows.as_array().expect("a list");
     let state = |task: &str| {
-        rows.iter().find(|r| r["task_id"] == task).map(|r| r["state"].as_str().unwrap_or("").to_string())
+        rows.iter()
+            .find(|r| r["task_id"] == task)
+            .map(|r| r["state"].as_str().unwrap_or("").to_string())
     };
     assert_eq!(state("extract").as_deref(), Some("success"));
     assert_eq!(rows.iter().filter(|r| r["task_id"] == "aggregate").count(), 4, "one per region");
@@ -75,7 +93,11 @@ fn dags_test_runs_the_example_etl_and_prints_json_states() {
 fn dags_test_fails_with_the_failed_run() {
     let home = tempfile::tempdir().unwrap();
     let dags = tempfile::tempdir().unwrap();
-    std::fs::write(dags.path().join("bad.yaml"), "dag_id: bad\ntasks:\n  boom: { type: bash, command: 'exit 4' }\n").unwrap();
+    std::fs::write(
+        dags.path().join("bad.yaml"),
+        "dag_id: bad\ntasks:\n  boom: { type: bash, command: 'exit 4' }\n",
+    )
+    .unwrap();
     let out = updraft(&["dags", "test", "bad"], home.path(), dags.path());
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
@@ -89,7 +111,8 @@ fn show_trigger_list_and_unknown_dag() {
     let out = updraft(&["dags", "show", "csv_etl"], home.path(), &dags);
     assert!(out.status.success());
     assert!(text(&out).contains("aggregate [bash] (mapped) <- validate"), "{}", text(&out));
-    let out = updraft(&["dags", "trigger", "csv_etl", "--conf", r#"{"rows": 5}"#], home.path(), &dags);
+    let out =
+        updraft(&["dags", "trigger", "csv_etl", "--conf", r#"{"rows": 5}"#], home.path(), &dags);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("queued"));
     let out = updraft(&["dags", "trigger", "csv_etl", "--conf", "[1]"], home.path(), &dags);
@@ -100,7 +123,12 @@ fn show_trigger_list_and_unknown_dag() {
     assert!(text(&out).contains("no DAG `nope`"));
     let out = updraft(&["dags", "list", "--json"], home.path(), &dags);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(list.as_array().unwrap().iter().any(|d| d["dag_id"] == "csv_etl" && d["schedule"] == "@hourly"));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["dag_id"] == "csv_etl" && d["schedule"] == "@hourly")
+    );
 }
 
 #[test]
@@ -108,7 +136,16 @@ fn docker_compose_describes_the_whole_stack() {
     let text = std::fs::read_to_string(repo("docker-compose.yaml")).unwrap();
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("docker-compose.yaml parses");
     let services = doc["services"].as_mapping().expect("services");
-    for name in ["postgres", "updraft-scheduler", "updraft-webserver", "updraft-worker", "kafka", "cassandra", "minio", "mysql"] {
+    for name in [
+        "postgres",
+        "updraft-scheduler",
+        "updraft-webserver",
+        "updraft-worker",
+        "kafka",
+        "cassandra",
+        "minio",
+        "mysql",
+    ] {
         assert!(services.contains_key(name), "service {name}");
     }
     assert_eq!(doc["services"]["updraft-worker"]["deploy"]["replicas"].as_i64(), Some(2));

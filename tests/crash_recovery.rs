@@ -26,7 +26,8 @@ fn start_scheduler(env: &Env) -> Child {
 
 async fn kill_and_restart(env: Env) {
     let spans = env.path("spans.log");
-    let mut yaml = String::from("dag_id: hundred\ndefault_args: { retries: 3, retry_delay: 0s }\ntasks:\n");
+    let mut yaml =
+        String::from("dag_id: hundred\ndefault_args: { retries: 3, retry_delay: 0s }\ntasks:\n");
     for i in 0..100 {
         yaml.push_str(&format!(
             "  t{i}:\n    type: bash\n    command: 'echo start {i} $(date +%s%N) >> {s}; sleep 0.2; echo end {i} $(date +%s%N) >> {s}'\n",
@@ -38,7 +39,10 @@ async fn kill_and_restart(env: Env) {
     }
     env.write_dag("hundred.yaml", &yaml);
     let mut first = start_scheduler(&env);
-    env.wait_until("DAG loaded", Duration::from_secs(60), || async { env.store.get_dag("hundred").await.is_ok() }).await;
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("hundred").await.is_ok()
+    })
+    .await;
     let run = env.trigger("hundred", json!({})).await;
     env.wait_until("30 tasks done", Duration::from_secs(120), || async {
         env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Success).count() >= 30
@@ -47,7 +51,8 @@ async fn kill_and_restart(env: Env) {
     first.kill().expect("kill -9");
     let _ = first.wait();
     let killed_at = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128;
-    let running_at_kill = env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Running).count();
+    let running_at_kill =
+        env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Running).count();
     let mut second = start_scheduler(&env);
     let done = env.wait_run(run.id, Duration::from_secs(180)).await;
     // SAFETY: SIGTERM asks the scheduler to stop gracefully.
@@ -69,7 +74,9 @@ async fn kill_and_restart(env: Env) {
     let mut events: HashMap<u32, Vec<(u128, bool)>> = HashMap::new();
     for line in common::read(&spans).lines() {
         let parts: Vec<&str> = line.split(' ').collect();
-        let (Some(kind), Some(task), Some(ts)) = (parts.first(), parts.get(1), parts.get(2)) else { continue };
+        let (Some(kind), Some(task), Some(ts)) = (parts.first(), parts.get(1), parts.get(2)) else {
+            continue;
+        };
         let (Ok(task), Ok(ts)) = (task.parse::<u32>(), ts.parse::<u128>()) else { continue };
         events.entry(task).or_default().push((ts, *kind == "start"));
     }
@@ -80,7 +87,10 @@ async fn kill_and_restart(env: Env) {
         for (ts, is_start) in evs {
             if is_start {
                 if let Some(prev) = open {
-                    assert!(prev < killed_at && ts > killed_at, "task t{task} started twice at once");
+                    assert!(
+                        prev < killed_at && ts > killed_at,
+                        "task t{task} started twice at once"
+                    );
                 }
                 open = Some(ts);
             } else {

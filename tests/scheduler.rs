@@ -68,7 +68,8 @@ tasks:
 "#,
     );
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("chain").await.is_ok() }).await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("chain").await.is_ok() })
+        .await;
     let run = env.trigger("chain", json!({"n": 7})).await;
     let done = env.wait_run(run.id, LIMIT).await;
     assert_success(&done);
@@ -103,7 +104,8 @@ tasks:
         ),
     );
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("flaky").await.is_ok() }).await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("flaky").await.is_ok() })
+        .await;
     let run = env.trigger("flaky", json!({})).await;
     let done = env.wait_run(run.id, LIMIT).await;
     assert_eq!(done.state, DagRunState::Failed, "a leaf failed");
@@ -117,7 +119,12 @@ tasks:
     assert_eq!(tries[0].state, TaskState::UpForRetry);
     assert!(tries[1].error.as_deref().unwrap_or("").contains('3'), "error names the exit code");
     for t in &tries {
-        assert!(t.runnable_at.is_some() && t.queued_at.is_some() && t.start_date.is_some() && t.end_date.is_some());
+        assert!(
+            t.runnable_at.is_some()
+                && t.queued_at.is_some()
+                && t.start_date.is_some()
+                && t.end_date.is_some()
+        );
         assert!(t.queued_at <= t.start_date && t.start_date <= t.end_date);
     }
     running.stop().await;
@@ -140,7 +147,8 @@ tasks:
 "#,
     );
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("branch").await.is_ok() }).await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("branch").await.is_ok() })
+        .await;
     let run = env.trigger("branch", json!({})).await;
     let done = env.wait_run(run.id, LIMIT).await;
     let expect = [
@@ -190,7 +198,8 @@ tasks:
     let run = env.trigger("fan", json!({})).await;
     assert_success(&env.wait_run(run.id, LIMIT).await);
     let tis = env.tis(run.id).await;
-    let mapped: Vec<i64> = tis.iter().filter(|t| t.task_id == "dynamic_map").map(|t| t.map_index).collect();
+    let mapped: Vec<i64> =
+        tis.iter().filter(|t| t.task_id == "dynamic_map").map(|t| t.map_index).collect();
     assert_eq!(mapped, vec![0, 1, 2, 3]);
     assert_eq!(tis.iter().filter(|t| t.task_id == "static_map").count(), 3);
     let xcoms = env.store.run_xcoms(run.id).await.unwrap();
@@ -260,10 +269,14 @@ tasks:
         ),
     );
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("sense").await.is_ok() }).await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("sense").await.is_ok() })
+        .await;
     let run = env.trigger("sense", json!({})).await;
     env.wait_until("a reschedule", LIMIT, || async {
-        env.tis(run.id).await.iter().any(|t| t.task_id == "wait_file" && t.state == TaskState::UpForReschedule)
+        env.tis(run.id)
+            .await
+            .iter()
+            .any(|t| t.task_id == "wait_file" && t.state == TaskState::UpForReschedule)
     })
     .await;
     std::fs::write(&flag, "ok").unwrap();
@@ -292,7 +305,8 @@ async fn max_active_runs_is_enforced(env: Env) {
     for r in &runs {
         done.push(env.wait_run(r.id, LIMIT).await);
     }
-    let mut spans: Vec<_> = done.iter().map(|r| (r.start_date.unwrap(), r.end_date.unwrap())).collect();
+    let mut spans: Vec<_> =
+        done.iter().map(|r| (r.start_date.unwrap(), r.end_date.unwrap())).collect();
     spans.sort();
     for w in spans.windows(2) {
         assert!(w[0].1 <= w[1].0, "runs overlapped: {w:?}");
@@ -319,13 +333,17 @@ tasks:
         ),
     );
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("pooled").await.is_ok() }).await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("pooled").await.is_ok() })
+        .await;
     let run = env.trigger("pooled", json!({})).await;
     assert_success(&env.wait_run(run.id, LIMIT).await);
     let lines = common::read(&out);
     let kinds: Vec<&str> = lines.lines().map(|l| l.split(' ').next().unwrap_or("")).collect();
     assert_eq!(kinds.len(), 8);
-    assert!(kinds.chunks(2).all(|c| c == ["start", "end"]), "never two in the pool at once: {kinds:?}");
+    assert!(
+        kinds.chunks(2).all(|c| c == ["start", "end"]),
+        "never two in the pool at once: {kinds:?}"
+    );
     running.stop().await;
 }
 
@@ -357,7 +375,10 @@ async fn catchup_creates_one_run_per_interval(env: Env) {
     })
     .await;
     let dag = env.store.get_dag("daily").await.unwrap();
-    assert!(dag.next_dagrun.unwrap() > chrono::Utc::now() - chrono::Duration::days(1), "next run is the coming interval");
+    assert!(
+        dag.next_dagrun.unwrap() > chrono::Utc::now() - chrono::Duration::days(1),
+        "next run is the coming interval"
+    );
     running.stop().await;
 }
 
@@ -371,17 +392,28 @@ async fn dag_files_are_watched(env: Env) {
     env.wait_until("b loaded", LIMIT, || async { env.store.get_dag("b").await.is_ok() }).await;
     assert!(added.elapsed() < Duration::from_secs(2), "picked up by the watcher, not a slow poll");
     env.wait_until("import error recorded", LIMIT, || async {
-        env.store.import_errors().await.unwrap().iter().any(|e| e.file.ends_with("broken.yaml") && e.line == 3 && e.message.contains("nope"))
+        env.store
+            .import_errors()
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.file.ends_with("broken.yaml") && e.line == 3 && e.message.contains("nope"))
     })
     .await;
     std::fs::remove_file(env.dags_dir().join("a.yaml")).unwrap();
-    env.wait_until("a deactivated", LIMIT, || async { !env.store.get_dag("a").await.unwrap().is_active }).await;
+    env.wait_until("a deactivated", LIMIT, || async {
+        !env.store.get_dag("a").await.unwrap().is_active
+    })
+    .await;
     assert!(env.store.get_dag("b").await.unwrap().is_active);
     running.stop().await;
 }
 
 async fn trigger_dag_and_external_sensor(env: Env) {
-    env.write_dag("child.yaml", "dag_id: child\ntasks:\n  work:\n    type: bash\n    command: echo '{{ params.who }}'\n");
+    env.write_dag(
+        "child.yaml",
+        "dag_id: child\ntasks:\n  work:\n    type: bash\n    command: echo '{{ params.who }}'\n",
+    );
     env.write_dag(
         "parent.yaml",
         r#"
@@ -396,7 +428,10 @@ tasks:
 "#,
     );
     let running = env.start().await;
-    env.wait_until("DAGs loaded", LIMIT, || async { env.store.get_dag("parent").await.is_ok() && env.store.get_dag("child").await.is_ok() }).await;
+    env.wait_until("DAGs loaded", LIMIT, || async {
+        env.store.get_dag("parent").await.is_ok() && env.store.get_dag("child").await.is_ok()
+    })
+    .await;
     let run = env.trigger("parent", json!({})).await;
     assert_success(&env.wait_run(run.id, LIMIT).await);
     let child_runs = env.store.list_runs("child", None, 10).await.unwrap();
@@ -411,7 +446,10 @@ tasks:
             child_runs[0].logical_date.to_rfc3339()
         ),
     );
-    env.wait_until("watcher loaded", LIMIT, || async { env.store.get_dag("watcher").await.is_ok() }).await;
+    env.wait_until("watcher loaded", LIMIT, || async {
+        env.store.get_dag("watcher").await.is_ok()
+    })
+    .await;
     let w = env.trigger("watcher", json!({})).await;
     assert_success(&env.wait_run(w.id, LIMIT).await);
     running.stop().await;
@@ -425,7 +463,11 @@ async fn pause_holds_runs_and_clean_removes_history(env: Env) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let run = env.trigger("p", json!({})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(env.store.get_run(run.id).await.unwrap().state, DagRunState::Queued, "paused: not started");
+    assert_eq!(
+        env.store.get_run(run.id).await.unwrap().state,
+        DagRunState::Queued,
+        "paused: not started"
+    );
     env.store.set_paused("p", false).await.unwrap();
     assert_success(&env.wait_run(run.id, LIMIT).await);
     let ti = env.tis(run.id).await.remove(0);
@@ -434,7 +476,8 @@ async fn pause_holds_runs_and_clean_removes_history(env: Env) {
     // Nothing is older than a day ago; everything is older than an hour from now.
     let cutoff = chrono::Utc::now() - chrono::Duration::days(1);
     assert!(env.store.clean_before(cutoff).await.unwrap().is_empty());
-    let deleted = env.store.clean_before(chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
+    let deleted =
+        env.store.clean_before(chrono::Utc::now() + chrono::Duration::hours(1)).await.unwrap();
     assert_eq!(deleted, vec![("p".to_string(), run.run_id.clone())]);
     assert!(env.store.list_runs("p", None, 10).await.unwrap().is_empty());
     assert!(env.store.run_tis(run.id).await.unwrap().is_empty());
@@ -459,7 +502,8 @@ async fn priority_and_sequential_order(env: Env) {
     assert_success(&env.wait_run(run.id, LIMIT).await);
     assert_eq!(common::read(&out), "high\nmid\nlow\n", "one slot, highest priority first");
     let tis = env.tis(run.id).await;
-    let mut spans: Vec<_> = tis.iter().map(|t| (t.start_date.unwrap(), t.end_date.unwrap())).collect();
+    let mut spans: Vec<_> =
+        tis.iter().map(|t| (t.start_date.unwrap(), t.end_date.unwrap())).collect();
     spans.sort();
     assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "sequential: never two at once");
     running.stop().await;

@@ -72,7 +72,12 @@ impl Bench {
 
     /// Runs one DAG (written to a fresh folder) once and returns the finished run, the store
     /// and the wall time from trigger to run end.
-    async fn run_dag(&self, name: &str, yaml: &str, parallelism: usize) -> (RunRow, Store, Duration) {
+    async fn run_dag(
+        &self,
+        name: &str,
+        yaml: &str,
+        parallelism: usize,
+    ) -> (RunRow, Store, Duration) {
         let home = self.dir.join(name);
         let dags = home.join("dags");
         std::fs::create_dir_all(&dags).expect("dags dir");
@@ -134,7 +139,11 @@ impl Bench {
             }
         }
         let (run, store, wall) = self.run_dag("chain50", &yaml, 16).await;
-        println!("chain50: 50-task chain of `bash: true`, trigger -> run {}: {:.3} s (target < 0.5 s)", run.state, wall.as_secs_f64());
+        println!(
+            "chain50: 50-task chain of `bash: true`, trigger -> run {}: {:.3} s (target < 0.5 s)",
+            run.state,
+            wall.as_secs_f64()
+        );
         if !print_handoff {
             return;
         }
@@ -145,11 +154,11 @@ impl Bench {
             let (Some(end), Some(start)) = (w[0].end_date, w[1].start_date) else { continue };
             handoff.push((start - end).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             let tries = store.tries(w[1].id).await.expect("tries");
-            if let Some(t) = tries.first() {
-                if let (Some(r), Some(q), Some(s)) = (t.runnable_at, t.queued_at, t.start_date) {
-                    to_queue.push((q - r).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                    to_start.push((s - q).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                }
+            if let Some(t) = tries.first()
+                && let (Some(r), Some(q), Some(s)) = (t.runnable_at, t.queued_at, t.start_date)
+            {
+                to_queue.push((q - r).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                to_start.push((s - q).num_microseconds().unwrap_or(0) as f64 / 1000.0);
             }
         }
         for v in [&mut handoff, &mut to_queue, &mut to_start] {
@@ -187,7 +196,8 @@ impl Bench {
         let dir = self.dir.join("load1000");
         std::fs::create_dir_all(&dir).expect("dir");
         for i in 0..1000 {
-            let mut yaml = format!("dag_id: dag_{i:04}\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n");
+            let mut yaml =
+                format!("dag_id: dag_{i:04}\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n");
             for t in 0..10 {
                 yaml.push_str(&format!("  t{t}:\n    type: bash\n    command: echo {t}\n"));
                 if t > 0 {
@@ -200,7 +210,10 @@ impl Bench {
         let bag = updraft::dag::loader::load_folder(&dir);
         let elapsed = t0.elapsed();
         assert_eq!(bag.dags.len(), 1000, "every file loads: {:?}", bag.errors.values().next());
-        println!("load: 1,000 DAG files of 10 tasks parsed and validated: {:.3} s (target < 1 s)", elapsed.as_secs_f64());
+        println!(
+            "load: 1,000 DAG files of 10 tasks parsed and validated: {:.3} s (target < 1 s)",
+            elapsed.as_secs_f64()
+        );
     }
 
     async fn idle(&self) {
@@ -214,7 +227,9 @@ impl Bench {
         let dags = home.join("dags");
         std::fs::create_dir_all(&dags).expect("dir");
         for i in 0..10 {
-            let yaml = format!("dag_id: idle_{i}\nschedule: '0 0 1 1 *'\nstart_date: 2026-01-01\ntasks:\n  a: {{ type: empty }}\n  b: {{ type: bash, command: 'true', depends_on: [a] }}\n");
+            let yaml = format!(
+                "dag_id: idle_{i}\nschedule: '0 0 1 1 *'\nstart_date: 2026-01-01\ntasks:\n  a: {{ type: empty }}\n  b: {{ type: bash, command: 'true', depends_on: [a] }}\n"
+            );
             std::fs::write(dags.join(format!("idle_{i}.yaml")), yaml).expect("write");
         }
         let mut child = std::process::Command::new(updraft)
@@ -230,7 +245,10 @@ impl Bench {
         let rss = rss_kb(&pid, "VmRSS:");
         let _ = child.kill();
         let _ = child.wait();
-        println!("idle: `updraft standalone` with 10 DAGs after 5 s: {:.1} MB RSS (target < 30 MB)", rss as f64 / 1024.0);
+        println!(
+            "idle: `updraft standalone` with 10 DAGs after 5 s: {:.1} MB RSS (target < 30 MB)",
+            rss as f64 / 1024.0
+        );
     }
 }
 
@@ -248,12 +266,17 @@ fn remove(dir: &Path) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let postgres = args.iter().any(|a| a == "--postgres");
-    let mut chosen: Vec<&str> = args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
+    let mut chosen: Vec<&str> =
+        args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
     if chosen.is_empty() || chosen.contains(&"all") {
         chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle"];
     }
     let bench = Bench { postgres, dir: temp_dir() };
-    println!("updraft-bench on {} ({} cores)", if postgres { "PostgreSQL" } else { "SQLite" }, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "updraft-bench on {} ({} cores)",
+        if postgres { "PostgreSQL" } else { "SQLite" },
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     for scenario in chosen {
         match scenario {
             "handoff" => bench.chain(true).await,
@@ -262,7 +285,9 @@ async fn main() {
             "fanout10k" => bench.fanout(10_000, "empty", 16).await,
             "load" => bench.load(),
             "idle" => bench.idle().await,
-            other => eprintln!("unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle or all"),
+            other => eprintln!(
+                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle or all"
+            ),
         }
     }
     remove(&bench.dir);

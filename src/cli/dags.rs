@@ -131,7 +131,8 @@ pub fn find_dag(settings: &Settings, dag_id: &str) -> Result<(Dag, DagBag), Fail
         Some(dag) => Ok((dag, bag)),
         None => {
             let mut msg = format!("no DAG `{dag_id}` in {}", settings.dags_folder.display());
-            let broken: Vec<String> = bag.errors.values().flatten().map(|e| e.to_string()).collect();
+            let broken: Vec<String> =
+                bag.errors.values().flatten().map(|e| e.to_string()).collect();
             if !broken.is_empty() {
                 msg.push_str(&format!("; files with errors:\n  {}", broken.join("\n  ")));
             }
@@ -165,7 +166,10 @@ async fn list(settings: &Settings, as_json: bool) -> CmdResult {
     if as_json {
         println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
     } else {
-        println!("{:<32} {:<14} {:<8} {:<6} {:<12} FILE", "DAG", "SCHEDULE", "PAUSED", "TASKS", "OWNER");
+        println!(
+            "{:<32} {:<14} {:<8} {:<6} {:<12} FILE",
+            "DAG", "SCHEDULE", "PAUSED", "TASKS", "OWNER"
+        );
         for r in &rows {
             println!(
                 "{:<32} {:<14} {:<8} {:<6} {:<12} {}",
@@ -324,8 +328,12 @@ async fn backfill(
             Err(e) => return Err(e.into()),
         }
     }
-    store.audit("cli", "backfill", Some(dag_id), None, Some(&format!("{start}..{end}")), now).await?;
-    println!("{created} backfill run(s) queued, {existing} already existed; a running scheduler executes them");
+    store
+        .audit("cli", "backfill", Some(dag_id), None, Some(&format!("{start}..{end}")), now)
+        .await?;
+    println!(
+        "{created} backfill run(s) queued, {existing} already existed; a running scheduler executes them"
+    );
     store.close().await;
     Ok(())
 }
@@ -348,7 +356,13 @@ fn show(settings: &Settings, dag_id: &str, dot: bool) -> CmdResult {
     // Depth = longest path from a root, so each line's upstream tasks are printed above it.
     let mut depth: HashMap<&str, usize> = HashMap::new();
     for id in dag.graph.topo_order() {
-        let d = dag.graph.upstream(id).iter().filter_map(|u| depth.get(u.as_str())).max().map_or(0, |d| d + 1);
+        let d = dag
+            .graph
+            .upstream(id)
+            .iter()
+            .filter_map(|u| depth.get(u.as_str()))
+            .max()
+            .map_or(0, |d| d + 1);
         depth.insert(id.as_str(), d);
     }
     for id in dag.graph.topo_order() {

@@ -43,7 +43,10 @@ pub async fn run(cmd: DbCommand, settings: Settings) -> CmdResult {
                     folders += 1;
                 }
             }
-            println!("Deleted {} run(s) and {folders} log folder(s) older than {older_than}", deleted.len());
+            println!(
+                "Deleted {} run(s) and {folders} log folder(s) older than {older_than}",
+                deleted.len()
+            );
             store.close().await;
             Ok(())
         }

@@ -109,16 +109,21 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Parses `--conf` JSON into a params object.
-pub fn parse_conf(conf: Option<&str>) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
+pub fn parse_conf(
+    conf: Option<&str>,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     match conf {
         None => Ok(serde_json::Map::new()),
         Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Object(map)) => Ok(map),
-            Ok(_) => Err(Failure::usage("--conf must be a JSON object, e.g. '{\"batch_size\": 10}'")),
+            Ok(_) => {
+                Err(Failure::usage("--conf must be a JSON object, e.g. '{\"batch_size\": 10}'"))
+            }
             Err(e) => Err(Failure::usage(format!("--conf is not valid JSON: {e}"))),
         },
     }
@@ -133,5 +138,7 @@ pub fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> 
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
-        .ok_or_else(|| Failure::usage(format!("`{text}` is not a date (2026-01-01) or RFC 3339 time")))
+        .ok_or_else(|| {
+            Failure::usage(format!("`{text}` is not a date (2026-01-01) or RFC 3339 time"))
+        })
 }

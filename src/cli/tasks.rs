@@ -52,7 +52,8 @@ struct Scratch {
 impl Scratch {
     fn new() -> Result<Scratch, Failure> {
         let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        let home = std::env::temp_dir().join(format!("updraft-test-{}-{nanos}", std::process::id()));
+        let home =
+            std::env::temp_dir().join(format!("updraft-test-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&home)
             .map_err(|e| Failure::usage(format!("cannot create {}: {e}", home.display())))?;
         Ok(Scratch { home })
@@ -136,7 +137,9 @@ pub async fn test_dag(
     let mut tis = store.run_tis(run.id).await?;
     let order: HashMap<&str, usize> =
         dag.graph.topo_order().iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
-    tis.sort_by_key(|t| (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index));
+    tis.sort_by_key(|t| {
+        (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index)
+    });
     if as_json {
         let rows: Vec<_> = tis
             .iter()
@@ -183,14 +186,24 @@ async fn test_task(
     let (settings, store, run) = scratch_run(settings, &scratch, &dag, logical_date, conf).await?;
     let now = Utc::now();
     store.start_run(run.id, &[new_ti(task)], now).await?;
-    let ti = store.run_tis(run.id).await?.into_iter().next().ok_or_else(|| Failure::problem("no task instance"))?;
-    let update = TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
+    let ti = store
+        .run_tis(run.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Failure::problem("no task instance"))?;
+    let update =
+        TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
     store.apply_ti_updates(&[update], now).await?;
     let process = engine::this_process("tasks-test");
     let caps = HashMap::new();
-    let queued = store.queue_scheduled(&QueueCaps { free_slots: 1, max_active_tasks: &caps }, &process.id, now).await?;
+    let queued = store
+        .queue_scheduled(&QueueCaps { free_slots: 1, max_active_tasks: &caps }, &process.id, now)
+        .await?;
     let Some(ti) = queued.into_iter().next() else {
-        return Err(Failure::problem(format!("task `{task_id}` could not be queued (is its pool defined?)")));
+        return Err(Failure::problem(format!(
+            "task `{task_id}` could not be queued (is its pool defined?)"
+        )));
     };
     let dags = Arc::new(DagCache::new(store.clone()));
     dags.replace_all([dag.clone()]);

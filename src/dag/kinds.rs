@@ -79,9 +79,9 @@ impl Dur {
         if let Ok(secs) = t.parse::<f64>() {
             return Dur::from_secs_f64(secs);
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|_| format!("`{text}` is not a duration; write e.g. 30s, 10m, 1h30m or seconds"))
+        humantime::parse_duration(t).map(Dur).map_err(|_| {
+            format!("`{text}` is not a duration; write e.g. 30s, 10m, 1h30m or seconds")
+        })
     }
 
     fn from_secs_f64(secs: f64) -> Result<Dur, String> {
@@ -285,8 +285,11 @@ struct HttpSensorRaw {
 
 impl From<HttpSensorRaw> for HttpSensorTask {
     fn from(r: HttpSensorRaw) -> Self {
-        let sensor =
-            SensorFields { poke_interval: r.poke_interval, timeout: r.timeout, soft_fail: r.soft_fail };
+        let sensor = SensorFields {
+            poke_interval: r.poke_interval,
+            timeout: r.timeout,
+            soft_fail: r.soft_fail,
+        };
         HttpSensorTask {
             request: HttpTask {
                 method: r.method,
@@ -342,8 +345,11 @@ struct ExternalRaw {
 
 impl From<ExternalRaw> for ExternalTaskSensorTask {
     fn from(r: ExternalRaw) -> Self {
-        let sensor =
-            SensorFields { poke_interval: r.poke_interval, timeout: r.timeout, soft_fail: r.soft_fail };
+        let sensor = SensorFields {
+            poke_interval: r.poke_interval,
+            timeout: r.timeout,
+            soft_fail: r.soft_fail,
+        };
         ExternalTaskSensorTask {
             external_dag_id: r.external_dag_id,
             external_task_id: r.external_task_id,
@@ -395,8 +401,11 @@ struct TriggerRaw {
 
 impl From<TriggerRaw> for TriggerDagTask {
     fn from(r: TriggerRaw) -> Self {
-        let sensor =
-            SensorFields { poke_interval: r.poke_interval, timeout: r.timeout, soft_fail: r.soft_fail };
+        let sensor = SensorFields {
+            poke_interval: r.poke_interval,
+            timeout: r.timeout,
+            soft_fail: r.soft_fail,
+        };
         TriggerDagTask {
             trigger_dag_id: r.trigger_dag_id,
             conf: r.conf,

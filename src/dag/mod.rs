@@ -150,11 +150,7 @@ impl TriggerRule {
 
     /// The YAML spelling.
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, r)| *r == self)
-            .map(|(s, _)| *s)
-            .unwrap_or("all_success")
+        Self::ALL.iter().find(|(_, r)| *r == self).map(|(s, _)| *s).unwrap_or("all_success")
     }
 }
 

@@ -64,7 +64,8 @@ pub fn run_state(all: &[TaskState], leaves: &[TaskState]) -> DagRunState {
     if all.iter().any(|s| !s.is_finished()) {
         return DagRunState::Running;
     }
-    let leaf_failed = leaves.iter().any(|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
+    let leaf_failed =
+        leaves.iter().any(|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
     if leaf_failed { DagRunState::Failed } else { DagRunState::Success }
 }
 
@@ -83,15 +84,23 @@ mod tests {
     fn fixed_delay_retries_until_tries_run_out() {
         let t = task("    retries: 2\n    retry_delay: 30s\n");
         let now = Utc::now();
-        assert_eq!(on_failure(&t, 1, true, now), FailureOutcome::Retry(now + chrono::Duration::seconds(30)));
-        assert_eq!(on_failure(&t, 2, true, now), FailureOutcome::Retry(now + chrono::Duration::seconds(30)));
+        assert_eq!(
+            on_failure(&t, 1, true, now),
+            FailureOutcome::Retry(now + chrono::Duration::seconds(30))
+        );
+        assert_eq!(
+            on_failure(&t, 2, true, now),
+            FailureOutcome::Retry(now + chrono::Duration::seconds(30))
+        );
         assert_eq!(on_failure(&t, 3, true, now), FailureOutcome::Fail);
         assert_eq!(on_failure(&t, 1, false, now), FailureOutcome::Fail);
     }
 
     #[test]
     fn exponential_backoff_doubles_and_is_capped() {
-        let t = task("    retries: 10\n    retry_delay: 10s\n    retry_exponential_backoff: true\n    max_retry_delay: 1m\n");
+        let t = task(
+            "    retries: 10\n    retry_delay: 10s\n    retry_exponential_backoff: true\n    max_retry_delay: 1m\n",
+        );
         let secs: Vec<u64> = (2..7).map(|n| retry_delay(&t, n).as_secs()).collect();
         assert_eq!(secs, vec![10, 20, 40, 60, 60]);
     }

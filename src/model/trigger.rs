@@ -142,11 +142,7 @@ pub fn readiness(rule: TriggerRule, c: &UpstreamCounts) -> Readiness {
             if c.failures() > 0 {
                 UpstreamFailed(format!("{} upstream tasks failed", c.failures()))
             } else if c.all_done() {
-                if c.success > 0 {
-                    Ready
-                } else {
-                    Skip("every upstream task was skipped".into())
-                }
+                if c.success > 0 { Ready } else { Skip("every upstream task was skipped".into()) }
             } else {
                 waiting()
             }

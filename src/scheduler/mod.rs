@@ -260,7 +260,11 @@ impl Scheduler {
                 tracing::warn!(error = %e, "DAG file has errors");
             }
             self.store.sync_dags(bag.dags.values(), errors, self.clock.now()).await?;
-            tracing::info!(dags = bag.dags.len(), files_with_errors = bag.errors.len(), "DAGs loaded");
+            tracing::info!(
+                dags = bag.dags.len(),
+                files_with_errors = bag.errors.len(),
+                "DAGs loaded"
+            );
             self.dags.replace_all(bag.dags.into_values());
             self.refresh_caps();
         }

@@ -43,11 +43,7 @@ impl Scheduler {
             .to_std()
             .map(|age| age < self.opts.process_timeout)
             .unwrap_or(true);
-        if p.hostname == self.process.hostname {
-            fresh && pid_alive(p.pid)
-        } else {
-            fresh
-        }
+        if p.hostname == self.process.hostname { fresh && pid_alive(p.pid) } else { fresh }
     }
 
     /// Recovers the task instances of dead processes.
@@ -76,25 +72,27 @@ impl Scheduler {
 
     async fn fail_orphan(&mut self, ti: &TiRow) -> Result<(), SchedulerError> {
         let now = self.clock.now();
-        if ti.hostname.as_deref() == Some(self.process.hostname.as_str()) {
-            if let Some(pid) = ti.pid {
-                kill_group(pid);
-            }
+        if ti.hostname.as_deref() == Some(self.process.hostname.as_str())
+            && let Some(pid) = ti.pid
+        {
+            kill_group(pid);
         }
         let owner = ti.owner_process.as_deref().unwrap_or("unknown");
         let reason = format!("the process running this try ({owner}) died");
-        let (state, next_try_at) = match self.dags.cached(&ti.dag_id).and_then(|d| d.tasks.get(&ti.task_id).cloned()) {
-            Some(task) => {
-                let outcome = model::on_failure(&task, ti.try_number.max(0) as u32, true, now);
-                match outcome {
-                    model::FailureOutcome::Retry(at) => (outcome.state(), Some(at)),
-                    model::FailureOutcome::Fail => (outcome.state(), None),
+        let (state, next_try_at) =
+            match self.dags.cached(&ti.dag_id).and_then(|d| d.tasks.get(&ti.task_id).cloned()) {
+                Some(task) => {
+                    let outcome = model::on_failure(&task, ti.try_number.max(0) as u32, true, now);
+                    match outcome {
+                        model::FailureOutcome::Retry(at) => (outcome.state(), Some(at)),
+                        model::FailureOutcome::Fail => (outcome.state(), None),
+                    }
                 }
-            }
-            None => (TaskState::Failed, None),
-        };
-        let log = TaskLog::open(&log_path(&self.settings, ti, ti.try_number)).unwrap_or_else(|_| TaskLog::sink());
-        log.line(&format!("Recovered after a crash: {reason}; marked {state}"));
+                None => (TaskState::Failed, None),
+            };
+        let log = TaskLog::open(log_path(&self.settings, ti, ti.try_number))
+            .unwrap_or_else(|_| TaskLog::sink());
+        log.line(format!("Recovered after a crash: {reason}; marked {state}"));
         let finish = FinishTry {
             ti_id: ti.id,
             try_number: ti.try_number,

@@ -61,7 +61,13 @@ impl Scheduler {
             let mut next;
             // Bounded by max_active_runs: each pass creates one run or stops.
             loop {
-                next = dag.schedule.next_interval(last_created, dag.start_date, dag.end_date, dag.catchup, now);
+                next = dag.schedule.next_interval(
+                    last_created,
+                    dag.start_date,
+                    dag.end_date,
+                    dag.catchup,
+                    now,
+                );
                 let Some(interval) = next.filter(|i| i.end <= now) else { break };
                 if active >= i64::from(dag.max_active_runs) {
                     break;
@@ -77,7 +83,9 @@ impl Scheduler {
                     triggered_by: "scheduler".into(),
                 };
                 match self.store.create_run(&run, now).await {
-                    Ok(_) => tracing::info!(dag_id = %dag.dag_id, run_id = %run.run_id, "scheduled run created"),
+                    Ok(_) => {
+                        tracing::info!(dag_id = %dag.dag_id, run_id = %run.run_id, "scheduled run created")
+                    }
                     // Another scheduler created it first.
                     Err(StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e.into()),
@@ -167,7 +175,10 @@ impl Scheduler {
                         }
                         (TaskState::Scheduled, None)
                     }
-                    _ => match model::readiness(task.trigger_rule, &upstream_counts(&dag, task_id, &counts)) {
+                    _ => match model::readiness(
+                        task.trigger_rule,
+                        &upstream_counts(&dag, task_id, &counts),
+                    ) {
                         Readiness::Ready if task.foreach.is_some() && ti.map_index < 0 => {
                             expand.push((*ti).clone());
                             continue;
@@ -194,9 +205,15 @@ impl Scheduler {
         self.finish_run_if_done(&dag, run_pk, &counts).await
     }
 
-    async fn finish_run_if_done(&mut self, dag: &Dag, run_pk: i64, counts: &Counts) -> Result<(), SchedulerError> {
+    async fn finish_run_if_done(
+        &mut self,
+        dag: &Dag,
+        run_pk: i64,
+        counts: &Counts,
+    ) -> Result<(), SchedulerError> {
         let present = |(s, n): (&TaskState, &i64)| (*n > 0).then_some(*s);
-        let all: Vec<TaskState> = counts.values().flat_map(|m| m.iter().filter_map(present)).collect();
+        let all: Vec<TaskState> =
+            counts.values().flat_map(|m| m.iter().filter_map(present)).collect();
         let leaves: Vec<TaskState> = dag
             .graph
             .leaves()
@@ -206,7 +223,10 @@ impl Scheduler {
             .collect();
         let state = model::run_state(&all, &leaves);
         if state.is_finished()
-            && self.store.set_run_state(run_pk, DagRunState::Running, state, self.clock.now()).await?
+            && self
+                .store
+                .set_run_state(run_pk, DagRunState::Running, state, self.clock.now())
+                .await?
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk, state = %state, "run finished");
             self.running.remove(&run_pk);
@@ -219,7 +239,12 @@ impl Scheduler {
 
     /// Replaces a mapped task's placeholder by one instance per item. A `foreach` template
     /// that fails to render or is not a list fails the placeholder with the reason.
-    async fn expand(&mut self, dag: &Dag, run: &RunRow, placeholder: &TiRow) -> Result<(), SchedulerError> {
+    async fn expand(
+        &mut self,
+        dag: &Dag,
+        run: &RunRow,
+        placeholder: &TiRow,
+    ) -> Result<(), SchedulerError> {
         let task = &dag.tasks[&placeholder.task_id];
         let items = match &task.foreach {
             Some(Foreach::List(items)) => Ok(items.clone()),
@@ -246,7 +271,12 @@ impl Scheduler {
             Ok(items) => self.store.expand_mapped(placeholder, &new_ti(task), &items, now).await?,
             Err(why) => {
                 let note = Some(format!("foreach could not be expanded: {why}"));
-                let fail = TiUpdate { id: placeholder.id, from: TaskState::None, to: TaskState::Failed, note };
+                let fail = TiUpdate {
+                    id: placeholder.id,
+                    from: TaskState::None,
+                    to: TaskState::Failed,
+                    note,
+                };
                 self.store.apply_ti_updates(&[fail], now).await?;
             }
         }

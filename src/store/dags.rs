@@ -219,9 +219,8 @@ impl Store {
     }
     /// Ids of the paused DAGs.
     pub async fn paused_dags(&self) -> Result<std::collections::HashSet<String>> {
-        let rows = sqlx::query("SELECT dag_id FROM dag WHERE is_paused = 1")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT dag_id FROM dag WHERE is_paused = 1").fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get("dag_id")?)).collect()
     }
 }

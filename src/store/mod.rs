@@ -101,7 +101,8 @@ impl Store {
         };
         match backend {
             Backend::Sqlite => {
-                let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url =
+                    if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 let options = || {
                     AnyPoolOptions::new().after_connect(|conn, _| {
                         Box::pin(async move {
@@ -136,9 +137,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?,
-            Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres").run(&self.writer).await?
-            }
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.writer).await?,
         }
         Ok(())
     }

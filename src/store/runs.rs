@@ -151,13 +151,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let end = to.is_finished().then(|| to_us(now));
-        let done = sqlx::query("UPDATE dag_run SET state = $1, end_date = $2 WHERE id = $3 AND state = $4")
-            .bind(to.as_str())
-            .bind(end)
-            .bind(run_pk)
-            .bind(from.as_str())
-            .execute(&self.writer)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE dag_run SET state = $1, end_date = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(end)
+        .bind(run_pk)
+        .bind(from.as_str())
+        .execute(&self.writer)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -179,16 +181,20 @@ impl Store {
             .bind(run_pk)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(run_row).unwrap_or_else(|| Err(StoreError::NotFound(format!("run #{run_pk}"))))
+        row.as_ref()
+            .map(run_row)
+            .unwrap_or_else(|| Err(StoreError::NotFound(format!("run #{run_pk}"))))
     }
 
     /// One run by DAG and run id.
     pub async fn find_run(&self, dag_id: &str, run_id: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(&format!("SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND run_id = $2"))
-            .bind(dag_id)
-            .bind(run_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND run_id = $2"
+        ))
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(run_row).transpose()
     }
 
@@ -210,7 +216,12 @@ impl Store {
     }
 
     /// Runs of a DAG, newest first; `before` (a run primary key) pages backwards.
-    pub async fn list_runs(&self, dag_id: &str, before: Option<i64>, limit: i64) -> Result<Vec<RunRow>> {
+    pub async fn list_runs(
+        &self,
+        dag_id: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         ))

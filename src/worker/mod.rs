@@ -77,7 +77,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     });
     let (state, finish) = match prepare(env, &ti, log.clone()).await {
         Ok((ctx, task)) => {
-            log.line(&format!(
+            log.line(format!(
                 "Starting try {} of {} for {}.{} (run {}) on {}",
                 ti.try_number, ti.max_tries, ti.dag_id, ti.task_id, ti.run_id, env.hostname
             ));
@@ -86,7 +86,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
             decide(&ti, &task, result, &log, started, Utc::now(), rendered)
         }
         Err(e) => {
-            log.line(&format!("Cannot start: {e}"));
+            log.line(format!("Cannot start: {e}"));
             let f = FinishTry {
                 ti_id: ti.id,
                 try_number: ti.try_number,
@@ -103,7 +103,9 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     };
     let recorded = env.store.finish_try(&finish).await?;
     if !recorded {
-        log.line("The task instance changed state while running (cleared or marked); outcome dropped");
+        log.line(
+            "The task instance changed state while running (cleared or marked); outcome dropped",
+        );
     }
     Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: recorded.then_some(state) })
 }
@@ -208,18 +210,22 @@ fn decide(
             let waited = (now - first).to_std().unwrap_or(Duration::ZERO);
             match sensor {
                 Some(s) if waited < s.timeout => {
-                    let next = now + chrono::Duration::from_std(s.poke_interval).unwrap_or_default();
-                    log.line(&format!("Not yet: {reason}; poking again at {}", next.to_rfc3339()));
+                    let next =
+                        now + chrono::Duration::from_std(s.poke_interval).unwrap_or_default();
+                    log.line(format!("Not yet: {reason}; poking again at {}", next.to_rfc3339()));
                     f.state = TaskState::UpForReschedule;
                     f.next_try_at = Some(next);
                     f.first_poke_at = Some(first);
                 }
                 Some(s) if s.soft_fail => {
-                    log.line(&format!("Sensor timed out ({reason}); soft_fail: skipping"));
+                    log.line(format!("Sensor timed out ({reason}); soft_fail: skipping"));
                     f.state = TaskState::Skipped;
                 }
                 _ => {
-                    let msg = format!("sensor timed out after {}: {reason}", humantime::format_duration(waited));
+                    let msg = format!(
+                        "sensor timed out after {}: {reason}",
+                        humantime::format_duration(waited)
+                    );
                     log.line(&msg);
                     f.state = TaskState::Failed;
                     f.error = Some(msg);
@@ -227,7 +233,7 @@ fn decide(
             }
         }
         Err(OperatorError::Skip(reason)) => {
-            log.line(&format!("Skipped: {reason}"));
+            log.line(format!("Skipped: {reason}"));
             f.state = TaskState::Skipped;
             f.error = Some(reason);
         }
@@ -235,10 +241,10 @@ fn decide(
             let outcome = model::on_failure(task, ti.try_number as u32, e.is_retryable(), now);
             match outcome {
                 FailureOutcome::Retry(at) => {
-                    log.line(&format!("Task failed: {e}; retry at {}", at.to_rfc3339()));
+                    log.line(format!("Task failed: {e}; retry at {}", at.to_rfc3339()));
                     f.next_try_at = Some(at);
                 }
-                FailureOutcome::Fail => log.line(&format!("Task failed: {e}")),
+                FailureOutcome::Fail => log.line(format!("Task failed: {e}")),
             }
             f.state = outcome.state();
             f.error = Some(e.to_string());

@@ -31,13 +31,20 @@ pub async fn fresh_postgres_url() -> Option<String> {
     let Ok(base) = std::env::var("UPDRAFT_TEST_DATABASE_URL") else {
         // In CI the test command always starts PostgreSQL: a missing URL there is a failure.
         assert!(std::env::var_os("CI").is_none(), "UPDRAFT_TEST_DATABASE_URL must be set in CI");
-        eprintln!("UPDRAFT_TEST_DATABASE_URL is not set: PostgreSQL part SKIPPED (scripts/test.sh sets it)");
+        eprintln!(
+            "UPDRAFT_TEST_DATABASE_URL is not set: PostgreSQL part SKIPPED (scripts/test.sh sets it)"
+        );
         return None;
     };
     sqlx::any::install_default_drivers();
-    let name = format!("t_{}_{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
-    let mut conn = sqlx::AnyConnection::connect(&base).await.expect("connect to the test PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create database");
+    let name =
+        format!("t_{}_{}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let mut conn =
+        sqlx::AnyConnection::connect(&base).await.expect("connect to the test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     let _ = conn.close().await;
     let cut = base.rfind('/').expect("database URL has a path");
     Some(format!("{}/{name}", &base[..cut]))
@@ -79,13 +86,24 @@ impl Env {
 
     /// Starts an engine over the DAGs folder; stops when the returned handle drops.
     pub async fn start(&self) -> Running {
-        self.start_with(SchedulerOptions { poll_interval: Duration::from_millis(200), ..Default::default() }).await
+        self.start_with(SchedulerOptions {
+            poll_interval: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .await
     }
 
     pub async fn start_with(&self, opts: SchedulerOptions) -> Running {
         let shutdown = CancellationToken::new();
         let folder = DagFolder::new(self.dags_dir());
-        let built = engine::build(Arc::new(self.settings.clone()), self.store.clone(), Some(folder), opts, &shutdown, "test");
+        let built = engine::build(
+            Arc::new(self.settings.clone()),
+            self.store.clone(),
+            Some(folder),
+            opts,
+            &shutdown,
+            "test",
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let watcher = updraft::dag::loader::watch(&self.dags_dir(), move || {
             let _ = tx.send(());
@@ -122,7 +140,10 @@ impl Env {
             }
             if start.elapsed() > limit {
                 let tis = self.store.run_tis(run_pk).await.unwrap_or_default();
-                let states: Vec<String> = tis.iter().map(|t| format!("{}[{}]={}", t.task_id, t.map_index, t.state)).collect();
+                let states: Vec<String> = tis
+                    .iter()
+                    .map(|t| format!("{}[{}]={}", t.task_id, t.map_index, t.state))
+                    .collect();
                 panic!("run {} not finished after {limit:?}: {}", run.run_id, states.join(", "));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -145,18 +166,26 @@ impl Env {
     /// Task instances of a run by task id (sorted by map index).
     pub async fn tis(&self, run_pk: i64) -> Vec<TiRow> {
         let mut tis = self.store.run_tis(run_pk).await.expect("tis");
-        tis.sort_by(|a, b| (a.task_id.as_str(), a.map_index).cmp(&(b.task_id.as_str(), b.map_index)));
+        tis.sort_by(|a, b| {
+            (a.task_id.as_str(), a.map_index).cmp(&(b.task_id.as_str(), b.map_index))
+        });
         tis
     }
 
     /// The state of one (unmapped) task of a run.
     pub async fn state(&self, run_pk: i64, task_id: &str) -> TaskState {
-        self.tis(run_pk).await.into_iter().find(|t| t.task_id == task_id).map(|t| t.state).unwrap_or_else(|| panic!("no task {task_id}"))
+        self.tis(run_pk)
+            .await
+            .into_iter()
+            .find(|t| t.task_id == task_id)
+            .map(|t| t.state)
+            .unwrap_or_else(|| panic!("no task {task_id}"))
     }
 
     /// Log text of one try.
     pub fn log(&self, ti: &TiRow, try_number: i64) -> String {
-        std::fs::read_to_string(updraft::worker::log_path(&self.settings, ti, try_number)).unwrap_or_default()
+        std::fs::read_to_string(updraft::worker::log_path(&self.settings, ti, try_number))
+            .unwrap_or_default()
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -176,7 +205,8 @@ impl Running {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            let r = tokio::time::timeout(Duration::from_secs(30), task).await.expect("scheduler stops");
+            let r =
+                tokio::time::timeout(Duration::from_secs(30), task).await.expect("scheduler stops");
             r.expect("join").expect("scheduler ran without error");
         }
     }
