@@ -15,8 +15,10 @@
 
 mod dags;
 mod misc;
+mod queue;
 mod runs;
 mod tis;
+mod tries;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,8 +29,10 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use dags::DagRecord;
 pub use misc::{ImportErrorRow, PoolRow, ProcessRow, XComRow};
-pub use runs::{NewRun, RunRow, RunSummary};
-pub use tis::{FinishTry, NewTi, QueueCaps, TiRow, TiUpdate, TryRow};
+pub use queue::QueueCaps;
+pub use runs::{NewRun, RunRow};
+pub use tis::{NewTi, TiRow, TiUpdate};
+pub use tries::{FinishTry, TryRow};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

@@ -67,15 +67,6 @@ pub struct RunRow {
     pub end_date: Option<DateTime<Utc>>,
 }
 
-/// Counts of runs by state for one DAG.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunSummary {
-    /// Queued runs.
-    pub queued: i64,
-    /// Running runs.
-    pub running: i64,
-}
-
 pub(super) const RUN_COLS: &str = "id, dag_id, run_id, run_type, state, logical_date, \
     data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date";
 
@@ -231,26 +222,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(run_row).collect()
-    }
-
-    /// Queued and running runs of one DAG.
-    pub async fn active_runs(&self, dag_id: &str) -> Result<RunSummary> {
-        let rows = sqlx::query(
-            "SELECT state, COUNT(*) AS n FROM dag_run WHERE dag_id = $1 \
-             AND state IN ('queued', 'running') GROUP BY state",
-        )
-        .bind(dag_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut s = RunSummary::default();
-        for r in rows {
-            let n: i64 = r.try_get("n")?;
-            match r.try_get::<String, _>("state")?.as_str() {
-                "queued" => s.queued = n,
-                _ => s.running = n,
-            }
-        }
-        Ok(s)
     }
 
     /// Whether a run with this logical date and type exists (the scheduler never creates a

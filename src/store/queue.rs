@@ -1,0 +1,102 @@
+//! Queueing: scheduled -> queued for as many task instances as the free executor slots, each
+//! DAG's `max_active_tasks` and each pool allow, counted and written in one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::tis::{TI_COLS, TiRow, ti_row};
+use super::{Backend, Result, Store, to_us};
+use crate::model::TaskState;
+
+/// Limits checked when queueing, besides pools (read from the `pool` table).
+#[derive(Debug, Clone)]
+pub struct QueueCaps<'a> {
+    /// Free executor slots.
+    pub free_slots: usize,
+    /// `max_active_tasks` by DAG id, for the DAGs this scheduler knows.
+    pub max_active_tasks: &'a HashMap<String, i64>,
+}
+
+impl Store {
+    /// Queues scheduled task instances, highest priority first, within the free executor slots,
+    /// each DAG's `max_active_tasks` and each pool's slots, all counted and written in one
+    /// transaction (on PostgreSQL under an advisory lock shared by every scheduler).
+    /// Instances of paused DAGs stay scheduled. Returns the queued rows.
+    pub async fn queue_scheduled(
+        &self,
+        caps: &QueueCaps<'_>,
+        owner_process: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TiRow>> {
+        if caps.free_slots == 0 {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.write_tx().await?;
+        if self.backend == Backend::Postgres {
+            // One queueing section at a time over all schedulers: counting and writing in
+            // the same critical section is what keeps pools and caps exact.
+            sqlx::query("SELECT pg_advisory_xact_lock(727001)").execute(&mut *tx).await?;
+        }
+        let mut pool_free: HashMap<String, i64> = HashMap::new();
+        for r in sqlx::query("SELECT name, slots FROM pool").fetch_all(&mut *tx).await? {
+            pool_free.insert(r.try_get("name")?, r.try_get("slots")?);
+        }
+        let mut dag_active: HashMap<String, i64> = HashMap::new();
+        let busy = sqlx::query(
+            "SELECT dag_id, pool, COUNT(*) AS n, CAST(SUM(pool_slots) AS BIGINT) AS slots \
+             FROM task_instance WHERE state IN ('queued', 'running') GROUP BY dag_id, pool",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in busy {
+            let pool: String = r.try_get("pool")?;
+            *pool_free.entry(pool).or_insert(0) -= r.try_get::<i64, _>("slots")?;
+            *dag_active.entry(r.try_get("dag_id")?).or_insert(0) += r.try_get::<i64, _>("n")?;
+        }
+        // Read a few times the free slots: some candidates may be blocked by their pool or DAG.
+        let candidates = sqlx::query(&format!(
+            "SELECT {TI_COLS} FROM task_instance WHERE state = 'scheduled' \
+             AND dag_id IN (SELECT dag_id FROM dag WHERE is_paused = 0) \
+             ORDER BY priority_weight DESC, runnable_at, id LIMIT $1"
+        ))
+        .bind((caps.free_slots * 4 + 16) as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut chosen = Vec::new();
+        for row in &candidates {
+            if chosen.len() == caps.free_slots {
+                break;
+            }
+            let ti = ti_row(row)?;
+            let dag_cap = caps.max_active_tasks.get(&ti.dag_id).copied().unwrap_or(i64::MAX);
+            let active = dag_active.entry(ti.dag_id.clone()).or_insert(0);
+            // An unknown pool never frees up: leave the instance scheduled with a note below.
+            let Some(free) = pool_free.get_mut(&ti.pool) else { continue };
+            if *active >= dag_cap || *free < ti.pool_slots {
+                continue;
+            }
+            *active += 1;
+            *free -= ti.pool_slots;
+            chosen.push(ti);
+        }
+        let now_us = to_us(now);
+        for ti in &mut chosen {
+            sqlx::query(
+                "UPDATE task_instance SET state = 'queued', queued_at = $1, owner_process = $2, \
+                 updated_at = $1 WHERE id = $3 AND state = 'scheduled'",
+            )
+            .bind(now_us)
+            .bind(owner_process)
+            .bind(ti.id)
+            .execute(&mut *tx)
+            .await?;
+            ti.state = TaskState::Queued;
+            ti.queued_at = Some(now);
+            ti.owner_process = Some(owner_process.to_string());
+        }
+        tx.commit().await?;
+        Ok(chosen)
+    }
+}
