@@ -126,6 +126,10 @@ struct Top {
 fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag> {
     let map = match root {
         Value::Mapping(m) => m,
+        Value::Null => {
+            cx.at(1, 1, "the file is empty; a DAG needs at least `tasks`");
+            return None;
+        }
         _ => {
             let found = ctx::describe(root);
             let msg =
@@ -184,6 +188,11 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         && end < start
     {
         cx.at_value(&["end_date".to_string()], "`end_date` is before `start_date`");
+    }
+    // Without a date, `@once` would silently never run.
+    if top.schedule == Some(Schedule::Once) && top.start_date.is_none() {
+        let msg = "`schedule: \"@once\"` needs a `start_date`: the run is for that date";
+        cx.at_value(&["schedule".to_string()], msg);
     }
     let drafts = parse_tasks(cx, tasks_value, &default_args);
     let graph = check_graph(cx, &drafts);

@@ -182,7 +182,8 @@ pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -
             }
         },
         None => {
-            if !map.is_empty() {
+            // An empty task or a `type` that is not text has already been reported.
+            if !map.is_empty() && !map.contains_key("type") {
                 let msg = format!(
                     "task `{id}` is missing the required field `type`; valid types: {}",
                     TaskKind::TYPE_NAMES.join(", ")
@@ -250,12 +251,12 @@ fn parse_kind(
         meant.extend(near_miss(key, allowed.iter().copied()));
         let mut hint = did_you_mean(key, allowed.iter().chain(TASK_FIELDS.iter()).copied());
         if hint.is_empty() {
-            hint = format!(
-                " (fields of a {} task: {}; and of every task: {})",
-                def.name,
-                if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") },
-                TASK_FIELDS.join(", ")
-            );
+            let own = if allowed.is_empty() {
+                format!("`{}` tasks have no settings of their own", def.name)
+            } else {
+                format!("`{}` tasks accept {}", def.name, allowed.join(", "))
+            };
+            hint = format!(" ({own}; every task accepts {})", TASK_FIELDS.join(", "));
         }
         let msg = format!("unknown field `{key}` in task `{id}`{hint}");
         cx.at_key(&child(path, key), msg);

@@ -222,6 +222,12 @@ fn errors_are_located_and_worded() {
             &[(2, 11, "`end_date` is before `start_date`")],
         ),
         ("- a\n- b\n", &[(1, 1, "a DAG file must be a mapping")]),
+        ("", &[(1, 1, "the file is empty")]),
+        (
+            "schedule: \"@once\"\ntasks: {a: {type: empty}}\n",
+            &[(1, 11, "`schedule: \"@once\"` needs a `start_date`")],
+        ),
+        ("tasks:\n  a:\n    type: 5\n", &[(3, 11, "`type` of task `a` must be a string")]),
         (
             // Several problems in one file are all reported, top to bottom.
             "catchup: maybe\ntasks:\n  a:\n    type: empty\n    retires: 1\n  \

@@ -33,10 +33,12 @@ pub(super) fn syntax_error(err: &serde_yaml::Error, src: &str) -> (usize, usize,
         message = rest.to_string();
     }
     let bad_line = src.lines().nth(line.saturating_sub(1)).unwrap_or_default();
-    let hint = if message.contains("cannot start any") && bad_line.contains(['@', '`']) {
-        "; a value starting with @ or ` must be quoted, e.g. schedule: \"@daily\""
-    } else if message.contains("tab") {
+    let hint = if bad_line.contains('\t') {
         "; indent with spaces, not tabs"
+    } else if message.contains("cannot start any") && bad_line.contains(['@', '`']) {
+        "; a value starting with @ or ` must be quoted, e.g. schedule: \"@daily\""
+    } else if message.contains("scanning an alias") {
+        "; a value starting with * must be quoted, e.g. schedule: \"*/5 * * * *\""
     } else {
         ""
     };
@@ -158,6 +160,19 @@ mod tests {
         assert_eq!((line, column), (2, 11));
         assert!(!message.contains("line 2"), "{message}");
         assert!(message.contains("must be quoted"), "{message}");
+    }
+
+    #[test]
+    fn syntax_errors_get_hints() {
+        let cases = [
+            ("schedule: */5 * * * *\n", "e.g. schedule: \"*/5 * * * *\""),
+            ("a:\n\tb: 1\n", "indent with spaces, not tabs"),
+        ];
+        for (src, hint) in cases {
+            let err = load(src).expect_err(src);
+            let (_, _, message) = syntax_error(&err, src);
+            assert!(message.ends_with(hint), "{message}");
+        }
     }
 
     #[test]
