@@ -72,6 +72,7 @@ CREATE TABLE task_instance (
 );
 CREATE INDEX task_instance_state ON task_instance (state, priority_weight DESC, runnable_at, id);
 CREATE INDEX task_instance_run_state ON task_instance (run_pk, state);
+CREATE INDEX task_instance_run_task_state ON task_instance (run_pk, task_id, state);
 CREATE INDEX task_instance_dag_state ON task_instance (dag_id, state);
 
 CREATE TABLE task_try (

@@ -75,6 +75,9 @@ pub struct SchedulerOptions {
     pub create_scheduled_runs: bool,
     /// How often the store is polled for work no event announced.
     pub poll_interval: Duration,
+    /// How often the store is checked for newly triggered (queued) runs: a cheap indexed
+    /// query, frequent so that a trigger from another process starts within tens of ms.
+    pub trigger_poll_interval: Duration,
     /// How often this process renews its heartbeat.
     pub heartbeat_interval: Duration,
     /// A process whose heartbeat is older than this is dead: its task instances are recovered.
@@ -92,6 +95,7 @@ impl Default for SchedulerOptions {
             // One second bounds how late a cron run or an external trigger is noticed; events
             // make everything else immediate.
             poll_interval: Duration::from_secs(1),
+            trigger_poll_interval: Duration::from_millis(50),
             heartbeat_interval: Duration::from_secs(5),
             process_timeout: Duration::from_secs(30),
             exit_after_run: None,
@@ -194,6 +198,7 @@ impl Scheduler {
         self.reload_dags().await?;
         self.recover().await?;
         let mut next_poll = Instant::now();
+        let mut next_trigger_poll = Instant::now();
         let mut next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
         while !shutdown.is_cancelled() && !self.finished_target {
             if Instant::now() >= next_heartbeat {
@@ -206,6 +211,11 @@ impl Scheduler {
                     tracing::error!(error = %e, "scheduler poll failed; retrying");
                 }
                 next_poll = Instant::now() + self.opts.poll_interval;
+            } else if Instant::now() >= next_trigger_poll {
+                if let Err(e) = self.start_queued_runs().await {
+                    tracing::error!(error = %e, "starting triggered runs failed; retrying");
+                }
+                next_trigger_poll = Instant::now() + self.opts.trigger_poll_interval;
             }
             if let Err(e) = self.process_dirty().await {
                 tracing::error!(error = %e, "scheduling failed; retrying at the next poll");
@@ -213,7 +223,7 @@ impl Scheduler {
             if self.finished_target {
                 break;
             }
-            let wake = next_poll.min(next_heartbeat);
+            let wake = next_poll.min(next_heartbeat).min(next_trigger_poll);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
