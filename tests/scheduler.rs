@@ -45,6 +45,7 @@ both!(
     trigger_dag_and_external_sensor,
     pause_holds_runs_and_clean_removes_history,
     priority_and_sequential_order,
+    shutdown_lets_running_tries_finish,
 );
 
 async fn chain_passes_xcom_and_params(env: Env) {
@@ -507,4 +508,23 @@ async fn priority_and_sequential_order(env: Env) {
     spans.sort();
     assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0), "sequential: never two at once");
     running.stop().await;
+}
+
+async fn shutdown_lets_running_tries_finish(env: Env) {
+    env.write_dag(
+        "slowish.yaml",
+        "dag_id: slowish\ntasks:\n  t: { type: bash, command: 'sleep 1; echo finished' }\n",
+    );
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("slowish").await.is_ok() })
+        .await;
+    let run = env.trigger("slowish", json!({})).await;
+    env.wait_until("task running", LIMIT, || async {
+        env.tis(run.id).await.iter().any(|t| t.state == TaskState::Running)
+    })
+    .await;
+    running.stop().await;
+    let ti = env.tis(run.id).await.remove(0);
+    assert_eq!(ti.state, TaskState::Success, "the try finished within the shutdown grace");
+    assert!(env.log(&ti, 1).contains("finished"));
 }

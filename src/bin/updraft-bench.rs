@@ -92,7 +92,6 @@ impl Bench {
             store.clone(),
             Some(DagFolder::new(dags)),
             SchedulerOptions::default(),
-            &shutdown,
             "bench",
         );
         let (_tx, rx) = mpsc::unbounded_channel();

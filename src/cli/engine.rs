@@ -46,7 +46,6 @@ pub fn build(
     store: Store,
     folder: Option<DagFolder>,
     opts: SchedulerOptions,
-    shutdown: &CancellationToken,
     kind: &str,
 ) -> Engine {
     let process = this_process(kind);
@@ -57,7 +56,9 @@ pub fn build(
         dags: dags.clone(),
         process_id: process.id.clone(),
         hostname: process.hostname.clone(),
-        shutdown: shutdown.child_token(),
+        // Not a child of `shutdown`: at shutdown running tries get the executor's grace period
+        // to finish before they are cancelled (`Executor::drain`).
+        shutdown: CancellationToken::new(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let executor = Arc::new(LocalExecutor::new(settings.slots(), env, tx));
@@ -129,7 +130,6 @@ pub async fn serve(settings: Settings, standalone: bool) -> CmdResult {
         store.clone(),
         Some(folder),
         SchedulerOptions::default(),
-        &shutdown,
         if standalone { "standalone" } else { "scheduler" },
     );
     println!(

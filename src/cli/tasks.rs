@@ -123,7 +123,7 @@ pub async fn test_dag(
         poll_interval: std::time::Duration::from_millis(200),
         ..Default::default()
     };
-    let engine = engine::build(settings, store.clone(), None, opts, &shutdown, "dags-test");
+    let engine = engine::build(settings, store.clone(), None, opts, "dags-test");
     engine.dags.replace_all([dag.clone()]);
     let stop = shutdown.clone();
     let ctrl_c = tokio::spawn(async move {

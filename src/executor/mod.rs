@@ -16,10 +16,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::store::TiRow;
 use crate::worker::{self, TryReport, WorkerEnv};
+
+/// How long `drain` waits for cancelled tries to record their end: the worker's own grace
+/// for an operator to stop (15 s) plus a margin.
+const KILL_WAIT: Duration = Duration::from_secs(20);
 
 /// A boxed future, so the trait stays object safe.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -30,7 +35,7 @@ pub trait Executor: Send + Sync {
     fn free_slots(&self) -> usize;
     /// Starts a queued task instance. The caller has checked `free_slots`.
     fn submit(&self, ti: TiRow);
-    /// Waits (at most `grace`) for running tries to end after the shutdown token fired.
+    /// Stops taking work, lets running tries finish for at most `grace`, then cancels them.
     fn drain(&self, grace: Duration) -> BoxFuture;
 }
 
@@ -41,6 +46,8 @@ pub struct LocalExecutor {
     env: Arc<WorkerEnv>,
     reports: mpsc::UnboundedSender<TryReport>,
     tracker: TaskTracker,
+    /// Cancels the running tries (it is `env.shutdown`): fired by `drain` once the grace ends.
+    kill: CancellationToken,
 }
 
 impl LocalExecutor {
@@ -53,6 +60,7 @@ impl LocalExecutor {
         LocalExecutor {
             slots: slots.max(1),
             busy: Arc::new(AtomicUsize::new(0)),
+            kill: env.shutdown.clone(),
             env,
             reports,
             tracker: TaskTracker::new(),
@@ -84,10 +92,15 @@ impl Executor for LocalExecutor {
     }
 
     fn drain(&self, grace: Duration) -> BoxFuture {
-        let tracker = self.tracker.clone();
+        let (tracker, kill) = (self.tracker.clone(), self.kill.clone());
         Box::pin(async move {
             tracker.close();
-            let _ = tokio::time::timeout(grace, tracker.wait()).await;
+            if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+                // Grace is over: cancel what still runs (its tries are recorded as failed and
+                // retried per their retries), and wait for those records to be written.
+                kill.cancel();
+                let _ = tokio::time::timeout(KILL_WAIT, tracker.wait()).await;
+            }
         })
     }
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::dag::Task;
+use crate::dag::{Task, TaskKind};
 use crate::model::{self, FailureOutcome, TaskState};
 use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
@@ -123,8 +123,15 @@ async fn prepare(
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;
     let run = env.store.get_run(ti.run_pk).await.map_err(fatal)?;
-    let xcoms = env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?;
-    let db_variables = env.store.list_variables().await.map_err(fatal)?;
+    // XCom and variables feed templates; an `empty` task renders none, so skip the reads.
+    let (xcoms, db_variables) = if matches!(task.kind, TaskKind::Empty(_)) {
+        Default::default()
+    } else {
+        (
+            env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?,
+            env.store.list_variables().await.map_err(fatal)?,
+        )
+    };
     let ctx = TaskContext {
         dag,
         task: task.clone(),

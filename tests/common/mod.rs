@@ -101,7 +101,6 @@ impl Env {
             self.store.clone(),
             Some(folder),
             opts,
-            &shutdown,
             "test",
         );
         let (tx, rx) = mpsc::unbounded_channel();
