@@ -176,7 +176,7 @@ async fn list(settings: &Settings, as_json: bool) -> CmdResult {
                 r["dag_id"].as_str().unwrap_or(""),
                 r["schedule"].as_str().unwrap_or("manual"),
                 r["is_paused"].as_bool().unwrap_or(false),
-                r["tasks"],
+                r["tasks"].as_u64().unwrap_or(0),
                 r["owner"].as_str().unwrap_or(""),
                 r["fileloc"].as_str().unwrap_or(""),
             );
