@@ -295,6 +295,15 @@ cmd_stop() {
   stop_server
 }
 
+# Drops the databases earlier test and benchmark runs created (one per test: t_*, bench_*),
+# which would otherwise pile up in the cache. A database still in use is left alone.
+cmd_clean_test_dbs() {
+  local db
+  for db in $("$PSQL" -X -At "$URL" -c "SELECT datname FROM pg_database WHERE datname ~ '^(t|bench)_[a-z0-9_]+$'"); do
+    "$PSQL" -X -q "$URL" -c "DROP DATABASE \"$db\"" >/dev/null 2>&1 || true
+  done
+}
+
 cmd_status() {
   local pid
   if pid=$(running_pid); then
@@ -315,7 +324,7 @@ cmd_destroy() {
 }
 
 usage() {
-  echo "usage: $0 start|stop|status|url|psql [psql args]|destroy" >&2
+  echo "usage: $0 start|stop|status|url|psql [psql args]|clean-test-dbs|destroy" >&2
   exit 2
 }
 
@@ -330,6 +339,7 @@ case "$cmd" in
     ensure_binaries
     exec "$PSQL" "$URL" "$@"
     ;;
+  clean-test-dbs) ensure_binaries && cmd_clean_test_dbs ;;
   destroy) with_lock cmd_destroy ;;
   *) usage ;;
 esac
