@@ -13,11 +13,19 @@
 #                          (CI's) reuses the previous build
 #   UPDRAFT_CACHE          default ~/.cache/updraft: servers' data, logs, the last test output
 #   UPDRAFT_PG_PORT        default 54329
+#   UPDRAFT_SERVERS        comma list of the servers to start, default `postgres` (always started);
+#                          add kafka, cassandra, s3 (or say `all`) for their tests, e.g.
+#                          UPDRAFT_SERVERS=postgres,kafka,cassandra,s3. Each runs natively on
+#                          127.0.0.1 from the cache (scripts/kafka.sh, cassandra.sh, s3.sh; the
+#                          first start downloads, later ones take seconds). Ports:
+#                          UPDRAFT_KAFKA_PORT (19092), UPDRAFT_CASSANDRA_PORT (19042),
+#                          UPDRAFT_S3_PORT (19000)
 #   UPDRAFT_KEEP_SERVERS=1 leave the servers this run started running
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
 #
-# Tests read UPDRAFT_TEST_DATABASE_URL (and later UPDRAFT_TEST_<SERVER>_URL); this script always
-# sets them, so no test is skipped here.
+# Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
+# UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port) and
+# UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

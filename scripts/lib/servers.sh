@@ -2,14 +2,23 @@
 # Sourced by scripts/test.sh and scripts/bench.sh: starts the real servers the suite talks to and
 # stops, at exit, only the ones this run started (a server you started yourself keeps running).
 #
-# Adding a server (Kafka, Cassandra, S3, MySQL/MariaDB):
-#   1. write scripts/<name>.sh with start|stop|status|url, like scripts/postgres.sh;
-#   2. add a start_<name> function below that calls start_server and exports the URL variable
-#      the tests read (UPDRAFT_TEST_<NAME>_URL, documented in the README);
-#   3. add start_<name> to start_servers.
+# Which servers: PostgreSQL always (UPDRAFT_TEST_DATABASE_URL); the others only when
+# UPDRAFT_SERVERS (a comma list, default `postgres`) names them, or `all`:
+#   kafka       scripts/kafka.sh      UPDRAFT_TEST_KAFKA_BROKERS    127.0.0.1:19092
+#   cassandra   scripts/cassandra.sh  UPDRAFT_TEST_CASSANDRA_HOST   127.0.0.1:19042
+#   s3          scripts/s3.sh         UPDRAFT_TEST_S3_ENDPOINT      http://127.0.0.1:19000
+# e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
-# Invariant: after start_servers returns, every URL variable the tests read is set; a server that
-# cannot start fails the run (tests skip only when a variable is unset, which never happens here).
+# Adding a server (MySQL/MariaDB):
+#   1. write scripts/<name>.sh with start|stop|status|url, like scripts/kafka.sh (helpers for a
+#      one-process server in scripts/lib/daemon.sh);
+#   2. add a start_<name> function below that calls start_server and exports the variable the
+#      tests read (UPDRAFT_TEST_<NAME>_..., documented in the README);
+#   3. add the name to KNOWN_SERVERS.
+#
+# Invariant: after start_servers returns, UPDRAFT_TEST_DATABASE_URL is set, and so is the
+# variable of every server UPDRAFT_SERVERS names; a server that cannot start fails the run. Tests
+# of an opt-in server skip when its variable is unset (it was not asked for), never otherwise.
 
 # Names of the servers this run started, in start order; stop_servers stops them in reverse.
 STARTED_SERVERS=()
@@ -29,17 +38,57 @@ start_server() {
 
 start_postgres() {
   start_server postgres
+  # Each PostgreSQL test creates its own database: drop what earlier runs left behind.
+  "$SCRIPTS_DIR/postgres.sh" clean-test-dbs
   UPDRAFT_TEST_DATABASE_URL="$("$SCRIPTS_DIR/postgres.sh" url)"
   export UPDRAFT_TEST_DATABASE_URL
 }
 
-# The one place that lists the servers the test suite needs.
+start_kafka() {
+  start_server kafka
+  UPDRAFT_TEST_KAFKA_BROKERS="$("$SCRIPTS_DIR/kafka.sh" url)"
+  export UPDRAFT_TEST_KAFKA_BROKERS
+}
+
+start_cassandra() {
+  start_server cassandra
+  UPDRAFT_TEST_CASSANDRA_HOST="$("$SCRIPTS_DIR/cassandra.sh" url)"
+  export UPDRAFT_TEST_CASSANDRA_HOST
+}
+
+start_s3() {
+  start_server s3
+  UPDRAFT_TEST_S3_ENDPOINT="$("$SCRIPTS_DIR/s3.sh" url)"
+  export UPDRAFT_TEST_S3_ENDPOINT
+}
+
+# The servers UPDRAFT_SERVERS may name, in start order (`all` means every one).
+KNOWN_SERVERS=(postgres kafka cassandra s3)
+
+# The one place that decides which servers the test suite gets: PostgreSQL always, the others
+# when UPDRAFT_SERVERS names them.
 start_servers() {
-  start_postgres
-  # start_kafka
-  # start_cassandra
-  # start_s3
-  # start_mysql
+  local name known wanted=" postgres "
+  local -a names
+  IFS=, read -ra names <<<"${UPDRAFT_SERVERS:-postgres}"
+  for name in "${names[@]}"; do
+    name="${name//[[:space:]]/}"
+    [[ -n $name ]] || continue
+    if [[ $name == all ]]; then
+      wanted=" ${KNOWN_SERVERS[*]} "
+      continue
+    fi
+    if [[ " ${KNOWN_SERVERS[*]} " != *" $name "* ]]; then
+      echo "UPDRAFT_SERVERS: unknown server '$name' (known: ${KNOWN_SERVERS[*]}, all)" >&2
+      return 1
+    fi
+    wanted+="$name "
+  done
+  for known in "${KNOWN_SERVERS[@]}"; do
+    if [[ $wanted == *" $known "* ]]; then
+      "start_$known"
+    fi
+  done
 }
 
 # Stops what this run started, unless UPDRAFT_KEEP_SERVERS=1. Never fails the run by itself.
