@@ -53,6 +53,9 @@ async fn kill_and_restart(env: Env) {
     let killed_at = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128;
     let running_at_kill =
         env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Running).count();
+    // Longer than a task's command: without PR_SET_PDEATHSIG an orphaned command would finish
+    // (and write its end line) before the restart's recovery could kill it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let mut second = start_scheduler(&env);
     let done = env.wait_run(run.id, Duration::from_secs(180)).await;
     // SAFETY: SIGTERM asks the scheduler to stop gracefully.
@@ -85,6 +88,14 @@ async fn kill_and_restart(env: Env) {
         evs.sort();
         let mut open: Option<u128> = None;
         for (ts, is_start) in evs {
+            if !is_start && let Some(started) = open {
+                // A command running at the kill died with Updraft (PR_SET_PDEATHSIG): it never
+                // finished afterwards.
+                assert!(
+                    !(started < killed_at && ts > killed_at + 100_000_000),
+                    "task t{task}'s command outlived the killed scheduler"
+                );
+            }
             if is_start {
                 if let Some(prev) = open {
                     assert!(
