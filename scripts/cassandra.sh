@@ -191,15 +191,7 @@ cmd_start() {
 
 cmd_stop() { stop_daemon "$STOP_TIMEOUT"; }
 
-cmd_status() {
-  local pid
-  if pid=$(running_pid); then
-    echo "running (pid $pid) on $HOST:$(running_port)"
-  else
-    echo "not running"
-    return 3
-  fi
-}
+cmd_status() { daemon_status "$HOST:$(running_port)"; }
 
 cmd_destroy() {
   stop_daemon "$STOP_TIMEOUT"

@@ -76,15 +76,7 @@ cmd_start() {
 
 cmd_stop() { stop_daemon "$STOP_TIMEOUT"; }
 
-cmd_status() {
-  local pid
-  if pid=$(running_pid); then
-    echo "running (pid $pid) on http://$HOST:$(running_port)"
-  else
-    echo "not running"
-    return 3
-  fi
-}
+cmd_status() { daemon_status "http://$HOST:$(running_port)"; }
 
 usage() {
   echo "usage: $0 start|stop|status|url|python [args]" >&2

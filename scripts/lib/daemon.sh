@@ -214,3 +214,15 @@ rotate_log() {
   mkdir -p "$(dirname "$1")"
   [[ ! -f $1 ]] || mv -f "$1" "$1.1"
 }
+
+# `status` of a daemon script: where it runs, or exit 3 (the LSB code for "not running").
+# $1: the address to print, e.g. "$HOST:$(running_port)".
+daemon_status() {
+  local pid
+  if pid=$(running_pid); then
+    echo "running (pid $pid) on $1"
+  else
+    echo "not running"
+    return 3
+  fi
+}
