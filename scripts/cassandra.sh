@@ -161,18 +161,9 @@ cql_ready() {
 running_port() { sed -nE 's/^native_transport_port: ([0-9]+)$/\1/p' "$YAML" 2>/dev/null || true; }
 
 cmd_start() {
-  local pid started=$SECONDS
+  local started=$SECONDS
   ensure_java
-  if pid=$(running_pid); then
-    if [[ $(running_port) == "$PORT" ]]; then
-      log "already running (pid $pid)"
-      wait_for "$START_TIMEOUT" "CQL connections on $URL" "$LOG_FILE" port_open "$PORT"
-      log "ready: $URL"
-      return 0
-    fi
-    log "running on port $(running_port), wanted $PORT: restarting"
-    stop_daemon "$STOP_TIMEOUT"
-  fi
+  reuse_running_daemon "CQL connections on $URL" port_open "$PORT" && return 0
   remove_stale_pid_file
   check_port_free "$PORT" "UPDRAFT_CASSANDRA_PORT"
   check_port_free "$STORAGE_PORT" "UPDRAFT_CASSANDRA_STORAGE_PORT"

@@ -145,18 +145,9 @@ broker_ready() {
 running_port() { sed -nE 's/^listeners=PLAINTEXT:\/\/[^:]+:([0-9]+),.*/\1/p' "$PROPS" 2>/dev/null || true; }
 
 cmd_start() {
-  local pid started=$SECONDS
+  local started=$SECONDS
   ensure_java
-  if pid=$(running_pid); then
-    if [[ $(running_port) == "$PORT" ]]; then
-      log "already running (pid $pid)"
-      wait_for "$START_TIMEOUT" "connections on $URL" "$LOG_FILE" port_open "$PORT"
-      log "ready: $URL"
-      return 0
-    fi
-    log "running on port $(running_port), wanted $PORT: restarting"
-    stop_daemon "$STOP_TIMEOUT"
-  fi
+  reuse_running_daemon "connections on $URL" port_open "$PORT" && return 0
   remove_stale_pid_file
   check_port_free "$PORT" "UPDRAFT_KAFKA_PORT"
   check_port_free "$CONTROLLER_PORT" "UPDRAFT_KAFKA_CONTROLLER_PORT"

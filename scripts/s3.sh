@@ -52,17 +52,8 @@ EOF
 running_port() { cat "$PORT_FILE" 2>/dev/null || true; }
 
 cmd_start() {
-  local pid started=$SECONDS
-  if pid=$(running_pid); then
-    if [[ $(running_port) == "$PORT" ]]; then
-      log "already running (pid $pid)"
-      wait_for "$START_TIMEOUT" "S3 answers on $URL" "$LOG_FILE" s3_ready
-      log "ready: $URL"
-      return 0
-    fi
-    log "running on port $(running_port), wanted $PORT: restarting"
-    stop_daemon "$STOP_TIMEOUT"
-  fi
+  local started=$SECONDS
+  reuse_running_daemon "S3 answers on $URL" s3_ready && return 0
   remove_stale_pid_file
   check_port_free "$PORT" "UPDRAFT_S3_PORT"
   ensure_venv "$VENV" "${REQUIREMENTS[@]}"

@@ -226,3 +226,21 @@ daemon_status() {
     return 3
   fi
 }
+
+# Start-up of a daemon script when one may already run. Returns 0 when it runs on $PORT and
+# answers (`$@` is the readiness check given to wait_for); otherwise stops one running on
+# another port and returns 1, so that the caller starts a fresh one.
+reuse_running_daemon() {
+  local pid what=$1
+  shift
+  pid=$(running_pid) || return 1
+  if [[ $(running_port) == "$PORT" ]]; then
+    log "already running (pid $pid)"
+    wait_for "$START_TIMEOUT" "$what" "$LOG_FILE" "$@"
+    log "ready: $URL"
+    return 0
+  fi
+  log "running on port $(running_port), wanted $PORT: restarting"
+  stop_daemon "$STOP_TIMEOUT"
+  return 1
+}
