@@ -138,6 +138,9 @@ pub struct Scheduler {
     max_active_tasks: HashMap<String, i64>,
     /// DAG ids paused in the store, refreshed every poll.
     paused: std::collections::HashSet<String>,
+    /// Something may be queueable: a slot freed, an instance became scheduled, or a poll may
+    /// have seen changes made elsewhere (unpause, pool resize).
+    queue_wanted: bool,
     /// Set when a run given by `exit_after_run` has finished.
     finished_target: bool,
 }
@@ -183,6 +186,7 @@ impl Scheduler {
             next_dagrun: HashMap::new(),
             max_active_tasks: HashMap::new(),
             paused: Default::default(),
+            queue_wanted: true,
             finished_target: false,
         }
     }
@@ -228,6 +232,7 @@ impl Scheduler {
                 biased;
                 _ = shutdown.cancelled() => break,
                 report = self.reports.recv() => {
+                    self.queue_wanted = true;
                     if let Some(r) = report {
                         self.dirty.insert(r.run_pk);
                     }
@@ -292,6 +297,7 @@ impl Scheduler {
 
     /// Work no event announces: schedules, queued runs, retries, other processes' changes.
     async fn poll(&mut self) -> Result<(), SchedulerError> {
+        self.queue_wanted = true;
         self.paused = self.store.paused_dags().await?;
         if self.opts.create_scheduled_runs {
             self.create_scheduled_runs().await?;
@@ -316,9 +322,13 @@ impl Scheduler {
             for run_pk in runs {
                 self.schedule_run(run_pk).await?;
             }
+        }
+        // Queueing is a write transaction: take it only when something may have become
+        // queueable, not on every wake-up of the loop.
+        if std::mem::take(&mut self.queue_wanted) {
             self.queue().await?;
         }
-        self.queue().await
+        Ok(())
     }
 
     /// Queues scheduled task instances within the caps and hands them to the executor.

@@ -61,7 +61,7 @@ impl Scheduler {
         for ti in self.store.orphaned_tis(&alive).await? {
             match ti.state {
                 TaskState::Queued => {
-                    self.store.requeue_orphan(ti.id, now).await?;
+                    self.queue_wanted |= self.store.requeue_orphan(ti.id, now).await?;
                 }
                 _ => self.fail_orphan(&ti).await?,
             }

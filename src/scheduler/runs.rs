@@ -194,6 +194,7 @@ impl Scheduler {
             }
         }
         self.store.apply_ti_updates(&updates, now).await?;
+        self.queue_wanted |= updates.iter().any(|u| u.to == TaskState::Scheduled);
         if !expand.is_empty() {
             let run = self.store.get_run(run_pk).await?;
             for placeholder in expand {
