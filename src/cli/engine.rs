@@ -109,9 +109,6 @@ pub async fn serve(settings: Settings, standalone: bool) -> CmdResult {
     }
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
-    if standalone && store.backend() != crate::store::Backend::Sqlite {
-        tracing::info!("standalone on PostgreSQL: fine, but SQLite is the standalone default");
-    }
     if !settings.dags_folder.is_dir() {
         return Err(Failure::usage(format!(
             "the DAGs folder {} does not exist: create it or set UPDRAFT_DAGS_FOLDER",
