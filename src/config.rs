@@ -46,6 +46,15 @@ pub struct Settings {
     pub parallelism: usize,
     /// `UPDRAFT_WEB_PORT` (default 8080).
     pub web_port: u16,
+    /// `UPDRAFT_WEB_HOST` (default 127.0.0.1): address the web server binds. Set 0.0.0.0 to
+    /// serve other machines (the Docker image does).
+    pub web_host: String,
+    /// `UPDRAFT_WEB_SESSION_HOURS` (default 12): a login lasts this long.
+    pub session_hours: u32,
+    /// `UPDRAFT_SECRET_KEY`: encrypts connections in the metadata database. Without it a key
+    /// is generated in `UPDRAFT_HOME/secret.key` (fine for standalone; separate processes
+    /// must share one key).
+    pub secret_key: Option<String>,
     /// Connections from `UPDRAFT_CONN_<ID>`, keyed by lower-case id.
     pub connections: BTreeMap<String, String>,
     /// Variables from `UPDRAFT_VAR_<NAME>`, keyed by lower-case name.
@@ -81,6 +90,7 @@ impl Settings {
             .unwrap_or(ExecutorKind::Local);
         let parallelism = parse_num(&get, "UPDRAFT_PARALLELISM", 16)?;
         let web_port = parse_num(&get, "UPDRAFT_WEB_PORT", 8080)?;
+        let session_hours = parse_num(&get, "UPDRAFT_WEB_SESSION_HOURS", 12)?;
         let prefixed = |prefix: &str| -> BTreeMap<String, String> {
             vars.iter()
                 .filter_map(|(k, v)| {
@@ -95,6 +105,9 @@ impl Settings {
             executor,
             parallelism: parallelism.max(1),
             web_port,
+            web_host: get("UPDRAFT_WEB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            session_hours: session_hours.max(1),
+            secret_key: get("UPDRAFT_SECRET_KEY"),
             connections: prefixed("UPDRAFT_CONN_"),
             variables: prefixed("UPDRAFT_VAR_"),
         })

@@ -6,11 +6,14 @@
 //! - [`dag`]: YAML file -> validated [`dag::Dag`]. Pure: no tokio, no database, no network.
 //! - [`model`]: task and run states, trigger rules, retry maths. The only code that decides a
 //!   state change. Pure.
+//! - [`secrets`]: encryption of connections at rest, random tokens and their hashes.
 //! - [`store`]: the metadata database (SQLite or PostgreSQL). The only SQL in the crate.
 //! - [`operators`]: the code of each task type; the only code that talks to user systems.
 //! - [`worker`]: runs one queued task instance: running -> operator -> final state.
 //! - [`executor`]: how queued task instances get a worker slot (sequential, local).
 //! - [`scheduler`]: creates runs, decides what is ready, queues it. Never runs task code itself.
+//! - [`web`]: the web UI and `/api/v1` (axum + askama). Talks to the store only: a trigger is
+//!   a row the scheduler picks up.
 //! - [`cli`]: the `updraft` command line.
 //!
 //! Invariants that hold across modules:
@@ -25,5 +28,7 @@ pub mod executor;
 pub mod model;
 pub mod operators;
 pub mod scheduler;
+pub mod secrets;
 pub mod store;
+pub mod web;
 pub mod worker;

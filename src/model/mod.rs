@@ -9,5 +9,7 @@ pub mod transition;
 pub mod trigger;
 
 pub use state::{DagRunState, RunType, TaskState};
-pub use transition::{FailureOutcome, on_failure, retry_delay, run_state};
+pub use transition::{
+    FailureOutcome, can_clear, can_mark, cleared_max_tries, on_failure, retry_delay, run_state,
+};
 pub use trigger::{Readiness, UpstreamCounts, readiness};

@@ -41,20 +41,43 @@ pub fn retry_delay(task: &Task, next_try: u32) -> Duration {
     task.retry_delay.checked_mul(factor).unwrap_or(cap).min(cap)
 }
 
-/// Decides the fate of try `try_number` (1-based) that just failed. `retryable` is false for
+/// Decides the fate of try `try_number` (1-based) that just failed, for an instance allowed
+/// `max_tries` tries in all (1 + retries, raised by each clear). `retryable` is false for
 /// errors a retry cannot fix (a bad template, a missing connection).
 pub fn on_failure(
     task: &Task,
     try_number: u32,
+    max_tries: i64,
     retryable: bool,
     now: DateTime<Utc>,
 ) -> FailureOutcome {
-    if !retryable || try_number > task.retries {
+    if !retryable || i64::from(try_number) >= max_tries {
         return FailureOutcome::Fail;
     }
-    let delay = retry_delay(task, try_number + 1);
+    // The back-off restarts after a clear: count tries since the first of this series.
+    let first = (max_tries - i64::from(task.retries)).max(1);
+    let nth = (i64::from(try_number) - first + 1).clamp(1, i64::from(u32::MAX - 1)) as u32;
+    let delay = retry_delay(task, nth + 1);
     let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
     FailureOutcome::Retry(now.checked_add_signed(delay).unwrap_or(DateTime::<Utc>::MAX_UTC))
+}
+
+/// `max_tries` of an instance being cleared after `try_number` tries: it gets a fresh try plus
+/// its task's retries (Airflow's rule).
+pub fn cleared_max_tries(try_number: i64, retries: u32) -> i64 {
+    try_number + 1 + i64::from(retries)
+}
+
+/// Whether a user may mark an instance in `from` as `to` by hand: only to success or failed,
+/// and not to the state it is already in.
+pub fn can_mark(from: TaskState, to: TaskState) -> bool {
+    matches!(to, TaskState::Success | TaskState::Failed) && from != to
+}
+
+/// Whether an instance in `state` can be cleared: not while a worker holds it (queued or
+/// running), since its try would race the new one.
+pub fn can_clear(state: TaskState) -> bool {
+    !matches!(state, TaskState::Queued | TaskState::Running)
 }
 
 /// A run's state from its task instances' states: `leaves` are the instances of tasks with no
@@ -85,15 +108,15 @@ mod tests {
         let t = task("    retries: 2\n    retry_delay: 30s\n");
         let now = Utc::now();
         assert_eq!(
-            on_failure(&t, 1, true, now),
+            on_failure(&t, 1, 3, true, now),
             FailureOutcome::Retry(now + chrono::Duration::seconds(30))
         );
         assert_eq!(
-            on_failure(&t, 2, true, now),
+            on_failure(&t, 2, 3, true, now),
             FailureOutcome::Retry(now + chrono::Duration::seconds(30))
         );
-        assert_eq!(on_failure(&t, 3, true, now), FailureOutcome::Fail);
-        assert_eq!(on_failure(&t, 1, false, now), FailureOutcome::Fail);
+        assert_eq!(on_failure(&t, 3, 3, true, now), FailureOutcome::Fail);
+        assert_eq!(on_failure(&t, 1, 3, false, now), FailureOutcome::Fail);
     }
 
     #[test]
@@ -113,5 +136,37 @@ mod tests {
         assert_eq!(run_state(&[Success, UpstreamFailed], &[UpstreamFailed]), DagRunState::Failed);
         assert_eq!(run_state(&[Success, Skipped], &[Skipped]), DagRunState::Success);
         assert_eq!(run_state(&[UpForRetry], &[UpForRetry]), DagRunState::Running);
+    }
+
+    #[test]
+    fn a_cleared_instance_gets_a_fresh_try_and_its_retries_again() {
+        let t = task("    retries: 1\n    retry_delay: 10s\n    retry_exponential_backoff: true\n");
+        let now = Utc::now();
+        // Two tries used up (1 + 1 retry), then cleared.
+        let max = cleared_max_tries(2, t.retries);
+        assert_eq!(max, 4);
+        // Try 3 is the first of the new series: it may retry, after the first back-off step.
+        assert_eq!(
+            on_failure(&t, 3, max, true, now),
+            FailureOutcome::Retry(now + chrono::Duration::seconds(10))
+        );
+        assert_eq!(on_failure(&t, 4, max, true, now), FailureOutcome::Fail);
+    }
+
+    #[test]
+    fn marking_and_clearing_rules() {
+        use TaskState::*;
+        let cases = [
+            (Failed, Success, true),
+            (Running, Failed, true),
+            (Success, Success, false),
+            (Success, Skipped, false),
+            (None, UpForRetry, false),
+        ];
+        for (from, to, ok) in cases {
+            assert_eq!(can_mark(from, to), ok, "{from} -> {to}");
+        }
+        assert!(can_clear(Failed) && can_clear(Success) && can_clear(UpstreamFailed));
+        assert!(!can_clear(Running) && !can_clear(Queued));
     }
 }

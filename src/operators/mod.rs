@@ -30,6 +30,10 @@ pub use connection::Connection;
 pub use log::TaskLog;
 pub use template::Renderer;
 
+/// Connections stored in the metadata database: the decrypted URI, or why it could not be
+/// decrypted, by lower-case id.
+pub type DbConnections = std::collections::BTreeMap<String, Result<String, String>>;
+
 /// Everything an operator may use while running one try.
 pub struct TaskContext {
     /// The DAG (validated).
@@ -44,6 +48,9 @@ pub struct TaskContext {
     pub xcoms: Vec<XComRow>,
     /// Variables from the metadata database, by key (environment ones are in `settings`).
     pub db_variables: std::collections::BTreeMap<String, String>,
+    /// Connections from the metadata database (decrypted URIs), by lower-case id. Environment
+    /// ones (`settings.connections`) take precedence, as in Airflow.
+    pub db_connections: DbConnections,
     /// The metadata database, for task types that look at other runs (sensors, trigger_dag).
     pub store: Store,
     /// Process settings (connections and variables from the environment).
@@ -111,9 +118,18 @@ impl TaskContext {
         }
     }
 
-    /// The named connection: `UPDRAFT_CONN_<ID>` from the environment.
+    /// The named connection: `UPDRAFT_CONN_<ID>` from the environment, else one an admin
+    /// stored in the metadata database.
     pub fn connection(&self, conn_id: &str) -> Result<Connection, OperatorError> {
-        match self.settings.connections.get(&conn_id.to_lowercase()) {
+        let key = conn_id.to_lowercase();
+        let found = match (self.settings.connections.get(&key), self.db_connections.get(&key)) {
+            (Some(uri), _) | (None, Some(Ok(uri))) => Some(uri),
+            (None, Some(Err(e))) => {
+                return Err(OperatorError::Fatal(format!("connection `{conn_id}`: {e}")));
+            }
+            (None, None) => None,
+        };
+        match found {
             Some(uri) => {
                 let conn = Connection::parse(conn_id, uri).map_err(OperatorError::Fatal)?;
                 // From here on the password cannot reach the log, whatever prints it.
@@ -123,7 +139,7 @@ impl TaskContext {
                 Ok(conn)
             }
             None => Err(OperatorError::Fatal(format!(
-                "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI",
+                "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI or add it under Admin > Connections",
                 conn_id.to_uppercase()
             ))),
         }

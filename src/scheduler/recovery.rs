@@ -79,17 +79,21 @@ impl Scheduler {
         }
         let owner = ti.owner_process.as_deref().unwrap_or("unknown");
         let reason = format!("the process running this try ({owner}) died");
-        let (state, next_try_at) =
-            match self.dags.cached(&ti.dag_id).and_then(|d| d.tasks.get(&ti.task_id).cloned()) {
-                Some(task) => {
-                    let outcome = model::on_failure(&task, ti.try_number.max(0) as u32, true, now);
-                    match outcome {
-                        model::FailureOutcome::Retry(at) => (outcome.state(), Some(at)),
-                        model::FailureOutcome::Fail => (outcome.state(), None),
-                    }
+        let (state, next_try_at) = match self
+            .dags
+            .cached(&ti.dag_id)
+            .and_then(|d| d.tasks.get(&ti.task_id).cloned())
+        {
+            Some(task) => {
+                let outcome =
+                    model::on_failure(&task, ti.try_number.max(0) as u32, ti.max_tries, true, now);
+                match outcome {
+                    model::FailureOutcome::Retry(at) => (outcome.state(), Some(at)),
+                    model::FailureOutcome::Fail => (outcome.state(), None),
                 }
-                None => (TaskState::Failed, None),
-            };
+            }
+            None => (TaskState::Failed, None),
+        };
         let log = TaskLog::open(log_path(&self.settings, ti, ti.try_number))
             .unwrap_or_else(|_| TaskLog::sink());
         log.line(format!("Recovered after a crash: {reason}; marked {state}"));

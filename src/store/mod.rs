@@ -13,12 +13,16 @@
 //!   BIGINTs: the `Any` driver has no portable timestamp or boolean type, and integers sort
 //!   and compare identically on both databases.
 
+mod actions;
+mod admin;
 mod dags;
 mod misc;
 mod queue;
 mod runs;
 mod tis;
 mod tries;
+mod users;
+mod views;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,12 +31,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use actions::ClearTi;
+pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use dags::DagRecord;
 pub use misc::{ImportErrorRow, PoolRow, ProcessRow, XComRow};
 pub use queue::QueueCaps;
 pub use runs::{NewRun, RunRow};
 pub use tis::{NewTi, TiRow, TiUpdate};
 pub use tries::{FinishTry, TryRow};
+pub use users::{TokenRow, UserRow};
+pub use views::{DagFilter, DagSummary, GridCell, RunDot};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

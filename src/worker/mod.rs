@@ -124,12 +124,13 @@ async fn prepare(
     })?;
     let run = env.store.get_run(ti.run_pk).await.map_err(fatal)?;
     // XCom and variables feed templates; an `empty` task renders none, so skip the reads.
-    let (xcoms, db_variables) = if matches!(task.kind, TaskKind::Empty(_)) {
+    let (xcoms, db_variables, db_connections) = if matches!(task.kind, TaskKind::Empty(_)) {
         Default::default()
     } else {
         (
             env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?,
             env.store.list_variables().await.map_err(fatal)?,
+            db_connections(env).await?,
         )
     };
     let ctx = TaskContext {
@@ -139,6 +140,7 @@ async fn prepare(
         ti: ti.clone(),
         xcoms,
         db_variables,
+        db_connections,
         store: env.store.clone(),
         settings: env.settings.clone(),
         log,
@@ -146,6 +148,25 @@ async fn prepare(
         rendered: Mutex::new(serde_json::Map::new()),
     };
     Ok((ctx, task))
+}
+
+/// Connections stored in the metadata database, decrypted. One that cannot be decrypted is
+/// kept as its error, which fails only a try that uses it.
+async fn db_connections(env: &WorkerEnv) -> Result<crate::operators::DbConnections, OperatorError> {
+    let rows =
+        env.store.list_connections().await.map_err(|e| OperatorError::Fatal(e.to_string()))?;
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    let secrets = crate::secrets::SecretBox::for_settings(&env.settings)
+        .map_err(|e| OperatorError::Fatal(e.to_string()))?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let uri = secrets.decrypt(&c.uri_encrypted).map_err(|e| e.to_string());
+            (c.conn_id.to_lowercase(), uri)
+        })
+        .collect())
 }
 
 /// Grace given to an operator to return after its cancellation fired (it kills its process
@@ -245,7 +266,8 @@ fn decide(
             f.error = Some(reason);
         }
         Err(e) => {
-            let outcome = model::on_failure(task, ti.try_number as u32, e.is_retryable(), now);
+            let outcome =
+                model::on_failure(task, ti.try_number as u32, ti.max_tries, e.is_retryable(), now);
             match outcome {
                 FailureOutcome::Retry(at) => {
                     log.line(format!("Task failed: {e}; retry at {}", at.to_rfc3339()));

@@ -146,6 +146,7 @@ impl Fixture {
             run: self.run.clone(),
             xcoms: self.store.run_xcoms(self.run.id).await.unwrap(),
             db_variables: BTreeMap::new(),
+            db_connections: Default::default(),
             store: self.store.clone(),
             settings: self.settings.clone(),
             log: TaskLog::open(

@@ -1,0 +1,276 @@
+//! Read-side queries shaped for the web UI and the API: a page of DAGs with their recent runs,
+//! the grid of runs x task instances, a task instance by its key.
+//!
+//! Invariant: read only; each page is a bounded number of indexed queries (no query per row),
+//! so the DAG list stays fast with thousands of DAGs and hundreds of thousands of instances.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::tis::{TI_COLS, ti_row};
+use super::{Result, Store, json_col, opt_time, parse_col, time};
+use crate::model::{DagRunState, TaskState};
+use crate::store::TiRow;
+
+/// Filters of the DAG list.
+#[derive(Debug, Clone, Default)]
+pub struct DagFilter {
+    /// Part of the DAG id (case-insensitive).
+    pub search: Option<String>,
+    /// Exact tag.
+    pub tag: Option<String>,
+    /// Exact owner.
+    pub owner: Option<String>,
+    /// Only paused (true) or only active (false) DAGs.
+    pub paused: Option<bool>,
+}
+
+/// One line of the DAG list (no source text: that is for the DAG page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagSummary {
+    /// Id.
+    pub dag_id: String,
+    /// File, relative to the DAGs folder.
+    pub fileloc: String,
+    /// Paused?
+    pub is_paused: bool,
+    /// Schedule expression (None: manual only).
+    pub schedule: Option<String>,
+    /// Owner.
+    pub owner: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Logical date of the next scheduled run.
+    pub next_dagrun: Option<DateTime<Utc>>,
+}
+
+/// A run as the DAG list shows it: a coloured dot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDot {
+    /// Run id.
+    pub run_id: String,
+    /// State.
+    pub state: DagRunState,
+    /// Logical date.
+    pub logical_date: DateTime<Utc>,
+}
+
+/// A task instance as the grid shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridCell {
+    /// Run primary key.
+    pub run_pk: i64,
+    /// Task id.
+    pub task_id: String,
+    /// Map index (-1 unless mapped).
+    pub map_index: i64,
+    /// State.
+    pub state: TaskState,
+    /// Tries so far.
+    pub try_number: i64,
+    /// Start of the current or last try.
+    pub start_date: Option<DateTime<Utc>>,
+    /// End of the last try.
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+/// Builds the WHERE clause of the DAG list; binds are pushed in `$n` order.
+fn dag_where(f: &DagFilter, binds: &mut Vec<String>) -> String {
+    let mut clauses = vec!["is_active = 1".to_string()];
+    if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
+        binds.push(format!("%{}%", s.to_lowercase()));
+        clauses.push(format!("LOWER(dag_id) LIKE ${}", binds.len()));
+    }
+    if let Some(t) = f.tag.as_deref().filter(|s| !s.is_empty()) {
+        // Tags are stored as a JSON array of strings: match the quoted element.
+        binds.push(format!("%{}%", serde_json::Value::String(t.to_string())));
+        clauses.push(format!("tags LIKE ${}", binds.len()));
+    }
+    if let Some(o) = f.owner.as_deref().filter(|s| !s.is_empty()) {
+        binds.push(o.to_string());
+        clauses.push(format!("owner = ${}", binds.len()));
+    }
+    if let Some(p) = f.paused {
+        clauses.push(format!("is_paused = {}", i64::from(p)));
+    }
+    clauses.join(" AND ")
+}
+
+impl Store {
+    /// One page of active DAGs by id, and the number matching the filter.
+    pub async fn dag_page(
+        &self,
+        f: &DagFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<DagSummary>, i64)> {
+        let mut binds = Vec::new();
+        let cond = dag_where(f, &mut binds);
+        let sql = format!(
+            "SELECT dag_id, fileloc, is_paused, schedule, owner, tags, description, next_dagrun \
+             FROM dag WHERE {cond} ORDER BY dag_id LIMIT {limit} OFFSET {offset}"
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let dags = rows
+            .iter()
+            .map(|r| {
+                Ok(DagSummary {
+                    dag_id: r.try_get("dag_id")?,
+                    fileloc: r.try_get("fileloc")?,
+                    is_paused: r.try_get::<i64, _>("is_paused")? != 0,
+                    schedule: r.try_get("schedule")?,
+                    owner: r.try_get("owner")?,
+                    tags: json_col(r, "tags")?,
+                    description: r.try_get("description")?,
+                    next_dagrun: opt_time(r, "next_dagrun")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // The count is only needed when the page is full or does not start at zero.
+        let total = if offset == 0 && (dags.len() as i64) < limit {
+            dags.len() as i64
+        } else {
+            let sql = format!("SELECT COUNT(*) FROM dag WHERE {cond}");
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            q.fetch_one(&self.pool).await?
+        };
+        Ok((dags, total))
+    }
+
+    /// Distinct tags and owners of active DAGs, for the list's filter menus.
+    pub async fn dag_facets(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let rows = sqlx::query("SELECT DISTINCT tags, owner FROM dag WHERE is_active = 1")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut tags = std::collections::BTreeSet::new();
+        let mut owners = std::collections::BTreeSet::new();
+        for r in &rows {
+            let t: Vec<String> = json_col(r, "tags")?;
+            tags.extend(t);
+            owners.insert(r.try_get::<String, _>("owner")?);
+        }
+        Ok((tags.into_iter().collect(), owners.into_iter().collect()))
+    }
+
+    /// The newest `per_dag` runs of each DAG in `dag_ids`, newest first. One query.
+    pub async fn recent_runs(
+        &self,
+        dag_ids: &[String],
+        per_dag: i64,
+    ) -> Result<HashMap<String, Vec<RunDot>>> {
+        let mut out: HashMap<String, Vec<RunDot>> = HashMap::new();
+        if dag_ids.is_empty() {
+            return Ok(out);
+        }
+        let params: Vec<String> = (1..=dag_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT dag_id, run_id, state, logical_date FROM ( \
+               SELECT dag_id, run_id, state, logical_date, ROW_NUMBER() OVER \
+                 (PARTITION BY dag_id ORDER BY logical_date DESC, id DESC) AS rn \
+               FROM dag_run WHERE dag_id IN ({})) ranked \
+             WHERE rn <= {per_dag} ORDER BY dag_id, logical_date DESC",
+            params.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in dag_ids {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&self.pool).await? {
+            out.entry(r.try_get("dag_id")?).or_default().push(RunDot {
+                run_id: r.try_get("run_id")?,
+                state: parse_col(&r, "state")?,
+                logical_date: time(&r, "logical_date")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The task instances of the given runs, for the grid (light columns only).
+    pub async fn grid_cells(&self, run_pks: &[i64]) -> Result<Vec<GridCell>> {
+        if run_pks.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Primary keys are integers we produced: inlining them is safe and avoids a bind
+        // per run.
+        let ids: Vec<String> = run_pks.iter().map(i64::to_string).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT run_pk, task_id, map_index, state, try_number, start_date, end_date \
+             FROM task_instance WHERE run_pk IN ({})",
+            ids.join(",")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GridCell {
+                    run_pk: r.try_get("run_pk")?,
+                    task_id: r.try_get("task_id")?,
+                    map_index: r.try_get("map_index")?,
+                    state: parse_col(r, "state")?,
+                    try_number: r.try_get("try_number")?,
+                    start_date: opt_time(r, "start_date")?,
+                    end_date: opt_time(r, "end_date")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A task instance by its key.
+    pub async fn find_ti(
+        &self,
+        run_pk: i64,
+        task_id: &str,
+        map_index: i64,
+    ) -> Result<Option<TiRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TI_COLS} FROM task_instance WHERE run_pk = $1 AND task_id = $2 AND map_index = $3"
+        ))
+        .bind(run_pk)
+        .bind(task_id)
+        .bind(map_index)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(ti_row).transpose()
+    }
+
+    /// Rendered template fields of a task instance's last try (JSON object), if recorded.
+    pub async fn ti_rendered(
+        &self,
+        ti_id: i64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let row = sqlx::query("SELECT rendered FROM task_instance WHERE id = $1")
+            .bind(ti_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let text: Option<String> = match row {
+            Some(r) => r.try_get("rendered")?,
+            None => None,
+        };
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
+    }
+
+    /// Task instances per state of one DAG's runs and across all DAGs, for metrics.
+    pub async fn state_totals(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
+        let runs = sqlx::query("SELECT state, COUNT(*) AS n FROM dag_run GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let tis = sqlx::query("SELECT state, COUNT(*) AS n FROM task_instance GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let pairs = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<(String, i64)>> {
+            rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect()
+        };
+        Ok((pairs(runs)?, pairs(tis)?))
+    }
+}
