@@ -7,6 +7,7 @@
 //! - [`model`]: task and run states, trigger rules, retry maths. The only code that decides a
 //!   state change. Pure.
 //! - [`secrets`]: encryption of connections at rest, random tokens and their hashes.
+//! - [`metrics`]: lock-free counters and histograms the scheduler records, `/metrics` exports.
 //! - [`store`]: the metadata database (SQLite or PostgreSQL). The only SQL in the crate.
 //! - [`operators`]: the code of each task type; the only code that talks to user systems.
 //! - [`worker`]: runs one queued task instance: running -> operator -> final state.
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod dag;
 pub mod executor;
+pub mod metrics;
 pub mod model;
 pub mod operators;
 pub mod scheduler;

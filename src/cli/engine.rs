@@ -23,6 +23,8 @@ pub struct Engine {
     pub dags: Arc<DagCache>,
     /// This process's row in the store.
     pub process: ProcessRow,
+    /// Figures the scheduler and workers record, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The row identifying this process in the store.
@@ -50,7 +52,9 @@ pub fn build(
 ) -> Engine {
     let process = this_process(kind);
     let dags = Arc::new(DagCache::new(store.clone()));
+    let metrics = Arc::new(crate::metrics::Metrics::default());
     let env = Arc::new(WorkerEnv {
+        metrics: metrics.clone(),
         store: store.clone(),
         settings: settings.clone(),
         dags: dags.clone(),
@@ -72,8 +76,9 @@ pub fn build(
         process: process.clone(),
         reports: rx,
         opts,
+        metrics: metrics.clone(),
     });
-    Engine { scheduler, dags, process }
+    Engine { scheduler, dags, process, metrics }
 }
 
 /// Opens (and migrates) the configured database, creating `UPDRAFT_HOME` for SQLite.
@@ -100,52 +105,119 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// `updraft standalone` / `updraft scheduler`: runs until Ctrl-C or SIGTERM.
-pub async fn serve(settings: Settings, standalone: bool) -> CmdResult {
-    if settings.executor == ExecutorKind::Distributed {
+/// Which processes `serve` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Scheduler, executor and web server in one process.
+    Standalone,
+    /// Scheduler and executor.
+    Scheduler,
+    /// Web server only.
+    Webserver,
+}
+
+/// `updraft standalone` / `scheduler` / `webserver`: runs until Ctrl-C or SIGTERM.
+pub async fn serve(settings: Settings, role: Role) -> CmdResult {
+    if settings.executor == ExecutorKind::Distributed && role != Role::Webserver {
         return Err(Failure::usage(
             "UPDRAFT_EXECUTOR=distributed needs `updraft worker` processes, which this build does not have yet; use local or sequential",
         ));
     }
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
-    if !settings.dags_folder.is_dir() {
-        return Err(Failure::usage(format!(
-            "the DAGs folder {} does not exist: create it or set UPDRAFT_DAGS_FOLDER",
-            settings.dags_folder.display()
-        )));
-    }
     let shutdown = CancellationToken::new();
-    let (change_tx, change_rx) = mpsc::unbounded_channel();
-    let _watcher = loader::watch(&settings.dags_folder, move || {
-        let _ = change_tx.send(());
-    })
-    .map_err(|e| Failure::usage(format!("cannot watch {}: {e}", settings.dags_folder.display())))?;
-    let folder = DagFolder::new(settings.dags_folder.clone());
-    let engine = build(
-        settings.clone(),
-        store.clone(),
-        Some(folder),
-        SchedulerOptions::default(),
-        if standalone { "standalone" } else { "scheduler" },
-    );
-    println!(
-        "Updraft {} running: DAGs from {}, database {}, task logs in {}, executor {:?} with {} slots. Ctrl-C stops.",
-        if standalone { "standalone" } else { "scheduler" },
-        settings.dags_folder.display(),
-        redact_url(&settings.database_url),
-        settings.log_dir().display(),
-        settings.executor,
-        settings.slots(),
-    );
     let stop = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down: letting running tasks finish");
         stop.cancel();
     });
-    engine.scheduler.run(change_rx, shutdown).await.map_err(|e| Failure::problem(e.to_string()))?;
+    let engine = if role == Role::Webserver {
+        None
+    } else {
+        if !settings.dags_folder.is_dir() {
+            return Err(Failure::usage(format!(
+                "the DAGs folder {} does not exist: create it or set UPDRAFT_DAGS_FOLDER",
+                settings.dags_folder.display()
+            )));
+        }
+        let folder = DagFolder::new(settings.dags_folder.clone());
+        let kind = if role == Role::Standalone { "standalone" } else { "scheduler" };
+        Some(build(
+            settings.clone(),
+            store.clone(),
+            Some(folder),
+            SchedulerOptions::default(),
+            kind,
+        ))
+    };
+    let metrics = engine.as_ref().map(|e| e.metrics.clone()).unwrap_or_default();
+    let web = if role == Role::Scheduler {
+        None
+    } else {
+        if role == Role::Standalone {
+            ensure_admin(&store).await?;
+        }
+        let addr = format!("{}:{}", settings.web_host, settings.web_port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+            Failure::usage(format!(
+                "cannot listen on {addr}: {e} (set UPDRAFT_WEB_PORT or UPDRAFT_WEB_HOST)"
+            ))
+        })?;
+        println!("Web UI and API on http://{addr}/");
+        let state = crate::web::AppState::new(store.clone(), settings.clone(), metrics.clone());
+        Some(tokio::spawn(crate::web::serve(listener, state, shutdown.clone())))
+    };
+    let Some(engine) = engine else {
+        if let Some(web) = web {
+            web.await
+                .map_err(|e| Failure::problem(e.to_string()))?
+                .map_err(|e| Failure::problem(e.to_string()))?;
+        }
+        store.close().await;
+        return Ok(());
+    };
+    let (change_tx, change_rx) = mpsc::unbounded_channel();
+    let _watcher = loader::watch(&settings.dags_folder, move || {
+        let _ = change_tx.send(());
+    })
+    .map_err(|e| Failure::usage(format!("cannot watch {}: {e}", settings.dags_folder.display())))?;
+    let kind = if role == Role::Standalone { "standalone" } else { "scheduler" };
+    println!(
+        "Updraft {kind} running: DAGs from {}, database {}, task logs in {}, executor {:?} with {} slots. Ctrl-C stops.",
+        settings.dags_folder.display(),
+        redact_url(&settings.database_url),
+        settings.log_dir().display(),
+        settings.executor,
+        settings.slots(),
+    );
+    engine
+        .scheduler
+        .run(change_rx, shutdown.clone())
+        .await
+        .map_err(|e| Failure::problem(e.to_string()))?;
+    shutdown.cancel();
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     store.close().await;
+    Ok(())
+}
+
+/// On a database without users, creates `admin` with a generated password and prints it once
+/// (Airflow standalone's behaviour).
+async fn ensure_admin(store: &Store) -> CmdResult {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let password = crate::secrets::random_token()[..20].to_string();
+    let hash = crate::web::auth::hash_password(password.clone())
+        .await
+        .map_err(|e| Failure::problem(e.to_string()))?;
+    store.create_user("admin", "", &hash, &["admin".to_string()], Utc::now()).await?;
+    println!(
+        "\nCreated the first user: admin / {password}\nThis password is shown once: note it, or set another with `updraft users password admin`.\n"
+    );
     Ok(())
 }
 

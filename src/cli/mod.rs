@@ -29,6 +29,8 @@ enum Command {
     Standalone,
     /// The scheduler (with the configured executor), for a PostgreSQL deployment.
     Scheduler,
+    /// The web UI and API alone, for a PostgreSQL deployment.
+    Webserver,
     /// DAG commands.
     #[command(subcommand)]
     Dags(dags::DagsCommand),
@@ -88,8 +90,9 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Standalone => engine::serve(settings, true).await,
-            Command::Scheduler => engine::serve(settings, false).await,
+            Command::Standalone => engine::serve(settings, engine::Role::Standalone).await,
+            Command::Scheduler => engine::serve(settings, engine::Role::Scheduler).await,
+            Command::Webserver => engine::serve(settings, engine::Role::Webserver).await,
             Command::Dags(cmd) => dags::run(cmd, settings).await,
             Command::Tasks(cmd) => tasks::run(cmd, settings).await,
             Command::Db(cmd) => db::run(cmd, settings).await,

@@ -214,6 +214,7 @@ async fn test_task(
         process_id: process.id,
         hostname: process.hostname,
         shutdown: CancellationToken::new(),
+        metrics: Default::default(),
     };
     let cancel = env.shutdown.clone();
     let ctrl_c = tokio::spawn(async move {

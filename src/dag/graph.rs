@@ -119,6 +119,18 @@ impl DagGraph {
         self.index.get(task_id).map_or(NO_TASKS, |&i| &self.downstream[i])
     }
 
+    /// Every task reachable downstream of `task_id` (not itself), in topological order.
+    pub fn all_downstream(&self, task_id: &str) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack: Vec<&str> = self.downstream(task_id).iter().map(String::as_str).collect();
+        while let Some(t) = stack.pop() {
+            if seen.insert(t.to_string()) {
+                stack.extend(self.downstream(t).iter().map(String::as_str));
+            }
+        }
+        self.topo_order().iter().filter(|t| seen.contains(*t)).cloned().collect()
+    }
+
     /// Every task, each after all its upstream tasks.
     pub fn topo_order(&self) -> &[String] {
         &self.topo
@@ -252,6 +264,8 @@ mod tests {
         assert!(g.is_leaf("notify") && !g.is_leaf("load") && !g.is_leaf("nope"));
         assert!(g.upstream("nope").is_empty() && g.downstream("nope").is_empty());
         assert_eq!(g.len(), 5);
+        assert_eq!(g.all_downstream("extract"), ["transform", "load", "notify"]);
+        assert!(g.all_downstream("notify").is_empty());
     }
 
     #[test]

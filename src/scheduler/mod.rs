@@ -143,6 +143,8 @@ pub struct Scheduler {
     queue_wanted: bool,
     /// Set when a run given by `exit_after_run` has finished.
     finished_target: bool,
+    /// Loop durations and executor slots, for `/metrics`.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The pieces a scheduler is built from.
@@ -165,6 +167,8 @@ pub struct SchedulerParts {
     pub reports: mpsc::UnboundedReceiver<TryReport>,
     /// Tuning.
     pub opts: SchedulerOptions,
+    /// Where loop durations and executor slots are recorded.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Scheduler {
@@ -188,6 +192,7 @@ impl Scheduler {
             paused: Default::default(),
             queue_wanted: true,
             finished_target: false,
+            metrics: p.metrics,
         }
     }
 
@@ -221,9 +226,15 @@ impl Scheduler {
                 }
                 next_trigger_poll = Instant::now() + self.opts.trigger_poll_interval;
             }
+            let pass = std::time::Instant::now();
+            let had_work = !self.dirty.is_empty() || self.queue_wanted;
             if let Err(e) = self.process_dirty().await {
                 tracing::error!(error = %e, "scheduling failed; retrying at the next poll");
             }
+            if had_work {
+                self.metrics.scheduler_loop.observe(pass.elapsed());
+            }
+            self.record_slots();
             if self.finished_target {
                 break;
             }
@@ -329,6 +340,15 @@ impl Scheduler {
             self.queue().await?;
         }
         Ok(())
+    }
+
+    fn record_slots(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.settings.slots() as u64;
+        self.metrics.slots_total.store(total, Relaxed);
+        self.metrics
+            .slots_busy
+            .store(total.saturating_sub(self.executor.free_slots() as u64), Relaxed);
     }
 
     /// Queues scheduled task instances within the caps and hands them to the executor.

@@ -1,1 +1,110 @@
-//! Web UI and API.
+//! The web server: server-rendered pages (axum + askama, templates in `templates/`) and the
+//! JSON API under `/api/v1`, on `UPDRAFT_WEB_PORT`.
+//!
+//! Each page or API module has a `router()`; [`router`] merges them. Handlers take a
+//! [`auth::Principal`] (or an [`auth::Form`] for posts) and check the role server-side.
+//!
+//! Invariants: the web layer talks to the store only — a trigger is a row the scheduler picks
+//! up, a clear is a state write the scheduler reacts to; it never calls the scheduler or an
+//! operator. It reads DAG files only through `pages::editor`, which confines paths to the DAGs
+//! folder. All user text reaches HTML through askama's escaping.
+
+pub mod actions;
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod pages;
+pub mod svg;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::dag::Dag;
+use crate::store::Store;
+
+pub use error::{ApiError, WebError};
+pub use metrics::Metrics;
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    /// The metadata database.
+    pub store: Store,
+    /// Process settings (DAGs folder, session length).
+    pub settings: Arc<Settings>,
+    /// Failed-login counters.
+    pub limiter: Arc<auth::LoginLimiter>,
+    /// Counters and histograms shared with the scheduler of this process, if any.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State over `store` with fresh counters.
+    pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<Metrics>) -> AppState {
+        AppState { store, settings, limiter: Default::default(), metrics }
+    }
+
+    /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
+    pub async fn dag(&self, dag_id: &str) -> Result<(crate::store::DagRecord, Dag), WebError> {
+        let rec = self.store.get_dag(dag_id).await.map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => {
+                WebError::NotFound(format!("no DAG `{dag_id}`"))
+            }
+            other => other.into(),
+        })?;
+        let dag = crate::dag::parse_dag_str(&rec.source, std::path::Path::new(&rec.fileloc))
+            .map_err(|errs| {
+                let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+                WebError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
+            })?;
+        Ok((rec, dag))
+    }
+}
+
+/// Every route of the web server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(pages::router())
+        .merge(api::router())
+        .route("/health", get(metrics::health))
+        .route("/metrics", get(metrics::prometheus))
+        .route("/static/app.css", get(css))
+        .route("/static/app.js", get(js))
+        .with_state(state)
+}
+
+async fn css() -> impl IntoResponse {
+    static_file("text/css; charset=utf-8", include_str!("../../templates/static/app.css"))
+}
+
+async fn js() -> impl IntoResponse {
+    static_file("text/javascript; charset=utf-8", include_str!("../../templates/static/app.js"))
+}
+
+fn static_file(kind: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(kind)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+        ],
+        body,
+    )
+}
+
+/// Serves `state` on `listener` until `shutdown` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}

@@ -38,6 +38,8 @@ pub struct WorkerEnv {
     pub hostname: String,
     /// Fires on shutdown: running tries are cancelled (and retried later per their retries).
     pub shutdown: CancellationToken,
+    /// Where hand-off latency is recorded.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What happened to one task instance handed to [`run_ti`].
@@ -70,6 +72,9 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     else {
         return Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: None });
     };
+    if let Some(runnable) = ti.runnable_at {
+        env.metrics.handoff.observe((started - runnable).to_std().unwrap_or_default());
+    }
     let path = log_path(&env.settings, &ti, ti.try_number);
     let log = TaskLog::open(&path).unwrap_or_else(|e| {
         tracing::warn!(path = %path.display(), error = %e, "cannot open task log");

@@ -1,0 +1,372 @@
+//! Who is asking, and may they: roles, sessions, API tokens, passwords, CSRF and the login
+//! rate limit.
+//!
+//! Invariants: every handler takes a [`Principal`] (or [`Form`], which contains one) and
+//! calls [`Principal::require`] before it reads or changes anything — hiding a button is not
+//! security. Passwords are argon2 hashes, checked on the blocking pool. Session ids and API
+//! tokens are stored only as SHA-256 hashes. Every state-changing form carries the session's
+//! CSRF token, checked by [`Form`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::WebError;
+use crate::secrets::token_hash;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "updraft_session";
+
+/// A role; a user may hold several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything except admin pages.
+    Viewer,
+    /// Triggers, pauses, clears and marks; cannot change DAG files.
+    Operator,
+    /// Creates, edits, validates and deletes DAG files; cannot trigger or clear.
+    Author,
+    /// Everything, including users and connections.
+    Admin,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Operator, Role::Author, Role::Admin];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Author => "author",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}`: use viewer, operator, author or admin"))
+    }
+}
+
+/// What a request wants to do; each route needs one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// See DAGs, runs, logs, code.
+    Read,
+    /// Trigger, pause, clear, mark.
+    Operate,
+    /// Create, edit, delete DAG files.
+    Author,
+    /// Users, connections, variables, pools, audit log.
+    Admin,
+}
+
+impl Action {
+    /// The role that grants this action (admin grants all).
+    pub fn role(self) -> Role {
+        match self {
+            Action::Read => Role::Viewer,
+            Action::Operate => Role::Operator,
+            Action::Author => Role::Author,
+            Action::Admin => Role::Admin,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Action::Read => "reading",
+            Action::Operate => "triggering, pausing, clearing or marking",
+            Action::Author => "editing DAG files",
+            Action::Admin => "administration",
+        }
+    }
+}
+
+/// Whether `roles` allow `action`: admin allows everything; any role allows reading.
+pub fn allows(roles: &[Role], action: Action) -> bool {
+    roles.contains(&Role::Admin)
+        || match action {
+            Action::Read => !roles.is_empty(),
+            other => roles.contains(&other.role()),
+        }
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// User primary key.
+    pub user_id: i64,
+    /// Login name (recorded in the audit log).
+    pub username: String,
+    /// Roles held.
+    pub roles: Vec<Role>,
+    /// The session's CSRF token; None for API tokens (no cookie, so no CSRF).
+    pub csrf: Option<String>,
+}
+
+impl Principal {
+    /// Refuses the request unless the user's roles allow `action`.
+    pub fn require(&self, action: Action) -> Result<(), WebError> {
+        if allows(&self.roles, action) {
+            Ok(())
+        } else {
+            Err(WebError::needs(action.role().as_str(), action.describe()))
+        }
+    }
+
+    /// Whether the user may do `action` (for showing or hiding buttons only).
+    pub fn can(&self, action: Action) -> bool {
+        allows(&self.roles, action)
+    }
+}
+
+fn parse_roles(names: &[String]) -> Vec<Role> {
+    names.iter().filter_map(|n| n.parse().ok()).collect()
+}
+
+/// The value of the session cookie, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v)
+}
+
+/// Authenticates from a bearer token (API) or the session cookie.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, WebError> {
+    let now = Utc::now();
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = auth
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| WebError::BadRequest("Authorization must be `Bearer <token>`".into()))?;
+        let user = state.store.token_user(&token_hash(token.trim()), now).await?;
+        let user = user.ok_or(WebError::Unauthenticated)?;
+        return Ok(Principal {
+            user_id: user.id,
+            username: user.username,
+            roles: parse_roles(&user.roles),
+            csrf: None,
+        });
+    }
+    let cookie = session_cookie(headers).ok_or(WebError::Unauthenticated)?;
+    let (user, csrf) = state
+        .store
+        .session_user(&token_hash(cookie), now)
+        .await?
+        .ok_or(WebError::Unauthenticated)?;
+    Ok(Principal {
+        user_id: user.id,
+        username: user.username,
+        roles: parse_roles(&user.roles),
+        csrf: Some(csrf),
+    })
+}
+
+/// Why a request could not be authenticated, shown as a page or as JSON by path.
+pub struct AuthRejection {
+    api: bool,
+    error: WebError,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        if self.api { self.error.into_json() } else { self.error.into_response() }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let api = parts.uri.path().starts_with("/api/");
+        authenticate(state, &parts.headers).await.map_err(|error| AuthRejection { api, error })
+    }
+}
+
+/// A form post from a logged-in user: the user, the CSRF check, then the fields. Every
+/// state-changing page route takes one.
+pub struct Form<T> {
+    /// Who posted it.
+    pub user: Principal,
+    /// The fields.
+    pub data: T,
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Largest form accepted (a DAG file in the editor is the biggest thing posted).
+const MAX_FORM: usize = 1024 * 1024;
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let user = Principal::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
+            WebError::BadRequest("the form is larger than 1 MiB".into()).into_response()
+        })?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::BadRequest(format!("malformed form: {e}")).into_response())?;
+        let expected = user.csrf.as_deref().unwrap_or("");
+        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), field.csrf.as_bytes()) {
+            return Err(WebError::Csrf.into_response());
+        }
+        let data = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::BadRequest(format!("malformed form: {e}")).into_response())?;
+        Ok(Form { user, data })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Hashes a password with argon2 (on the blocking pool: it takes tens of milliseconds).
+pub async fn hash_password(password: String) -> Result<String, WebError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| WebError::Internal(format!("argon2: {e}")))
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
+}
+
+/// Checks a password against an argon2 hash (on the blocking pool).
+pub async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Checks a new password's strength; the message says what is missing.
+pub fn check_password(password: &str) -> Result<(), String> {
+    if password.chars().count() < 8 {
+        return Err("the password must have at least 8 characters".into());
+    }
+    Ok(())
+}
+
+/// Failed logins allowed per user name (and per client address) in one window.
+const LOGIN_FAILURES: u32 = 5;
+/// Length of the rate-limit window.
+const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+
+/// Counts failed logins per key (user name, client address) to slow password guessing.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginLimiter {
+    /// Whether `key` is locked out now.
+    pub fn blocked(&self, key: &str) -> bool {
+        let Ok(map) = self.failures.lock() else { return false };
+        map.get(key)
+            .is_some_and(|(n, since)| *n >= LOGIN_FAILURES && since.elapsed() < LOGIN_WINDOW)
+    }
+
+    /// Records a failed login for `key`.
+    pub fn failed(&self, key: &str) {
+        let Ok(mut map) = self.failures.lock() else { return };
+        // Bounded memory: forget windows that are over once the map grows.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
+        }
+        let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= LOGIN_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    /// Forgets `key`'s failures after a successful login.
+    pub fn succeeded(&self, key: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_matrix() {
+        use Role::*;
+        let cases: [(&[Role], [bool; 4]); 6] = [
+            (&[], [false, false, false, false]),
+            (&[Viewer], [true, false, false, false]),
+            (&[Operator], [true, true, false, false]),
+            (&[Author], [true, false, true, false]),
+            (&[Operator, Author], [true, true, true, false]),
+            (&[Admin], [true, true, true, true]),
+        ];
+        for (roles, expect) in cases {
+            let got = [Action::Read, Action::Operate, Action::Author, Action::Admin]
+                .map(|a| allows(roles, a));
+            assert_eq!(got, expect, "{roles:?}");
+        }
+    }
+
+    #[test]
+    fn limiter_locks_after_five_failures() {
+        let l = LoginLimiter::default();
+        for _ in 0..4 {
+            l.failed("bob");
+        }
+        assert!(!l.blocked("bob"));
+        l.failed("bob");
+        assert!(l.blocked("bob"));
+        assert!(!l.blocked("alice"));
+        l.succeeded("bob");
+        assert!(!l.blocked("bob"));
+    }
+
+    #[test]
+    fn cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; updraft_session=xyz; b=2".parse().expect("header"));
+        assert_eq!(session_cookie(&h), Some("xyz"));
+    }
+}

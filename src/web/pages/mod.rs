@@ -1,0 +1,150 @@
+//! Server-rendered pages. One module per area, each with a `router()`; shared here: the
+//! layout's data ([`Chrome`]), rendering, and the formatting of times and durations.
+//!
+//! Invariant: every handler authenticates (a [`Principal`] or [`Form`] argument) and calls
+//! `require` with the action it performs before touching the store.
+
+pub mod account;
+pub mod admin;
+pub mod dag;
+pub mod dags;
+pub mod editor;
+pub mod login;
+pub mod ti;
+
+use askama::Template;
+use axum::Router;
+use axum::response::{Html, Redirect};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::auth::{Action, Principal};
+use super::error::WebError;
+
+pub use super::auth::Form;
+
+/// What the layout (`templates/base.html`) shows around every page.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// Page title.
+    pub title: String,
+    /// Which navigation entry is active.
+    pub nav: &'static str,
+    /// Logged-in user.
+    pub username: String,
+    /// Their roles, for display.
+    pub roles: String,
+    /// The session's CSRF token, put in every form.
+    pub csrf: String,
+    /// Show operator controls (trigger, pause, clear, mark).
+    pub can_operate: bool,
+    /// Show the editor.
+    pub can_author: bool,
+    /// Show admin pages.
+    pub is_admin: bool,
+    /// A one-off message (from `?flash=`).
+    pub flash: Option<String>,
+}
+
+impl Chrome {
+    /// The layout data for `user` on a page titled `title`.
+    pub fn new(user: &Principal, nav: &'static str, title: impl Into<String>) -> Chrome {
+        Chrome {
+            title: title.into(),
+            nav,
+            username: user.username.clone(),
+            roles: user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+            csrf: user.csrf.clone().unwrap_or_default(),
+            can_operate: user.can(Action::Operate),
+            can_author: user.can(Action::Author),
+            is_admin: user.can(Action::Admin),
+            flash: None,
+        }
+    }
+
+    /// With a one-off message.
+    pub fn flash(mut self, msg: Option<String>) -> Chrome {
+        self.flash = msg.filter(|m| !m.is_empty());
+        self
+    }
+}
+
+/// Renders a template to a response.
+pub fn render(t: &impl Template) -> Result<Html<String>, WebError> {
+    Ok(Html(t.render()?))
+}
+
+/// A redirect after a successful post, with a message for the next page.
+pub fn redirect_with(path: &str, flash: &str) -> Redirect {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let msg: String = url_encode(flash);
+    Redirect::to(&format!("{path}{sep}flash={msg}"))
+}
+
+/// Percent-encodes a value for a URL query or path segment.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A time as the UI shows it (UTC, to the second), or a dash.
+pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "—".into())
+}
+
+/// A duration between two times, short (`1.24 s`, `3m 05s`), or a dash.
+pub fn fmt_duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String {
+    let (Some(s), Some(e)) = (start, end) else { return "—".into() };
+    let ms = (e - s).num_milliseconds().max(0);
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m {:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h {:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+/// Every page route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dags") }))
+        .merge(login::router())
+        .merge(dags::router())
+        .merge(dag::router())
+        .merge(ti::router())
+        .merge(editor::router())
+        .merge(admin::router())
+        .merge(account::router())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        let s = Utc::now();
+        let d = |ms| fmt_duration(Some(s), Some(s + chrono::Duration::milliseconds(ms)));
+        assert_eq!(d(250), "250 ms");
+        assert_eq!(d(1240), "1.24 s");
+        assert_eq!(d(185_000), "3m 05s");
+        assert_eq!(d(7_380_000), "2h 03m");
+        assert_eq!(fmt_duration(None, Some(s)), "—");
+    }
+
+    #[test]
+    fn url_encoding() {
+        assert_eq!(url_encode("a b/c&d"), "a%20b%2Fc%26d");
+    }
+}
