@@ -23,6 +23,9 @@
 #   UPDRAFT_KEEP_SERVERS=1 leave the servers this run started running
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
 #
+# The browser test (tests/browser.rs) gets chromium and playwright-core from scripts/browser.sh
+# (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots.
+#
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port) and
 # UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips.
@@ -123,4 +126,8 @@ if [[ ${UPDRAFT_SKIP_LINT:-0} != 1 ]]; then
 fi
 step "build tests" cargo test --no-run "${target_args[@]}" "${cargo_args[@]}"
 step "start servers" start_servers
+# The end-to-end browser test needs Debian's chromium and playwright-core (cached).
+step "browser tools" scripts/browser.sh install
+UPDRAFT_TEST_NODE_PATH="$(scripts/browser.sh path)"
+export UPDRAFT_TEST_NODE_PATH
 step "cargo test" run_tests

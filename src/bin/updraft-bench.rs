@@ -5,8 +5,11 @@
 //! `UPDRAFT_BENCH_DATABASE_URL`). Only loopback traffic. Usage:
 //!
 //! ```text
-//! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle]... [--postgres]
+//! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle|web]... [--postgres]
 //! ```
+
+#[path = "bench/web.rs"]
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -268,7 +271,7 @@ async fn main() {
     let mut chosen: Vec<&str> =
         args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
     if chosen.is_empty() || chosen.contains(&"all") {
-        chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle"];
+        chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle", "web"];
     }
     let bench = Bench { postgres, dir: temp_dir() };
     println!(
@@ -284,8 +287,9 @@ async fn main() {
             "fanout10k" => bench.fanout(10_000, "empty", 16).await,
             "load" => bench.load(),
             "idle" => bench.idle().await,
+            "web" => bench.web().await,
             other => eprintln!(
-                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle or all"
+                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web or all"
             ),
         }
     }

@@ -1,0 +1,182 @@
+//! Web benchmarks: the DAG list (50 a page of 1,000 DAGs, 100,000 task instances in the
+//! database), as a page and through the API, and the grid of 100 runs x 50 tasks. The real
+//! server is started on 127.0.0.1 and driven over HTTP with a logged-in session.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use updraft::config::Settings;
+use updraft::dag::parse_dag_str;
+use updraft::model::{DagRunState, RunType, TaskState};
+use updraft::scheduler::new_ti;
+use updraft::store::{NewRun, Store, TiUpdate};
+use updraft::web::{AppState, Metrics};
+
+use super::{Bench, percentile};
+
+/// Requests timed one after another, for the median.
+const SEQUENTIAL: usize = 400;
+/// Length of the concurrent throughput phase.
+const CONCURRENT_FOR: Duration = Duration::from_secs(5);
+/// Connections of the throughput phase (SPEC: 4).
+const CONNECTIONS: usize = 4;
+
+fn dag_yaml(dag_id: &str, tasks: usize) -> String {
+    let mut yaml = format!(
+        "dag_id: {dag_id}\nowner: team_{}\ntags: [bench, t{}]\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n",
+        dag_id.len() % 7,
+        dag_id.len() % 3
+    );
+    for t in 0..tasks {
+        yaml.push_str(&format!("  t{t:02}:\n    type: bash\n    command: echo {t}\n"));
+        if t > 0 {
+            yaml.push_str(&format!("    depends_on: [t{:02}]\n", t - 1));
+        }
+    }
+    yaml
+}
+
+/// Creates `runs` finished runs of `dag` whose instances are all success.
+async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
+    let tis: Vec<_> = dag.graph.topo_order().iter().map(|t| new_ti(&dag.tasks[t])).collect();
+    let base = Utc::now() - chrono::Duration::days(runs as i64 + 1);
+    for i in 0..runs {
+        let when = base + chrono::Duration::days(i as i64);
+        let run = NewRun {
+            dag_id: dag.dag_id.clone(),
+            run_id: NewRun::default_run_id(RunType::Scheduled, when),
+            run_type: RunType::Scheduled,
+            logical_date: when,
+            data_interval_start: when,
+            data_interval_end: when + chrono::Duration::days(1),
+            conf: Default::default(),
+            triggered_by: "bench".into(),
+        };
+        let row = store.create_run(&run, when).await.expect("create run");
+        store.start_run(row.id, &tis, when).await.expect("start run");
+        let updates: Vec<TiUpdate> = store
+            .run_tis(row.id)
+            .await
+            .expect("tis")
+            .into_iter()
+            .map(|t| TiUpdate { id: t.id, from: TaskState::None, to: TaskState::Success, note: None })
+            .collect();
+        store.apply_ti_updates(&updates, when).await.expect("finish tis");
+        store
+            .set_run_state(row.id, DagRunState::Running, DagRunState::Success, when)
+            .await
+            .expect("finish run");
+    }
+}
+
+/// Times `url` sequentially (median, p95 in ms), then with 4 concurrent connections (req/s).
+async fn measure(client: &reqwest::Client, url: &str, cookie: &str) -> (f64, f64, f64) {
+    let get = |c: reqwest::Client, u: String, k: String| async move {
+        let r = c.get(&u).header("Cookie", k).send().await.expect("request");
+        assert!(r.status().is_success(), "{u}: {}", r.status());
+        r.bytes().await.expect("body").len()
+    };
+    for _ in 0..20 {
+        get(client.clone(), url.into(), cookie.into()).await;
+    }
+    let mut times = Vec::with_capacity(SEQUENTIAL);
+    for _ in 0..SEQUENTIAL {
+        let t0 = Instant::now();
+        get(client.clone(), url.into(), cookie.into()).await;
+        times.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (c, u, k, done) = (client.clone(), url.to_string(), cookie.to_string(), done.clone());
+            tokio::spawn(async move {
+                while t0.elapsed() < CONCURRENT_FOR {
+                    get(c.clone(), u.clone(), k.clone()).await;
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+    let rps = done.load(std::sync::atomic::Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
+    (percentile(&times, 0.5), percentile(&times, 0.95), rps)
+}
+
+impl Bench {
+    pub(super) async fn web(&self) {
+        let home = self.dir.join("web");
+        let dags_dir = home.join("dags");
+        std::fs::create_dir_all(&dags_dir).expect("dir");
+        let mut settings = Settings::for_home(&home, &dags_dir);
+        settings.database_url = self.database_url("web").await;
+        let settings = Arc::new(settings);
+        let store = Store::open(&settings.database_url).await.expect("open store");
+        let t0 = Instant::now();
+        let dags: Vec<_> = (0..1000)
+            .map(|i| {
+                let id = format!("dag_{i:04}");
+                parse_dag_str(&dag_yaml(&id, 10), format!("{id}.yaml").as_ref()).expect("valid")
+            })
+            .collect();
+        let grid = parse_dag_str(&dag_yaml("grid_dag", 50), "grid_dag.yaml".as_ref()).expect("valid");
+        let mut all: Vec<&updraft::dag::Dag> = dags.iter().collect();
+        all.push(&grid);
+        store.sync_dags(all, std::iter::empty(), Utc::now()).await.expect("sync");
+        for dag in &dags {
+            seed_runs(&store, dag, 10).await;
+        }
+        seed_runs(&store, &grid, 100).await;
+        println!(
+            "web: seeded 1,001 DAGs, 10,100 runs, 105,000 task instances in {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
+        let hash = updraft::web::auth::hash_password("bench-password".into()).await.expect("hash");
+        store.create_user("bench", "", &hash, &["admin".into()], Utc::now()).await.expect("user");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let state = AppState::new(store.clone(), settings.clone(), Arc::new(Metrics::default()));
+        let server = tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(CONNECTIONS)
+            .build()
+            .expect("client");
+        let login = client
+            .post(format!("http://{addr}/login"))
+            .form(&[("username", "bench"), ("password", "bench-password")])
+            .send()
+            .await
+            .expect("login");
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_string();
+        let scenarios = [
+            ("DAG list page (50 of 1,000)", format!("http://{addr}/dags")),
+            ("DAG list API (50 of 1,000)", format!("http://{addr}/api/v1/dags?limit=50")),
+            ("grid page (100 runs x 50 tasks)", format!("http://{addr}/dags/grid_dag?runs=100")),
+        ];
+        for (name, url) in scenarios {
+            let probe = client.get(&url).header("Cookie", &cookie).send().await.expect("probe");
+            if !probe.status().is_success() {
+                println!("web: {name}: skipped ({} from {url})", probe.status());
+                continue;
+            }
+            let (median, p95, rps) = measure(&client, &url, &cookie).await;
+            println!(
+                "web: {name}: median {median:.2} ms, p95 {p95:.2} ms sequential; {rps:.0} req/s at {CONNECTIONS} connections (target median <= 5 ms, >= 500 req/s)"
+            );
+        }
+        shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    }
+}
