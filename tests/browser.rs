@@ -61,7 +61,8 @@ fn start(home: &Path, dags: &Path, port: u16) -> (Server, String) {
             }
         }
     });
-    let password = rx.recv_timeout(Duration::from_secs(60)).expect("standalone printed the admin password");
+    let password =
+        rx.recv_timeout(Duration::from_secs(60)).expect("standalone printed the admin password");
     // The web server is up once it answers /health.
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -80,7 +81,9 @@ fn roles_editor_trigger_grid_and_logs_in_a_real_browser() {
                 std::env::var("CI").is_err(),
                 "CI must run the browser test: scripts/test.sh installs its tools (scripts/browser.sh)"
             );
-            eprintln!("browser test skipped: run scripts/browser.sh install and set UPDRAFT_TEST_NODE_PATH");
+            eprintln!(
+                "browser test skipped: run scripts/browser.sh install and set UPDRAFT_TEST_NODE_PATH"
+            );
             return;
         }
     };

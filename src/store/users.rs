@@ -257,14 +257,16 @@ impl Store {
         Ok(())
     }
 
-    /// The active user of an unexpired session, with the session's CSRF token.
+    /// The active user of an unexpired session, with the session's CSRF token. Two indexed
+    /// reads: this runs on every page request.
     pub async fn session_user(
         &self,
         id_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<(UserRow, String)>> {
         let row = sqlx::query(
-            "SELECT s.user_id, s.csrf_token FROM web_session s JOIN app_user u ON u.id = s.user_id \
+            "SELECT u.id, u.username, u.email, u.password_hash, u.active, u.created_at, \
+             u.last_login, s.csrf_token FROM web_session s JOIN app_user u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.expires_at > $2 AND u.active = 1",
         )
         .bind(id_hash)
@@ -273,7 +275,7 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let csrf: String = row.try_get("csrf_token")?;
-        Ok(self.get_user(row.try_get("user_id")?).await?.map(|u| (u, csrf)))
+        Ok(self.with_roles(Some(user_row(&row)?)).await?.map(|u| (u, csrf)))
     }
 
     /// Ends a session.

@@ -44,12 +44,42 @@ pub struct AppState {
     pub limiter: Arc<auth::LoginLimiter>,
     /// Counters and histograms shared with the scheduler of this process, if any.
     pub metrics: Arc<Metrics>,
+    /// Tags and owners for the DAG list's filter menus, with the time they were read.
+    facets: Arc<std::sync::Mutex<Option<(std::time::Instant, Facets)>>>,
 }
+
+/// Distinct tags and owners of the active DAGs.
+pub type Facets = (Vec<String>, Vec<String>);
+
+/// How long the filter menus may lag behind DAG changes: they cost a scan of every DAG row,
+/// which the list's own query (one indexed page) does not.
+const FACETS_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl AppState {
     /// State over `store` with fresh counters.
     pub fn new(store: Store, settings: Arc<Settings>, metrics: Arc<Metrics>) -> AppState {
-        AppState { store, settings, limiter: Default::default(), metrics }
+        AppState {
+            store,
+            settings,
+            limiter: Default::default(),
+            metrics,
+            facets: Default::default(),
+        }
+    }
+
+    /// Tags and owners of the active DAGs, re-read at most every [`FACETS_TTL`].
+    pub async fn facets(&self) -> Result<Facets, WebError> {
+        if let Ok(guard) = self.facets.lock()
+            && let Some((at, f)) = guard.as_ref()
+            && at.elapsed() < FACETS_TTL
+        {
+            return Ok(f.clone());
+        }
+        let fresh = self.store.dag_facets().await?;
+        if let Ok(mut guard) = self.facets.lock() {
+            *guard = Some((std::time::Instant::now(), fresh.clone()));
+        }
+        Ok(fresh)
     }
 
     /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.

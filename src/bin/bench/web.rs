@@ -60,7 +60,12 @@ async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
             .await
             .expect("tis")
             .into_iter()
-            .map(|t| TiUpdate { id: t.id, from: TaskState::None, to: TaskState::Success, note: None })
+            .map(|t| TiUpdate {
+                id: t.id,
+                from: TaskState::None,
+                to: TaskState::Success,
+                note: None,
+            })
             .collect();
         store.apply_ti_updates(&updates, when).await.expect("finish tis");
         store
@@ -91,7 +96,8 @@ async fn measure(client: &reqwest::Client, url: &str, cookie: &str) -> (f64, f64
     let t0 = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
-            let (c, u, k, done) = (client.clone(), url.to_string(), cookie.to_string(), done.clone());
+            let (c, u, k, done) =
+                (client.clone(), url.to_string(), cookie.to_string(), done.clone());
             tokio::spawn(async move {
                 while t0.elapsed() < CONCURRENT_FOR {
                     get(c.clone(), u.clone(), k.clone()).await;
@@ -123,7 +129,8 @@ impl Bench {
                 parse_dag_str(&dag_yaml(&id, 10), format!("{id}.yaml").as_ref()).expect("valid")
             })
             .collect();
-        let grid = parse_dag_str(&dag_yaml("grid_dag", 50), "grid_dag.yaml".as_ref()).expect("valid");
+        let grid =
+            parse_dag_str(&dag_yaml("grid_dag", 50), "grid_dag.yaml".as_ref()).expect("valid");
         let mut all: Vec<&updraft::dag::Dag> = dags.iter().collect();
         all.push(&grid);
         store.sync_dags(all, std::iter::empty(), Utc::now()).await.expect("sync");

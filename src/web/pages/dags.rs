@@ -102,7 +102,7 @@ async fn list(
     let (dags, total) = state.store.dag_page(&filter, (page - 1) * PAGE, PAGE).await?;
     let ids: Vec<String> = dags.iter().map(|d| d.dag_id.clone()).collect();
     let mut recent = state.store.recent_runs(&ids, DOTS).await?;
-    let (all_tags, all_owners) = state.store.dag_facets().await?;
+    let (all_tags, all_owners) = state.facets().await?;
     let import_errors = state.store.import_errors().await?.iter().map(|e| e.to_string()).collect();
     let mut any_running = false;
     let rows = dags
