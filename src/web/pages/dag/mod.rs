@@ -1,0 +1,260 @@
+//! The DAG page: its header (id, owner, tags, schedule, pause toggle, trigger) over the tabs
+//! Grid | Graph | Code | Runs, and the grid view itself (recent runs x tasks, coloured by
+//! state). The other tabs and the run page live in [`views`].
+//!
+//! Invariant: the grid costs two queries whatever its size (`list_runs` + `grid_cells`); the
+//! matrix is built in memory, never with a query per cell.
+
+mod views;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::{Chrome, fmt_duration, fmt_time, render, url_encode};
+use crate::dag::Dag;
+use crate::model::{DagRunState, TaskState};
+use crate::store::{DagRecord, GridCell, RunRow};
+use crate::web::auth::{Action, Principal};
+use crate::web::{AppState, WebError};
+
+/// Runs the grid shows unless `?runs=` says otherwise.
+const GRID_RUNS: i64 = 25;
+/// Most runs the grid shows (100 runs x 50 tasks must stay fast).
+const GRID_MAX_RUNS: i64 = 100;
+/// Tallest run bar in px; bars scale with the run's duration like Airflow's.
+const BAR_MAX: i64 = 30;
+
+/// Query parameters shared by the DAG page's tabs.
+#[derive(Deserialize, Default)]
+pub(crate) struct DagQuery {
+    /// Runs shown in the grid.
+    #[serde(default)]
+    runs: Option<i64>,
+    /// Run whose states colour the graph.
+    #[serde(default)]
+    run_id: Option<String>,
+    /// Run list: show runs older than this primary key.
+    #[serde(default)]
+    before: Option<i64>,
+    /// One-off message.
+    #[serde(default)]
+    flash: Option<String>,
+}
+
+/// What every tab of the DAG page shows above itself.
+pub(crate) struct Header {
+    pub(crate) dag_id: String,
+    pub(crate) dag_id_url: String,
+    pub(crate) description: Option<String>,
+    pub(crate) owner: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) schedule: String,
+    pub(crate) paused: bool,
+    pub(crate) is_active: bool,
+    pub(crate) next_run: String,
+    pub(crate) fileloc: String,
+    /// Active tab: grid, graph, code, runs (or "" on a run page).
+    pub(crate) tab: &'static str,
+}
+
+impl Header {
+    pub(crate) fn new(rec: &DagRecord, dag: &Dag, tab: &'static str) -> Header {
+        Header {
+            dag_id: rec.dag_id.clone(),
+            dag_id_url: url_encode(&rec.dag_id),
+            description: rec.description.clone(),
+            owner: rec.owner.clone(),
+            tags: rec.tags.clone(),
+            schedule: rec.schedule.clone().unwrap_or_else(|| dag.schedule.to_string()),
+            paused: rec.is_paused,
+            is_active: rec.is_active,
+            next_run: if rec.is_paused { "paused".into() } else { fmt_time(rec.next_dagrun) },
+            fileloc: rec.fileloc.clone(),
+            tab,
+        }
+    }
+}
+
+/// The relevance order of states when one grid cell stands for several mapped instances:
+/// the state a user most needs to see first.
+pub(crate) fn relevance(s: TaskState) -> u8 {
+    match s {
+        TaskState::Failed => 0,
+        TaskState::UpstreamFailed => 1,
+        TaskState::UpForRetry => 2,
+        TaskState::Running => 3,
+        TaskState::UpForReschedule => 4,
+        TaskState::Queued => 5,
+        TaskState::Scheduled => 6,
+        TaskState::None => 7,
+        TaskState::Removed => 8,
+        TaskState::Skipped => 9,
+        TaskState::Success => 10,
+    }
+}
+
+/// One run column of the grid.
+struct GridRun {
+    run_id: String,
+    href: String,
+    state: String,
+    title: String,
+    bar_px: i64,
+}
+
+/// One coloured cell.
+struct CellView {
+    state: String,
+    title: String,
+    href: String,
+    /// Instances behind the cell (more than 1 for a mapped task).
+    count: usize,
+}
+
+/// One task row.
+struct GridRow {
+    task_id: String,
+    kind: String,
+    cells: Vec<Option<CellView>>,
+}
+
+#[derive(Template)]
+#[template(path = "dag_grid.html")]
+struct GridPage {
+    chrome: Chrome,
+    h: Header,
+    runs: Vec<GridRun>,
+    rows: Vec<GridRow>,
+    shown: i64,
+    live: bool,
+}
+
+/// The run page's URL.
+pub(crate) fn run_href(dag_id: &str, run_id: &str) -> String {
+    format!("/dags/{}/runs/{}", url_encode(dag_id), url_encode(run_id))
+}
+
+/// The task-instance page's URL.
+pub(crate) fn ti_href(dag_id: &str, run_id: &str, task_id: &str, map_index: i64) -> String {
+    let mut url = format!("{}/tasks/{}", run_href(dag_id, run_id), url_encode(task_id));
+    if map_index >= 0 {
+        url.push_str(&format!("?map_index={map_index}"));
+    }
+    url
+}
+
+/// Folds the instances of one task in one run into a cell: the most relevant state, linking
+/// to the first instance in that state, with the count of instances.
+fn cell(dag_id: &str, run: &RunRow, task_id: &str, tis: &[&GridCell]) -> Option<CellView> {
+    let top = tis.iter().min_by_key(|c| (relevance(c.state), c.map_index))?;
+    let mut title = format!(
+        "{task_id} · {} · {} · try {} · {}",
+        run.run_id,
+        top.state,
+        top.try_number,
+        fmt_duration(top.start_date, top.end_date)
+    );
+    if tis.len() > 1 {
+        let mut counts: Vec<(TaskState, usize)> = Vec::new();
+        for c in tis {
+            match counts.iter_mut().find(|(s, _)| *s == c.state) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((c.state, 1)),
+            }
+        }
+        counts.sort_by_key(|(s, _)| relevance(*s));
+        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        title = format!("{task_id} · {} · {} mapped: {}", run.run_id, tis.len(), parts.join(", "));
+    }
+    Some(CellView {
+        state: top.state.to_string(),
+        title,
+        href: ti_href(dag_id, &run.run_id, task_id, top.map_index),
+        count: tis.len(),
+    })
+}
+
+async fn grid(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(dag_id): Path<String>,
+    Query(q): Query<DagQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let (rec, dag) = state.dag(&dag_id).await?;
+    let shown = q.runs.unwrap_or(GRID_RUNS).clamp(1, GRID_MAX_RUNS);
+    let mut runs = state.store.list_runs(&dag_id, None, shown).await?;
+    runs.reverse(); // oldest left, newest right
+    let pks: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    let cells = state.store.grid_cells(&pks).await?;
+    let mut by_key: HashMap<(i64, &str), Vec<&GridCell>> = HashMap::with_capacity(cells.len());
+    for c in &cells {
+        by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
+    }
+    let longest = runs.iter().map(run_ms).max().unwrap_or(0).max(1);
+    let live = runs.iter().any(|r| matches!(r.state, DagRunState::Queued | DagRunState::Running));
+    let grid_runs = runs
+        .iter()
+        .map(|r| GridRun {
+            run_id: r.run_id.clone(),
+            href: run_href(&dag_id, &r.run_id),
+            state: r.state.to_string(),
+            title: format!(
+                "{} · {} · {} · {}",
+                r.run_id,
+                r.state,
+                fmt_time(Some(r.logical_date)),
+                fmt_duration(r.start_date, r.end_date)
+            ),
+            bar_px: (4 + run_ms(r) * (BAR_MAX - 4) / longest).min(BAR_MAX),
+        })
+        .collect();
+    let rows = dag
+        .graph
+        .topo_order()
+        .iter()
+        .map(|task_id| GridRow {
+            task_id: task_id.clone(),
+            kind: dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("").to_string(),
+            cells: runs
+                .iter()
+                .map(|r| {
+                    let tis = by_key.get(&(r.id, task_id.as_str()))?;
+                    cell(&dag_id, r, task_id, tis)
+                })
+                .collect(),
+        })
+        .collect();
+    let page = GridPage {
+        chrome: Chrome::new(&user, "dags", dag_id.clone()).flash(q.flash),
+        h: Header::new(&rec, &dag, "grid"),
+        runs: grid_runs,
+        rows,
+        shown,
+        live,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// A run's duration in ms (to now while it runs; 0 before it starts).
+fn run_ms(r: &RunRow) -> i64 {
+    let Some(start) = r.start_date else { return 0 };
+    let end = r.end_date.unwrap_or_else(chrono::Utc::now);
+    (end - start).num_milliseconds().max(0)
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dags/{dag_id}", get(grid))
+        .route("/dags/{dag_id}/graph", get(views::graph))
+        .route("/dags/{dag_id}/code", get(views::code))
+        .route("/dags/{dag_id}/runs", get(views::runs))
+        .route("/dags/{dag_id}/runs/{run_id}", get(views::run))
+}

@@ -1,0 +1,306 @@
+//! The DAG page's other tabs — graph (server-side SVG), code (the stored YAML), run history
+//! (keyset pages of 50) — and the page of one run (details, gantt, task list).
+//!
+//! Invariant: read only; each page is a fixed handful of queries, none per task or per run.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::{DagQuery, Header, relevance, run_href, ti_href};
+use crate::model::{DagRunState, TaskState};
+use crate::store::{RunRow, TiRow};
+use crate::web::actions;
+use crate::web::auth::{Action, Principal};
+use crate::web::pages::{Chrome, fmt_duration, fmt_time, render, url_encode};
+use crate::web::svg::{self, NodeInfo};
+use crate::web::{AppState, WebError};
+
+/// Runs per page of the run history.
+const RUNS_PAGE: i64 = 50;
+/// Runs offered in the graph's run selector.
+const GRAPH_RUNS: i64 = 25;
+
+/// A run in a selector or a list.
+struct RunItem {
+    run_id: String,
+    href: String,
+    state: String,
+    run_type: String,
+    logical_date: String,
+    start: String,
+    end: String,
+    duration: String,
+    triggered_by: String,
+    conf: String,
+}
+
+impl RunItem {
+    fn new(r: &RunRow) -> RunItem {
+        RunItem {
+            run_id: r.run_id.clone(),
+            href: run_href(&r.dag_id, &r.run_id),
+            state: r.state.to_string(),
+            run_type: r.run_type.to_string(),
+            logical_date: fmt_time(Some(r.logical_date)),
+            start: fmt_time(r.start_date),
+            end: fmt_time(r.end_date),
+            duration: fmt_duration(r.start_date, r.end_date),
+            triggered_by: r.triggered_by.clone().unwrap_or_default(),
+            conf: if r.conf.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(r.conf.clone()).to_string()
+            },
+        }
+    }
+}
+
+fn is_live(s: DagRunState) -> bool {
+    matches!(s, DagRunState::Queued | DagRunState::Running)
+}
+
+#[derive(Template)]
+#[template(path = "dag_graph.html")]
+struct GraphPage {
+    chrome: Chrome,
+    h: Header,
+    runs: Vec<RunItem>,
+    selected: Option<String>,
+    selected_href: Option<String>,
+    svg: String,
+    live: bool,
+}
+
+pub(super) async fn graph(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(dag_id): Path<String>,
+    Query(q): Query<DagQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let (rec, dag) = state.dag(&dag_id).await?;
+    let recent = state.store.list_runs(&dag_id, None, GRAPH_RUNS).await?;
+    let selected = match q.run_id.as_deref().filter(|r| !r.is_empty()) {
+        Some(rid) => match recent.iter().find(|r| r.run_id == rid) {
+            Some(r) => Some(r.clone()),
+            None => Some(actions::find_run(&state, &dag_id, rid).await?),
+        },
+        None => recent.first().cloned(),
+    };
+    // The most relevant state per task (a mapped task has several instances).
+    let mut states: HashMap<String, (TaskState, i64)> = HashMap::new();
+    if let Some(run) = &selected {
+        for ti in state.store.run_tis(run.id).await? {
+            let e = states.entry(ti.task_id.clone()).or_insert((ti.state, ti.map_index));
+            if (relevance(ti.state), ti.map_index) < (relevance(e.0), e.1) {
+                *e = (ti.state, ti.map_index);
+            }
+        }
+    }
+    let drawn = svg::layout(&dag.graph, |task_id| {
+        let st = states.get(task_id);
+        NodeInfo {
+            kind: dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("").to_string(),
+            state: st.map(|(s, _)| s.to_string()),
+            href: selected.as_ref().map(|r| {
+                ti_href(&dag_id, &r.run_id, task_id, st.map(|(_, m)| *m).unwrap_or(-1))
+            }),
+            title: Some(match st {
+                Some((s, _)) => format!("{task_id} · {s}"),
+                None => task_id.to_string(),
+            }),
+        }
+    });
+    let page = GraphPage {
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · graph")).flash(q.flash),
+        h: Header::new(&rec, &dag, "graph"),
+        runs: recent.iter().map(RunItem::new).collect(),
+        live: selected.as_ref().is_some_and(|r| is_live(r.state)),
+        selected_href: selected.as_ref().map(|r| run_href(&dag_id, &r.run_id)),
+        selected: selected.map(|r| r.run_id),
+        svg: drawn.markup,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "dag_code.html")]
+struct CodePage {
+    chrome: Chrome,
+    h: Header,
+    lines: Vec<String>,
+}
+
+pub(super) async fn code(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(dag_id): Path<String>,
+    Query(q): Query<DagQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let (rec, dag) = state.dag(&dag_id).await?;
+    let page = CodePage {
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · code")).flash(q.flash),
+        h: Header::new(&rec, &dag, "code"),
+        lines: rec.source.lines().map(str::to_string).collect(),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Template)]
+#[template(path = "dag_runs.html")]
+struct RunsPage {
+    chrome: Chrome,
+    h: Header,
+    runs: Vec<RunItem>,
+    next_url: Option<String>,
+    first_page: bool,
+    live: bool,
+}
+
+pub(super) async fn runs(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(dag_id): Path<String>,
+    Query(q): Query<DagQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let (rec, dag) = state.dag(&dag_id).await?;
+    // One more than a page tells whether an older page exists.
+    let mut rows = state.store.list_runs(&dag_id, q.before, RUNS_PAGE + 1).await?;
+    let more = rows.len() as i64 > RUNS_PAGE;
+    rows.truncate(RUNS_PAGE as usize);
+    let next_url = more
+        .then(|| rows.last().map(|r| format!("/dags/{}/runs?before={}", url_encode(&dag_id), r.id)))
+        .flatten();
+    let page = RunsPage {
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · runs")).flash(q.flash),
+        h: Header::new(&rec, &dag, "runs"),
+        live: rows.iter().any(|r| is_live(r.state)),
+        runs: rows.iter().map(RunItem::new).collect(),
+        next_url,
+        first_page: q.before.is_none(),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// One bar of the gantt, in percent of the run's span.
+struct GanttRow {
+    label: String,
+    href: String,
+    state: String,
+    title: String,
+    /// Waiting in the queue (lighter), if known.
+    queued: Option<(String, String)>,
+    /// Running.
+    bar: Option<(String, String)>,
+    try_number: i64,
+    max_tries: i64,
+    operator: String,
+    start: String,
+    end: String,
+    duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    chrome: Chrome,
+    h: Header,
+    run: RunItem,
+    data_interval: String,
+    rows: Vec<GanttRow>,
+    span: String,
+    live: bool,
+}
+
+/// `[from, to]` as (left %, width %) of the span `[t0, t0 + total_ms]`.
+fn pct(from: DateTime<Utc>, to: DateTime<Utc>, t0: DateTime<Utc>, total_ms: f64) -> (String, String) {
+    let left = ((from - t0).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0);
+    let width = ((to - from).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0 - left);
+    (format!("{left:.3}"), format!("{width:.3}"))
+}
+
+fn gantt(dag: &crate::dag::Dag, run: &RunRow, mut tis: Vec<TiRow>) -> (Vec<GanttRow>, String) {
+    let order: HashMap<&str, usize> =
+        dag.graph.topo_order().iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    tis.sort_by_key(|t| (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index));
+    let now = Utc::now();
+    let starts = tis.iter().filter_map(|t| t.queued_at.or(t.start_date));
+    let t0 = run.start_date.into_iter().chain(starts).min();
+    let ends = tis.iter().filter_map(|t| t.end_date.or(t.start_date.map(|_| now)));
+    let t1 = run.end_date.or_else(|| if is_live(run.state) { Some(now) } else { None });
+    let t1 = t1.into_iter().chain(ends).max();
+    let (t0, total) = match (t0, t1) {
+        (Some(a), Some(b)) => (a, ((b - a).num_milliseconds() as f64).max(1.0)),
+        _ => (now, 1.0),
+    };
+    let rows = tis
+        .iter()
+        .map(|t| {
+            let end = t.end_date.or(t.start_date.map(|_| now));
+            let bar = t.start_date.zip(end).map(|(s, e)| pct(s, e, t0, total));
+            let queued = t
+                .queued_at
+                .zip(t.start_date)
+                .filter(|(q, s)| q < s)
+                .map(|(q, s)| pct(q, s, t0, total));
+            let label =
+                if t.map_index >= 0 { format!("{} [{}]", t.task_id, t.map_index) } else { t.task_id.clone() };
+            GanttRow {
+                title: format!(
+                    "{label} · {} · queued {} · started {} · ended {} · {}",
+                    t.state,
+                    fmt_time(t.queued_at),
+                    fmt_time(t.start_date),
+                    fmt_time(t.end_date),
+                    fmt_duration(t.start_date, t.end_date)
+                ),
+                href: ti_href(&run.dag_id, &run.run_id, &t.task_id, t.map_index),
+                state: t.state.to_string(),
+                queued,
+                bar,
+                try_number: t.try_number,
+                max_tries: t.max_tries,
+                operator: t.operator.clone(),
+                start: fmt_time(t.start_date),
+                end: fmt_time(t.end_date),
+                duration: fmt_duration(t.start_date, t.end_date),
+                label,
+            }
+        })
+        .collect();
+    let span = fmt_duration(Some(t0), Some(t0 + chrono::Duration::milliseconds(total as i64)));
+    (rows, span)
+}
+
+pub(super) async fn run(
+    State(state): State<AppState>,
+    user: Principal,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    Query(q): Query<DagQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let (rec, dag) = state.dag(&dag_id).await?;
+    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let tis = state.store.run_tis(run.id).await?;
+    let (rows, span) = gantt(&dag, &run, tis);
+    let page = RunPage {
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")).flash(q.flash),
+        h: Header::new(&rec, &dag, ""),
+        data_interval: format!(
+            "{} → {}",
+            fmt_time(Some(run.data_interval_start)),
+            fmt_time(Some(run.data_interval_end))
+        ),
+        live: is_live(run.state),
+        run: RunItem::new(&run),
+        rows,
+        span,
+    };
+    Ok(render(&page)?.into_response())
+}

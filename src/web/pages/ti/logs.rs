@@ -1,0 +1,284 @@
+//! Log files of tries: the raw text from a byte offset (for tailing by polling) and a
+//! server-sent-events stream that follows a running try's log.
+//!
+//! Invariants: a log path is only ever derived with `worker::log_path` from a task instance
+//! found in the store — never from request text — then canonicalized and checked to lie inside
+//! `settings.log_dir()`. Ids containing `/`, `..`, `\` or NUL are refused with 400 before any
+//! of that. A stream is bounded: it ends once its try is over and the file is fully sent, or
+//! after [`STREAM_LIMIT`].
+
+use std::convert::Infallible;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+use crate::model::TaskState;
+use crate::store::{Store, TiRow};
+use crate::web::auth::{Action, Principal};
+use crate::web::{AppState, WebError, actions};
+
+/// Most bytes one raw request returns; the client continues from `X-Log-Offset`.
+const RAW_CHUNK: u64 = 4 * 1024 * 1024;
+/// How often a stream looks at the file (and at the try's state).
+const POLL: Duration = Duration::from_millis(300);
+/// A stream never outlives this, whatever the try does.
+const STREAM_LIMIT: Duration = Duration::from_secs(3600);
+/// Most bytes a stream reads per poll, so a huge log does not sit in memory at once.
+const STREAM_CHUNK: u64 = 256 * 1024;
+/// A line longer than this is sent in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Refuses ids that could climb out of a directory, before any file is touched.
+pub(super) fn check_ids(ids: &[&str]) -> Result<(), WebError> {
+    for id in ids {
+        if id.is_empty() || id.contains('/') || id.contains('\\') || id.contains("..") || id.contains('\0') {
+            return Err(WebError::BadRequest(format!(
+                "invalid id `{}`: ids contain no `/`, `\\`, `..` or NUL",
+                id.replace('\0', "\\0")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The log file of try `n` of `ti` if it exists and lies inside the logs folder.
+pub(super) async fn open_log(settings: &Settings, ti: &TiRow, n: i64) -> Result<Option<PathBuf>, WebError> {
+    check_ids(&[&ti.dag_id, &ti.run_id, &ti.task_id])?;
+    let candidate = crate::worker::log_path(settings, ti, n);
+    Ok(inside(&settings.log_dir(), &candidate).await)
+}
+
+/// `path` canonicalized, if it exists and is inside `root` (symbolic links resolved).
+async fn inside(root: &FsPath, path: &FsPath) -> Option<PathBuf> {
+    let root = tokio::fs::canonicalize(root).await.ok()?;
+    let real = tokio::fs::canonicalize(path).await.ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// The last `limit` bytes of a file as text, and whether it was cut.
+pub(super) async fn read_tail(path: &FsPath, limit: u64) -> Result<(String, bool), WebError> {
+    let io = |e: std::io::Error| WebError::Internal(format!("reading {}: {e}", path.display()));
+    let mut f = tokio::fs::File::open(path).await.map_err(io)?;
+    let len = f.metadata().await.map_err(io)?.len();
+    let from = len.saturating_sub(limit);
+    f.seek(std::io::SeekFrom::Start(from)).await.map_err(io)?;
+    let mut buf = Vec::with_capacity((len - from) as usize);
+    f.take(limit).read_to_end(&mut buf).await.map_err(io)?;
+    Ok((String::from_utf8_lossy(&buf).into_owned(), from > 0))
+}
+
+/// Bytes of `path` from `offset`, at most `limit`.
+async fn read_from(path: &FsPath, offset: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let len = f.metadata().await?.len();
+    if offset >= len {
+        return Ok(Vec::new());
+    }
+    f.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut buf = Vec::with_capacity((len - offset).min(limit) as usize);
+    f.take(limit).read_to_end(&mut buf).await?;
+    Ok(buf)
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct LogQuery {
+    #[serde(default)]
+    map_index: Option<i64>,
+    #[serde(default)]
+    offset: Option<u64>,
+}
+
+type LogPath = Path<(String, String, String, i64)>;
+
+/// The task instance and try a log URL names, checked to exist.
+async fn find(
+    state: &AppState,
+    (dag_id, run_id, task_id, n): &(String, String, String, i64),
+    map_index: i64,
+) -> Result<TiRow, WebError> {
+    check_ids(&[dag_id, run_id, task_id])?;
+    let run = actions::find_run(state, dag_id, run_id).await?;
+    let ti = actions::find_ti(state, &run, task_id, map_index).await?;
+    if *n < 1 || *n > ti.try_number {
+        return Err(WebError::NotFound(format!("task instance `{task_id}` has no try {n}")));
+    }
+    Ok(ti)
+}
+
+/// `GET .../logs/{try}`: the log from byte `offset`, as text; `X-Log-Offset` is where the
+/// next request should continue.
+pub(super) async fn raw(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(key): LogPath,
+    Query(q): Query<LogQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let ti = find(&state, &key, q.map_index.unwrap_or(-1)).await?;
+    let path = open_log(&state.settings, &ti, key.3)
+        .await?
+        .ok_or_else(|| WebError::NotFound(format!("try {} of `{}` has no log", key.3, key.2)))?;
+    let offset = q.offset.unwrap_or(0);
+    let bytes = read_from(&path, offset, RAW_CHUNK)
+        .await
+        .map_err(|e| WebError::Internal(format!("reading {}: {e}", path.display())))?;
+    let len = tokio::fs::metadata(&path).await.map(|m| m.len()).unwrap_or(0);
+    let end = if bytes.is_empty() { offset.min(len) } else { offset + bytes.len() as u64 };
+    let mut resp = bytes.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert("x-log-offset", HeaderValue::from(end));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// `GET .../logs/{try}/stream`: the log so far, then each new line as it is written, one
+/// `data:` per line; an `end` event once the try is over and everything was sent.
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    user: Principal,
+    Path(key): LogPath,
+    Query(q): Query<LogQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    let ti = find(&state, &key, q.map_index.unwrap_or(-1)).await?;
+    let candidate = crate::worker::log_path(&state.settings, &ti, key.3);
+    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
+    let follow = Follow {
+        store: state.store.clone(),
+        root: state.settings.log_dir(),
+        path: candidate,
+        ti_id: ti.id,
+        try_number: key.3,
+    };
+    tokio::spawn(follow.run(tx));
+    let body = Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx)).keep_alive(KeepAlive::default());
+    Ok(body.into_response())
+}
+
+/// One follower of one log file.
+struct Follow {
+    store: Store,
+    root: PathBuf,
+    path: PathBuf,
+    ti_id: i64,
+    try_number: i64,
+}
+
+impl Follow {
+    /// Whether the try is over (or the instance gone): nothing more will be written.
+    async fn finished(&self) -> bool {
+        match self.store.get_ti(self.ti_id).await {
+            Ok(Some(ti)) => !(ti.try_number == self.try_number && ti.state == TaskState::Running),
+            Ok(None) | Err(_) => true,
+        }
+    }
+
+    async fn run(self, tx: mpsc::Sender<Result<Event, Infallible>>) {
+        let deadline = tokio::time::Instant::now() + STREAM_LIMIT;
+        let mut offset = 0u64;
+        let mut partial: Vec<u8> = Vec::new();
+        loop {
+            // Ask before reading: a try that is over has written everything we read next.
+            let over = self.finished().await;
+            let mut drained = false;
+            while !drained {
+                // The file may appear only once the try starts writing.
+                let Some(real) = inside(&self.root, &self.path).await else { break };
+                let bytes = read_from(&real, offset, STREAM_CHUNK).await.unwrap_or_default();
+                drained = (bytes.len() as u64) < STREAM_CHUNK;
+                offset += bytes.len() as u64;
+                partial.extend_from_slice(&bytes);
+                if !send_lines(&tx, &mut partial, false).await {
+                    return;
+                }
+            }
+            if over || tokio::time::Instant::now() >= deadline {
+                if !send_lines(&tx, &mut partial, true).await {
+                    return;
+                }
+                let _ = tx.send(Ok(Event::default().event("end").data("end"))).await;
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = tx.closed() => return,
+            }
+        }
+    }
+}
+
+/// Sends every complete line of `buf` (and the rest too when `flush`); false once the
+/// client has gone.
+async fn send_lines(tx: &mpsc::Sender<Result<Event, Infallible>>, buf: &mut Vec<u8>, flush: bool) -> bool {
+    let mut start = 0;
+    let mut lines = Vec::new();
+    for (i, b) in buf.iter().enumerate() {
+        if *b == b'\n' || i + 1 - start >= MAX_LINE {
+            let end = if *b == b'\n' { i } else { i + 1 };
+            lines.push(buf[start..end].to_vec());
+            start = i + 1;
+        }
+    }
+    if flush && start < buf.len() {
+        lines.push(buf[start..].to_vec());
+        start = buf.len();
+    }
+    buf.drain(..start);
+    for line in lines {
+        let text = String::from_utf8_lossy(&line).replace('\r', "");
+        if tx.send(Ok(Event::default().data(text))).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_climb_are_refused() {
+        for bad in ["..", "a/b", "x..y", "a\\b", "a\0b", ""] {
+            assert!(check_ids(&["ok", bad]).is_err(), "{bad:?}");
+        }
+        assert!(check_ids(&["my_dag", "manual__2026-01-01T00:00:00+00:00", "task.1"]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_and_the_rest_kept() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut buf = b"one\r\ntwo\nthr".to_vec();
+        assert!(send_lines(&tx, &mut buf, false).await);
+        assert_eq!(buf, b"thr");
+        assert!(send_lines(&tx, &mut buf, true).await);
+        assert!(buf.is_empty());
+        drop(tx);
+        let mut n = 0;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 3);
+    }
+
+    #[tokio::test]
+    async fn paths_outside_the_root_are_not_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("logs");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        std::fs::write(root.join("a.log"), "x").expect("write");
+        std::fs::write(dir.path().join("secret"), "s").expect("write");
+        assert!(inside(&root, &root.join("a.log")).await.is_some());
+        assert!(inside(&root, &root.join("../secret")).await.is_none());
+        assert!(inside(&root, &root.join("missing.log")).await.is_none());
+    }
+}

@@ -1,0 +1,317 @@
+//! The task-instance page (state, tries with their logs, XCom, rendered template fields) and
+//! its operator actions: clear (optionally with downstream) and mark success / failed. The
+//! log files themselves are served by [`logs`].
+//!
+//! Invariants: the actions go through `web::actions` (which asks `model`), never write
+//! states here; every id from the URL passes [`logs::check_ids`] before anything is read, and
+//! log files are only opened through [`logs::open_log`].
+
+mod logs;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::dag::{Header, ti_href};
+use super::{Chrome, Form, fmt_duration, fmt_time, redirect_with, render, url_encode};
+use crate::model::TaskState;
+use crate::web::auth::{Action, Principal};
+use crate::web::{AppState, WebError, actions};
+
+/// The page shows at most this much of each try's log (its end); the raw link has it all.
+const LOG_TAIL: u64 = 512 * 1024;
+
+/// Path of every route here: dag, run, task.
+type TiPath = Path<(String, String, String)>;
+
+#[derive(Deserialize, Default)]
+struct TiQuery {
+    #[serde(default)]
+    map_index: Option<i64>,
+    #[serde(default)]
+    flash: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// One try, with its log.
+struct TryView {
+    n: i64,
+    state: String,
+    host: String,
+    queued: String,
+    start: String,
+    end: String,
+    duration: String,
+    error: Option<String>,
+    /// The log text (its last [`LOG_TAIL`] bytes), None when the try wrote none.
+    log: Option<String>,
+    /// The log is longer than what is shown.
+    cut: bool,
+    /// While the try runs: the SSE URL that follows its log.
+    stream: Option<String>,
+    raw: String,
+}
+
+/// A sibling instance of a mapped task.
+struct Sibling {
+    map_index: i64,
+    state: String,
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "ti.html")]
+struct TiPage {
+    chrome: Chrome,
+    h: Header,
+    error: Option<String>,
+    run_id: String,
+    run_href: String,
+    task_id: String,
+    map_index: i64,
+    map_item: Option<String>,
+    state: String,
+    try_number: i64,
+    max_tries: i64,
+    operator: String,
+    host: String,
+    pid: String,
+    pool: String,
+    queue: String,
+    start: String,
+    end: String,
+    duration: String,
+    note: String,
+    doc: Option<String>,
+    tries: Vec<TryView>,
+    xcoms: Vec<(String, String)>,
+    rendered: Vec<(String, String)>,
+    siblings: Vec<Sibling>,
+    action_base: String,
+    live: bool,
+}
+
+/// How a JSON value reads on the page: text as itself, anything else as indented JSON.
+fn shown(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_else(|_| other.to_string()),
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    user: Principal,
+    Path((dag_id, run_id, task_id)): TiPath,
+    Query(q): Query<TiQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    logs::check_ids(&[&dag_id, &run_id, &task_id])?;
+    let map_index = q.map_index.unwrap_or(-1);
+    let (rec, dag) = state.dag(&dag_id).await?;
+    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state, &run, &task_id, map_index).await?;
+    let tries = state.store.tries(ti.id).await?;
+    let base = format!("{}/tasks/{}", super::dag::run_href(&dag_id, &run_id), url_encode(&task_id));
+    let mi = if map_index >= 0 { format!("?map_index={map_index}") } else { String::new() };
+    let mut views = Vec::with_capacity(tries.len());
+    for t in &tries {
+        let running = ti.state == TaskState::Running && t.try_number == ti.try_number;
+        let (log, cut) = if running {
+            (None, false)
+        } else {
+            match logs::open_log(&state.settings, &ti, t.try_number).await? {
+                Some(path) => {
+                    let (text, cut) = logs::read_tail(&path, LOG_TAIL).await?;
+                    (Some(text), cut)
+                }
+                None => (None, false),
+            }
+        };
+        views.push(TryView {
+            n: t.try_number,
+            state: t.state.to_string(),
+            host: t.hostname.clone().unwrap_or_default(),
+            queued: fmt_time(t.queued_at),
+            start: fmt_time(t.start_date),
+            end: fmt_time(t.end_date),
+            duration: fmt_duration(t.start_date, t.end_date),
+            error: t.error.clone(),
+            log,
+            cut,
+            stream: running.then(|| format!("{base}/logs/{}/stream{mi}", t.try_number)),
+            raw: format!("{base}/logs/{}{mi}", t.try_number),
+        });
+    }
+    views.reverse(); // newest first
+    let xcoms = state
+        .store
+        .run_xcoms(run.id)
+        .await?
+        .into_iter()
+        .filter(|x| x.task_id == task_id && x.map_index == map_index)
+        .map(|x| (x.key, shown(&x.value)))
+        .collect();
+    let rendered = state.store.ti_rendered(ti.id).await?.iter().map(|(k, v)| (k.clone(), shown(v))).collect();
+    let siblings = if map_index >= 0 {
+        let mut s: Vec<Sibling> = state
+            .store
+            .run_tis(run.id)
+            .await?
+            .into_iter()
+            .filter(|t| t.task_id == task_id)
+            .map(|t| Sibling {
+                map_index: t.map_index,
+                state: t.state.to_string(),
+                href: ti_href(&dag_id, &run_id, &task_id, t.map_index),
+            })
+            .collect();
+        s.sort_by_key(|s| s.map_index);
+        s
+    } else {
+        Vec::new()
+    };
+    let page = TiPage {
+        chrome: Chrome::new(&user, "dags", format!("{task_id} · {run_id}")).flash(q.flash),
+        h: Header::new(&rec, &dag, ""),
+        error: q.error.filter(|e| !e.is_empty()),
+        run_href: super::dag::run_href(&dag_id, &run_id),
+        run_id: run_id.clone(),
+        map_item: ti.map_item.as_ref().map(shown),
+        state: ti.state.to_string(),
+        try_number: ti.try_number,
+        max_tries: ti.max_tries,
+        operator: ti.operator.clone(),
+        host: ti.hostname.clone().unwrap_or_else(|| "—".into()),
+        pid: ti.pid.map(|p| p.to_string()).unwrap_or_else(|| "—".into()),
+        pool: ti.pool.clone(),
+        queue: ti.queue.clone(),
+        start: fmt_time(ti.start_date),
+        end: fmt_time(ti.end_date),
+        duration: fmt_duration(ti.start_date, ti.end_date),
+        note: ti.note.clone().unwrap_or_default(),
+        doc: dag.tasks.get(&task_id).and_then(|t| t.doc.clone()),
+        live: !ti.state.is_finished(),
+        tries: views,
+        xcoms,
+        rendered,
+        siblings,
+        action_base: base,
+        task_id,
+        map_index,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct ClearForm {
+    #[serde(default)]
+    map_index: Option<String>,
+    /// `on` when the checkbox is ticked; absent otherwise.
+    #[serde(default)]
+    downstream: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MarkForm {
+    #[serde(default)]
+    map_index: Option<String>,
+    state: String,
+}
+
+/// The map index a form names: empty or absent means the unmapped instance (-1).
+fn form_map_index(raw: Option<&str>) -> Result<i64, WebError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(-1),
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|m| *m >= -1)
+            .ok_or_else(|| WebError::BadRequest(format!("field `map_index`: `{s}` is not a map index"))),
+    }
+}
+
+/// Where an action returns: the instance's page, with a message or an error.
+fn back(dag_id: &str, run_id: &str, task_id: &str, map_index: i64, result: Result<String, WebError>) -> Result<Response, WebError> {
+    let url = ti_href(dag_id, run_id, task_id, map_index);
+    match result {
+        Ok(msg) => Ok(redirect_with(&url, &msg).into_response()),
+        // Refusals the user can act on are shown on the page; the rest are error pages.
+        Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            Ok(axum::response::Redirect::to(&format!("{url}{sep}error={}", url_encode(&e.to_string())))
+                .into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn clear(
+    State(state): State<AppState>,
+    Path((dag_id, run_id, task_id)): TiPath,
+    form: Form<ClearForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    logs::check_ids(&[&dag_id, &run_id, &task_id])?;
+    let map_index = form_map_index(form.data.map_index.as_deref())?;
+    let downstream = form.data.downstream.as_deref() == Some("on");
+    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let result = actions::clear(&state, &form.user, &run, &task_id, Some(map_index), downstream)
+        .await
+        .map(|n| {
+            let with = if downstream { " (with downstream)" } else { "" };
+            format!("Cleared {n} task instance(s){with}: they will run again")
+        });
+    back(&dag_id, &run_id, &task_id, map_index, result)
+}
+
+async fn mark(
+    State(state): State<AppState>,
+    Path((dag_id, run_id, task_id)): TiPath,
+    form: Form<MarkForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    logs::check_ids(&[&dag_id, &run_id, &task_id])?;
+    let map_index = form_map_index(form.data.map_index.as_deref())?;
+    let to = match form.data.state.as_str() {
+        "success" => TaskState::Success,
+        "failed" => TaskState::Failed,
+        other => {
+            let e = WebError::BadRequest(format!("field `state`: expected success or failed, got `{other}`"));
+            return back(&dag_id, &run_id, &task_id, map_index, Err(e));
+        }
+    };
+    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state, &run, &task_id, map_index).await?;
+    let result = actions::mark(&state, &form.user, &run, &ti, to).await.map(|()| format!("Marked {to}"));
+    back(&dag_id, &run_id, &task_id, map_index, result)
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    const TI: &str = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}";
+    Router::new()
+        .route(TI, get(page))
+        .route(&format!("{TI}/clear"), post(clear))
+        .route(&format!("{TI}/mark"), post(mark))
+        .route(&format!("{TI}/logs/{{try_number}}"), get(logs::raw))
+        .route(&format!("{TI}/logs/{{try_number}}/stream"), get(logs::stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_index_field() {
+        assert_eq!(form_map_index(None).ok(), Some(-1));
+        assert_eq!(form_map_index(Some("")).ok(), Some(-1));
+        assert_eq!(form_map_index(Some("3")).ok(), Some(3));
+        assert!(form_map_index(Some("x")).is_err());
+        assert!(form_map_index(Some("-5")).is_err());
+    }
+}
