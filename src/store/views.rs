@@ -260,6 +260,14 @@ impl Store {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
     }
 
+    /// Number of runs of a DAG (an index lookup), for the API's `total_entries`.
+    pub async fn count_runs(&self, dag_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dag_run WHERE dag_id = $1")
+            .bind(dag_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Task instances per state of one DAG's runs and across all DAGs, for metrics.
     pub async fn state_totals(&self) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
         let runs = sqlx::query("SELECT state, COUNT(*) AS n FROM dag_run GROUP BY state")

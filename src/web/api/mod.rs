@@ -1,10 +1,350 @@
-//! (in progress)
+//! The JSON REST API under `/api/v1` (Airflow's shape where sensible), authenticated by bearer
+//! tokens (or the browser's session), and its OpenAPI document.
+//!
+//! [`ROUTES`] is the one list of the API's routes: [`router`] registers exactly these, and
+//! `openapi::document` describes exactly these, so the document cannot drift from the server.
+//!
+//! Invariants: every handler but health and the document takes a [`Principal`] and calls
+//! `require` before anything else; state changes go through `web::actions` (shared with the
+//! pages); every response, errors included, is JSON — request bodies, query strings and path
+//! segments that do not parse give a 400 naming the field, never axum's plain-text rejection.
+
+mod dags;
+mod logs;
+pub mod openapi;
+mod runs;
+mod tis;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use serde::de::DeserializeOwned;
 
-use super::AppState;
+use super::{AppState, WebError};
 
-/// Routes of the API.
+pub use super::ApiError;
+pub use super::auth::Principal;
+
+/// Prefix of every API path; the OpenAPI document gives it as the server URL.
+pub const PREFIX: &str = "/api/v1";
+
+/// Default page size of list endpoints.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// Largest page size; larger `limit`s are lowered to it (as Airflow does).
+pub const MAX_LIMIT: i64 = 1000;
+/// Largest request body: API bodies are small objects (a run's conf at most).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// An HTTP method the API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// Reads.
+    Get,
+    /// Creates or acts (trigger, clear).
+    Post,
+    /// Changes a field (pause, mark).
+    Patch,
+}
+
+impl Verb {
+    /// The OpenAPI spelling (lower case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::Post => "post",
+            Verb::Patch => "patch",
+        }
+    }
+
+    fn filter(self) -> MethodFilter {
+        match self {
+            Verb::Get => MethodFilter::GET,
+            Verb::Post => MethodFilter::POST,
+            Verb::Patch => MethodFilter::PATCH,
+        }
+    }
+}
+
+/// What a route does; names the handler and its OpenAPI operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// A page of DAGs.
+    ListDags,
+    /// One DAG with its tasks and params.
+    GetDag,
+    /// Pause or unpause.
+    PatchDag,
+    /// Runs of a DAG, newest first.
+    ListRuns,
+    /// Trigger a manual run.
+    TriggerRun,
+    /// One run.
+    GetRun,
+    /// Task instances of a run.
+    ListTis,
+    /// One task instance with its tries.
+    GetTi,
+    /// Mark a task instance success or failed.
+    PatchTi,
+    /// Clear (re-run) a task instance.
+    ClearTi,
+    /// The log of one try.
+    GetLog,
+    /// Import errors of the last DAG folder scan.
+    ImportErrors,
+    /// Database and process health.
+    Health,
+    /// The OpenAPI document.
+    OpenApi,
+}
+
+/// One route: method, path under [`PREFIX`] (axum 0.8 and OpenAPI both write `{param}`),
+/// operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// Method.
+    pub verb: Verb,
+    /// Path under [`PREFIX`].
+    pub path: &'static str,
+    /// Handler and documentation.
+    pub op: Op,
+}
+
+const fn route(verb: Verb, path: &'static str, op: Op) -> Route {
+    Route { verb, path, op }
+}
+
+const RUN: &str = "/dags/{dag_id}/dagRuns/{dag_run_id}";
+const TI: &str = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
+
+/// Every route of the API, once.
+pub const ROUTES: &[Route] = &[
+    route(Verb::Get, "/dags", Op::ListDags),
+    route(Verb::Get, "/dags/{dag_id}", Op::GetDag),
+    route(Verb::Patch, "/dags/{dag_id}", Op::PatchDag),
+    route(Verb::Get, "/dags/{dag_id}/dagRuns", Op::ListRuns),
+    route(Verb::Post, "/dags/{dag_id}/dagRuns", Op::TriggerRun),
+    route(Verb::Get, RUN, Op::GetRun),
+    route(Verb::Get, "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Op::ListTis),
+    route(Verb::Get, TI, Op::GetTi),
+    route(Verb::Patch, TI, Op::PatchTi),
+    route(
+        Verb::Post,
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/clear",
+        Op::ClearTi,
+    ),
+    route(
+        Verb::Get,
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}",
+        Op::GetLog,
+    ),
+    route(Verb::Get, "/importErrors", Op::ImportErrors),
+    route(Verb::Get, "/health", Op::Health),
+    route(Verb::Get, "/openapi.json", Op::OpenApi),
+];
+
+/// The handler of `op` for `verb`. The match is exhaustive: a new `Op` needs a handler here
+/// and a description in `openapi`.
+fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
+    let f = verb.filter();
+    match op {
+        Op::ListDags => on(f, dags::list),
+        Op::GetDag => on(f, dags::get),
+        Op::PatchDag => on(f, dags::patch),
+        Op::ListRuns => on(f, runs::list),
+        Op::TriggerRun => on(f, runs::trigger),
+        Op::GetRun => on(f, runs::get),
+        Op::ListTis => on(f, tis::list),
+        Op::GetTi => on(f, tis::get),
+        Op::PatchTi => on(f, tis::patch),
+        Op::ClearTi => on(f, tis::clear),
+        Op::GetLog => on(f, logs::get),
+        Op::ImportErrors => on(f, dags::import_errors),
+        Op::Health => on(f, super::metrics::health),
+        Op::OpenApi => on(f, openapi::serve),
+    }
+}
+
+/// Routes of the API: exactly [`ROUTES`]. A known path with another method gets a JSON 405.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    paths.dedup();
+    let mut app = Router::new();
+    for path in paths {
+        let methods = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .fold(MethodRouter::new(), |m, r| m.merge(endpoint(r.verb, r.op)))
+            .fallback(method_not_allowed);
+        app = app.route(&format!("{PREFIX}{path}"), methods);
+    }
+    app
+}
+
+async fn method_not_allowed() -> Response {
+    json_error(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed on this path")
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message, "status": status.as_u16() });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A request body, read but not yet interpreted: handlers call [`JsonBody::parse`] after
+/// `require`, so a refused user learns nothing about the body's validity. `parse` refuses a
+/// body that is not declared `application/json` (this also keeps cross-site forms from acting
+/// with a session cookie), and syntax errors, unknown fields or wrong types, each as a 400
+/// naming the field. An empty body stands for `{}`, so bodies whose fields are all optional
+/// may be left out.
+pub struct JsonBody {
+    bytes: Bytes,
+    json_type: bool,
+}
+
+impl JsonBody {
+    /// The body as `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let empty = self.bytes.iter().all(u8::is_ascii_whitespace);
+        if empty {
+            return Ok(parse_json(b"{}")?);
+        }
+        if !self.json_type {
+            return Err(ApiError(WebError::BadRequest(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            )));
+        }
+        Ok(parse_json(&self.bytes)?)
+    }
+}
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
+        let json_type = is_json(req.headers());
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
+            json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body unreadable or over 1 MiB")
+        })?;
+        Ok(JsonBody { bytes, json_type })
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field that failed (`conf.x`, `is_paused`).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            WebError::BadRequest(format!("request body: {inner}"))
+        } else {
+            WebError::BadRequest(format!("request body, field `{path}`: {inner}"))
+        }
+    })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || m.ends_with("+json"))
+}
+
+/// Query parameters of type `T`; a value that does not parse is a JSON 400 naming it.
+pub struct QueryArgs<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(QueryArgs).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = if path == "." {
+                format!("query string: {inner}")
+            } else {
+                format!("query parameter `{path}`: {inner}")
+            };
+            ApiError(WebError::BadRequest(msg))
+        })
+    }
+}
+
+/// Path parameters of type `T`; a segment that does not parse is a JSON 400.
+pub struct PathArgs<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathArgs(p.0))
+            .map_err(|e| ApiError(WebError::BadRequest(format!("path: {}", e.body_text()))))
+    }
+}
+
+/// `limit` as given, defaulted and capped; negative values are refused.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, WebError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if n < 1 => {
+            Err(WebError::BadRequest(format!("query parameter `limit`: {n} is below 1")))
+        }
+        Some(n) => Ok(n.min(MAX_LIMIT)),
+    }
+}
+
+/// Seconds between two times, for `duration` fields.
+pub fn seconds(
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<f64> {
+    let (s, e) = (start?, end?);
+    Some((e - s).num_microseconds()? as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_has_one_route_and_paths_are_unique_per_method() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(seen.insert((r.verb, r.path)), "{:?} {} twice", r.verb, r.path);
+            assert!(r.path.starts_with('/'), "{}", r.path);
+        }
+        // Routes of one path are adjacent, which `router` relies on to merge them.
+        let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+        paths.dedup();
+        let distinct: std::collections::HashSet<_> = paths.iter().collect();
+        assert_eq!(paths.len(), distinct.len());
+    }
+
+    #[test]
+    fn body_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct B {
+            is_paused: bool,
+        }
+        let e = parse_json::<B>(br#"{"is_paused": "yes"}"#).expect_err("wrong type");
+        assert!(e.to_string().contains("`is_paused`"), "{e}");
+        let e = parse_json::<B>(br#"{"is_paused": true, "x": 1}"#).expect_err("unknown");
+        assert!(e.to_string().contains("unknown field `x`"), "{e}");
+        let e = parse_json::<B>(br#"{"is_paused": tru"#).expect_err("syntax");
+        assert!(e.to_string().starts_with("request body"), "{e}");
+        assert_eq!(page_limit(Some(5000)).expect("capped"), MAX_LIMIT);
+        assert!(page_limit(Some(0)).is_err());
+    }
 }

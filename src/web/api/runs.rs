@@ -1,0 +1,140 @@
+//! `/api/v1/dags/{dag_id}/dagRuns`: list (newest first, keyset pagination with `before`),
+//! trigger (conf, run id, logical date), get one.
+//!
+//! Invariant: a trigger goes through `web::actions::trigger` — it only writes a queued run the
+//! scheduler picks up, and audits it — exactly as the trigger form does.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
+use crate::store::RunRow;
+use crate::web::auth::Action;
+use crate::web::{AppState, WebError, actions};
+
+/// A DAG run as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct RunJson {
+    dag_id: String,
+    dag_run_id: String,
+    /// scheduled, manual, backfill...
+    run_type: &'static str,
+    /// queued, running, success, failed.
+    state: &'static str,
+    logical_date: DateTime<Utc>,
+    data_interval_start: DateTime<Utc>,
+    data_interval_end: DateTime<Utc>,
+    conf: serde_json::Map<String, serde_json::Value>,
+    /// `user:<name>`, `scheduler`, `dag:<id>`.
+    triggered_by: Option<String>,
+    /// When the run was created (it waits in `queued` until `max_active_runs` allows).
+    queued_at: DateTime<Utc>,
+    start_date: Option<DateTime<Utc>>,
+    end_date: Option<DateTime<Utc>>,
+}
+
+impl From<RunRow> for RunJson {
+    fn from(r: RunRow) -> Self {
+        RunJson {
+            dag_id: r.dag_id,
+            dag_run_id: r.run_id,
+            run_type: r.run_type.as_str(),
+            state: r.state.as_str(),
+            logical_date: r.logical_date,
+            data_interval_start: r.data_interval_start,
+            data_interval_end: r.data_interval_end,
+            conf: r.conf,
+            triggered_by: r.triggered_by,
+            queued_at: r.created_at,
+            start_date: r.start_date,
+            end_date: r.end_date,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct RunList {
+    dag_runs: Vec<RunJson>,
+    total_entries: i64,
+    /// Pass as `before` to get the next (older) page; null on the last page.
+    next_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListArgs {
+    limit: Option<i64>,
+    /// A cursor from `next_before`: only runs older than it.
+    before: Option<i64>,
+}
+
+/// `GET /dags/{dag_id}/dagRuns`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs(dag_id): PathArgs<String>,
+    QueryArgs(q): QueryArgs<ListArgs>,
+) -> Result<Json<RunList>, ApiError> {
+    user.require(Action::Read)?;
+    let limit = page_limit(q.limit)?;
+    // 404 for an unknown DAG rather than an empty list, so typos show.
+    state.store.get_dag(&dag_id).await?;
+    // One more than asked tells whether an older page exists without a second query.
+    let mut runs = state.store.list_runs(&dag_id, q.before, limit + 1).await?;
+    let more = runs.len() as i64 > limit;
+    runs.truncate(limit as usize);
+    let next_before = if more { runs.last().map(|r| r.id) } else { None };
+    let total_entries = state.store.count_runs(&dag_id).await?;
+    Ok(Json(RunList {
+        dag_runs: runs.into_iter().map(RunJson::from).collect(),
+        total_entries,
+        next_before,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TriggerBody {
+    /// Params for this run, overriding the DAG's defaults key by key.
+    #[serde(default)]
+    conf: serde_json::Map<String, serde_json::Value>,
+    /// Defaults to `manual__<now>`.
+    dag_run_id: Option<String>,
+    /// Defaults to now.
+    logical_date: Option<DateTime<Utc>>,
+}
+
+/// `POST /dags/{dag_id}/dagRuns`: a queued manual run (200 with the run, as Airflow answers);
+/// 409 when the run id is taken.
+pub(super) async fn trigger(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs(dag_id): PathArgs<String>,
+    body: JsonBody,
+) -> Result<Json<RunJson>, ApiError> {
+    user.require(Action::Operate)?;
+    let body: TriggerBody = body.parse()?;
+    if body.dag_run_id.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(WebError::BadRequest(
+            "request body, field `dag_run_id`: must not be empty (leave it out for a default)"
+                .into(),
+        )
+        .into());
+    }
+    let run =
+        actions::trigger(&state, &user, &dag_id, body.conf, body.dag_run_id, body.logical_date)
+            .await?;
+    Ok(Json(run.into()))
+}
+
+/// `GET /dags/{dag_id}/dagRuns/{dag_run_id}`.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
+) -> Result<Json<RunJson>, ApiError> {
+    user.require(Action::Read)?;
+    Ok(Json(actions::find_run(&state, &dag_id, &run_id).await?.into()))
+}
