@@ -217,6 +217,12 @@ impl JsonBody {
                 "send the body as JSON with `Content-Type: application/json`".into(),
             )));
         }
+        // serde would also read a struct from an array (`[true]`): every body is an object.
+        if self.bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError(WebError::BadRequest(
+                "request body: must be a JSON object, like {\"field\": value}".into(),
+            )));
+        }
         Ok(parse_json(&self.bytes)?)
     }
 }
