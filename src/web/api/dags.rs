@@ -93,12 +93,8 @@ pub(super) async fn list(
     if offset < 0 {
         return Err(WebError::BadRequest("query parameter `offset`: below 0".into()).into());
     }
-    let filter = DagFilter {
-        search: q.dag_id_pattern,
-        tag: q.tags,
-        owner: q.owner,
-        paused: q.paused,
-    };
+    let filter =
+        DagFilter { search: q.dag_id_pattern, tag: q.tags, owner: q.owner, paused: q.paused };
     let (dags, total_entries) = state.store.dag_page(&filter, offset, limit).await?;
     Ok(Json(DagList { dags: dags.into_iter().map(DagJson::from).collect(), total_entries }))
 }
@@ -180,7 +176,7 @@ pub(super) async fn patch(
     body: JsonBody,
 ) -> Result<Json<DagDetail>, ApiError> {
     user.require(Action::Operate)?;
-    let body: PatchBody = body.parse()?;
+    let body: PatchBody = body.parse(&user)?;
     actions::set_paused(&state, &user, &dag_id, body.is_paused).await?;
     Ok(Json(detail(&state, &dag_id).await?))
 }

@@ -43,7 +43,11 @@ pub(super) struct LogChunk {
 
 /// Refuses an id that could name another directory once joined to a path.
 fn safe_id(what: &str, id: &str) -> Result<(), WebError> {
-    if id.is_empty() || id.contains('/') || id.contains('\\') || id.contains("..") || id.contains('\0')
+    if id.is_empty()
+        || id.contains('/')
+        || id.contains('\\')
+        || id.contains("..")
+        || id.contains('\0')
     {
         return Err(WebError::BadRequest(format!(
             "{what} `{}`: must not be empty or contain `/`, `\\`, `..` or NUL",
@@ -60,7 +64,10 @@ fn try_finished(ti: &TiRow, n: i64) -> bool {
     }
     // A rescheduled sensor keeps its try (and its log) across pokes.
     let same_try_continues = ti.first_poke_at.is_some()
-        && matches!(ti.state, TaskState::UpForReschedule | TaskState::Scheduled | TaskState::Queued);
+        && matches!(
+            ti.state,
+            TaskState::UpForReschedule | TaskState::Scheduled | TaskState::Queued
+        );
     !(ti.state == TaskState::Running || same_try_continues)
 }
 
@@ -102,9 +109,7 @@ async fn read_from(root: &Path, file: &Path, offset: u64) -> Result<(String, u64
             return Ok((String::new(), 0));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WebError::BadRequest(format!(
-                "offset {offset}: the log is empty so far"
-            )));
+            return Err(WebError::BadRequest(format!("offset {offset}: the log is empty so far")));
         }
         Err(e) => return Err(WebError::Internal(format!("log {}: {e}", file.display()))),
     };

@@ -37,7 +37,8 @@ pub fn document() -> Value {
             "description": "DAGs, runs, task instances, logs, import errors and health. \
                 Authenticate with `Authorization: Bearer <token>` (tokens are created per user \
                 and carry the user's roles: viewer reads, operator also triggers, pauses, \
-                clears and marks). Times are RFC 3339; states are Airflow's spellings. Errors \
+                clears and marks). A browser session cookie works too; its writes must then send \
+                the session's CSRF token in `X-CSRF-Token`. Times are RFC 3339; states are Airflow's spellings. Errors \
                 are `{\"error\": message, \"status\": code}`.",
         },
         "servers": [{ "url": PREFIX }],
@@ -124,10 +125,16 @@ fn operation(r: &Route) -> Value {
                 query_param("offset", "Rows to skip", json!({ "type": "integer", "minimum": 0 })),
                 query_param("tags", "Only DAGs with this tag", json!({ "type": "string" })),
                 query_param("owner", "Only DAGs of this owner", json!({ "type": "string" })),
-                query_param("paused", "Only paused (true) or unpaused (false) DAGs",
-                    json!({ "type": "boolean" })),
-                query_param("dag_id_pattern", "Part of the DAG id (case-insensitive)",
-                    json!({ "type": "string" })),
+                query_param(
+                    "paused",
+                    "Only paused (true) or unpaused (false) DAGs",
+                    json!({ "type": "boolean" }),
+                ),
+                query_param(
+                    "dag_id_pattern",
+                    "Part of the DAG id (case-insensitive)",
+                    json!({ "type": "string" }),
+                ),
             ];
             codes.push(("200", ok("A page of active DAGs by id", "DagCollection")));
             ("get_dags", "List DAGs", "DAG")
@@ -144,8 +151,11 @@ fn operation(r: &Route) -> Value {
         Op::ListRuns => {
             query = vec![
                 limit(),
-                query_param("before", "Cursor: `next_before` of the previous page",
-                    json!({ "type": "integer" })),
+                query_param(
+                    "before",
+                    "Cursor: `next_before` of the previous page",
+                    json!({ "type": "integer" }),
+                ),
             ];
             codes.push(("200", ok("Runs, newest first", "DagRunCollection")));
             ("get_dag_runs", "List runs of a DAG", "DAGRun")
@@ -173,27 +183,37 @@ fn operation(r: &Route) -> Value {
             request = Some(body("TaskInstancePatch", true));
             codes.push(("200", ok("The task instance after the change", "TaskInstanceDetail")));
             codes.push(("409", error("The task instance changed state meanwhile")));
-            ("patch_task_instance", "Mark a task instance success or failed (operator)",
-                "TaskInstance")
+            (
+                "patch_task_instance",
+                "Mark a task instance success or failed (operator)",
+                "TaskInstance",
+            )
         }
         Op::ClearTi => {
             request = Some(body("ClearTaskInstance", false));
             codes.push(("200", ok("How many instances were cleared", "Cleared")));
             codes.push(("409", error("Everything picked is queued or running")));
-            ("post_clear_task_instance", "Clear (re-run) a task instance (operator)",
-                "TaskInstance")
+            (
+                "post_clear_task_instance",
+                "Clear (re-run) a task instance (operator)",
+                "TaskInstance",
+            )
         }
         Op::GetLog => {
             query = vec![
                 map_index(),
-                query_param("offset", "Byte offset: `offset` of the previous answer",
-                    json!({ "type": "integer", "minimum": 0, "default": 0 })),
+                query_param(
+                    "offset",
+                    "Byte offset: `offset` of the previous answer",
+                    json!({ "type": "integer", "minimum": 0, "default": 0 }),
+                ),
             ];
             codes.push(("200", ok("Log text from the offset", "LogChunk")));
             ("get_log", "Read the log of one try (tail it with offset)", "TaskInstance")
         }
         Op::ImportErrors => {
-            codes.push(("200", ok("Problems of the last DAG folder scan", "ImportErrorCollection")));
+            codes
+                .push(("200", ok("Problems of the last DAG folder scan", "ImportErrorCollection")));
             ("get_import_errors", "List import errors", "ImportError")
         }
         Op::Health => {
@@ -202,8 +222,11 @@ fn operation(r: &Route) -> Value {
             ("get_health", "Health of the database and processes (no login)", "Monitoring")
         }
         Op::OpenApi => {
-            codes.push(("200", json!({ "description": "This document",
-                "content": { "application/json": { "schema": { "type": "object" } } } })));
+            codes.push((
+                "200",
+                json!({ "description": "This document",
+                "content": { "application/json": { "schema": { "type": "object" } } } }),
+            ));
             ("get_openapi", "This document (no login)", "Monitoring")
         }
     };
@@ -237,8 +260,19 @@ fn schemas() -> Value {
     let opt_time = || json!({ "type": "string", "format": "date-time", "nullable": true });
     let opt_str = || json!({ "type": "string", "nullable": true });
     let run_states = json!(["queued", "running", "success", "failed"]);
-    let ti_states = json!(["none", "scheduled", "queued", "running", "success", "failed",
-        "up_for_retry", "up_for_reschedule", "upstream_failed", "skipped", "removed"]);
+    let ti_states = json!([
+        "none",
+        "scheduled",
+        "queued",
+        "running",
+        "success",
+        "failed",
+        "up_for_retry",
+        "up_for_reschedule",
+        "upstream_failed",
+        "skipped",
+        "removed"
+    ]);
     let dag = json!({ "type": "object", "properties": {
         "dag_id": { "type": "string" }, "description": opt_str(), "owner": { "type": "string" },
         "tags": { "type": "array", "items": { "type": "string" } },
