@@ -173,6 +173,8 @@ async fn dags_are_listed_filtered_paged_and_paused() {
     assert_eq!(health.body["metadatabase"], json!("healthy"));
     let wrong = api.call(Method::DELETE, "/dags/hello", Some(op), None).await;
     assert_error(&wrong, StatusCode::METHOD_NOT_ALLOWED, "method");
+    let unknown = api.get("/dags/hello/nothing/here", op).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "no such API path");
     api.stop().await;
 }
 

@@ -171,7 +171,8 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
     }
 }
 
-/// Routes of the API: exactly [`ROUTES`]. A known path with another method gets a JSON 405.
+/// Routes of the API: exactly [`ROUTES`]. A known path with another method gets a JSON 405,
+/// an unknown path under [`PREFIX`] a JSON 404.
 pub fn router() -> Router<AppState> {
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
     paths.dedup();
@@ -184,7 +185,12 @@ pub fn router() -> Router<AppState> {
             .fallback(method_not_allowed);
         app = app.route(&format!("{PREFIX}{path}"), methods);
     }
-    app
+    // Unknown paths under the prefix answer JSON too (the routes above take precedence).
+    app.route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(not_found))
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such API path: see /api/v1/openapi.json")
 }
 
 async fn method_not_allowed() -> Response {
