@@ -176,7 +176,7 @@ pub(super) async fn patch(
     body: JsonBody,
 ) -> Result<Json<DagDetail>, ApiError> {
     user.require(Action::Operate)?;
-    let body: PatchBody = body.parse()?;
+    let body: PatchBody = body.parse(&user)?;
     actions::set_paused(&state, &user, &dag_id, body.is_paused).await?;
     Ok(Json(detail(&state, &dag_id).await?))
 }

@@ -6,8 +6,10 @@
 //!
 //! Invariants: every handler but health and the document takes a [`Principal`] and calls
 //! `require` before anything else; state changes go through `web::actions` (shared with the
-//! pages); every response, errors included, is JSON — request bodies, query strings and path
-//! segments that do not parse give a 400 naming the field, never axum's plain-text rejection.
+//! pages) and read their body through [`JsonBody::parse`], which also holds the CSRF check of
+//! cookie-authenticated calls; every response, errors included, is JSON — request bodies,
+//! query strings and path segments that do not parse give a 400 naming the field, never
+//! axum's plain-text rejection.
 
 mod dags;
 mod logs;
@@ -169,7 +171,8 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
     }
 }
 
-/// Routes of the API: exactly [`ROUTES`]. A known path with another method gets a JSON 405.
+/// Routes of the API: exactly [`ROUTES`]. A known path with another method gets a JSON 405,
+/// an unknown path under [`PREFIX`] a JSON 404.
 pub fn router() -> Router<AppState> {
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
     paths.dedup();
@@ -182,7 +185,12 @@ pub fn router() -> Router<AppState> {
             .fallback(method_not_allowed);
         app = app.route(&format!("{PREFIX}{path}"), methods);
     }
-    app
+    // Unknown paths under the prefix answer JSON too (the routes above take precedence).
+    app.route(&format!("{PREFIX}/{{*rest}}"), axum::routing::any(not_found))
+}
+
+async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "no such API path: see /api/v1/openapi.json")
 }
 
 async fn method_not_allowed() -> Response {
@@ -194,22 +202,34 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Header carrying the session's CSRF token when the API is called with a session cookie
+/// rather than a bearer token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
 /// A request body, read but not yet interpreted: handlers call [`JsonBody::parse`] after
-/// `require`, so a refused user learns nothing about the body's validity. `parse` refuses a
-/// body that is not declared `application/json` (this also keeps cross-site forms from acting
-/// with a session cookie), and syntax errors, unknown fields or wrong types, each as a 400
-/// naming the field. An empty body stands for `{}`, so bodies whose fields are all optional
-/// may be left out.
+/// `require`, so a refused user learns nothing about the body's validity. Every state-changing
+/// route takes one, which is where the CSRF check of cookie-authenticated calls lives.
 pub struct JsonBody {
     bytes: Bytes,
     json_type: bool,
+    csrf: Option<String>,
 }
 
 impl JsonBody {
-    /// The body as `T`.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let empty = self.bytes.iter().all(u8::is_ascii_whitespace);
-        if empty {
+    /// The body as `T`, for `user`. Refuses (each a 400 naming the problem): a body that is
+    /// not declared `application/json`, syntax errors, unknown fields, wrong types. An empty
+    /// body stands for `{}`, so bodies whose fields are all optional may be left out. A caller
+    /// authenticated by session cookie (not a bearer token) must also send the session's CSRF
+    /// token in `X-CSRF-Token` (403 otherwise): a cookie goes along with requests other sites
+    /// make, a bearer token does not.
+    pub fn parse<T: DeserializeOwned>(&self, user: &Principal) -> Result<T, ApiError> {
+        if let Some(expected) = user.csrf.as_deref() {
+            let given = self.csrf.as_deref().unwrap_or("");
+            if expected.is_empty() || !same_secret(expected.as_bytes(), given.as_bytes()) {
+                return Err(ApiError(WebError::Csrf));
+            }
+        }
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(parse_json(b"{}")?);
         }
         if !self.json_type {
@@ -217,8 +237,19 @@ impl JsonBody {
                 "send the body as JSON with `Content-Type: application/json`".into(),
             )));
         }
+        // serde would also read a struct from an array (`[true]`): every body is an object.
+        if self.bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError(WebError::BadRequest(
+                "request body: must be a JSON object, like {\"field\": value}".into(),
+            )));
+        }
         Ok(parse_json(&self.bytes)?)
     }
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl FromRequest<AppState> for JsonBody {
@@ -226,10 +257,11 @@ impl FromRequest<AppState> for JsonBody {
 
     async fn from_request(req: Request, _: &AppState) -> Result<Self, Self::Rejection> {
         let json_type = is_json(req.headers());
+        let csrf = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| {
             json_error(StatusCode::PAYLOAD_TOO_LARGE, "request body unreadable or over 1 MiB")
         })?;
-        Ok(JsonBody { bytes, json_type })
+        Ok(JsonBody { bytes, json_type, csrf })
     }
 }
 

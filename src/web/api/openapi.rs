@@ -37,7 +37,8 @@ pub fn document() -> Value {
             "description": "DAGs, runs, task instances, logs, import errors and health. \
                 Authenticate with `Authorization: Bearer <token>` (tokens are created per user \
                 and carry the user's roles: viewer reads, operator also triggers, pauses, \
-                clears and marks). Times are RFC 3339; states are Airflow's spellings. Errors \
+                clears and marks). A browser session cookie works too; its writes must then send \
+                the session's CSRF token in `X-CSRF-Token`. Times are RFC 3339; states are Airflow's spellings. Errors \
                 are `{\"error\": message, \"status\": code}`.",
         },
         "servers": [{ "url": PREFIX }],

@@ -115,7 +115,7 @@ pub(super) async fn trigger(
     body: JsonBody,
 ) -> Result<Json<RunJson>, ApiError> {
     user.require(Action::Operate)?;
-    let body: TriggerBody = body.parse()?;
+    let body: TriggerBody = body.parse(&user)?;
     if body.dag_run_id.as_deref().is_some_and(|r| r.trim().is_empty()) {
         return Err(WebError::BadRequest(
             "request body, field `dag_run_id`: must not be empty (leave it out for a default)"

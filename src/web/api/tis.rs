@@ -174,7 +174,7 @@ pub(super) async fn patch(
     body: JsonBody,
 ) -> Result<Json<TiDetail>, ApiError> {
     user.require(Action::Operate)?;
-    let body: PatchBody = body.parse()?;
+    let body: PatchBody = body.parse(&user)?;
     let run = actions::find_run(&state, &dag_id, &run_id).await?;
     let ti = actions::find_ti(&state, &run, &task_id, body.map_index).await?;
     let to = match body.state {
@@ -209,7 +209,7 @@ pub(super) async fn clear(
     body: JsonBody,
 ) -> Result<Json<Cleared>, ApiError> {
     user.require(Action::Operate)?;
-    let body: ClearBody = body.parse()?;
+    let body: ClearBody = body.parse(&user)?;
     let run = actions::find_run(&state, &dag_id, &run_id).await?;
     let cleared =
         actions::clear(&state, &user, &run, &task_id, body.map_index, body.include_downstream)
