@@ -63,8 +63,7 @@ async fn run_on(store: &Store, settings: &Settings, cmd: ConnectionsCommand) -> 
             if uri.trim().is_empty() {
                 return Err(Failure::usage("--uri is empty"));
             }
-            let existed =
-                store.list_connections().await?.iter().any(|c| c.conn_id == conn_id);
+            let existed = store.list_connections().await?.iter().any(|c| c.conn_id == conn_id);
             let kind = save_connection(store, settings, &conn_id, &uri, &description).await?;
             audit(store, "connection_saved", &conn_id).await?;
             let verb = if existed { "Replaced" } else { "Added" };

@@ -137,9 +137,9 @@ async fn run_on(store: &Store, cmd: UsersCommand) -> CmdResult {
             }
             println!("{:<24} {:<30} {:<8} LAST LOGIN", "USER", "ROLES", "ACTIVE");
             for u in &users {
-                let last = u.last_login.map_or("never".to_string(), |t| {
-                    t.format("%Y-%m-%d %H:%M").to_string()
-                });
+                let last = u
+                    .last_login
+                    .map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string());
                 let active = if u.active { "yes" } else { "no" };
                 println!("{:<24} {:<30} {active:<8} {last}", u.username, u.roles.join(","));
             }

@@ -26,7 +26,7 @@ use crate::web::{AppState, WebError, actions};
 
 /// What a new file starts with: the smallest valid DAG, as a reminder of the format.
 const TEMPLATE: &str = "dag_id: my_dag\ndescription: What this DAG does\nschedule: null\n\
-tags: []\ntasks:\n  hello:\n    type: bash\n    bash_command: echo hello\n";
+tags: []\ntasks:\n  hello:\n    type: bash\n    command: echo hello\n";
 
 /// One validation error as the page and the JSON show it.
 #[derive(Debug, Clone, Serialize)]
@@ -350,4 +350,19 @@ pub fn router() -> Router<AppState> {
         .route("/editor/validate", post(validate))
         .route("/editor/save", post(save))
         .route("/editor/delete", post(delete))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_file_template_is_a_valid_dag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            validate_in(dir.path(), "my_dag.yaml", TEMPLATE).ok().as_deref(),
+            Some("my_dag")
+        );
+        assert_eq!(normalize("a\r\nb\r\n"), "a\nb\n");
+    }
 }
