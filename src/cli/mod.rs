@@ -4,10 +4,12 @@
 //! Exit codes: 0 success, 1 the command ran and found a problem (invalid DAG, failed run),
 //! 2 bad usage or configuration.
 
+mod connections;
 mod dags;
 mod db;
 pub mod engine;
 mod tasks;
+mod users;
 
 use std::process::ExitCode;
 
@@ -40,6 +42,12 @@ enum Command {
     /// Metadata database commands.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// User commands: create, list, password, API tokens.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Connection commands: add, list, delete.
+    #[command(subcommand)]
+    Connections(connections::ConnectionsCommand),
 }
 
 /// A command's failure: the message for the user and the exit code.
@@ -96,6 +104,8 @@ pub fn main() -> ExitCode {
             Command::Dags(cmd) => dags::run(cmd, settings).await,
             Command::Tasks(cmd) => tasks::run(cmd, settings).await,
             Command::Db(cmd) => db::run(cmd, settings).await,
+            Command::Users(cmd) => users::run(cmd, settings).await,
+            Command::Connections(cmd) => connections::run(cmd, settings).await,
         }
     });
     match result {

@@ -132,6 +132,30 @@ impl Connection {
         let base = self.base_url()?;
         Ok(join_url(&base, endpoint))
     }
+
+    /// The URI with its secrets hidden, for lists in the UI and the CLI:
+    /// `type://login:***@host:port/schema`. The query is left out: extras may hold keys.
+    pub fn masked(&self) -> String {
+        let mut out = format!("{}://", self.conn_type);
+        match (&self.login, &self.password) {
+            (Some(l), Some(_)) => out.push_str(&format!("{l}:***@")),
+            (Some(l), None) => out.push_str(&format!("{l}@")),
+            (None, Some(_)) => out.push_str(":***@"),
+            (None, None) => {}
+        }
+        out.push_str(self.host.as_deref().unwrap_or(""));
+        if let Some(port) = self.port {
+            out.push_str(&format!(":{port}"));
+        }
+        if let Some(schema) = &self.schema {
+            out.push('/');
+            out.push_str(schema);
+        }
+        if !self.extra.is_empty() {
+            out.push_str("?…");
+        }
+        out
+    }
 }
 
 /// Joins a base URL and an endpoint with exactly one `/` between them (none when the endpoint

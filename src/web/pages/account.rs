@@ -1,10 +1,226 @@
-//! (in progress)
+//! `/account`: who am I, my roles, changing my own password, and my API tokens (create with an
+//! optional expiry, shown once; revoke). The CLI's `users token` shares [`issue_token`].
+//!
+//! Invariants: needs only a login (`Action::Read`) and acts on the caller's own account — the
+//! user id always comes from the session, never from the form. A token's secret is shown once,
+//! in the response to its creation; the store keeps only its SHA-256 hash.
 
+use askama::Template;
 use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{Duration, Utc};
+use serde::Deserialize;
 
-use crate::web::AppState;
+use super::admin::{Fields, field, finish};
+use super::{Chrome, Form, fmt_time, render};
+use crate::secrets::{random_token, token_hash};
+use crate::store::Store;
+use crate::web::auth::{Action, Principal, check_password, hash_password, verify_password};
+use crate::web::{AppState, WebError, actions};
 
-/// Routes of this module.
+/// What every API token starts with, so a leaked one is recognizable (secret scanners, logs).
+pub const TOKEN_PREFIX: &str = "updraft_";
+
+/// Longest token lifetime offered.
+const MAX_DAYS: i64 = 3650;
+
+/// Creates an API token named `name` for user `user_id`, valid `days` days (or forever), and
+/// returns its secret — the only time it exists outside the caller.
+pub async fn issue_token(
+    store: &Store,
+    user_id: i64,
+    name: &str,
+    days: Option<i64>,
+) -> Result<String, WebError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(WebError::BadRequest(
+            "token name: 1 to 100 characters, e.g. `ci` or `grafana`".into(),
+        ));
+    }
+    if let Some(d) = days
+        && !(1..=MAX_DAYS).contains(&d)
+    {
+        return Err(WebError::BadRequest(format!(
+            "expiry `{d}`: a number of days from 1 to {MAX_DAYS}, or empty for no expiry"
+        )));
+    }
+    let token = format!("{TOKEN_PREFIX}{}", random_token());
+    let now = Utc::now();
+    let expires = days.map(|d| now + Duration::days(d));
+    store.create_token(user_id, name, &token_hash(&token), now, expires).await?;
+    Ok(token)
+}
+
+struct TokenView {
+    id: i64,
+    name: String,
+    created: String,
+    expires: String,
+    last_used: String,
+    expired: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    email: String,
+    tokens: Vec<TokenView>,
+    /// A token just created: shown this once.
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn page(
+    state: &AppState,
+    user: &Principal,
+    flash: Option<String>,
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+) -> Result<Html<String>, WebError> {
+    let me = state.store.get_user(user.user_id).await?.ok_or(WebError::Unauthenticated)?;
+    let now = Utc::now();
+    let tokens = state
+        .store
+        .list_tokens(user.user_id)
+        .await?
+        .into_iter()
+        .map(|t| TokenView {
+            id: t.id,
+            name: t.name,
+            created: fmt_time(Some(t.created_at)),
+            expires: t.expires_at.map_or_else(|| "never".into(), |e| fmt_time(Some(e))),
+            last_used: fmt_time(t.last_used_at),
+            expired: t.expires_at.is_some_and(|e| e <= now),
+        })
+        .collect();
+    render(&AccountPage {
+        chrome: Chrome::new(user, "account", "Account").flash(flash),
+        email: me.email,
+        tokens,
+        new_token,
+        error,
+    })
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    #[serde(default)]
+    flash: Option<String>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: Principal,
+    Query(q): Query<FlashQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Read)?;
+    Ok(page(&state, &user, q.flash, None, None).await?.into_response())
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    form: Form<Fields>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Read)?;
+    let f = &form.data;
+    let result = async {
+        let me = state.store.get_user(form.user.user_id).await?.ok_or(WebError::Unauthenticated)?;
+        if !verify_password(field(f, "current"), me.password_hash).await {
+            return Err(WebError::BadRequest("the current password is wrong".into()));
+        }
+        let new = field(f, "password");
+        check_password(&new).map_err(WebError::BadRequest)?;
+        if new != field(f, "confirm") {
+            return Err(WebError::BadRequest("the two new passwords differ".into()));
+        }
+        // Ends every session of the user, this one included: a changed password should log
+        // out whoever else knew the old one.
+        state.store.set_user_password(me.id, &hash_password(new).await?).await?;
+        actions::audit(&state, &form.user, "password_changed", None, None, None, None).await?;
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(Redirect::to("/login?next=/account").into_response()),
+        Err(e) => {
+            finish(Err(e), "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+        }
+    }
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    form: Form<Fields>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Read)?;
+    let name = field(&form.data, "name").trim().to_string();
+    let result = async {
+        let raw = field(&form.data, "expires_days");
+        let days = match raw.trim() {
+            "" => None,
+            d => Some(d.parse::<i64>().map_err(|_| {
+                WebError::BadRequest(format!("expiry `{d}`: a whole number of days, or empty"))
+            })?),
+        };
+        let token = issue_token(&state.store, form.user.user_id, &name, days).await?;
+        actions::audit(&state, &form.user, "token_created", None, None, None, Some(name.clone()))
+            .await?;
+        Ok(token)
+    }
+    .await;
+    match result {
+        // Rendered, not redirected: the token must not travel in a URL or survive a reload.
+        Ok(token) => {
+            let page = page(&state, &form.user, None, Some((name, token)), None).await?;
+            let mut resp = page.into_response();
+            resp.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            Ok(resp)
+        }
+        Err(e) => {
+            finish(Err(e), "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+        }
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    form: Form<Fields>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Read)?;
+    let result = async {
+        let raw = field(&form.data, "token_id");
+        let id: i64 = raw
+            .parse()
+            .map_err(|_| WebError::BadRequest(format!("token id `{raw}` is not a number")))?;
+        let name = state
+            .store
+            .list_tokens(form.user.user_id)
+            .await?
+            .into_iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name)
+            .ok_or_else(|| WebError::NotFound(format!("you have no token {id}")))?;
+        state.store.delete_token(form.user.user_id, id).await?;
+        actions::audit(&state, &form.user, "token_revoked", None, None, None, Some(name.clone()))
+            .await?;
+        Ok(format!("Revoked token {name}"))
+    }
+    .await;
+    finish(result, "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+}
+
+/// Routes of this page.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/account", get(show))
+        .route("/account/password", post(change_password))
+        .route("/account/tokens", post(create_token))
+        .route("/account/tokens/revoke", post(revoke_token))
 }

@@ -1,0 +1,368 @@
+//! The author's editor: list, create, edit, validate and delete the DAG files of the DAGs
+//! folder in the browser. The scheduler's file watcher picks saved files up by itself.
+//!
+//! Invariants: every route needs `Action::Author`. A file is validated with the CLI's parser
+//! (`crate::dag::parse_dag_str`) plus the folder-wide unique `dag_id` rule before anything is
+//! written, and an invalid file writes nothing. File names are confined to the DAGs folder by
+//! [`files::resolve`] before any filesystem access; writes are atomic ([`files::write_atomic`]).
+
+pub mod files;
+
+use std::path::{Path, PathBuf};
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
+use crate::dag::positions::Positions;
+use crate::web::auth::{Action, Principal};
+use crate::web::{AppState, WebError, actions};
+
+/// What a new file starts with: the smallest valid DAG, as a reminder of the format.
+const TEMPLATE: &str = "dag_id: my_dag\ndescription: What this DAG does\nschedule: null\n\
+tags: []\ntasks:\n  hello:\n    type: bash\n    command: echo hello\n";
+
+/// One validation error as the page and the JSON show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorView {
+    /// 1-based line; 0 for the whole file.
+    pub line: usize,
+    /// 1-based column; 0 when unknown.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+struct FileRow {
+    name: String,
+    name_url: String,
+    size: u64,
+    modified: String,
+    dag_id: Option<String>,
+    errors: usize,
+    editable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "editor_list.html")]
+struct ListPage {
+    chrome: Chrome,
+    files: Vec<FileRow>,
+    folder: String,
+}
+
+#[derive(Template)]
+#[template(path = "editor.html")]
+struct EditPage {
+    chrome: Chrome,
+    file: String,
+    is_new: bool,
+    content: String,
+    errors: Vec<ErrorView>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    #[serde(default)]
+    flash: Option<String>,
+}
+
+/// Runs blocking filesystem work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, WebError> + Send + 'static,
+) -> Result<T, WebError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| WebError::Internal(e.to_string()))?
+}
+
+async fn list(
+    State(state): State<AppState>,
+    user: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Author)?;
+    let folder = state.settings.dags_folder.clone();
+    let (entries, bag) = blocking(move || {
+        let entries = files::list(&folder)?;
+        Ok((entries, crate::dag::loader::load_folder(folder)))
+    })
+    .await?;
+    let files = entries
+        .into_iter()
+        .map(|f| {
+            let rel = PathBuf::from(&f.name);
+            FileRow {
+                name_url: url_encode(&f.name),
+                size: f.size,
+                modified: fmt_time(f.modified.map(DateTime::<Utc>::from)),
+                dag_id: bag.dags.values().find(|d| d.fileloc == rel).map(|d| d.dag_id.clone()),
+                errors: bag.errors.get(&rel).map_or(0, Vec::len),
+                editable: f.editable,
+                name: f.name,
+            }
+        })
+        .collect();
+    let page = ListPage {
+        chrome: Chrome::new(&user, "editor", "Editor").flash(q.flash),
+        files,
+        folder: state.settings.dags_folder.display().to_string(),
+    };
+    Ok(render(&page)?.into_response())
+}
+
+async fn new_file(user: Principal) -> Result<Response, WebError> {
+    user.require(Action::Author)?;
+    let page = EditPage {
+        chrome: Chrome::new(&user, "editor", "New DAG file"),
+        file: String::new(),
+        is_new: true,
+        content: TEMPLATE.to_string(),
+        errors: Vec::new(),
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    #[serde(default)]
+    file: String,
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    user: Principal,
+    Query(q): Query<FileQuery>,
+) -> Result<Response, WebError> {
+    user.require(Action::Author)?;
+    let folder = state.settings.dags_folder.clone();
+    let name = q.file.clone();
+    let content = blocking(move || {
+        let path = files::resolve(&folder, &name)?;
+        files::read(&path, &name)
+    })
+    .await?;
+    let page = EditPage {
+        chrome: Chrome::new(&user, "editor", format!("Edit {}", q.file)),
+        file: q.file,
+        is_new: false,
+        content,
+        errors: Vec::new(),
+        error: None,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+/// Browsers post textarea text with CRLF line ends; files keep the Unix form.
+fn normalize(content: &str) -> String {
+    content.replace("\r\n", "\n")
+}
+
+/// Validates `content` as DAG file `file` of `folder`: the CLI's parser, then the rule that no
+/// other file of the folder defines the same `dag_id`. Ok carries the dag_id.
+fn validate_in(folder: &Path, file: &str, content: &str) -> Result<String, Vec<ErrorView>> {
+    let view =
+        |e: crate::dag::LoadError| ErrorView { line: e.line, column: e.column, message: e.message };
+    let dag = crate::dag::parse_dag_str(content, Path::new(file))
+        .map_err(|errs| errs.into_iter().map(view).collect::<Vec<_>>())?;
+    let bag = crate::dag::loader::load_folder(folder);
+    if let Some(other) = bag.dags.get(&dag.dag_id).filter(|d| d.fileloc != Path::new(file)) {
+        let at = Positions::build(content).get(&["dag_id"]).map(|l| l.value);
+        return Err(vec![ErrorView {
+            line: at.map_or(0, |p| p.line),
+            column: at.map_or(0, |p| p.column),
+            message: format!(
+                "dag_id `{}` is already defined in `{}`; dag ids must be unique",
+                dag.dag_id,
+                other.fileloc.display()
+            ),
+        }]);
+    }
+    Ok(dag.dag_id)
+}
+
+#[derive(Deserialize)]
+struct ValidateForm {
+    #[serde(default)]
+    file: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Serialize)]
+struct Validation {
+    valid: bool,
+    dag_id: Option<String>,
+    errors: Vec<ErrorView>,
+}
+
+async fn validate(State(state): State<AppState>, form: Form<ValidateForm>) -> Response {
+    if let Err(e) = form.user.require(Action::Author) {
+        return e.into_json();
+    }
+    let ValidateForm { file, content } = form.data;
+    let folder = state.settings.dags_folder.clone();
+    let result = blocking(move || {
+        files::resolve(&folder, &file)?;
+        Ok(validate_in(&folder, &file, &normalize(&content)))
+    })
+    .await;
+    match result {
+        Ok(Ok(dag_id)) => {
+            Json(Validation { valid: true, dag_id: Some(dag_id), errors: Vec::new() })
+                .into_response()
+        }
+        Ok(Err(errors)) => Json(Validation { valid: false, dag_id: None, errors }).into_response(),
+        Err(e @ WebError::BadRequest(_)) => {
+            let errors = vec![ErrorView { line: 0, column: 0, message: e.to_string() }];
+            (StatusCode::BAD_REQUEST, Json(Validation { valid: false, dag_id: None, errors }))
+                .into_response()
+        }
+        Err(e) => e.into_json(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    #[serde(default)]
+    file: String,
+    #[serde(default)]
+    content: String,
+    /// Set by the "new file" form: refuse to replace an existing file.
+    #[serde(default)]
+    new: String,
+}
+
+/// What a save ended with, short of an internal error.
+enum Saved {
+    Written(String),
+    Invalid(StatusCode, Vec<ErrorView>, Option<String>),
+}
+
+async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Response, WebError> {
+    form.user.require(Action::Author)?;
+    let SaveForm { file, content, new } = form.data;
+    let is_new = new == "1";
+    let content = normalize(&content);
+    let folder = state.settings.dags_folder.clone();
+    let (name, text) = (file.clone(), content.clone());
+    let outcome = blocking(move || {
+        let path = files::resolve(&folder, &name)?;
+        if is_new && files::exists(&path) {
+            let msg = format!("`{name}` already exists: open it from the list to edit it");
+            return Ok(Saved::Invalid(StatusCode::CONFLICT, Vec::new(), Some(msg)));
+        }
+        match validate_in(&folder, &name, &text) {
+            Err(errors) => Ok(Saved::Invalid(StatusCode::BAD_REQUEST, errors, None)),
+            Ok(dag_id) => {
+                files::write_atomic(&path, &text)
+                    .map_err(|e| WebError::Internal(format!("write {}: {e}", path.display())))?;
+                Ok(Saved::Written(dag_id))
+            }
+        }
+    })
+    .await;
+    let outcome = match outcome {
+        Err(e @ WebError::BadRequest(_)) => {
+            Saved::Invalid(StatusCode::BAD_REQUEST, Vec::new(), Some(e.to_string()))
+        }
+        other => other?,
+    };
+    match outcome {
+        Saved::Written(dag_id) => {
+            let user = &form.user;
+            actions::audit(
+                &state,
+                user,
+                "dag_file_saved",
+                Some(&dag_id),
+                None,
+                None,
+                Some(file.clone()),
+            )
+            .await?;
+            let msg = format!("Saved {file} (DAG {dag_id}); the scheduler picks it up shortly");
+            Ok(redirect_with("/editor", &msg).into_response())
+        }
+        Saved::Invalid(status, errors, error) => {
+            let error = error.or_else(|| {
+                Some(format!("Not saved: {} error(s); the file on disk is unchanged", errors.len()))
+            });
+            let page = EditPage {
+                chrome: Chrome::new(&form.user, "editor", format!("Edit {file}")),
+                file,
+                is_new,
+                content,
+                errors,
+                error,
+            };
+            Ok((status, render(&page)?).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    file: String,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    form: Form<DeleteForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Author)?;
+    let folder = state.settings.dags_folder.clone();
+    let name = form.data.file.clone();
+    let dag_id = blocking(move || {
+        let path = files::resolve(&folder, &name)?;
+        let dag_id = crate::dag::parse_dag(&path, Path::new(&name)).ok().map(|d| d.dag_id);
+        files::delete(&path, &name)?;
+        Ok(dag_id)
+    })
+    .await?;
+    let file = form.data.file;
+    actions::audit(
+        &state,
+        &form.user,
+        "dag_file_deleted",
+        dag_id.as_deref(),
+        None,
+        None,
+        Some(file.clone()),
+    )
+    .await?;
+    Ok(redirect_with("/editor", &format!("Deleted {file}")).into_response())
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/editor", get(list))
+        .route("/editor/new", get(new_file))
+        .route("/editor/edit", get(edit))
+        .route("/editor/validate", post(validate))
+        .route("/editor/save", post(save))
+        .route("/editor/delete", post(delete))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_new_file_template_is_a_valid_dag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            validate_in(dir.path(), "my_dag.yaml", TEMPLATE).ok().as_deref(),
+            Some("my_dag")
+        );
+        assert_eq!(normalize("a\r\nb\r\n"), "a\nb\n");
+    }
+}
