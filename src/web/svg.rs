@@ -90,7 +90,13 @@ pub fn layout(g: &DagGraph, info: impl Fn(&str) -> NodeInfo) -> Svg {
     // Longest-path layering: topological order guarantees upstream layers are known.
     let mut layer = vec![0usize; topo.len()];
     for (i, t) in topo.iter().enumerate() {
-        layer[i] = g.upstream(t).iter().filter_map(|u| idx.get(u.as_str())).map(|&u| layer[u] + 1).max().unwrap_or(0);
+        layer[i] = g
+            .upstream(t)
+            .iter()
+            .filter_map(|u| idx.get(u.as_str()))
+            .map(|&u| layer[u] + 1)
+            .max()
+            .unwrap_or(0);
     }
     let mut points: Vec<Point> =
         (0..topo.len()).map(|i| Point { layer: layer[i], task: Some(i), y: 0.0 }).collect();
@@ -141,7 +147,12 @@ pub fn layout(g: &DagGraph, info: impl Fn(&str) -> NodeInfo) -> Svg {
     let nodes: Vec<Placed> = points
         .iter()
         .filter_map(|p| {
-            p.task.map(|i| Placed { task_id: topo[i].clone(), x: x_of(p.layer), y: p.y, layer: p.layer })
+            p.task.map(|i| Placed {
+                task_id: topo[i].clone(),
+                x: x_of(p.layer),
+                y: p.y,
+                layer: p.layer,
+            })
         })
         .collect();
     let edges: Vec<Vec<(f64, f64)>> = chains
@@ -183,8 +194,11 @@ fn order_columns(columns: &mut [Vec<usize>], preds: &[Vec<usize>], succs: &[Vec<
     index(columns, &mut pos);
     for sweep in 0..SWEEPS {
         let down = sweep % 2 == 0;
-        let order: Vec<usize> =
-            if down { (1..columns.len()).collect() } else { (0..columns.len().saturating_sub(1)).rev().collect() };
+        let order: Vec<usize> = if down {
+            (1..columns.len()).collect()
+        } else {
+            (0..columns.len().saturating_sub(1)).rev().collect()
+        };
         for c in order {
             let nbrs = if down { preds } else { succs };
             let mut keyed: Vec<(f64, usize)> = columns[c]
@@ -235,7 +249,10 @@ fn draw(
                 let _ = write!(d, " C{cx:.1},{y0:.1} {cx:.1},{y1:.1} {x1:.1},{y1:.1}");
             }
         }
-        let _ = write!(s, r##"<path class="edge" d="{d}" fill="none" stroke="#7b8494" stroke-width="1.4" marker-end="url(#arrow)"/>"##);
+        let _ = write!(
+            s,
+            r##"<path class="edge" d="{d}" fill="none" stroke="#7b8494" stroke-width="1.4" marker-end="url(#arrow)"/>"##
+        );
     }
     s.push_str("</g><g class=\"nodes\">");
     for n in nodes {

@@ -106,9 +106,9 @@ pub(super) async fn graph(
         NodeInfo {
             kind: dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("").to_string(),
             state: st.map(|(s, _)| s.to_string()),
-            href: selected.as_ref().map(|r| {
-                ti_href(&dag_id, &r.run_id, task_id, st.map(|(_, m)| *m).unwrap_or(-1))
-            }),
+            href: selected
+                .as_ref()
+                .map(|r| ti_href(&dag_id, &r.run_id, task_id, st.map(|(_, m)| *m).unwrap_or(-1))),
             title: Some(match st {
                 Some((s, _)) => format!("{task_id} · {s}"),
                 None => task_id.to_string(),
@@ -219,7 +219,12 @@ struct RunPage {
 }
 
 /// `[from, to]` as (left %, width %) of the span `[t0, t0 + total_ms]`.
-fn pct(from: DateTime<Utc>, to: DateTime<Utc>, t0: DateTime<Utc>, total_ms: f64) -> (String, String) {
+fn pct(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    t0: DateTime<Utc>,
+    total_ms: f64,
+) -> (String, String) {
     let left = ((from - t0).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0);
     let width = ((to - from).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0 - left);
     (format!("{left:.3}"), format!("{width:.3}"))
@@ -228,7 +233,9 @@ fn pct(from: DateTime<Utc>, to: DateTime<Utc>, t0: DateTime<Utc>, total_ms: f64)
 fn gantt(dag: &crate::dag::Dag, run: &RunRow, mut tis: Vec<TiRow>) -> (Vec<GanttRow>, String) {
     let order: HashMap<&str, usize> =
         dag.graph.topo_order().iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
-    tis.sort_by_key(|t| (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index));
+    tis.sort_by_key(|t| {
+        (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index)
+    });
     let now = Utc::now();
     let starts = tis.iter().filter_map(|t| t.queued_at.or(t.start_date));
     let t0 = run.start_date.into_iter().chain(starts).min();
@@ -249,8 +256,11 @@ fn gantt(dag: &crate::dag::Dag, run: &RunRow, mut tis: Vec<TiRow>) -> (Vec<Gantt
                 .zip(t.start_date)
                 .filter(|(q, s)| q < s)
                 .map(|(q, s)| pct(q, s, t0, total));
-            let label =
-                if t.map_index >= 0 { format!("{} [{}]", t.task_id, t.map_index) } else { t.task_id.clone() };
+            let label = if t.map_index >= 0 {
+                format!("{} [{}]", t.task_id, t.map_index)
+            } else {
+                t.task_id.clone()
+            };
             GanttRow {
                 title: format!(
                     "{label} · {} · queued {} · started {} · ended {} · {}",

@@ -39,7 +39,12 @@ const MAX_LINE: usize = 64 * 1024;
 /// Refuses ids that could climb out of a directory, before any file is touched.
 pub(super) fn check_ids(ids: &[&str]) -> Result<(), WebError> {
     for id in ids {
-        if id.is_empty() || id.contains('/') || id.contains('\\') || id.contains("..") || id.contains('\0') {
+        if id.is_empty()
+            || id.contains('/')
+            || id.contains('\\')
+            || id.contains("..")
+            || id.contains('\0')
+        {
             return Err(WebError::BadRequest(format!(
                 "invalid id `{}`: ids contain no `/`, `\\`, `..` or NUL",
                 id.replace('\0', "\\0")
@@ -50,7 +55,11 @@ pub(super) fn check_ids(ids: &[&str]) -> Result<(), WebError> {
 }
 
 /// The log file of try `n` of `ti` if it exists and lies inside the logs folder.
-pub(super) async fn open_log(settings: &Settings, ti: &TiRow, n: i64) -> Result<Option<PathBuf>, WebError> {
+pub(super) async fn open_log(
+    settings: &Settings,
+    ti: &TiRow,
+    n: i64,
+) -> Result<Option<PathBuf>, WebError> {
     check_ids(&[&ti.dag_id, &ti.run_id, &ti.task_id])?;
     let candidate = crate::worker::log_path(settings, ti, n);
     Ok(inside(&settings.log_dir(), &candidate).await)
@@ -160,7 +169,8 @@ pub(super) async fn stream(
         try_number: key.3,
     };
     tokio::spawn(follow.run(tx));
-    let body = Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx)).keep_alive(KeepAlive::default());
+    let body =
+        Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx)).keep_alive(KeepAlive::default());
     Ok(body.into_response())
 }
 
@@ -218,7 +228,11 @@ impl Follow {
 
 /// Sends every complete line of `buf` (and the rest too when `flush`); false once the
 /// client has gone.
-async fn send_lines(tx: &mpsc::Sender<Result<Event, Infallible>>, buf: &mut Vec<u8>, flush: bool) -> bool {
+async fn send_lines(
+    tx: &mpsc::Sender<Result<Event, Infallible>>,
+    buf: &mut Vec<u8>,
+    flush: bool,
+) -> bool {
     let mut start = 0;
     let mut lines = Vec::new();
     for (i, b) in buf.iter().enumerate() {

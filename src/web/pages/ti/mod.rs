@@ -156,7 +156,8 @@ async fn page(
         .filter(|x| x.task_id == task_id && x.map_index == map_index)
         .map(|x| (x.key, shown(&x.value)))
         .collect();
-    let rendered = state.store.ti_rendered(ti.id).await?.iter().map(|(k, v)| (k.clone(), shown(v))).collect();
+    let rendered =
+        state.store.ti_rendered(ti.id).await?.iter().map(|(k, v)| (k.clone(), shown(v))).collect();
     let siblings = if map_index >= 0 {
         let mut s: Vec<Sibling> = state
             .store
@@ -227,24 +228,31 @@ struct MarkForm {
 fn form_map_index(raw: Option<&str>) -> Result<i64, WebError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(-1),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|m| *m >= -1)
-            .ok_or_else(|| WebError::BadRequest(format!("field `map_index`: `{s}` is not a map index"))),
+        Some(s) => s.parse::<i64>().ok().filter(|m| *m >= -1).ok_or_else(|| {
+            WebError::BadRequest(format!("field `map_index`: `{s}` is not a map index"))
+        }),
     }
 }
 
 /// Where an action returns: the instance's page, with a message or an error.
-fn back(dag_id: &str, run_id: &str, task_id: &str, map_index: i64, result: Result<String, WebError>) -> Result<Response, WebError> {
+fn back(
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i64,
+    result: Result<String, WebError>,
+) -> Result<Response, WebError> {
     let url = ti_href(dag_id, run_id, task_id, map_index);
     match result {
         Ok(msg) => Ok(redirect_with(&url, &msg).into_response()),
         // Refusals the user can act on are shown on the page; the rest are error pages.
         Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => {
             let sep = if url.contains('?') { '&' } else { '?' };
-            Ok(axum::response::Redirect::to(&format!("{url}{sep}error={}", url_encode(&e.to_string())))
-                .into_response())
+            Ok(axum::response::Redirect::to(&format!(
+                "{url}{sep}error={}",
+                url_encode(&e.to_string())
+            ))
+            .into_response())
         }
         Err(e) => Err(e),
     }
@@ -281,13 +289,16 @@ async fn mark(
         "success" => TaskState::Success,
         "failed" => TaskState::Failed,
         other => {
-            let e = WebError::BadRequest(format!("field `state`: expected success or failed, got `{other}`"));
+            let e = WebError::BadRequest(format!(
+                "field `state`: expected success or failed, got `{other}`"
+            ));
             return back(&dag_id, &run_id, &task_id, map_index, Err(e));
         }
     };
     let run = actions::find_run(&state, &dag_id, &run_id).await?;
     let ti = actions::find_ti(&state, &run, &task_id, map_index).await?;
-    let result = actions::mark(&state, &form.user, &run, &ti, to).await.map(|()| format!("Marked {to}"));
+    let result =
+        actions::mark(&state, &form.user, &run, &ti, to).await.map(|()| format!("Marked {to}"));
     back(&dag_id, &run_id, &task_id, map_index, result)
 }
 
