@@ -17,11 +17,11 @@ use crate::dag::DagGraph;
 use crate::web::error::escape;
 
 /// Box width; ids longer than [`LABEL_CHARS`] are cut with an ellipsis (full id in the tooltip).
-pub const NODE_W: f64 = 190.0;
+pub const NODE_W: f64 = 172.0;
 /// Box height: two lines of text.
 pub const NODE_H: f64 = 42.0;
 /// Horizontal space between columns (room for the edge curves).
-const GAP_X: f64 = 70.0;
+const GAP_X: f64 = 56.0;
 /// Vertical space between boxes of a column.
 const GAP_Y: f64 = 18.0;
 /// Height a dummy point (an edge passing through a column) takes in its column.
@@ -29,7 +29,7 @@ const DUMMY_H: f64 = 10.0;
 /// Margin around the drawing.
 const PAD: f64 = 16.0;
 /// Characters of a task id that fit in a box at 12 px.
-const LABEL_CHARS: usize = 25;
+const LABEL_CHARS: usize = 22;
 /// Barycenter sweeps (down then up counts as two); more rarely helps on real DAGs.
 const SWEEPS: usize = 4;
 

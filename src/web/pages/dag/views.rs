@@ -92,25 +92,31 @@ pub(super) async fn graph(
         None => recent.first().cloned(),
     };
     // The most relevant state per task (a mapped task has several instances).
-    let mut states: HashMap<String, (TaskState, i64)> = HashMap::new();
+    // (state, map index, instances) per task.
+    let mut states: HashMap<String, (TaskState, i64, usize)> = HashMap::new();
     if let Some(run) = &selected {
         for ti in state.store.run_tis(run.id).await? {
-            let e = states.entry(ti.task_id.clone()).or_insert((ti.state, ti.map_index));
+            let e = states.entry(ti.task_id.clone()).or_insert((ti.state, ti.map_index, 0));
+            e.2 += 1;
             if (relevance(ti.state), ti.map_index) < (relevance(e.0), e.1) {
-                *e = (ti.state, ti.map_index);
+                (e.0, e.1) = (ti.state, ti.map_index);
             }
         }
     }
     let drawn = svg::layout(&dag.graph, |task_id| {
         let st = states.get(task_id);
+        let kind = dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("");
         NodeInfo {
-            kind: dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("").to_string(),
-            state: st.map(|(s, _)| s.to_string()),
-            href: selected
-                .as_ref()
-                .map(|r| ti_href(&dag_id, &r.run_id, task_id, st.map(|(_, m)| *m).unwrap_or(-1))),
+            kind: match st {
+                Some((_, _, n)) if *n > 1 => format!("{kind} · {n} mapped"),
+                _ => kind.to_string(),
+            },
+            state: st.map(|(s, _, _)| s.to_string()),
+            href: selected.as_ref().map(|r| {
+                ti_href(&dag_id, &r.run_id, task_id, st.map(|(_, m, _)| *m).unwrap_or(-1))
+            }),
             title: Some(match st {
-                Some((s, _)) => format!("{task_id} · {s}"),
+                Some((s, _, _)) => format!("{task_id} · {s}"),
                 None => task_id.to_string(),
             }),
         }

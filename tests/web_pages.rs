@@ -1,0 +1,460 @@
+//! The DAG page, run page and task-instance page over HTTP: a real store, a DAG run to its
+//! end by the real engine, the real router on a local port, users of each role with sessions.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{Db, Env};
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use updraft::model::{DagRunState, TaskState};
+use updraft::secrets::token_hash;
+use updraft::store::RunRow;
+use updraft::web::{AppState, Metrics};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `$body(env)` once on SQLite and once on PostgreSQL (when the test command started it).
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let env = Env::new(Db::Sqlite).await.expect("sqlite env");
+                super::$name(env).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = Env::new(Db::Postgres).await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    )*};
+}
+
+both!(pages_show_a_finished_run, logs_are_served_safely, clear_and_mark);
+
+const DAG: &str = r#"
+dag_id: pages
+description: web pages test
+owner: web
+tags: [t]
+tasks:
+  first:
+    type: bash
+    command: echo "hello from first"; echo "second line"
+  middle:
+    type: bash
+    depends_on: [first]
+    command: echo middle
+  last:
+    type: bash
+    depends_on: [middle]
+    command: echo last
+  broken:
+    type: bash
+    depends_on: [first]
+    command: echo "about to fail <b>"; exit 3
+  fan:
+    type: bash
+    depends_on: [first]
+    foreach: [1, 2]
+    command: echo "item {{ item }}"
+"#;
+
+/// A served app with one user per role; each client carries its user's session cookie.
+struct Web {
+    base: String,
+    http: reqwest::Client,
+    /// (session cookie, csrf) per role name.
+    sessions: std::collections::HashMap<&'static str, (String, String)>,
+    shutdown: CancellationToken,
+}
+
+impl Web {
+    async fn start(env: &Env) -> Web {
+        let state = AppState::new(
+            env.store.clone(),
+            Arc::new(env.settings.clone()),
+            Arc::new(Metrics::default()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
+        let mut sessions = std::collections::HashMap::new();
+        let now = Utc::now();
+        for role in ["viewer", "operator", "admin"] {
+            let id = env
+                .store
+                .create_user(
+                    role,
+                    &format!("{role}@example.com"),
+                    "unused-hash",
+                    &[role.to_string()],
+                    now,
+                )
+                .await
+                .expect("user");
+            let (cookie, csrf) = (format!("session-{role}"), format!("csrf-{role}"));
+            env.store
+                .create_session(
+                    &token_hash(&cookie),
+                    id,
+                    &csrf,
+                    now,
+                    now + chrono::Duration::hours(1),
+                )
+                .await
+                .expect("session");
+            sessions.insert(role, (cookie, csrf));
+        }
+        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+        Web { base, http, sessions, shutdown }
+    }
+
+    fn cookie(&self, role: &str) -> String {
+        format!("updraft_session={}", self.sessions[role].0)
+    }
+
+    fn csrf(&self, role: &str) -> String {
+        self.sessions[role].1.clone()
+    }
+
+    async fn get(
+        &self,
+        role: &str,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie(role))
+            .send()
+            .await
+            .expect("GET");
+        let (status, headers) = (r.status(), r.headers().clone());
+        (status, headers, r.text().await.expect("body"))
+    }
+
+    async fn post(&self, role: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie(role))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (r.status(), location)
+    }
+}
+
+impl Drop for Web {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn enc(s: &str) -> String {
+    updraft::web::pages::url_encode(s)
+}
+
+/// Runs DAG `pages` once to its end and stops the engine, so states hold still.
+async fn finished_run(env: &Env) -> RunRow {
+    env.write_dag("pages.yaml", DAG);
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("pages").await.is_ok() })
+        .await;
+    env.store.set_paused("pages", false).await.expect("unpause");
+    let run = env.trigger("pages", json!({"k": "v"})).await;
+    let done = env.wait_run(run.id, LIMIT).await;
+    running.stop().await;
+    assert_eq!(done.state, DagRunState::Failed, "`broken` is a leaf that fails");
+    done
+}
+
+async fn pages_show_a_finished_run(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let (status, _, grid) = web.get("viewer", "/dags/pages").await;
+    assert_eq!(status, StatusCode::OK, "{grid}");
+    for task in ["first", "middle", "last", "broken", "fan"] {
+        assert!(grid.contains(&format!("data-task-id=\"{task}\"")), "grid row for {task}");
+    }
+    assert!(grid.contains(&format!("data-run-id=\"{}\"", run.run_id)));
+    assert!(grid.contains("class=\"cell s-success\""), "success cells");
+    assert!(grid.contains("class=\"cell s-failed\""), "the failed cell");
+    assert!(
+        grid.contains("class=\"cell s-success mapped\""),
+        "the mapped task folds into one cell"
+    );
+    assert!(grid.contains("<body data-live=\"0\">"), "nothing runs: not live");
+    // A viewer sees no operator buttons.
+    assert!(!grid.contains("▶ Trigger"));
+
+    let (status, _, graph) = web.get("viewer", "/dags/pages/graph").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(graph.contains("<svg class=\"graph\""));
+    for task in ["first", "middle", "last", "broken", "fan"] {
+        assert!(graph.contains(&format!("data-task-id=\"{task}\"")), "graph node {task}");
+    }
+    assert_eq!(
+        graph.matches("<path class=\"edge\"").count(),
+        4,
+        "first->middle->last, first->broken, first->fan"
+    );
+    assert!(graph.contains("class=\"node s-failed\" data-task-id=\"broken\""));
+
+    let (status, _, code) = web.get("viewer", "/dags/pages/code").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(code.contains("pages.yaml") && code.contains("echo middle"));
+    assert!(code.contains("about to fail") && !code.contains("about to fail <b>"), "escaped");
+
+    let (status, _, runs) = web.get("viewer", "/dags/pages/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(runs.contains(&run.run_id) && runs.contains("{&#34;k&#34;:&#34;v&#34;}"));
+
+    let run_url = format!("/dags/pages/runs/{}", enc(&run.run_id));
+    let (status, _, page) = web.get("viewer", &run_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"gantt\"") && page.contains("fan [1]"));
+    assert_eq!(page.matches("class=\"bar s-").count(), 6, "one bar per task instance");
+
+    let (status, _, ti) = web.get("viewer", &format!("{run_url}/tasks/first")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ti.contains("hello from first"), "the try's log is on the page");
+    assert!(ti.contains("Try 1"));
+    assert!(ti.contains("return_value"), "XCom of the instance");
+    let (_, _, broken) = web.get("viewer", &format!("{run_url}/tasks/broken")).await;
+    assert!(broken.contains("about to fail") && !broken.contains("about to fail <b>"));
+    let (status, _, fan) = web.get("viewer", &format!("{run_url}/tasks/fan?map_index=1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(fan.contains("item 2"), "map index 1 ran item 2");
+    let (status, _, _) = web.get("viewer", "/dags/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = web.get("viewer", &format!("{run_url}/tasks/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn logs_are_served_safely(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let logs = format!("/dags/pages/runs/{}/tasks/first/logs/1", enc(&run.run_id));
+    let (status, headers, full) = web.get("viewer", &logs).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(full.contains("hello from first"));
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    let end: usize = headers["x-log-offset"].to_str().expect("ascii").parse().expect("number");
+    assert_eq!(end, full.len());
+    let (_, headers, tail) = web.get("viewer", &format!("{logs}?offset={}", end - 12)).await;
+    assert_eq!(tail, &full[end - 12..]);
+    assert_eq!(headers["x-log-offset"], end.to_string().as_str());
+    let (status, _, rest) = web.get("viewer", &format!("{logs}?offset={}", end + 100)).await;
+    assert_eq!((status, rest.as_str()), (StatusCode::OK, ""));
+    let (status, _, _) = web
+        .get("viewer", &format!("/dags/pages/runs/{}/tasks/first/logs/2", enc(&run.run_id)))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no second try");
+
+    // The finished try's stream sends every line, then `end`, then closes.
+    let (status, headers, sse) = web.get("viewer", &format!("{logs}/stream")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap_or("").starts_with("text/event-stream"));
+    assert!(
+        sse.contains("data: hello from first\n") && sse.contains("data: second line\n"),
+        "{sse}"
+    );
+    assert!(sse.contains("event: end"), "{sse}");
+
+    // Climbing out of the logs folder: refused before any file is opened.
+    std::fs::write(env.settings.home.join("secret.txt"), "TOP SECRET").expect("secret");
+    let run_id = enc(&run.run_id);
+    for path in [
+        format!("/dags/pages/runs/{run_id}/tasks/..%2F..%2Fsecret.txt/logs/1"),
+        format!("/dags/pages/runs/{run_id}/tasks/..%2F..%2F..%2Fsecret.txt/logs/1/stream"),
+        format!("/dags/..%2F..%2Fsecret.txt/runs/{run_id}/tasks/first/logs/1"),
+        "/dags/pages/runs/..%2F..%2F/tasks/first/logs/1".to_string(),
+        format!("/dags/pages/runs/{run_id}/tasks/first%00/logs/1"),
+        format!("/dags/pages/runs/{run_id}/tasks/..%2Fsecret.txt"),
+    ] {
+        let (status, _, body) = web.get("viewer", &path).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+            "{path}: {status}"
+        );
+        assert!(!body.contains("TOP SECRET"), "{path}");
+    }
+    let (status, _, _) =
+        web.get("viewer", &format!("/dags/pages/runs/{run_id}/tasks/..%2Fx/logs/1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn clear_and_mark(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let ti = |task: &str| format!("/dags/pages/runs/{}/tasks/{task}", enc(&run.run_id));
+    let state_of = |task: &'static str| {
+        let store = env.store.clone();
+        async move {
+            let tis = store.run_tis(run.id).await.expect("tis");
+            tis.into_iter().find(|t| t.task_id == task).map(|t| t.state).expect("task")
+        }
+    };
+
+    // Refusals: a viewer, and a post without (or with a wrong) CSRF token.
+    let (status, _) = web
+        .post("viewer", &format!("{}/clear", ti("middle")), &[("csrf", &web.csrf("viewer"))])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = web
+        .post(
+            "viewer",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", &web.csrf("viewer")), ("state", "success")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) =
+        web.post("operator", &format!("{}/clear", ti("middle")), &[("downstream", "on")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    let (status, _) = web
+        .post(
+            "operator",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", "forged"), ("state", "success")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "wrong CSRF token");
+    assert_eq!(state_of("middle").await, TaskState::Success);
+
+    // Clear without downstream: only that instance; the run reopens.
+    let csrf = web.csrf("operator");
+    let (status, location) = web
+        .post("operator", &format!("{}/clear", ti("last")), &[("csrf", &csrf), ("map_index", "-1")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with(&ti("last")) && location.contains("flash=Cleared%201"),
+        "{location}"
+    );
+    assert_eq!(state_of("last").await, TaskState::None);
+    assert_eq!(env.store.get_run(run.id).await.expect("run").state, DagRunState::Running);
+
+    // With downstream: middle and last.
+    let (status, _) = web
+        .post(
+            "operator",
+            &format!("{}/clear", ti("middle")),
+            &[("csrf", &csrf), ("map_index", "-1"), ("downstream", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(state_of("middle").await, TaskState::None);
+    assert_eq!(state_of("first").await, TaskState::Success, "upstream untouched");
+
+    // Mark: failed -> success; a bad state is shown as an error on the page.
+    let (status, location) = web
+        .post(
+            "operator",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", &csrf), ("map_index", ""), ("state", "success")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("flash=Marked%20success"), "{location}");
+    assert_eq!(state_of("broken").await, TaskState::Success);
+    let (status, location) = web
+        .post(
+            "operator",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", &csrf), ("state", "running")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("error="), "{location}");
+    let (_, _, page) = web.get("operator", location.trim_start_matches(&web.base)).await;
+    assert!(
+        page.contains("id=\"action-error\"") && page.contains("expected success or failed"),
+        "{page}"
+    );
+    // Marking it success again is refused by the model, and said so.
+    let (_, location) = web
+        .post(
+            "operator",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", &csrf), ("state", "success")],
+        )
+        .await;
+    assert!(location.contains("error=cannot%20mark"), "{location}");
+    // The operator sees the buttons; the audit log has the actions.
+    let (_, _, page) = web.get("operator", &ti("broken")).await;
+    assert!(page.contains("id=\"clear\"") && page.contains("id=\"mark-failed\""));
+    let audit = env.store.list_audit(None, None, 100).await.expect("audit");
+    assert!(audit.iter().filter(|a| a.event == "clear").count() >= 2, "{audit:?}");
+}
+
+/// The grid at its largest (100 runs x 50 tasks) costs two queries: it renders in well
+/// under a second even in a debug build on a loaded machine; a query per cell would not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grid_of_100_runs_by_50_tasks_is_fast() {
+    let env = Env::new(Db::Sqlite).await.expect("sqlite env");
+    let mut yaml = String::from("dag_id: big\ntasks:\n");
+    for i in 0..50 {
+        yaml.push_str(&format!("  t{i:02}:\n    type: bash\n    command: echo {i}\n"));
+        if i % 5 != 0 {
+            yaml.push_str(&format!("    depends_on: [t{:02}]\n", i - 1));
+        }
+    }
+    env.write_dag("big.yaml", &yaml);
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("big").await.is_ok() }).await;
+    running.stop().await;
+    let tis: Vec<updraft::store::NewTi> = (0..50)
+        .map(|i| updraft::store::NewTi {
+            task_id: format!("t{i:02}"),
+            map_index: -1,
+            map_item: None,
+            operator: "bash".into(),
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            priority_weight: 1,
+            queue: "default".into(),
+            max_tries: 1,
+        })
+        .collect();
+    for _ in 0..100 {
+        let run = env.trigger("big", json!({})).await;
+        assert!(env.store.start_run(run.id, &tis, Utc::now()).await.expect("start"));
+    }
+    let web = Web::start(&env).await;
+    let mut times = Vec::new();
+    let mut page = String::new();
+    for _ in 0..7 {
+        let t = std::time::Instant::now();
+        let (status, _, body) = web.get("viewer", "/dags/big?runs=100").await;
+        times.push(t.elapsed());
+        assert_eq!(status, StatusCode::OK);
+        page = body;
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    eprintln!("grid 100 runs x 50 tasks: median {median:?}");
+    assert_eq!(page.matches("class=\"runcol\"").count(), 100);
+    assert_eq!(page.matches("class=\"cell s-none\"").count(), 5000);
+    assert!(page.contains("<body data-live=\"1\">"), "running runs make the page live");
+    assert!(median < Duration::from_secs(1), "median {median:?}");
+}
