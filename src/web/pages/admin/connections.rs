@@ -174,5 +174,7 @@ async fn delete(State(state): State<AppState>, form: Form<Fields>) -> Result<Res
 
 /// Routes of this page.
 pub fn router() -> Router<AppState> {
-    Router::new().route(PATH, get(list).post(save)).route("/admin/connections/delete", post(delete))
+    Router::new()
+        .route("/admin/connections", get(list).post(save))
+        .route("/admin/connections/delete", post(delete))
 }

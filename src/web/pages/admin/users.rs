@@ -296,7 +296,7 @@ async fn delete(
 /// Routes of this page.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(PATH, get(list).post(create))
+        .route("/admin/users", get(list).post(create))
         .route("/admin/users/{id}/roles", post(set_roles))
         .route("/admin/users/{id}/password", post(set_password))
         .route("/admin/users/{id}/active", post(set_active))

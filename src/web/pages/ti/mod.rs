@@ -304,13 +304,15 @@ async fn mark(
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    const TI: &str = "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}";
     Router::new()
-        .route(TI, get(page))
-        .route(&format!("{TI}/clear"), post(clear))
-        .route(&format!("{TI}/mark"), post(mark))
-        .route(&format!("{TI}/logs/{{try_number}}"), get(logs::raw))
-        .route(&format!("{TI}/logs/{{try_number}}/stream"), get(logs::stream))
+        .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", get(page))
+        .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/clear", post(clear))
+        .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/mark", post(mark))
+        .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs/{try_number}", get(logs::raw))
+        .route(
+            "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs/{try_number}/stream",
+            get(logs::stream),
+        )
 }
 
 #[cfg(test)]
