@@ -45,6 +45,10 @@ async function login(page, user, password) {
 }
 
 async function logout(page) {
+  // Error pages have no navigation bar: go back to a page that has one.
+  if (!(await page.locator("header form[action='/logout'] button").count())) {
+    await page.goto(`${BASE}/dags`);
+  }
   await page.click("header form[action='/logout'] button");
   await page.waitForURL(/\/login/);
 }
@@ -61,10 +65,10 @@ async function directPost(page, url, form) {
 
 async function createUser(page, name, role) {
   await page.goto(`${BASE}/admin/users`);
-  const form = page.locator("form#create-user");
+  const form = page.locator("form#user-create");
   await form.locator("input[name=username]").fill(name);
   await form.locator("input[name=password]").fill(`${name}-password-1`);
-  await form.locator(`input[name=roles][value=${role}]`).check();
+  await form.locator(`input[name=role][value=${role}]`).check();
   await Promise.all([page.waitForLoadState("load"), form.locator("button[type=submit]").click()]);
   const text = await page.textContent("body");
   expect(text.includes(name), `the user list to show ${name}`);
@@ -100,22 +104,23 @@ async function main() {
     await login(page, "arthur", "arthur-password-1");
     expect(!(await page.locator("a.button", { hasText: "Trigger" }).count()), "no trigger button for an author");
     await page.goto(`${BASE}/editor/new`);
-    await page.fill("input[name=file]", `${DAG_ID}.yaml`);
-    await page.fill("textarea[name=content]", BAD_DAG);
-    await page.click("#validate");
-    await page.waitForSelector("#errors li");
-    const errors = await page.textContent("#errors");
+    await page.fill("#editor-file", `${DAG_ID}.yaml`);
+    await page.fill("#editor-content", BAD_DAG);
+    await page.click("#editor-validate");
+    await page.waitForSelector("#editor-errors li.error");
+    const errors = await page.textContent("#editor-errors");
     expect(/14/.test(errors) && errors.includes("sya"), `a validation error naming line 14 and 'sya', got: ${errors}`);
-    await page.click("#save");
-    await page.waitForLoadState("load");
-    const refused = await page.textContent("body");
+    await Promise.all([page.waitForLoadState("load"), page.click("#editor-save")]);
+    const refused = await page.textContent("#editor-errors");
     expect(refused.includes("sya"), "saving the broken file shows the error");
-    await page.fill("textarea[name=content]", GOOD_DAG);
-    await page.click("#validate");
-    await waitFor("validation to pass", 5000, async () => !(await page.locator("#errors li").count()));
+    await page.fill("#editor-content", GOOD_DAG);
+    await page.click("#editor-validate");
+    await waitFor("validation to pass", 5000, async () =>
+      (await page.locator("#editor-errors li.ok").count()) > 0 &&
+      (await page.locator("#editor-errors li.error").count()) === 0);
     await shot(page, "editor");
-    await Promise.all([page.waitForLoadState("load"), page.click("#save")]);
-    expect(!(await page.textContent("body")).includes("error"), "the save to succeed");
+    await Promise.all([page.waitForLoadState("load"), page.click("#editor-save")]);
+    expect((await page.locator(".banner.error").count()) === 0, `the save to succeed, at ${page.url()}`);
 
     step = "author may not trigger";
     let r = await directPost(page, `/dags/${DAG_ID}/trigger`, {});
