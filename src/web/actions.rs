@@ -188,3 +188,22 @@ pub async fn audit(
     state.store.record_audit(&entry, Utc::now()).await?;
     Ok(())
 }
+
+/// Refuses ids that could climb out of a directory once joined to a path (log files), before
+/// any file is touched. Pages and API both call it.
+pub fn check_ids(ids: &[&str]) -> Result<(), WebError> {
+    for id in ids {
+        if id.is_empty()
+            || id.contains('/')
+            || id.contains('\\')
+            || id.contains("..")
+            || id.contains('\0')
+        {
+            return Err(WebError::BadRequest(format!(
+                "invalid id `{}`: ids contain no `/`, `\\`, `..` or NUL",
+                id.replace('\0', "\\0")
+            )));
+        }
+    }
+    Ok(())
+}

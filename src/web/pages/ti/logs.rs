@@ -36,23 +36,7 @@ const STREAM_CHUNK: u64 = 256 * 1024;
 /// A line longer than this is sent in pieces.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Refuses ids that could climb out of a directory, before any file is touched.
-pub(super) fn check_ids(ids: &[&str]) -> Result<(), WebError> {
-    for id in ids {
-        if id.is_empty()
-            || id.contains('/')
-            || id.contains('\\')
-            || id.contains("..")
-            || id.contains('\0')
-        {
-            return Err(WebError::BadRequest(format!(
-                "invalid id `{}`: ids contain no `/`, `\\`, `..` or NUL",
-                id.replace('\0', "\\0")
-            )));
-        }
-    }
-    Ok(())
-}
+pub(super) use crate::web::actions::check_ids;
 
 /// The log file of try `n` of `ti` if it exists and lies inside the logs folder.
 pub(super) async fn open_log(
