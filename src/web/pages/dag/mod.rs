@@ -71,7 +71,11 @@ impl Header {
             description: rec.description.clone(),
             owner: rec.owner.clone(),
             tags: rec.tags.clone(),
-            schedule: rec.schedule.clone().unwrap_or_else(|| "manual".into()),
+            schedule: if dag.schedule.is_scheduled() {
+                dag.schedule.to_string()
+            } else {
+                "manual".into()
+            },
             paused: rec.is_paused,
             is_active: rec.is_active,
             next_run: if rec.is_paused { "paused".into() } else { fmt_time(rec.next_dagrun) },
