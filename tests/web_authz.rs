@@ -380,7 +380,9 @@ fn registered_routes() -> BTreeSet<(String, String)> {
             let text = std::fs::read_to_string(&p).expect("read source");
             let compact: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
             for chunk in compact.split(".route(").skip(1) {
-                let Some(path) = chunk.strip_prefix('"').and_then(|c| c.split('"').next()) else {
+                let Some(path) =
+                    chunk.trim_start().strip_prefix('"').and_then(|c| c.split('"').next())
+                else {
                     continue;
                 };
                 // The handler chain runs up to the closing parenthesis of `.route(`.
