@@ -173,15 +173,17 @@ impl Store {
         if dag_ids.is_empty() {
             return Ok(out);
         }
-        let params: Vec<String> = (1..=dag_ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT dag_id, run_id, state, logical_date FROM ( \
-               SELECT dag_id, run_id, state, logical_date, ROW_NUMBER() OVER \
-                 (PARTITION BY dag_id ORDER BY logical_date DESC, id DESC) AS rn \
-               FROM dag_run WHERE dag_id IN ({})) ranked \
-             WHERE rn <= {per_dag} ORDER BY dag_id, logical_date DESC",
-            params.join(", ")
-        );
+        // One indexed range scan per DAG (dag_id, logical_date), glued with UNION ALL: a window
+        // function over all the DAGs' runs would sort every run of the page's DAGs first.
+        let parts: Vec<String> = (1..=dag_ids.len())
+            .map(|i| {
+                format!(
+                    "SELECT * FROM (SELECT dag_id, run_id, state, logical_date, id FROM dag_run \
+                     WHERE dag_id = ${i} ORDER BY logical_date DESC, id DESC LIMIT {per_dag}) r{i}"
+                )
+            })
+            .collect();
+        let sql = parts.join(" UNION ALL ");
         let mut q = sqlx::query(&sql);
         for id in dag_ids {
             q = q.bind(id);
@@ -192,6 +194,10 @@ impl Store {
                 state: parse_col(&r, "state")?,
                 logical_date: time(&r, "logical_date")?,
             });
+        }
+        // UNION ALL promises no order: newest first, as documented.
+        for runs in out.values_mut() {
+            runs.sort_by(|a, b| b.logical_date.cmp(&a.logical_date));
         }
         Ok(out)
     }
