@@ -197,7 +197,7 @@ impl Store {
         }
         // UNION ALL promises no order: newest first, as documented.
         for runs in out.values_mut() {
-            runs.sort_by(|a, b| b.logical_date.cmp(&a.logical_date));
+            runs.sort_by_key(|b| std::cmp::Reverse(b.logical_date));
         }
         Ok(out)
     }
