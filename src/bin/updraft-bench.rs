@@ -6,7 +6,11 @@
 //!
 //! ```text
 //! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle]... [--postgres]
+//! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N]   (streaming, see `streaming`)
 //! ```
+
+#[path = "updraft-bench/streaming.rs"]
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,6 +33,8 @@ const LIMIT: Duration = Duration::from_secs(600);
 struct Bench {
     postgres: bool,
     dir: PathBuf,
+    /// Connections (by id) given to the engine: the streaming scenarios' servers.
+    connections: Vec<(String, String)>,
 }
 
 fn rss_kb(pid: &str, field: &str) -> u64 {
@@ -84,6 +90,7 @@ impl Bench {
         std::fs::write(dags.join(format!("{name}.yaml")), yaml).expect("write dag");
         let mut settings = Settings::for_home(&home, &dags);
         settings.parallelism = parallelism;
+        settings.connections.extend(self.connections.iter().cloned());
         settings.database_url = self.database_url(name).await;
         let store = Store::open(&settings.database_url).await.expect("open store");
         let shutdown = CancellationToken::new();
@@ -251,6 +258,35 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// `kafka_to_cassandra` (a one-task DAG run by the engine) beside the bare loop.
+    async fn to_cassandra(&self, servers: &streaming::Servers, n: usize) {
+        let id = Utc::now().timestamp_millis();
+        let (topic, ks) = (format!("bench_cass_{id}"), format!("bench_{id}"));
+        servers.fill_topic(&topic, n).await;
+        let session = servers.cassandra(&ks).await;
+        let bare = servers.bare_cassandra(session, &ks, &topic, n).await;
+        let (run, _, updraft) = self
+            .run_dag("to_cassandra", &streaming::cassandra_dag("to_cassandra", &topic, &ks), 4)
+            .await;
+        assert_eq!(run.state.as_str(), "success", "the kafka_to_cassandra run failed");
+        streaming::report("kafka_to_cassandra", n, bare, updraft);
+    }
+
+    /// `kafka_to_s3` (a one-task DAG run by the engine) beside the bare loop.
+    async fn to_s3(&self, servers: &streaming::Servers, n: usize) {
+        let id = Utc::now().timestamp_millis();
+        let (topic, bucket) = (format!("bench_s3_{id}"), format!("bench-{id}"));
+        servers.fill_topic(&topic, n).await;
+        servers.bucket(&bucket).await;
+        let bare = servers.bare_s3(&bucket, &topic, n).await;
+        let (run, _, updraft) =
+            self.run_dag("to_s3", &streaming::s3_dag("to_s3", &topic, &bucket), 4).await;
+        assert_eq!(run.state.as_str(), "success", "the kafka_to_s3 run failed");
+        streaming::report("kafka_to_s3", n, bare, updraft);
+    }
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("updraft-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -270,7 +306,13 @@ async fn main() {
     if chosen.is_empty() || chosen.contains(&"all") {
         chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle"];
     }
-    let bench = Bench { postgres, dir: temp_dir() };
+    let messages = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--messages="))
+        .map_or(1_000_000, |n| n.parse().expect("--messages=N"));
+    let servers = streaming::Servers::from_env();
+    let connections = servers.as_ref().map(streaming::Servers::connections).unwrap_or_default();
+    let bench = Bench { postgres, dir: temp_dir(), connections };
     println!(
         "updraft-bench on {} ({} cores)",
         if postgres { "PostgreSQL" } else { "SQLite" },
@@ -284,8 +326,19 @@ async fn main() {
             "fanout10k" => bench.fanout(10_000, "empty", 16).await,
             "load" => bench.load(),
             "idle" => bench.idle().await,
+            "kafka_to_cassandra" | "kafka_to_s3" => match &servers {
+                Some(s) if scenario == "kafka_to_cassandra" => {
+                    bench.to_cassandra(s, messages).await
+                }
+                Some(s) => bench.to_s3(s, messages).await,
+                None => eprintln!(
+                    "{scenario} needs UPDRAFT_BENCH_KAFKA_BROKERS, UPDRAFT_BENCH_CASSANDRA_HOST and \
+                     UPDRAFT_BENCH_S3_ENDPOINT (scripts/bench.sh sets them)"
+                ),
+            },
             other => eprintln!(
-                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle or all"
+                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, \
+                 kafka_to_cassandra, kafka_to_s3 or all"
             ),
         }
     }
