@@ -159,7 +159,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
                             }.boxed());
                         }
                     }
-                    if stopper.done(&consumer) {
+                    if stopper.full() {
                         reading = false;
                     }
                 }

@@ -145,7 +145,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
                         uploading.insert(p);
                         uploads.push(upload(&loc, p, std::mem::take(b)));
                     }
-                    if stopper.done(&consumer) {
+                    if stopper.full() {
                         reading = false;
                     }
                 }

@@ -109,6 +109,13 @@ impl Stopper {
         self.at_end.insert(partition);
     }
 
+    /// Whether `max_messages` is reached: the per-message check, which must stay cheap (the
+    /// full [`done`](Self::done) asks librdkafka for the assignment, so it runs on partition
+    /// ends and ticks only).
+    pub fn full(&self) -> bool {
+        matches!(self.until, Until::MaxMessages(n) if self.received >= n)
+    }
+
     /// Whether reading is over (in-flight writes still have to finish).
     pub fn done(&self, consumer: &StreamConsumer) -> bool {
         match self.until {
