@@ -223,3 +223,42 @@ async fn cancelling_a_forever_sink_stops_promptly() {
     assert!(cancelled_at.elapsed() < Duration::from_secs(2), "{:?}", cancelled_at.elapsed());
     assert!(matches!(result, Err(OperatorError::Retryable(m)) if m.starts_with("killed")));
 }
+
+#[tokio::test]
+async fn kafka_produce_reads_a_json_lines_file_with_templated_keys() {
+    let Some(s) = Servers::get() else { return };
+    let topic = unique("file");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("records.jsonl");
+    std::fs::write(
+        &path,
+        "{\"sym\": \"AAPL\", \"p\": 1}\n\n{\"sym\": \"MSFT\", \"p\": 2}\n\"plain text\"\n",
+    )
+    .unwrap();
+    let f = fixture(
+        &s,
+        &[(
+            "p",
+            &format!(
+                "type: kafka_produce\ntopic: {topic}\nfile: '{}'\nkey: \"{{{{ record.sym | default('none') | lower }}}}-{{{{ ds }}}}\"",
+                path.display()
+            ),
+        )],
+        &[],
+    )
+    .await;
+    let out = done(execute(&f.ctx("p").await).await);
+    assert_eq!(out["messages"], json!(3));
+    let mut got: Vec<(Option<String>, Value)> = s
+        .read_all(&topic, Duration::from_secs(20))
+        .into_iter()
+        .map(|(k, v, _)| (k, serde_json::from_str(&v).unwrap_or(Value::String(v))))
+        .collect();
+    got.sort_by_key(|(k, _)| k.clone());
+    let want = vec![
+        (Some("aapl-2026-01-02".to_string()), json!({"sym": "AAPL", "p": 1})),
+        (Some("msft-2026-01-02".to_string()), json!({"sym": "MSFT", "p": 2})),
+        (Some("none-2026-01-02".to_string()), json!("plain text")),
+    ];
+    assert_eq!(got, want);
+}

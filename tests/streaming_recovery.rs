@@ -86,7 +86,9 @@ async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
         .await
         .unwrap();
     session.await_schema_agreement().await.unwrap();
+    let t0 = Instant::now();
     produce(&s, &topic).await;
+    eprintln!("cassandra: produced in {:?}", t0.elapsed());
     let task = format!(
         "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
          columns: {{id: id, v: v}}\nprogress_interval: 0.1"
@@ -94,8 +96,10 @@ async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
     let f = fixture(&s, &[("sink", &task)]).await;
     let killed_at = kill_half_way(&f.ctx("sink").await, 30_000).await;
     assert!(killed_at < MESSAGES as u64, "{killed_at}");
+    eprintln!("cassandra: killed at {killed_at} after {:?}", t0.elapsed());
 
     let out = done(execute(&f.ctx("sink").await).await);
+    eprintln!("cassandra: restart done after {:?}: {out}", t0.elapsed());
     let resumed = out["messages"].as_i64().unwrap();
     assert!(resumed < MESSAGES && resumed > 0, "the restart resumed from the commits: {out}");
     assert_eq!(out["dead_letters"], json!(0));

@@ -58,9 +58,16 @@ pub fn client_config(conn: &Connection) -> Result<ClientConfig, OperatorError> {
     Ok(cfg)
 }
 
-/// The Kafka connection `conn_id` of this try.
+/// The Kafka connection `conn_id` of this try. Secret settings passed as extras
+/// (`sasl.password`, `ssl.key.password`, ...) are masked in the log like the password.
 pub fn config_for(ctx: &TaskContext, conn_id: &str) -> Result<ClientConfig, OperatorError> {
-    client_config(&ctx.connection(conn_id)?)
+    let conn = ctx.connection(conn_id)?;
+    for (k, v) in &conn.extra {
+        if k.contains("password") || k.contains("secret") {
+            ctx.log.add_secret(v.clone());
+        }
+    }
+    client_config(&conn)
 }
 
 /// An idempotent producer; `extra` (the task's `producer_config`) comes last and wins.
