@@ -13,6 +13,7 @@
 //! committed), never into an object.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -61,7 +62,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
     let dlq_topic = dead_letter_topic(ctx, task.dead_letter_topic.as_deref(), &topic)?;
     let kafka = config_for(ctx, &task.kafka_connection)?;
     let dlq = DeadLetters::new(producer(kafka.clone(), &Default::default())?, dlq_topic.clone());
-    let consumer = consumer(kafka, &group, task.start_from, &task.consumer_config)?;
+    let consumer = Arc::new(consumer(kafka, &group, task.start_from, &task.consumer_config)?);
     consumer
         .subscribe(&[&topic])
         .map_err(|e| OperatorError::Fatal(format!("cannot subscribe to `{topic}`: {e}")))?;

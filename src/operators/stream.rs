@@ -7,6 +7,8 @@
 //! acknowledged one. A crash therefore re-delivers, never skips (at-least-once).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
@@ -204,21 +206,32 @@ pub struct Progress {
     started: Instant,
     last: Instant,
     last_count: u64,
+    /// The lag last measured (-1: not yet), by a blocking task: measuring asks the broker for
+    /// each partition's end offset, and the sink's loop must never wait on that.
+    lag: Arc<AtomicI64>,
+    measuring: Arc<AtomicBool>,
 }
 
 impl Default for Progress {
     fn default() -> Self {
         let now = Instant::now();
-        Progress { started: now, last: now, last_count: 0 }
+        Progress {
+            started: now,
+            last: now,
+            last_count: 0,
+            lag: Arc::new(AtomicI64::new(-1)),
+            measuring: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
 impl Progress {
-    /// Logs rate, lag and the sink's own counters (`what`).
+    /// Logs rate, lag (as last measured; a new measure starts in the background) and the
+    /// sink's own counters (`what`).
     pub fn log(
         &mut self,
         ctx: &TaskContext,
-        consumer: &StreamConsumer,
+        consumer: &Arc<StreamConsumer>,
         topic: &str,
         count: u64,
         what: &str,
@@ -227,7 +240,18 @@ impl Progress {
         let rate = (count - self.last_count) as f64 / secs;
         self.last = Instant::now();
         self.last_count = count;
-        let lag = lag(consumer, topic).map_or("unknown".to_string(), |l| l.to_string());
+        if !self.measuring.swap(true, Ordering::AcqRel) {
+            let (consumer, topic) = (consumer.clone(), topic.to_string());
+            let (lag, measuring) = (self.lag.clone(), self.measuring.clone());
+            tokio::task::spawn_blocking(move || {
+                lag.store(measure_lag(&consumer, &topic).unwrap_or(-1), Ordering::Release);
+                measuring.store(false, Ordering::Release);
+            });
+        }
+        let lag = match self.lag.load(Ordering::Acquire) {
+            l if l >= 0 => l.to_string(),
+            _ => "unknown".to_string(),
+        };
         ctx.log.line(format!(
             "{count} messages in {:.0}s ({rate:.0} msg/s now), lag {lag}, {what}",
             self.started.elapsed().as_secs_f64()
@@ -240,8 +264,9 @@ impl Progress {
     }
 }
 
-/// Messages between the consumer's position and the end of its assigned partitions.
-fn lag(consumer: &StreamConsumer, topic: &str) -> Option<i64> {
+/// Messages between the consumer's position and the end of its assigned partitions. Blocks
+/// (one broker request per partition).
+fn measure_lag(consumer: &StreamConsumer, topic: &str) -> Option<i64> {
     let position = consumer.position().ok()?;
     let mut total = 0;
     for e in position.elements_for_topic(topic) {
