@@ -11,13 +11,15 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod kafka;
+mod sensors;
 mod storage;
 
 pub use kafka::{
-    ColumnSource, CqlType, HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask,
-    KafkaToCassandraTask, KafkaToS3Task, ObjectFormat, Pagination, StartFrom, Until,
+    ColumnSource, CqlType, HttpToKafkaTask, KafkaProduceTask, KafkaToCassandraTask, KafkaToS3Task,
+    ObjectFormat, Pagination, StartFrom, Until,
 };
-pub use storage::{CqlTask, S3KeySensorTask, S3Operation, S3Task};
+pub use sensors::{KafkaSensorTask, S3KeySensorTask};
+pub use storage::{CqlTask, S3Operation, S3Task};
 
 /// The task types, closed: `type:` in YAML picks the variant.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 
-use super::{Dur, HttpTask, SensorFields, SensorSettings};
+use super::{Dur, HttpTask};
 
 fn kafka_default() -> String {
     "kafka_default".into()
@@ -362,53 +362,4 @@ pub struct KafkaToS3Task {
     /// Extra consumer settings (librdkafka names).
     #[serde(default)]
     pub consumer_config: BTreeMap<String, String>,
-}
-
-/// `type: kafka_sensor`: waits until a topic holds enough messages.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(from = "KafkaSensorRaw")]
-pub struct KafkaSensorTask {
-    /// Kafka connection.
-    pub connection: String,
-    /// Topic (templated).
-    pub topic: String,
-    /// With a group (templated): messages the group has not consumed yet (end offsets minus
-    /// its committed offsets). Without: messages in the topic (end minus beginning offsets).
-    pub group_id: Option<String>,
-    /// Done when at least this many messages are there.
-    pub min_messages: u64,
-    /// Poke settings.
-    pub sensor: SensorSettings,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KafkaSensorRaw {
-    #[serde(default = "kafka_default")]
-    connection: String,
-    topic: String,
-    group_id: Option<String>,
-    #[serde(default = "one")]
-    min_messages: u64,
-    poke_interval: Option<Dur>,
-    timeout: Option<Dur>,
-    #[serde(default)]
-    soft_fail: bool,
-}
-
-impl From<KafkaSensorRaw> for KafkaSensorTask {
-    fn from(r: KafkaSensorRaw) -> Self {
-        let sensor = SensorFields {
-            poke_interval: r.poke_interval,
-            timeout: r.timeout,
-            soft_fail: r.soft_fail,
-        };
-        KafkaSensorTask {
-            connection: r.connection,
-            topic: r.topic,
-            group_id: r.group_id,
-            min_messages: r.min_messages,
-            sensor: sensor.into(),
-        }
-    }
 }

@@ -1,11 +1,9 @@
-//! Settings of the storage task types: `s3` (object operations), `s3_key_sensor` and `cql`.
+//! Settings of the storage task types: `s3` (object operations) and `cql`.
 //!
 //! Schema only, like the rest of `kinds`: no clients, no I/O. Which fields an `s3` operation
 //! needs is checked in `parse/kind.rs`, so a put without a `dest` is a load error.
 
 use serde::Deserialize;
-
-use super::{Dur, SensorFields, SensorSettings};
 
 fn aws_default() -> String {
     "aws_default".into()
@@ -55,41 +53,6 @@ pub struct S3Task {
 
 fn max_keys() -> usize {
     1000
-}
-
-/// `type: s3_key_sensor`: waits for an object, or any object under a prefix.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(from = "S3KeySensorRaw")]
-pub struct S3KeySensorTask {
-    /// S3 connection.
-    pub connection: String,
-    /// Object URL (templated); a URL ending in `/` waits for any object under that prefix.
-    pub key: String,
-    /// Poke settings.
-    pub sensor: SensorSettings,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct S3KeySensorRaw {
-    #[serde(default = "aws_default")]
-    connection: String,
-    key: String,
-    poke_interval: Option<Dur>,
-    timeout: Option<Dur>,
-    #[serde(default)]
-    soft_fail: bool,
-}
-
-impl From<S3KeySensorRaw> for S3KeySensorTask {
-    fn from(r: S3KeySensorRaw) -> Self {
-        let sensor = SensorFields {
-            poke_interval: r.poke_interval,
-            timeout: r.timeout,
-            soft_fail: r.soft_fail,
-        };
-        S3KeySensorTask { connection: r.connection, key: r.key, sensor: sensor.into() }
-    }
 }
 
 /// `type: cql`: statements on Cassandra, run in order.
