@@ -262,3 +262,36 @@ async fn kafka_produce_reads_a_json_lines_file_with_templated_keys() {
     ];
     assert_eq!(got, want);
 }
+
+#[tokio::test]
+async fn max_messages_and_duration_bound_a_run() {
+    let Some(s) = Servers::get() else { return };
+    let (topic, ks) = (unique("bounded"), unique("ks"));
+    s.create_topic(&topic, 1).await;
+    let session = s.cassandra().await;
+    s.create_keyspace(&session, &ks).await;
+    session.query_unpaged(format!("CREATE TABLE {ks}.t (id int PRIMARY KEY)"), &[]).await.unwrap();
+    session.await_schema_agreement().await.unwrap();
+    let msgs = (0..20).map(|i| (None, json!({"id": i}).to_string().into_bytes())).collect();
+    s.produce(&topic, msgs).await;
+    let sink = |until: &str| {
+        format!(
+            "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
+             columns: {{id: id}}\nuntil: {until}"
+        )
+    };
+    let f = fixture(
+        &s,
+        &[("five", &sink("{max_messages: 5}")), ("two_secs", &sink("{duration: 2s}"))],
+        &[],
+    )
+    .await;
+    let out = done(execute(&f.ctx("five").await).await);
+    assert_eq!((out["messages"].clone(), out["rows"].clone()), (json!(5), json!(5)));
+    let started = std::time::Instant::now();
+    let out = done(execute(&f.ctx("two_secs").await).await);
+    let took = started.elapsed();
+    assert_eq!(out["messages"], json!(15), "resumes after the first five: {out}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(count_rows(&session, &format!("{ks}.t")).await, 20);
+}
