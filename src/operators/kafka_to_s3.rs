@@ -10,7 +10,8 @@
 //! that uncommitted object: it rewrites the same key (whatever the new batch's length), so no
 //! object is lost or duplicated and no message appears in two objects. Messages that are not
 //! JSON go to the dead-letter topic (acknowledged before the offsets that cover them are
-//! committed), never into an object.
+//! committed), never into an object. A partition that goes back to its committed offset (a
+//! rebalance hands it back) drops its buffer, so a re-read message never lands twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -123,6 +124,13 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
                     let p = m.partition();
                     stopper.on_message(p);
                     let b = buffers.entry(p).or_default();
+                    if b.first.is_some() && m.offset() <= b.last {
+                        // The partition went back to its committed offset (a rebalance gave
+                        // it back): everything buffered is being read again, so keeping it
+                        // would put those messages in the object twice.
+                        ctx.log.line(format!("partition {p} rewound to offset {}", m.offset()));
+                        *b = Buffer::default();
+                    }
                     if b.first.is_none() {
                         b.first = Some(m.offset());
                         b.first_ts = m.timestamp().to_millis().unwrap_or_else(|| Utc::now().timestamp_millis());
