@@ -2,7 +2,9 @@
 # Runs the benchmarks against a real PostgreSQL on loopback:
 #   scripts/bench.sh [updraft-bench args...]
 # Starts the server like scripts/test.sh does (and stops it at the end if this run started it),
-# exports UPDRAFT_BENCH_DATABASE_URL, and runs the release build of `updraft-bench`.
+# exports UPDRAFT_BENCH_DATABASE_URL, and runs the release build of `updraft-bench`. The
+# streaming scenarios (kafka_to_cassandra, kafka_to_s3) also get Kafka, Cassandra and S3:
+#   scripts/bench.sh kafka_to_cassandra kafka_to_s3 [--messages=1000000]
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,4 +22,12 @@ cargo build --release --bin updraft-bench
 start_postgres
 UPDRAFT_BENCH_DATABASE_URL="$("$SCRIPTS_DIR/postgres.sh" url)"
 export UPDRAFT_BENCH_DATABASE_URL
+if [[ " $* " == *" kafka_to_"* ]]; then
+  start_kafka
+  start_cassandra
+  start_s3
+  export UPDRAFT_BENCH_KAFKA_BROKERS="$UPDRAFT_TEST_KAFKA_BROKERS"
+  export UPDRAFT_BENCH_CASSANDRA_HOST="$UPDRAFT_TEST_CASSANDRA_HOST"
+  export UPDRAFT_BENCH_S3_ENDPOINT="$UPDRAFT_TEST_S3_ENDPOINT"
+fi
 cargo run --release --bin updraft-bench -- "$@"

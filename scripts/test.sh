@@ -13,9 +13,10 @@
 #                          (CI's) reuses the previous build
 #   UPDRAFT_CACHE          default ~/.cache/updraft: servers' data, logs, the last test output
 #   UPDRAFT_PG_PORT        default 54329
-#   UPDRAFT_SERVERS        comma list of the servers to start, default `postgres` (always started);
-#                          add kafka, cassandra, s3 (or say `all`) for their tests, e.g.
-#                          UPDRAFT_SERVERS=postgres,kafka,cassandra,s3. Each runs natively on
+#   UPDRAFT_SERVERS        comma list of the servers to start, default `all` (the streaming tests
+#                          need Kafka, Cassandra and S3); PostgreSQL is always started. Name fewer
+#                          while iterating, e.g. UPDRAFT_SERVERS=postgres (tests of the servers
+#                          left out then skip, with a note; in CI they fail). Each runs natively on
 #                          127.0.0.1 from the cache (scripts/kafka.sh, cassandra.sh, s3.sh; the
 #                          first start downloads, later ones take seconds). Ports:
 #                          UPDRAFT_KAFKA_PORT (19092), UPDRAFT_CASSANDRA_PORT (19042),
@@ -28,13 +29,17 @@
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port) and
-# UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips.
+# UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips (fails in CI).
+#
+# Build tools: rdkafka builds its bundled librdkafka (C: cc, make, pkg-config, zlib headers) and
+# object_store's TLS builds aws-lc (cc, cmake); missing ones are installed with apt-get.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export UPDRAFT_CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$UPDRAFT_CACHE/target}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+export UPDRAFT_SERVERS="${UPDRAFT_SERVERS:-all}"
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
 
@@ -119,7 +124,25 @@ run_tests() {
     tee "$TEST_LOG"
 }
 
+# Installs the C build tools the native dependencies need, when one is missing.
+build_tools() {
+  local missing=()
+  command -v cc >/dev/null || missing+=(gcc)
+  command -v c++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [[ -f /usr/include/zlib.h ]] || missing+=(zlib1g-dev)
+  ((${#missing[@]} == 0)) && return 0
+  echo "installing build tools: ${missing[*]}"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
+}
+
 echo "updraft tests: $(cargo --version), target dir $CARGO_TARGET_DIR"
+step "build tools" build_tools
 if [[ ${UPDRAFT_SKIP_LINT:-0} != 1 ]]; then
   step "cargo fmt --check" cargo fmt --all -- --check
   step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings

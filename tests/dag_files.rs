@@ -33,7 +33,9 @@ const BROKEN: &[Expect] = &[
             4,
             11,
             "unknown task type `bassh` in task `extract`; did you mean `bash`? (valid types: bash, \
-             empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag)",
+             empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag, \
+             kafka_produce, http_to_kafka, kafka_to_cassandra, kafka_to_s3, s3, cql, kafka_sensor, \
+             s3_key_sensor)",
         )],
     ),
     (

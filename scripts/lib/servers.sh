@@ -3,7 +3,8 @@
 # stops, at exit, only the ones this run started (a server you started yourself keeps running).
 #
 # Which servers: PostgreSQL always (UPDRAFT_TEST_DATABASE_URL); the others only when
-# UPDRAFT_SERVERS (a comma list, default `postgres`) names them, or `all`:
+# UPDRAFT_SERVERS (a comma list; scripts/test.sh defaults it to `all`, this file to `postgres`)
+# names them, or `all`:
 #   kafka       scripts/kafka.sh      UPDRAFT_TEST_KAFKA_BROKERS    127.0.0.1:19092
 #   cassandra   scripts/cassandra.sh  UPDRAFT_TEST_CASSANDRA_HOST   127.0.0.1:19042
 #   s3          scripts/s3.sh         UPDRAFT_TEST_S3_ENDPOINT      http://127.0.0.1:19000
@@ -18,7 +19,7 @@
 #
 # Invariant: after start_servers returns, UPDRAFT_TEST_DATABASE_URL is set, and so is the
 # variable of every server UPDRAFT_SERVERS names; a server that cannot start fails the run. Tests
-# of an opt-in server skip when its variable is unset (it was not asked for), never otherwise.
+# of a server skip when its variable is unset (it was not asked for), and fail when CI is set.
 
 # Names of the servers this run started, in start order; stop_servers stops them in reverse.
 STARTED_SERVERS=()

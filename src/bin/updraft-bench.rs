@@ -6,8 +6,11 @@
 //!
 //! ```text
 //! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle|web]... [--postgres]
+//! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! ```
 
+#[path = "updraft-bench/streaming.rs"]
+mod streaming;
 #[path = "bench/web.rs"]
 mod web;
 
@@ -32,6 +35,10 @@ const LIMIT: Duration = Duration::from_secs(600);
 struct Bench {
     postgres: bool,
     dir: PathBuf,
+    /// Connections (by id) given to the engine: the streaming scenarios' servers.
+    connections: Vec<(String, String)>,
+    /// Streaming scenarios: run the Updraft side before the bare loop.
+    updraft_first: bool,
 }
 
 fn rss_kb(pid: &str, field: &str) -> u64 {
@@ -87,6 +94,7 @@ impl Bench {
         std::fs::write(dags.join(format!("{name}.yaml")), yaml).expect("write dag");
         let mut settings = Settings::for_home(&home, &dags);
         settings.parallelism = parallelism;
+        settings.connections.extend(self.connections.iter().cloned());
         settings.database_url = self.database_url(name).await;
         let store = Store::open(&settings.database_url).await.expect("open store");
         let shutdown = CancellationToken::new();
@@ -254,6 +262,46 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// `kafka_to_cassandra` (a one-task DAG run by the engine) beside the bare loop.
+    async fn to_cassandra(&self, servers: &streaming::Servers, n: usize) {
+        let id = Utc::now().timestamp_millis();
+        let (topic, ks) = (format!("bench_cass_{id}"), format!("bench_{id}"));
+        servers.fill_topic(&topic, n).await;
+        let session = servers.cassandra(&ks).await;
+        let dag = streaming::cassandra_dag("to_cassandra", &topic, &ks);
+        // Cassandra gets faster as its JVM warms up: `--updraft-first` swaps the order, so
+        // that each side can be measured both first and second.
+        let (bare, (run, _, updraft)) = if self.updraft_first {
+            let u = self.run_dag("to_cassandra", &dag, 4).await;
+            (servers.bare_cassandra(session, &ks, &topic, n).await, u)
+        } else {
+            let b = servers.bare_cassandra(session, &ks, &topic, n).await;
+            (b, self.run_dag("to_cassandra", &dag, 4).await)
+        };
+        assert_eq!(run.state.as_str(), "success", "the kafka_to_cassandra run failed");
+        streaming::report("kafka_to_cassandra", n, bare, updraft);
+    }
+
+    /// `kafka_to_s3` (a one-task DAG run by the engine) beside the bare loop.
+    async fn to_s3(&self, servers: &streaming::Servers, n: usize) {
+        let id = Utc::now().timestamp_millis();
+        let (topic, bucket) = (format!("bench_s3_{id}"), format!("bench-{id}"));
+        servers.fill_topic(&topic, n).await;
+        servers.bucket(&bucket).await;
+        let dag = streaming::s3_dag("to_s3", &topic, &bucket);
+        let (bare, (run, _, updraft)) = if self.updraft_first {
+            let u = self.run_dag("to_s3", &dag, 4).await;
+            (servers.bare_s3(&bucket, &topic, n).await, u)
+        } else {
+            let b = servers.bare_s3(&bucket, &topic, n).await;
+            (b, self.run_dag("to_s3", &dag, 4).await)
+        };
+        assert_eq!(run.state.as_str(), "success", "the kafka_to_s3 run failed");
+        streaming::report("kafka_to_s3", n, bare, updraft);
+    }
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("updraft-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -273,7 +321,14 @@ async fn main() {
     if chosen.is_empty() || chosen.contains(&"all") {
         chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle", "web"];
     }
-    let bench = Bench { postgres, dir: temp_dir() };
+    let messages = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--messages="))
+        .map_or(1_000_000, |n| n.parse().expect("--messages=N"));
+    let servers = streaming::Servers::from_env();
+    let connections = servers.as_ref().map(streaming::Servers::connections).unwrap_or_default();
+    let updraft_first = args.iter().any(|a| a == "--updraft-first");
+    let bench = Bench { postgres, dir: temp_dir(), connections, updraft_first };
     println!(
         "updraft-bench on {} ({} cores)",
         if postgres { "PostgreSQL" } else { "SQLite" },
@@ -288,8 +343,19 @@ async fn main() {
             "load" => bench.load(),
             "idle" => bench.idle().await,
             "web" => bench.web().await,
+            "kafka_to_cassandra" | "kafka_to_s3" => match &servers {
+                Some(s) if scenario == "kafka_to_cassandra" => {
+                    bench.to_cassandra(s, messages).await
+                }
+                Some(s) => bench.to_s3(s, messages).await,
+                None => eprintln!(
+                    "{scenario} needs UPDRAFT_BENCH_KAFKA_BROKERS, UPDRAFT_BENCH_CASSANDRA_HOST and \
+                     UPDRAFT_BENCH_S3_ENDPOINT (scripts/bench.sh sets them)"
+                ),
+            },
             other => eprintln!(
-                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web or all"
+                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web, \
+                 kafka_to_cassandra, kafka_to_s3 or all"
             ),
         }
     }

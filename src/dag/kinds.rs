@@ -10,6 +10,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod kafka;
+mod sensors;
+mod storage;
+
+pub use kafka::{
+    ColumnSource, CqlType, HttpToKafkaTask, KafkaProduceTask, KafkaToCassandraTask, KafkaToS3Task,
+    ObjectFormat, Pagination, StartFrom, Until,
+};
+pub use sensors::{KafkaSensorTask, S3KeySensorTask};
+pub use storage::{CqlTask, S3Operation, S3Task};
+
 /// The task types, closed: `type:` in YAML picks the variant.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -28,11 +39,27 @@ pub enum TaskKind {
     ExternalTaskSensor(ExternalTaskSensorTask),
     /// Triggers a run of another DAG, optionally waiting for it.
     TriggerDag(TriggerDagTask),
+    /// Produces records to a Kafka topic.
+    KafkaProduce(KafkaProduceTask),
+    /// REST ingestion: pages of a JSON API, split into records, produced to Kafka.
+    HttpToKafka(HttpToKafkaTask),
+    /// Streaming sink: Kafka -> Cassandra rows.
+    KafkaToCassandra(KafkaToCassandraTask),
+    /// Streaming sink: Kafka -> time-partitioned objects.
+    KafkaToS3(KafkaToS3Task),
+    /// Object operations: put, get, copy, delete, list.
+    S3(S3Task),
+    /// Statements on Cassandra.
+    Cql(CqlTask),
+    /// Waits until a topic holds enough (new) messages.
+    KafkaSensor(KafkaSensorTask),
+    /// Waits for an object or prefix.
+    S3KeySensor(S3KeySensorTask),
 }
 
 impl TaskKind {
     /// The YAML `type:` value of every task type, for messages and docs.
-    pub const TYPE_NAMES: [&'static str; 7] = [
+    pub const TYPE_NAMES: [&'static str; 15] = [
         "bash",
         "empty",
         "http",
@@ -40,6 +67,14 @@ impl TaskKind {
         "http_sensor",
         "external_task_sensor",
         "trigger_dag",
+        "kafka_produce",
+        "http_to_kafka",
+        "kafka_to_cassandra",
+        "kafka_to_s3",
+        "s3",
+        "cql",
+        "kafka_sensor",
+        "s3_key_sensor",
     ];
 
     /// The YAML `type:` value.
@@ -52,6 +87,14 @@ impl TaskKind {
             TaskKind::HttpSensor(_) => "http_sensor",
             TaskKind::ExternalTaskSensor(_) => "external_task_sensor",
             TaskKind::TriggerDag(_) => "trigger_dag",
+            TaskKind::KafkaProduce(_) => "kafka_produce",
+            TaskKind::HttpToKafka(_) => "http_to_kafka",
+            TaskKind::KafkaToCassandra(_) => "kafka_to_cassandra",
+            TaskKind::KafkaToS3(_) => "kafka_to_s3",
+            TaskKind::S3(_) => "s3",
+            TaskKind::Cql(_) => "cql",
+            TaskKind::KafkaSensor(_) => "kafka_sensor",
+            TaskKind::S3KeySensor(_) => "s3_key_sensor",
         }
     }
 
@@ -63,6 +106,8 @@ impl TaskKind {
             TaskKind::HttpSensor(t) => Some(t.sensor),
             TaskKind::ExternalTaskSensor(t) => Some(t.sensor),
             TaskKind::TriggerDag(t) if t.wait_for_completion => Some(t.sensor),
+            TaskKind::KafkaSensor(t) => Some(t.sensor),
+            TaskKind::S3KeySensor(t) => Some(t.sensor),
             _ => None,
         }
     }

@@ -10,9 +10,12 @@
 
 mod ctx;
 mod kind;
+mod kind_streaming;
 mod task;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_streaming;
 mod yaml;
 
 use std::collections::HashSet;

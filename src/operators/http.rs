@@ -90,6 +90,15 @@ pub async fn run(ctx: &TaskContext, task: &HttpTask) -> Result<Outcome, Operator
 /// Makes the request and reads the response. The status is not checked here (see
 /// [`check_status`]): a sensor treats some failures as "not yet".
 pub async fn request(ctx: &TaskContext, task: &HttpTask) -> Result<HttpResponse, OperatorError> {
+    request_limited(ctx, task, MAX_BODY).await
+}
+
+/// [`request`] keeping up to `max_body` bytes of the body (ingestion reads whole pages).
+pub async fn request_limited(
+    ctx: &TaskContext,
+    task: &HttpTask,
+    max_body: usize,
+) -> Result<HttpResponse, OperatorError> {
     let renderer = ctx.renderer();
     let conn = task.connection.as_deref().map(|id| ctx.connection(id)).transpose()?;
     let url_text = match (&task.url, &conn) {
@@ -171,7 +180,7 @@ pub async fn request(ctx: &TaskContext, task: &HttpTask) -> Result<HttpResponse,
         let mut bytes: u64 = 0;
         while let Some(chunk) = resp.chunk().await? {
             bytes += chunk.len() as u64;
-            let room = MAX_BODY.saturating_sub(body.len());
+            let room = max_body.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
         Ok::<_, reqwest::Error>((status, headers, body, bytes))
@@ -190,7 +199,7 @@ pub async fn request(ctx: &TaskContext, task: &HttpTask) -> Result<HttpResponse,
         status.as_u16(),
         started.elapsed().as_millis()
     ));
-    let truncated = bytes > MAX_BODY as u64;
+    let truncated = bytes > max_body as u64;
     let json = if truncated { None } else { serde_json::from_slice(&body).ok() };
     Ok(HttpResponse {
         status: status.as_u16(),

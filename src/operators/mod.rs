@@ -1,6 +1,7 @@
 //! Operators: the code of each task type, and the only code that talks to user systems.
 //!
-//! One module per task type; [`execute`] is the one `match` over the closed
+//! One module per task type (the Kafka, Cassandra and S3 ones share `kafka_client`,
+//! `cassandra_client`, `cassandra_rows`, `objects`, `stream` and `json_path`); [`execute`] is the one `match` over the closed
 //! [`TaskKind`](crate::dag::TaskKind) enum. An operator gets a [`TaskContext`] (the run, its
 //! upstream XCom, connections, a log, a cancellation token) and returns an [`Outcome`] or an
 //! [`OperatorError`] that says whether a retry can help.
@@ -10,11 +11,25 @@
 //! from connections never reach the log.
 
 pub mod bash;
+pub mod cassandra_client;
+pub mod cassandra_rows;
 pub mod connection;
+pub mod cql;
 pub mod external;
 pub mod http;
+pub mod http_to_kafka;
+pub mod json_path;
+pub mod kafka_client;
+pub mod kafka_produce;
+pub mod kafka_sensor;
+pub mod kafka_to_cassandra;
+pub mod kafka_to_s3;
 pub mod log;
+pub mod objects;
+pub mod s3;
+pub mod s3_key_sensor;
 pub mod sensors;
+pub mod stream;
 pub mod template;
 pub mod trigger;
 
@@ -157,5 +172,13 @@ pub async fn execute(ctx: &TaskContext) -> Result<Outcome, OperatorError> {
         TaskKind::HttpSensor(t) => sensors::http(ctx, t).await,
         TaskKind::ExternalTaskSensor(t) => external::poke(ctx, t).await,
         TaskKind::TriggerDag(t) => trigger::run(ctx, t).await,
+        TaskKind::KafkaProduce(t) => kafka_produce::run(ctx, t).await,
+        TaskKind::HttpToKafka(t) => http_to_kafka::run(ctx, t).await,
+        TaskKind::KafkaToCassandra(t) => kafka_to_cassandra::run(ctx, t).await,
+        TaskKind::KafkaToS3(t) => kafka_to_s3::run(ctx, t).await,
+        TaskKind::S3(t) => s3::run(ctx, t).await,
+        TaskKind::Cql(t) => cql::run(ctx, t).await,
+        TaskKind::KafkaSensor(t) => kafka_sensor::poke(ctx, t).await,
+        TaskKind::S3KeySensor(t) => s3_key_sensor::poke(ctx, t).await,
     }
 }

@@ -11,8 +11,9 @@ use serde_yaml::Value;
 use super::ctx::{Ctx, child};
 use crate::dag::TaskKind;
 use crate::dag::kinds::{
-    BashTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
-    TriggerDagTask,
+    BashTask, CqlTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
+    HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask, KafkaToCassandraTask, KafkaToS3Task,
+    S3KeySensorTask, S3Task, TriggerDagTask,
 };
 
 /// An error from a typed struct, with the path inside the task's settings.
@@ -53,6 +54,38 @@ pub(super) const KINDS: &[KindDef] = &[
         name: "trigger_dag",
         fields: fields_of::<TriggerDagTask>,
         build: |v| de(v).map(TaskKind::TriggerDag),
+    },
+    KindDef {
+        name: "kafka_produce",
+        fields: fields_of::<KafkaProduceTask>,
+        build: |v| de(v).map(TaskKind::KafkaProduce),
+    },
+    KindDef {
+        name: "http_to_kafka",
+        fields: fields_of::<HttpToKafkaTask>,
+        build: |v| de(v).map(TaskKind::HttpToKafka),
+    },
+    KindDef {
+        name: "kafka_to_cassandra",
+        fields: fields_of::<KafkaToCassandraTask>,
+        build: |v| de(v).map(TaskKind::KafkaToCassandra),
+    },
+    KindDef {
+        name: "kafka_to_s3",
+        fields: fields_of::<KafkaToS3Task>,
+        build: |v| de(v).map(TaskKind::KafkaToS3),
+    },
+    KindDef { name: "s3", fields: fields_of::<S3Task>, build: |v| de(v).map(TaskKind::S3) },
+    KindDef { name: "cql", fields: fields_of::<CqlTask>, build: |v| de(v).map(TaskKind::Cql) },
+    KindDef {
+        name: "kafka_sensor",
+        fields: fields_of::<KafkaSensorTask>,
+        build: |v| de(v).map(TaskKind::KafkaSensor),
+    },
+    KindDef {
+        name: "s3_key_sensor",
+        fields: fields_of::<S3KeySensorTask>,
+        build: |v| de(v).map(TaskKind::S3KeySensor),
     },
 ];
 
@@ -147,6 +180,19 @@ pub(super) fn check(cx: &mut Ctx, mut kind: TaskKind, path: &[String]) -> Option
     match &mut kind {
         TaskKind::Http(h) => check_http(cx, h, type_name, path),
         TaskKind::HttpSensor(s) => check_http(cx, &mut s.request, type_name, path),
+        TaskKind::HttpToKafka(t) => {
+            let mut req = t.request();
+            check_http(cx, &mut req, type_name, path);
+            super::kind_streaming::check_http_to_kafka(cx, t, path);
+        }
+        TaskKind::KafkaProduce(t) => super::kind_streaming::check_produce(cx, t, path),
+        TaskKind::KafkaToCassandra(t) => super::kind_streaming::check_to_cassandra(cx, t, path),
+        TaskKind::KafkaToS3(t) => super::kind_streaming::check_to_s3(cx, t, path),
+        TaskKind::S3(t) => super::kind_streaming::check_s3(cx, t, path),
+        TaskKind::Cql(t) if t.statements.is_empty() => {
+            let msg = format!("task `{}` (cql) has no `statements`", path[1]);
+            cx.at_key(&child(path, "statements"), msg);
+        }
         _ => {}
     }
     (cx.errors.len() == before).then_some(kind)

@@ -1,0 +1,121 @@
+//! Dotted paths into JSON (`login.uuid`, `results.0.name`) and per-record message keys.
+//!
+//! This file owns the one path syntax every streaming task type uses (`records:`, `columns:`,
+//! `next_link:`, keys). It must stay allocation-light: it runs once per message on the hot path
+//! of the sinks, so a key written as a bare path (`{{ record.id }}`) never goes through the
+//! template engine.
+
+use serde_json::Value;
+
+use super::{OperatorError, Renderer};
+
+/// The value at `path` (segments separated by `.`; a number indexes an array); `None` when a
+/// segment is missing. The empty path is the value itself.
+pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(value);
+    }
+    let mut cur = value;
+    for seg in path.split('.') {
+        cur = match cur {
+            Value::Object(map) => map.get(seg)?,
+            Value::Array(items) => items.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// A JSON value as the text a key or a text column gets: strings unquoted, null as nothing.
+pub fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// How a message key is made from a record.
+#[derive(Debug, Clone)]
+pub enum KeyTemplate {
+    /// No key: the producer spreads records over partitions.
+    None,
+    /// `{{ record.a.b }}`: read directly, without the template engine.
+    Path(String),
+    /// Any other template, rendered with `record` set.
+    Template(String),
+}
+
+impl KeyTemplate {
+    /// Recognises the bare-path form so that the common case costs a lookup, not a render.
+    pub fn compile(text: Option<&str>) -> KeyTemplate {
+        let Some(text) = text else { return KeyTemplate::None };
+        let inner = text.trim().strip_prefix("{{").and_then(|t| t.strip_suffix("}}"));
+        if let Some(rest) = inner.map(str::trim).and_then(|t| t.strip_prefix("record")) {
+            let simple = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if rest.is_empty() {
+                return KeyTemplate::Path(String::new());
+            }
+            if let Some(path) = rest.strip_prefix('.')
+                && path.split('.').all(|s| !s.is_empty() && simple(s))
+            {
+                return KeyTemplate::Path(path.to_string());
+            }
+        }
+        KeyTemplate::Template(text.to_string())
+    }
+
+    /// The key of `record`; `None` when the path is missing or null, or the template renders
+    /// to nothing.
+    pub fn key(
+        &self,
+        renderer: &mut Renderer,
+        record: &Value,
+    ) -> Result<Option<String>, OperatorError> {
+        match self {
+            KeyTemplate::None => Ok(None),
+            KeyTemplate::Path(p) => Ok(lookup(record, p).and_then(as_text)),
+            KeyTemplate::Template(t) => {
+                renderer.set("record", record);
+                let out = renderer.render(t)?;
+                Ok((!out.is_empty()).then_some(out))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let v = json!({"a": {"b": [10, {"c": "x"}]}, "n": null});
+        assert_eq!(lookup(&v, "a.b.0"), Some(&json!(10)));
+        assert_eq!(lookup(&v, "a.b.1.c"), Some(&json!("x")));
+        assert_eq!(lookup(&v, ""), Some(&v));
+        assert_eq!(lookup(&v, "a.x"), None);
+        assert_eq!(lookup(&v, "a.b.9"), None);
+        assert_eq!(lookup(&v, "n"), Some(&Value::Null));
+        assert_eq!(as_text(&json!(5)), Some("5".into()));
+        assert_eq!(as_text(&json!("s")), Some("s".into()));
+        assert_eq!(as_text(&Value::Null), None);
+    }
+
+    #[test]
+    fn bare_paths_skip_the_template_engine() {
+        assert!(matches!(KeyTemplate::compile(Some("{{ record.login.uuid }}")),
+            KeyTemplate::Path(p) if p == "login.uuid"));
+        assert!(
+            matches!(KeyTemplate::compile(Some("{{record}}")), KeyTemplate::Path(p) if p.is_empty())
+        );
+        assert!(matches!(
+            KeyTemplate::compile(Some("{{ record.a | upper }}")),
+            KeyTemplate::Template(_)
+        ));
+        assert!(matches!(KeyTemplate::compile(Some("k-{{ record.a }}")), KeyTemplate::Template(_)));
+        assert!(matches!(KeyTemplate::compile(None), KeyTemplate::None));
+    }
+}
