@@ -5,31 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Db, Env, assert_success};
+use common::{Db, Env, assert_success, both};
 use serde_json::json;
 use updraft::model::{DagRunState, TaskState};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs `$body(env)` once on SQLite and once on PostgreSQL.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-                super::$name(env).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(env) = Env::new(Db::Postgres).await {
-                    super::$name(env).await;
-                }
-            }
-        }
-    )*};
-}
 
 both!(
     chain_passes_xcom_and_params,

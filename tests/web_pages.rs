@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::{Db, Env};
+use common::{Db, Env, both};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -18,26 +18,6 @@ use updraft::store::RunRow;
 use updraft::web::{AppState, Metrics};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Runs `$body(env)` once on SQLite and once on PostgreSQL (when the test command started it).
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-                super::$name(env).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(env) = Env::new(Db::Postgres).await {
-                    super::$name(env).await;
-                }
-            }
-        }
-    )*};
-}
 
 both!(pages_show_a_finished_run, logs_are_served_safely, clear_and_mark);
 

@@ -11,5 +11,6 @@ pub mod trigger;
 pub use state::{DagRunState, RunType, TaskState};
 pub use transition::{
     FailureOutcome, can_clear, can_mark, cleared_max_tries, on_failure, retry_delay, run_state,
+    try_is_over,
 };
 pub use trigger::{Readiness, UpstreamCounts, readiness};

@@ -80,6 +80,19 @@ pub fn can_clear(state: TaskState) -> bool {
     !matches!(state, TaskState::Queued | TaskState::Running)
 }
 
+/// Whether try `n` of an instance can write no more to its log: an older try, or the current
+/// one once it is neither running nor a sensor between pokes (a rescheduled sensor keeps its
+/// try, and its log, across pokes). `current_try` and `state` are the instance's; `poking` says
+/// a sensor's try has begun poking.
+pub fn try_is_over(state: TaskState, current_try: i64, poking: bool, n: i64) -> bool {
+    if n < current_try {
+        return true;
+    }
+    let between_pokes = poking
+        && matches!(state, TaskState::UpForReschedule | TaskState::Scheduled | TaskState::Queued);
+    !(state == TaskState::Running || between_pokes)
+}
+
 /// A run's state from its task instances' states: `leaves` are the instances of tasks with no
 /// downstream task. Airflow's rule: unfinished while any instance is unfinished; then failed if a
 /// leaf failed or was upstream_failed, else success.
@@ -168,5 +181,15 @@ mod tests {
         }
         assert!(can_clear(Failed) && can_clear(Success) && can_clear(UpstreamFailed));
         assert!(!can_clear(Running) && !can_clear(Queued));
+    }
+
+    #[test]
+    fn a_try_is_over_once_it_stops_running_unless_a_sensor_waits_to_poke_again() {
+        use TaskState::*;
+        assert!(try_is_over(Running, 2, false, 1), "an older try");
+        assert!(!try_is_over(Running, 2, false, 2));
+        assert!(try_is_over(Success, 2, false, 2));
+        assert!(!try_is_over(UpForReschedule, 1, true, 1));
+        assert!(try_is_over(UpForRetry, 1, false, 1));
     }
 }

@@ -224,3 +224,27 @@ pub fn assert_success(run: &RunRow) {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// Runs each named `async fn(Env)` once on SQLite and once on PostgreSQL (when the test command
+/// started it), as `name::sqlite` and `name::postgres`.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let env = Env::new(Db::Sqlite).await.expect("sqlite env");
+                super::$name(env).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(env) = Env::new(Db::Postgres).await {
+                    super::$name(env).await;
+                }
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use both;

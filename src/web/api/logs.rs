@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ApiError, PathArgs, Principal, QueryArgs};
-use crate::model::TaskState;
-use crate::store::TiRow;
 use crate::web::auth::Action;
 use crate::web::{AppState, WebError, actions};
 
@@ -41,20 +39,6 @@ pub(super) struct LogChunk {
     finished: bool,
 }
 
-/// Whether try `n` of `ti` can still write to its log.
-fn try_finished(ti: &TiRow, n: i64) -> bool {
-    if n < ti.try_number {
-        return true;
-    }
-    // A rescheduled sensor keeps its try (and its log) across pokes.
-    let same_try_continues = ti.first_poke_at.is_some()
-        && matches!(
-            ti.state,
-            TaskState::UpForReschedule | TaskState::Scheduled | TaskState::Queued
-        );
-    !(ti.state == TaskState::Running || same_try_continues)
-}
-
 type LogPath = (String, String, String, i64);
 
 /// The handler.
@@ -75,7 +59,8 @@ pub(super) async fn get(
         ))
         .into());
     }
-    let finished = try_finished(&ti, try_number);
+    let finished =
+        crate::model::try_is_over(ti.state, ti.try_number, ti.first_poke_at.is_some(), try_number);
     let file = crate::worker::log_path(&state.settings, &ti, try_number);
     let offset = q.offset.unwrap_or(0);
     let (content, offset) = read_from(&state.settings.log_dir(), &file, offset).await?;

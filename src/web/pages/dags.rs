@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
+use super::{Chrome, Form, bool_field, fmt_time, redirect_with, render, url_encode};
 use crate::model::DagRunState;
 use crate::store::DagFilter;
 use crate::web::auth::{Action, Principal};
@@ -165,15 +165,7 @@ async fn pause(
     form: Form<PauseForm>,
 ) -> Result<Response, WebError> {
     form.user.require(Action::Operate)?;
-    let paused = match form.data.paused.as_str() {
-        "true" => true,
-        "false" => false,
-        other => {
-            return Err(WebError::BadRequest(format!(
-                "field `paused`: expected true or false, got `{other}`"
-            )));
-        }
-    };
+    let paused = bool_field("paused", &form.data.paused)?;
     actions::set_paused(&state, &form.user, &dag_id, paused).await?;
     let next = &form.data.next;
     let back =

@@ -82,6 +82,17 @@ pub fn redirect_with(path: &str, flash: &str) -> Redirect {
     Redirect::to(&format!("{path}{sep}flash={msg}"))
 }
 
+/// A form field that must be `true` or `false`; the error names the field.
+pub fn bool_field(name: &str, value: &str) -> Result<bool, WebError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(WebError::BadRequest(format!(
+            "field `{name}`: expected true or false, got `{other}`"
+        ))),
+    }
+}
+
 /// Percent-encodes a value for a URL query or path segment.
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -238,15 +238,7 @@ async fn set_active(
     form.user.require(Action::Admin)?;
     let result = async {
         let user = target(&state, id).await?;
-        let active = match field(&form.data, "active").as_str() {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(WebError::BadRequest(format!(
-                    "field `active`: expected true or false, got `{other}`"
-                )));
-            }
-        };
+        let active = crate::web::pages::bool_field("active", &field(&form.data, "active"))?;
         if !active {
             if id == form.user.user_id {
                 return Err(WebError::Conflict("you cannot deactivate yourself".into()));

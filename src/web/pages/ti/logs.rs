@@ -20,7 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
-use crate::model::TaskState;
 use crate::store::{Store, TiRow};
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError, actions};
@@ -171,7 +170,12 @@ impl Follow {
     /// Whether the try is over (or the instance gone): nothing more will be written.
     async fn finished(&self) -> bool {
         match self.store.get_ti(self.ti_id).await {
-            Ok(Some(ti)) => !(ti.try_number == self.try_number && ti.state == TaskState::Running),
+            Ok(Some(ti)) => crate::model::try_is_over(
+                ti.state,
+                ti.try_number,
+                ti.first_poke_at.is_some(),
+                self.try_number,
+            ),
             Ok(None) | Err(_) => true,
         }
     }
