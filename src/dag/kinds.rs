@@ -77,6 +77,19 @@ impl TaskKind {
         "s3_key_sensor",
     ];
 
+    /// Whether the task type can read a named connection. The others never do, so a worker
+    /// skips loading the stored connections for them (bash tries are the hand-off hot path).
+    pub fn uses_connections(&self) -> bool {
+        !matches!(
+            self,
+            TaskKind::Bash(_)
+                | TaskKind::Empty(_)
+                | TaskKind::FileSensor(_)
+                | TaskKind::ExternalTaskSensor(_)
+                | TaskKind::TriggerDag(_)
+        )
+    }
+
     /// The YAML `type:` value.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -135,7 +135,11 @@ async fn prepare(
         (
             env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?,
             env.store.list_variables().await.map_err(fatal)?,
-            db_connections(env).await?,
+            if task.kind.uses_connections() {
+                db_connections(env).await?
+            } else {
+                Default::default()
+            },
         )
     };
     let ctx = TaskContext {
