@@ -49,7 +49,7 @@ async fn produce_cql_and_kafka_to_cassandra_upsert_with_write_times() {
     let records: Vec<Value> =
         UUIDS.iter().enumerate().map(|(i, id)| user(id, &format!("n{i}"), json!(30 + i))).collect();
     let sink = format!(
-        "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g1\ntable: {ks}.users\n\
+        "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.users\n\
          columns: {{id: login.uuid, first_name: name.first, age: {{path: age, type: int}}, \
          registered: registered.date, k: $key, off: $offset}}\nprogress_interval: 1s"
     );
@@ -166,7 +166,7 @@ async fn malformed_messages_go_to_the_dead_letter_topic_with_reasons() {
         &[(
             "sink",
             &format!(
-                "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
+                "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
                  columns: {{id: id, n: n}}\ndead_letter_topic: {dlq}"
             ),
         )],
@@ -205,7 +205,7 @@ async fn cancelling_a_forever_sink_stops_promptly() {
         &[(
             "sink",
             &format!(
-                "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
+                "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
                  columns: {{id: id}}\nuntil: forever"
             ),
         )],
@@ -276,7 +276,7 @@ async fn max_messages_and_duration_bound_a_run() {
     s.produce(&topic, msgs).await;
     let sink = |until: &str| {
         format!(
-            "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
+            "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
              columns: {{id: id}}\nuntil: {until}"
         )
     };

@@ -105,7 +105,7 @@ async fn kafka_to_s3_writes_named_objects_once() {
         &[(
             "lake",
             &format!(
-                "type: kafka_to_s3\ntopic: {topic}\ngroup_id: g\nurl: 's3://{bucket}/quotes'\n\
+                "type: kafka_to_s3\ntopic: {topic}\ngroup_id: {topic}\nurl: 's3://{bucket}/quotes'\n\
                  max_records: 40"
             ),
         )],
@@ -151,7 +151,7 @@ async fn kafka_sensor_counts_what_a_group_has_not_consumed() {
             ("any", &format!("type: kafka_sensor\ntopic: {topic}\nmin_messages: 3")),
             (
                 "group",
-                &format!("type: kafka_sensor\ntopic: {topic}\ngroup_id: gs\nmin_messages: 3"),
+                &format!("type: kafka_sensor\ntopic: {topic}\ngroup_id: {topic}\nmin_messages: 3"),
             ),
         ],
         &[],

@@ -95,7 +95,7 @@ async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
     produce(&s, &topic).await;
     eprintln!("cassandra: produced in {:?}", t0.elapsed());
     let task = format!(
-        "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: g\ntable: {ks}.t\n\
+        "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
          columns: {{id: id, v: v}}\nprogress_interval: 0.1"
     );
     let f = fixture(&s, &[("sink", &task)]).await;
@@ -133,7 +133,7 @@ async fn a_killed_s3_sink_rewrites_the_same_objects() {
     s.create_bucket(&bucket).await;
     produce(&s, &topic).await;
     let task = format!(
-        "type: kafka_to_s3\ntopic: {topic}\ngroup_id: g\nurl: 's3://{bucket}/lake'\n\
+        "type: kafka_to_s3\ntopic: {topic}\ngroup_id: {topic}\nurl: 's3://{bucket}/lake'\n\
          max_records: 500"
     );
     let f = fixture(&s, &[("lake", &task)]).await;

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rdkafka::ClientConfig;
+use std::sync::Arc;
+
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -85,6 +87,30 @@ pub fn producer(
     cfg.create().map_err(|e| OperatorError::Fatal(format!("cannot create a Kafka producer: {e}")))
 }
 
+/// A sink's group consumer. Closing one leaves the group, which waits on the broker, and a
+/// rebalance arriving during the close can block it for good (librdkafka issue 4884: its
+/// `rd_kafka_assign` waits without a timeout). So the last handle is dropped on the blocking
+/// pool: a hung close then holds one blocking thread, not the task or an async worker.
+pub struct GroupConsumer(Option<Arc<StreamConsumer>>);
+
+impl std::ops::Deref for GroupConsumer {
+    type Target = Arc<StreamConsumer>;
+    fn deref(&self) -> &Arc<StreamConsumer> {
+        // Set from construction until `drop`.
+        self.0.as_ref().unwrap_or_else(|| unreachable!("consumer used after drop"))
+    }
+}
+
+impl Drop for GroupConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(consumer))),
+            Err(_) => drop(consumer),
+        }
+    }
+}
+
 /// A group consumer that never commits by itself and reports the end of each partition (so a
 /// sink knows when it caught up).
 pub fn consumer(
@@ -92,7 +118,7 @@ pub fn consumer(
     group_id: &str,
     start_from: StartFrom,
     extra: &BTreeMap<String, String>,
-) -> Result<StreamConsumer, OperatorError> {
+) -> Result<GroupConsumer, OperatorError> {
     let reset = match start_from {
         StartFrom::Earliest => "earliest",
         StartFrom::Latest => "latest",
@@ -109,7 +135,10 @@ pub fn consumer(
     for (k, v) in extra {
         cfg.set(k, v);
     }
-    cfg.create().map_err(|e| OperatorError::Fatal(format!("cannot create a Kafka consumer: {e}")))
+    let consumer: StreamConsumer = cfg
+        .create()
+        .map_err(|e| OperatorError::Fatal(format!("cannot create a Kafka consumer: {e}")))?;
+    Ok(GroupConsumer(Some(Arc::new(consumer))))
 }
 
 /// One message to produce: its key (none lets the producer spread them) and payload.

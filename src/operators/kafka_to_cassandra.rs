@@ -93,7 +93,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
 
     let kafka = config_for(ctx, &task.kafka_connection)?;
     let dlq = DeadLetters::new(producer(kafka.clone(), &Default::default())?, dlq_topic);
-    let consumer = Arc::new(consumer(kafka, &group, task.start_from, &task.consumer_config)?);
+    let consumer = consumer(kafka, &group, task.start_from, &task.consumer_config)?;
     consumer
         .subscribe(&[&topic])
         .map_err(|e| OperatorError::Fatal(format!("cannot subscribe to `{topic}`: {e}")))?;

@@ -14,7 +14,6 @@
 //! rebalance hands it back) drops its buffer, so a re-read message never lands twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -63,7 +62,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
     let dlq_topic = dead_letter_topic(ctx, task.dead_letter_topic.as_deref(), &topic)?;
     let kafka = config_for(ctx, &task.kafka_connection)?;
     let dlq = DeadLetters::new(producer(kafka.clone(), &Default::default())?, dlq_topic.clone());
-    let consumer = Arc::new(consumer(kafka, &group, task.start_from, &task.consumer_config)?);
+    let consumer = consumer(kafka, &group, task.start_from, &task.consumer_config)?;
     consumer
         .subscribe(&[&topic])
         .map_err(|e| OperatorError::Fatal(format!("cannot subscribe to `{topic}`: {e}")))?;
