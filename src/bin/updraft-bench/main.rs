@@ -1,4 +1,5 @@
-//! `updraft-bench`: prints the figures of SPEC section 6 that the engine makes measurable.
+//! `updraft-bench`: prints the figures of the performance targets (docs/BENCHMARKS.md) that
+//! the engine makes measurable.
 //!
 //! Each scenario runs the real scheduler and local executor in this process against a fresh
 //! database (SQLite in a temp dir, or a fresh PostgreSQL database with `--postgres`, from
@@ -9,9 +10,7 @@
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! ```
 
-#[path = "updraft-bench/streaming.rs"]
 mod streaming;
-#[path = "bench/web.rs"]
 mod web;
 
 use std::path::{Path, PathBuf};

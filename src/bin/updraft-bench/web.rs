@@ -19,7 +19,7 @@ use super::{Bench, percentile};
 const SEQUENTIAL: usize = 400;
 /// Length of the concurrent throughput phase.
 const CONCURRENT_FOR: Duration = Duration::from_secs(5);
-/// Connections of the throughput phase (SPEC: 4).
+/// Connections of the throughput phase (the targets' four connections).
 const CONNECTIONS: usize = 4;
 
 fn dag_yaml(dag_id: &str, tasks: usize) -> String {
