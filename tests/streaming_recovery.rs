@@ -1,7 +1,8 @@
-//! Kill and restart: a streaming task is killed half-way through 100,000 messages (its future
-//! dropped, as a `kill -9` would: no drain, no last commit), restarted, and then every message
-//! is in Cassandra exactly once as a row, and in S3 exactly once in exactly one object, with no
-//! object missing or duplicated. Real servers on 127.0.0.1; unique names per run.
+//! Kill and restart: a streaming task is stopped half-way through 100,000 messages, restarted,
+//! and then every message is in Cassandra exactly once as a row, and in S3 exactly once in
+//! exactly one whole object. Twice over: with the task's future dropped inside the test process,
+//! and with `kill -9` of the whole `updraft` process (no drain, no last commit, no destructor).
+//! Real servers on 127.0.0.1; unique names per run.
 
 #[allow(dead_code)]
 mod operators_support;
@@ -170,4 +171,152 @@ async fn a_killed_s3_sink_rewrites_the_same_objects() {
         }
     }
     assert_eq!(seen.len() as i64, MESSAGES, "every message is in an object");
+}
+
+/// One `updraft tasks test` process running `task_yaml` as task `sink` of DAG `crash`, with the
+/// test servers as its connections. Its output goes to `out.log` in `dir`.
+fn spawn_sink(s: &Servers, dir: &std::path::Path, task_yaml: &str) -> std::process::Child {
+    let dags = dir.join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    let mut task = String::new();
+    for line in task_yaml.lines() {
+        task.push_str("      ");
+        task.push_str(line);
+        task.push('\n');
+    }
+    std::fs::write(dags.join("crash.yaml"), format!("dag_id: crash\ntasks:\n  sink:\n{task}"))
+        .unwrap();
+    let out =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("out.log")).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"));
+    cmd.args(["tasks", "test", "crash", "sink"])
+        .env("UPDRAFT_HOME", dir.join("home"))
+        .env("UPDRAFT_DAGS_FOLDER", &dags)
+        .env("UPDRAFT_LOG", "warn")
+        // The throw-away database of `tasks test` lives in TMPDIR: keep it in the test's folder.
+        .env("TMPDIR", dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    for (k, v) in s.conns() {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start updraft tasks test")
+}
+
+/// Waits (bounded) until `progress` reaches `at`, then kills the process with SIGKILL: no
+/// drain, no last commit, no destructor. Returns the progress seen at the kill.
+async fn kill_9_at<F, Fut>(child: &mut std::process::Child, at: u64, mut progress: F) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let start = Instant::now();
+    loop {
+        let n = progress().await;
+        if n >= at {
+            child.kill().expect("kill -9");
+            child.wait().expect("reap");
+            return n;
+        }
+        if let Some(status) = child.try_wait().expect("poll") {
+            panic!("the sink ended before the kill ({status}) at progress {n}");
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "no progress past {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (bounded) for the restarted process and asserts it succeeded.
+fn wait_success(mut child: std::process::Child, dir: &std::path::Path) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("poll") {
+            let out = std::fs::read_to_string(dir.join("out.log")).unwrap_or_default();
+            assert!(status.success(), "the restarted sink failed ({status}):\n{out}");
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "the restarted sink did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_process_mid_cassandra_sink_loses_and_duplicates_nothing() {
+    let Some(s) = Servers::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, ks) = (unique("kill9"), unique("ks"));
+    let session = s.cassandra().await;
+    s.create_keyspace(&session, &ks).await;
+    session
+        .query_unpaged(format!("CREATE TABLE {ks}.t (id bigint PRIMARY KEY, v text)"), &[])
+        .await
+        .unwrap();
+    session.await_schema_agreement().await.unwrap();
+    produce(&s, &topic).await;
+    let task = format!(
+        "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
+         columns: {{id: id, v: v}}"
+    );
+    let table = format!("{ks}.t");
+    let mut first = spawn_sink(&s, dir.path(), &task);
+    let killed_at = kill_9_at(&mut first, 30_000, || async {
+        streaming_support::count_rows(&session, &table).await as u64
+    })
+    .await;
+    assert!(killed_at < MESSAGES as u64, "killed after {killed_at} rows");
+
+    wait_success(spawn_sink(&s, dir.path(), &task), dir.path());
+    let mut rows = session
+        .query_iter(format!("SELECT id, v FROM {table}"), &[])
+        .await
+        .unwrap()
+        .rows_stream::<(i64, String)>()
+        .unwrap();
+    let mut seen = vec![0u8; MESSAGES as usize];
+    while let Some((id, v)) = rows.try_next().await.unwrap() {
+        assert_eq!(v, format!("value {id}"), "row {id} holds its own message");
+        seen[id as usize] += 1;
+    }
+    let missing: Vec<usize> = (0..seen.len()).filter(|i| seen[*i] == 0).take(5).collect();
+    assert!(missing.is_empty(), "rows missing after the restart, e.g. {missing:?}");
+    assert_eq!(streaming_support::count_rows(&session, &table).await, MESSAGES, "count in = out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_process_mid_s3_sink_leaves_whole_objects_each_message_once() {
+    let Some(s) = Servers::get() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, bucket) = (unique("kill9_s3"), unique("kill9").replace('_', "-"));
+    s.create_bucket(&bucket).await;
+    produce(&s, &topic).await;
+    let task = format!(
+        "type: kafka_to_s3\ntopic: {topic}\ngroup_id: {topic}\nurl: 's3://{bucket}/lake'\n\
+         max_records: 500"
+    );
+    let store = s.s3_store(&bucket);
+    let mut first = spawn_sink(&s, dir.path(), &task);
+    let killed_at = kill_9_at(&mut first, 40, || async {
+        let prefix = object_store::path::Path::from("lake");
+        let listed: Vec<_> = store.list(Some(&prefix)).collect().await;
+        listed.len() as u64
+    })
+    .await;
+    assert!(killed_at < 200, "killed after {killed_at} of 200 objects");
+
+    wait_success(spawn_sink(&s, dir.path(), &task), dir.path());
+    let mut seen: HashMap<i64, String> = HashMap::new();
+    for (key, body) in s.objects(&bucket, "lake").await {
+        // A reader sees whole objects only: every line is a complete message.
+        assert!(body.ends_with('\n'), "{key} ends mid-line");
+        for line in body.lines() {
+            let msg: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{key} holds a partial line `{line}`: {e}"));
+            let id = msg["id"].as_i64().unwrap();
+            if let Some(other) = seen.insert(id, key.clone()) {
+                panic!("message {id} is in {other} and in {key}");
+            }
+        }
+    }
+    assert_eq!(seen.len() as i64, MESSAGES, "count in = out: every message is in an object");
 }
