@@ -1,0 +1,83 @@
+//! Races of the claims: two callers at once on the same work. Starting a try and queueing are
+//! compare-and-set writes inside one transaction, so two workers never start the same try and
+//! two schedulers never queue past a pool. Each store here is its own connection pool, as two
+//! processes would have. On SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::Utc;
+use common::{Db, Env, both};
+use std::collections::HashMap;
+use updraft::dag::parse_dag_str;
+use updraft::model::TaskState;
+use updraft::scheduler::new_ti;
+use updraft::store::{QueueCaps, Store, TiRow, TiUpdate};
+
+/// A DAG of `n` independent tasks in pool `p`, one started run of it, and its instances moved
+/// to scheduled. Returns the instances.
+async fn scheduled_tis(env: &Env, n: usize) -> Vec<TiRow> {
+    let mut yaml = String::from("dag_id: race\ntasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  t{i}: {{type: empty, pool: p}}\n"));
+    }
+    let dag = parse_dag_str(&yaml, "race.yaml".as_ref()).expect("valid DAG");
+    let now = Utc::now();
+    env.store.sync_dags([&dag], [], now).await.expect("sync");
+    env.store.set_pool("p", 3, "three slots").await.expect("pool");
+    let run = env.trigger("race", serde_json::json!({})).await;
+    let tis: Vec<_> = dag.tasks.values().map(new_ti).collect();
+    assert!(env.store.start_run(run.id, &tis, now).await.expect("start run"));
+    let rows = env.store.run_tis(run.id).await.expect("tis");
+    let updates: Vec<TiUpdate> = rows
+        .iter()
+        .map(|t| TiUpdate { id: t.id, from: t.state, to: TaskState::Scheduled, note: None })
+        .collect();
+    env.store.apply_ti_updates(&updates, now).await.expect("schedule");
+    env.store.run_tis(run.id).await.expect("tis")
+}
+
+/// A second store on the same database: another process's view.
+async fn other_store(env: &Env) -> Store {
+    Store::open(&env.settings.database_url).await.expect("second store")
+}
+
+async fn two_workers_start_one_queued_try_once(env: Env) {
+    let tis = scheduled_tis(&env, 1).await;
+    let caps = QueueCaps { free_slots: 1, max_active_tasks: &HashMap::new() };
+    let queued = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
+    assert_eq!(queued.len(), 1);
+    let other = other_store(&env).await;
+    let id = tis[0].id;
+    let log = |n: i64| format!("try-{n}.log");
+    let (a, b) = tokio::join!(
+        env.store.start_try(id, "host-a", 1, "worker-a", log, Utc::now()),
+        other.start_try(id, "host-b", 2, "worker-b", log, Utc::now()),
+    );
+    let (a, b) = (a.expect("start a"), b.expect("start b"));
+    assert!(a.is_some() != b.is_some(), "exactly one worker starts the try: {a:?} / {b:?}");
+    let ti = env.store.get_ti(id).await.expect("get").expect("exists");
+    assert_eq!((ti.state, ti.try_number), (TaskState::Running, 1), "one try, started once");
+    let tries = env.store.tries(id).await.expect("tries");
+    assert_eq!(tries.len(), 1, "one try recorded: {tries:?}");
+}
+
+async fn two_schedulers_never_queue_past_a_pool(env: Env) {
+    let tis = scheduled_tis(&env, 10).await;
+    let other = other_store(&env).await;
+    let none = HashMap::new();
+    let caps = QueueCaps { free_slots: 8, max_active_tasks: &none };
+    let (a, b) = tokio::join!(
+        env.store.queue_scheduled(&caps, "scheduler-a", Utc::now()),
+        other.queue_scheduled(&caps, "scheduler-b", Utc::now()),
+    );
+    let (a, b) = (a.expect("queue a"), b.expect("queue b"));
+    assert_eq!(a.len() + b.len(), 3, "the pool has 3 slots: {} + {} queued", a.len(), b.len());
+    let mut queued = 0;
+    for ti in &tis {
+        let now = env.store.get_ti(ti.id).await.expect("get").expect("exists");
+        queued += usize::from(now.state == TaskState::Queued);
+    }
+    assert_eq!(queued, 3, "the store agrees with what the callers were handed");
+}
+
+both!(two_workers_start_one_queued_try_once, two_schedulers_never_queue_past_a_pool);
