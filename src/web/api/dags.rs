@@ -2,7 +2,7 @@
 //! and `/api/v1/importErrors`.
 //!
 //! Invariant: DAG fields come from the store's record (what the scheduler last parsed); a
-//! pause goes through `web::actions::set_paused`, which audits it.
+//! pause goes through `actions::set_paused`, which audits it.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
+use crate::actions;
 use crate::store::{DagFilter, DagRecord, DagSummary};
 use crate::web::auth::Action;
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// A DAG as the API shows it.
 #[derive(Debug, Serialize)]
@@ -177,7 +178,7 @@ pub(super) async fn patch(
 ) -> Result<Json<DagDetail>, ApiError> {
     user.require(Action::Operate)?;
     let body: PatchBody = body.parse(&user)?;
-    actions::set_paused(&state, &user, &dag_id, body.is_paused).await?;
+    actions::set_paused(&state.store, &user.actor(), &dag_id, body.is_paused).await?;
     Ok(Json(detail(&state, &dag_id).await?))
 }
 
