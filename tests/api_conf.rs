@@ -63,6 +63,12 @@ async fn conf_run_ids_map_indexes_and_filters(env: Env) {
         async move { api.post("/dags/typed/dagRuns", op, &body.to_string()).await }
     };
 
+    let detail = api.get_ok("/dags/typed", &api.viewer).await;
+    assert_eq!(detail["params"], json!({"rows": 50, "env": "dev", "n": 10}));
+    let n = json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 10});
+    assert_eq!(detail["param_schemas"]["n"], n);
+    assert_eq!(detail["param_schemas"]["rows"], json!({"type": "integer", "default": 50}));
+
     // The exploit's shape: a string where the DAG declares an integer.
     let exploit = json!({"conf": {"rows": "1 1 /dev/null; id > FILE; awk -v n=1"}});
     refused(

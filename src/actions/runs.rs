@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 use super::{ActionError, Actor, Audit, Result, audit};
 use crate::dag::Dag;
 use crate::dag::params::{check_conf, form_conf};
+use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
 use crate::model::{self, RunType, TaskState};
 use crate::store::{ClearTi, DagRecord, NewRun, RunRow, Store, StoreError, TiRow};
 
-/// Longest run id (the database column and Airflow's limit).
-pub const MAX_RUN_ID: usize = 250;
+pub use crate::model::run_id::MAX_RUN_ID;
 
 /// Most runs one backfill creates: past this the range is refused rather than flooding the
 /// scheduler (split it).
@@ -25,29 +25,11 @@ pub const MAX_BACKFILL_RUNS: usize = 10_000;
 /// [`MAX_RUN_ID`] characters, `.` or `..`, containing `/`, `\` or a control character, or
 /// starting or ending with white space.
 pub fn check_run_id(id: &str) -> Result<()> {
-    let why = if id.is_empty() {
-        Some("is empty")
-    } else if id.chars().count() > MAX_RUN_ID {
-        Some("is longer than 250 characters")
-    } else if id == "." || id == ".." {
-        Some("cannot be `.` or `..`")
-    } else if id.contains(['/', '\\']) {
-        Some("contains `/` or `\\`")
-    } else if id.chars().any(char::is_control) {
-        Some("contains a control character")
-    } else if id.trim() != id {
-        Some("starts or ends with white space")
-    } else {
-        None
-    };
-    match why {
+    match run_id_problem(id) {
         None => Ok(()),
         Some(why) => {
             let shown: String = id.chars().take(60).flat_map(char::escape_default).collect();
-            Err(ActionError::Invalid(format!(
-                "run id `{shown}` {why}: a run id has 1 to {MAX_RUN_ID} characters, no `/`, `\\` \
-                 or control characters, no leading or trailing space, and is not `.` or `..`"
-            )))
+            Err(ActionError::Invalid(format!("run id `{shown}` {why}: {RUN_ID_RULE}")))
         }
     }
 }

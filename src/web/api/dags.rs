@@ -123,6 +123,9 @@ pub(super) struct DagDetail {
     max_active_runs: i64,
     max_active_tasks: i64,
     params: serde_json::Map<String, serde_json::Value>,
+    /// Each param's declaration as a JSON Schema (`type`, `enum`, `minimum`...): what a
+    /// trigger's `conf` is checked against.
+    param_schemas: serde_json::Map<String, serde_json::Value>,
     tasks: Vec<TaskJson>,
 }
 
@@ -148,6 +151,7 @@ async fn detail(state: &AppState, dag_id: &str) -> Result<DagDetail, WebError> {
         dag: DagJson::from(&rec),
         max_active_runs: rec.max_active_runs,
         max_active_tasks: rec.max_active_tasks,
+        param_schemas: dag.param_specs.iter().map(|(k, s)| (k.clone(), s.schema())).collect(),
         params: dag.params,
         tasks,
     })
