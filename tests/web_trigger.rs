@@ -76,7 +76,8 @@ async fn the_form_converts_checks_and_shows_errors_beside_fields(env: Env) {
     }
 
     // Each refusal: 400, the reason beside its field, nothing created.
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    type Fields = Vec<(&'static str, &'static str)>;
+    let cases: Vec<(Fields, &str, &str)> = vec![
         (
             vec![("param.rows", "1 1 /dev/null; id > FILE"), ("param.tags", "[]")],
             "rows",
