@@ -13,6 +13,8 @@
 //! - [`worker`]: runs one queued task instance: running -> operator -> final state.
 //! - [`executor`]: how queued task instances get a worker slot (sequential, local).
 //! - [`scheduler`]: creates runs, decides what is ready, queues it. Never runs task code itself.
+//! - [`actions`]: the use cases (trigger, pause, clear, mark, users, tokens, connections,
+//!   variables, pools), each with its audit entry; called by the web and the CLI alike.
 //! - [`web`]: the web UI and `/api/v1` (axum + askama). Talks to the store only: a trigger is
 //!   a row the scheduler picks up.
 //! - [`cli`]: the `updraft` command line.
@@ -22,6 +24,7 @@
 //! - A task instance moves queued -> running and running -> final only by a compare-and-set on
 //!   (state, try_number) in the store, so two processes can never run the same try.
 
+pub mod actions;
 pub mod cli;
 pub mod config;
 pub mod dag;

@@ -2,6 +2,9 @@
 //! Fernet key: ChaCha20-Poly1305 with a key from `UPDRAFT_SECRET_KEY`, or for a standalone
 //! install a random key kept in `UPDRAFT_HOME/secret.key` (mode 0600).
 //!
+//! Passwords are hashed here too (argon2), so the web login and the use-case layer share one
+//! implementation.
+//!
 //! Invariant: a connection URI is written to the store only through [`SecretBox::encrypt`], and
 //! every process that reads connections (scheduler, workers, web server) must share the key.
 
@@ -34,6 +37,9 @@ pub enum SecretError {
         "cannot decrypt a stored secret: it was encrypted with another key (set the same UPDRAFT_SECRET_KEY on every process) or is damaged"
     )]
     Decrypt,
+    /// Hashing a password failed.
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
 }
 
 /// Encrypts and decrypts secrets with the installation's key.
@@ -123,6 +129,26 @@ pub fn random_token() -> String {
 /// Hex SHA-256 of a token: what the store keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An argon2 hash of `password` with a fresh salt. Slow on purpose (tens of milliseconds):
+/// call it on the blocking pool.
+pub fn hash_password(password: &str) -> Result<String, SecretError> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| SecretError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches an argon2 `hash` (false for a malformed hash). Slow: call it on
+/// the blocking pool.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .map(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
 }
 
 #[cfg(test)]

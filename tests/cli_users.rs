@@ -123,3 +123,38 @@ fn connections_add_list_masked_and_delete() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no connection `warehouse`"));
 }
+
+#[test]
+fn connections_add_reads_the_password_from_stdin_not_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let args =
+        ["connections", "add", "wh", "--uri", "postgres://etl@db.internal/w", "--password-stdin"];
+    let out = updraft_with(&args, h, Some("Pa ss/w@rd:1\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("Pa ss"), "{}", text(&out));
+    let out = updraft(&["connections", "list"], h);
+    assert!(text(&out).contains("postgres://etl:***@db.internal/w"), "{}", text(&out));
+    // The stored URI carries the password, percent-encoded, exactly as typed.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let settings = updraft::config::Settings::for_home(h, &h.join("dags"));
+        let store = updraft::store::Store::open(&settings.database_url).await.expect("store");
+        let secrets = updraft::secrets::SecretBox::for_settings(&settings).expect("key");
+        let row = store.list_connections().await.expect("rows").remove(0);
+        let uri = secrets.decrypt(&row.uri_encrypted).expect("decrypt");
+        let conn = updraft::operators::connection::Connection::parse("wh", &uri).expect("parse");
+        assert_eq!(conn.password.as_deref(), Some("Pa ss/w@rd:1"));
+        let audit = store.list_audit(None, None, 5).await.expect("audit");
+        assert!(
+            audit.iter().any(|a| a.event == "connection_saved" && a.username.starts_with("cli:"))
+        );
+    });
+    // A URI that already has a password, or an empty one read: refused, nothing echoed.
+    let args = ["connections", "add", "x", "--uri", "postgres://u:Secret9@h/d", "--password-stdin"];
+    let out = updraft_with(&args, h, Some("other\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("already holds a password") && !text(&out).contains("Secret9"));
+    let args = ["connections", "add", "y", "--uri", "postgres://u@h/d", "--password-stdin"];
+    assert_eq!(updraft_with(&args, h, Some("\n")).status.code(), Some(2));
+}

@@ -272,6 +272,23 @@ async fn trigger_dag_is_idempotent_and_waits() {
 }
 
 #[tokio::test]
+async fn trigger_dag_refuses_a_run_id_that_could_leave_its_folder() {
+    let f = Fixture::new(&[
+        ("dots", "type: trigger_dag\ntrigger_dag_id: other\ntrigger_run_id: '..'"),
+        ("slash", "type: trigger_dag\ntrigger_dag_id: other\ntrigger_run_id: 'a/{{ ds }}'"),
+    ])
+    .await;
+    for task in ["dots", "slash"] {
+        let got = execute(&f.ctx(task).await).await;
+        assert!(
+            matches!(&got, Err(OperatorError::Fatal(m)) if m.contains("run id has")),
+            "{got:?}"
+        );
+    }
+    assert_eq!(f.store.count_runs("other").await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn external_task_sensor_follows_the_other_dag() {
     let f = Fixture::new(&[
         ("s", "type: external_task_sensor\nexternal_dag_id: other\nexternal_task_id: work"),

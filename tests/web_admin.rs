@@ -52,7 +52,8 @@ impl App {
 
     async fn user(&self, name: &str, password: &str, roles: &[&str]) {
         let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-        updraft::web::pages::admin::users::create_user(&self.env.store, name, "", password, &roles)
+        let actor = updraft::actions::Actor::cli("test");
+        updraft::actions::users::create_user(&self.env.store, &actor, name, "", password, &roles)
             .await
             .expect("create user");
     }

@@ -1,17 +1,20 @@
 //! `updraft connections ...`: add (or replace), list with passwords masked, delete.
 //!
-//! Invariants: URIs are encrypted with the installation's key before they reach the store
-//! (shared `save_connection` of the admin page); nothing printed here contains a password.
+//! Invariants: changes go through `actions::connections` (the admin page's functions), so URIs
+//! are encrypted before they reach the store and audited as `cli:<os user>`; nothing printed
+//! here contains a password. A password can come from a prompt or standard input instead of
+//! the command line, where any user of the machine sees it in `ps` while the command runs.
 
-use chrono::Utc;
+use std::io::{BufRead, IsTerminal};
+
 use clap::Subcommand;
 use serde_json::json;
 
 use super::{CmdResult, Failure, engine};
+use crate::actions::connections::{self, masked_uri};
 use crate::config::Settings;
 use crate::secrets::SecretBox;
-use crate::store::{AuditEntry, Store, StoreError};
-use crate::web::pages::admin::connections::{masked_uri, save_connection};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectionsCommand {
@@ -19,9 +22,14 @@ pub enum ConnectionsCommand {
     Add {
         /// Id tasks refer to with `connection:`.
         conn_id: String,
-        /// scheme://user:password@host:port/schema?key=value
+        /// scheme://user:password@host:port/schema?key=value. The process list (`ps`) shows it
+        /// while the command runs: leave the password out and add --password-stdin.
         #[arg(long)]
         uri: String,
+        /// Puts a password into the URI, read from standard input: prompted for without echo
+        /// when it is a terminal, else its first line (`... --password-stdin < file`).
+        #[arg(long)]
+        password_stdin: bool,
         /// Free text.
         #[arg(long, default_value = "")]
         description: String,
@@ -39,15 +47,19 @@ pub enum ConnectionsCommand {
     },
 }
 
-async fn audit(store: &Store, event: &str, conn_id: &str) -> CmdResult {
-    let entry = AuditEntry {
-        username: "cli",
-        event,
-        extra: Some(conn_id.to_string()),
-        ..Default::default()
-    };
-    store.record_audit(&entry, Utc::now()).await?;
-    Ok(())
+/// The password of `--password-stdin`: prompted for without echo on a terminal, else the first
+/// line of standard input.
+fn read_password(conn_id: &str) -> Result<String, Failure> {
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("Password for connection {conn_id}: "))
+            .map_err(|e| Failure::usage(format!("cannot read the password: {e}")));
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::usage(format!("cannot read the password from stdin: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 pub async fn run(cmd: ConnectionsCommand, settings: Settings) -> CmdResult {
@@ -59,15 +71,31 @@ pub async fn run(cmd: ConnectionsCommand, settings: Settings) -> CmdResult {
 
 async fn run_on(store: &Store, settings: &Settings, cmd: ConnectionsCommand) -> CmdResult {
     match cmd {
-        ConnectionsCommand::Add { conn_id, uri, description } => {
+        ConnectionsCommand::Add { conn_id, uri, password_stdin, description } => {
             if uri.trim().is_empty() {
                 return Err(Failure::usage("--uri is empty"));
             }
-            let existed = store.list_connections().await?.iter().any(|c| c.conn_id == conn_id);
-            let kind = save_connection(store, settings, &conn_id, &uri, &description).await?;
-            audit(store, "connection_saved", &conn_id).await?;
-            let verb = if existed { "Replaced" } else { "Added" };
-            println!("{verb} connection {conn_id} ({kind}), stored encrypted");
+            let uri = if password_stdin {
+                let password = read_password(&conn_id)?;
+                if password.is_empty() {
+                    return Err(Failure::usage("the password read is empty"));
+                }
+                connections::with_password(&conn_id, &uri, &password)?
+            } else {
+                uri
+            };
+            let secrets = SecretBox::for_settings(settings)?;
+            let saved = connections::save_connection(
+                store,
+                &secrets,
+                &super::actor(),
+                &conn_id,
+                &uri,
+                &description,
+            )
+            .await?;
+            let verb = if saved.replaced { "Replaced" } else { "Added" };
+            println!("{verb} connection {conn_id} ({}), stored encrypted", saved.conn_type);
             Ok(())
         }
         ConnectionsCommand::List { json } => {
@@ -96,16 +124,10 @@ async fn run_on(store: &Store, settings: &Settings, cmd: ConnectionsCommand) -> 
             }
             Ok(())
         }
-        ConnectionsCommand::Delete { conn_id } => match store.delete_connection(&conn_id).await {
-            Ok(()) => {
-                audit(store, "connection_deleted", &conn_id).await?;
-                println!("Deleted connection {conn_id}");
-                Ok(())
-            }
-            Err(StoreError::NotFound(_)) => {
-                Err(Failure::problem(format!("no connection `{conn_id}`")))
-            }
-            Err(e) => Err(e.into()),
-        },
+        ConnectionsCommand::Delete { conn_id } => {
+            connections::delete_connection(store, &super::actor(), &conn_id).await?;
+            println!("Deleted connection {conn_id}");
+            Ok(())
+        }
     }
 }

@@ -1,18 +1,20 @@
 //! `updraft dags ...`: list, validate, trigger, test, pause, unpause, backfill, show.
+//!
+//! Invariant: runs are created and DAGs paused only through `crate::actions` (the run-id and
+//! conf checks the web applies, and the audit entry).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::Utc;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
+use crate::actions::{self, ActionError, ConfInput, TriggerRequest};
 use crate::config::Settings;
 use crate::dag::{Dag, DagBag, loader, parse_dag};
-use crate::model::RunType;
-use crate::store::{NewRun, StoreError};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum DagsCommand {
@@ -232,6 +234,16 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
     if errors.is_empty() { Ok(()) } else { Err(Failure::problem("")) }
 }
 
+/// The DAG to act on: as the scheduler recorded it, or, when no scheduler has seen it yet,
+/// from its file in the DAGs folder.
+async fn dag_for(settings: &Settings, store: &Store, dag_id: &str) -> Result<Dag, Failure> {
+    match actions::active_dag(store, dag_id).await {
+        Ok(dag) => Ok(dag),
+        Err(ActionError::NotFound(_)) => Ok(find_dag(settings, dag_id)?.0),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn trigger(
     settings: &Settings,
     dag_id: &str,
@@ -240,42 +252,26 @@ async fn trigger(
     logical_date: Option<String>,
 ) -> CmdResult {
     let conf = parse_conf(conf.as_deref())?;
+    let logical_date = logical_date.as_deref().map(parse_when).transpose()?;
     let store = engine::open_store(settings).await?;
-    if let Err(StoreError::NotFound(_)) = store.get_dag(dag_id).await {
-        // Not seen by a scheduler yet: accept it if its file is valid.
-        find_dag(settings, dag_id)?;
+    let result = async {
+        let dag = dag_for(settings, &store, dag_id).await?;
+        let req = TriggerRequest { conf: ConfInput::Json(conf), run_id, logical_date };
+        Ok::<_, Failure>(actions::trigger(&store, &super::actor(), &dag, req).await?)
     }
-    let now = Utc::now();
-    let logical = logical_date.as_deref().map(parse_when).transpose()?.unwrap_or(now);
-    let run = NewRun {
-        dag_id: dag_id.to_string(),
-        run_id: run_id.unwrap_or_else(|| NewRun::default_run_id(RunType::Manual, now)),
-        run_type: RunType::Manual,
-        logical_date: logical,
-        data_interval_start: logical,
-        data_interval_end: logical,
-        conf,
-        triggered_by: "cli".into(),
-    };
-    let row = store.create_run(&run, now).await.map_err(|e| Failure::problem(e.to_string()))?;
-    store.audit("cli", "trigger", Some(dag_id), Some(&row.run_id), None, now).await?;
-    println!("Created run {} of {} (queued; a running scheduler starts it)", row.run_id, dag_id);
+    .await;
     store.close().await;
+    let row = result?;
+    println!("Created run {} of {} (queued; a running scheduler starts it)", row.run_id, dag_id);
     Ok(())
 }
 
 async fn set_paused(settings: &Settings, dag_id: &str, paused: bool) -> CmdResult {
     let store = engine::open_store(settings).await?;
-    store.set_paused(dag_id, paused).await.map_err(|e| match e {
-        StoreError::NotFound(_) => Failure::problem(format!(
-            "DAG `{dag_id}` is not in the database yet: start the scheduler once so it loads the DAGs folder"
-        )),
-        e => Failure::from(e),
-    })?;
-    let event = if paused { "pause" } else { "unpause" };
-    store.audit("cli", event, Some(dag_id), None, None, Utc::now()).await?;
-    println!("DAG {dag_id} {}", if paused { "paused" } else { "unpaused" });
+    let result = actions::set_paused(&store, &super::actor(), dag_id, paused).await;
     store.close().await;
+    result?;
+    println!("DAG {dag_id} {}", if paused { "paused" } else { "unpaused" });
     Ok(())
 }
 
@@ -287,54 +283,30 @@ async fn backfill(
     conf: Option<String>,
     dry_run: bool,
 ) -> CmdResult {
-    let (dag, _) = find_dag(settings, dag_id)?;
     let (from, to) = (parse_when(start)?, parse_when(end)?);
-    if from > to {
-        return Err(Failure::usage("--start-date is after --end-date"));
-    }
-    if !dag.schedule.is_scheduled() {
-        return Err(Failure::usage(format!("DAG `{dag_id}` has no schedule: nothing to backfill")));
-    }
     let conf = parse_conf(conf.as_deref())?;
-    let intervals = dag.schedule.intervals_between(from, to);
     if dry_run {
+        let (dag, _) = find_dag(settings, dag_id)?;
+        let conf = crate::dag::params::check_conf(&dag.param_specs, conf)
+            .map_err(|e| Failure::problem(e.to_string()))?;
+        let intervals = dag.schedule.intervals_between(from, to);
         for i in &intervals {
             println!("{} -> {}", i.start.to_rfc3339(), i.end.to_rfc3339());
         }
-        println!("{} run(s) would be created", intervals.len());
+        println!("{} run(s) would be created with conf {}", intervals.len(), json!(conf));
         return Ok(());
     }
     let store = engine::open_store(settings).await?;
-    let now = Utc::now();
-    let (mut created, mut existing) = (0, 0);
-    for i in &intervals {
-        let run = NewRun {
-            dag_id: dag_id.to_string(),
-            run_id: NewRun::default_run_id(RunType::Backfill, i.start),
-            run_type: RunType::Backfill,
-            logical_date: i.start,
-            data_interval_start: i.start,
-            data_interval_end: i.end,
-            conf: conf.clone(),
-            triggered_by: "cli".into(),
-        };
-        if store.run_exists_for(dag_id, i.start).await? {
-            existing += 1;
-            continue;
-        }
-        match store.create_run(&run, now).await {
-            Ok(_) => created += 1,
-            Err(StoreError::Conflict(_)) => existing += 1,
-            Err(e) => return Err(e.into()),
-        }
+    let result = async {
+        let dag = dag_for(settings, &store, dag_id).await?;
+        Ok::<_, Failure>(actions::backfill(&store, &super::actor(), &dag, from, to, conf).await?)
     }
-    store
-        .audit("cli", "backfill", Some(dag_id), None, Some(&format!("{start}..{end}")), now)
-        .await?;
+    .await;
+    store.close().await;
+    let (created, existing) = result?;
     println!(
         "{created} backfill run(s) queued, {existing} already existed; a running scheduler executes them"
     );
-    store.close().await;
     Ok(())
 }
 

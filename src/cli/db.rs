@@ -37,9 +37,9 @@ pub async fn run(cmd: DbCommand, settings: Settings) -> CmdResult {
             let logs = settings.log_dir();
             let mut folders = 0;
             for (dag_id, run_id) in &deleted {
-                let dir = logs.join(dag_id).join(run_id);
-                // Only folders under the log root: ids come from the database, never from input.
-                if dir.starts_with(&logs) && std::fs::remove_dir_all(&dir).is_ok() {
+                // Each id is one folder name, so a stored `..` cannot reach outside the logs.
+                let dir = crate::operators::log_path::run_dir(&logs, dag_id, run_id);
+                if std::fs::remove_dir_all(&dir).is_ok() {
                     folders += 1;
                 }
             }

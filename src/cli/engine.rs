@@ -211,10 +211,9 @@ async fn ensure_admin(store: &Store) -> CmdResult {
         return Ok(());
     }
     let password = crate::secrets::random_token()[..20].to_string();
-    let hash = crate::web::auth::hash_password(password.clone())
-        .await
-        .map_err(|e| Failure::problem(e.to_string()))?;
-    store.create_user("admin", "", &hash, &["admin".to_string()], Utc::now()).await?;
+    let roles = ["admin".to_string()];
+    crate::actions::users::create_user(store, &super::actor(), "admin", "", &password, &roles)
+        .await?;
     println!(
         "\nCreated the first user: admin / {password}\nThis password is shown once: note it, or set another with `updraft users password admin`.\n"
     );

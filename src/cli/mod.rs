@@ -1,8 +1,13 @@
 //! The `updraft` command line: argument parsing and dispatch.
 //!
 //! Output is for a person by default and JSON with `--json` where a script would want it.
-//! Exit codes: 0 success, 1 the command ran and found a problem (invalid DAG, failed run),
-//! 2 bad usage or configuration.
+//! Exit codes: 0 success, 1 the command ran and found a problem (invalid DAG, failed run, a
+//! conf that does not fit the params, no such DAG / user / connection), 2 bad usage or
+//! configuration (an invalid value, a name already taken, no database).
+//!
+//! Changes go through `crate::actions`, like the web's, with the actor `cli:<os user>`. The
+//! CLI checks no role: it is an admin tool, and whoever can run it against the metadata
+//! database already holds its credentials.
 
 mod connections;
 mod dags;
@@ -15,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::actions::{ActionError, Actor};
 use crate::config::Settings;
 
 /// Updraft: YAML DAGs, a fast scheduler, Kafka-first task types.
@@ -69,10 +75,55 @@ impl Failure {
     }
 }
 
-impl<E: std::error::Error> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure::usage(e.to_string())
+/// What an action's refusal means for the exit code: something looked up and not there, or a
+/// conf that does not fit the DAG's params, is the command's answer (exit 1); a value that is
+/// not acceptable as given (a bad name, a short password, a taken id) is bad usage (exit 2), as
+/// is a failure of the environment (database, hashing).
+impl From<ActionError> for Failure {
+    fn from(e: ActionError) -> Failure {
+        match e {
+            ActionError::NotFound(m) => Failure::problem(m),
+            e @ ActionError::Conf(_) => Failure::problem(e.to_string()),
+            ActionError::Invalid(m) | ActionError::Conflict(m) | ActionError::Internal(m) => {
+                Failure::usage(m)
+            }
+        }
     }
+}
+
+/// Errors of the environment: exit 2.
+macro_rules! environment_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Failure {
+                Failure::usage(e.to_string())
+            }
+        }
+    )*};
+}
+environment_errors!(crate::store::StoreError, crate::secrets::SecretError, std::io::Error);
+
+/// Who the audit log names for a command: `cli:<operating-system user>`.
+pub fn actor() -> Actor {
+    Actor::cli(&os_user())
+}
+
+/// The name of the user running this process, from `/etc/passwd` (without reading the
+/// environment, which `config` alone does); `uid<N>` when it has no entry.
+fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut f = line.split(':');
+            let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+            (id == uid.to_string()).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| format!("uid{uid}"))
 }
 
 /// Result of a command.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dags::find_dag;
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
+use crate::actions::{self, ConfInput, TriggerRequest};
 use crate::config::Settings;
 use crate::dag::Dag;
 use crate::model::{DagRunState, RunType, TaskState};
@@ -83,17 +84,12 @@ async fn scratch_run(
     let store = Store::open(&settings.database_url).await?;
     store.sync_dags([dag], [], now).await?;
     store.set_paused(&dag.dag_id, false).await?;
-    let run = NewRun {
-        dag_id: dag.dag_id.clone(),
-        run_id: NewRun::default_run_id(RunType::Manual, logical),
-        run_type: RunType::Manual,
-        logical_date: logical,
-        data_interval_start: logical,
-        data_interval_end: logical,
-        conf,
-        triggered_by: "test".into(),
+    let req = TriggerRequest {
+        conf: ConfInput::Json(conf),
+        run_id: Some(NewRun::default_run_id(RunType::Manual, logical)),
+        logical_date: Some(logical),
     };
-    let run = store.create_run(&run, now).await?;
+    let run = actions::trigger(&store, &super::actor(), dag, req).await?;
     Ok((Arc::new(settings), store, run))
 }
 

@@ -1,21 +1,19 @@
 //! `updraft users ...`: create, list, set a password, issue an API token.
 //!
-//! Invariants: the same checks as the admin pages (shared functions of `web::pages`), so a
-//! user made here is one the web would accept. A password or token printed here is printed
-//! once and never stored in clear; audit entries are written as user `cli`.
+//! Invariants: every change goes through `actions::users` and `actions::tokens` (the admin
+//! pages' functions), so a user made here is one the web would accept, and the audit log
+//! names `cli:<os user>`. A password or token printed here is printed once and never stored in
+//! clear.
 
 use std::io::Read;
 
-use chrono::Utc;
 use clap::Subcommand;
 use serde_json::json;
 
 use super::{CmdResult, Failure, engine};
+use crate::actions::{tokens, users};
 use crate::config::Settings;
-use crate::store::{AuditEntry, Store};
-use crate::web::auth::{check_password, hash_password};
-use crate::web::pages::account::issue_token;
-use crate::web::pages::admin::users::{create_user, parse_roles};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -83,17 +81,10 @@ fn password_from(flag: Option<String>, stdin: bool) -> Result<(String, bool), Fa
     }
 }
 
-async fn audit(store: &Store, event: &str, extra: String) -> CmdResult {
-    let entry = AuditEntry { username: "cli", event, extra: Some(extra), ..Default::default() };
-    store.record_audit(&entry, Utc::now()).await?;
-    Ok(())
-}
-
 async fn find(store: &Store, username: &str) -> Result<crate::store::UserRow, Failure> {
-    store
-        .find_user(username)
-        .await?
-        .ok_or_else(|| Failure::problem(format!("no user `{username}`: see `updraft users list`")))
+    users::find_user(store, username)
+        .await
+        .map_err(|e| Failure::problem(format!("{e}: see `updraft users list`")))
 }
 
 pub async fn run(cmd: UsersCommand, settings: Settings) -> CmdResult {
@@ -106,10 +97,10 @@ pub async fn run(cmd: UsersCommand, settings: Settings) -> CmdResult {
 async fn run_on(store: &Store, cmd: UsersCommand) -> CmdResult {
     match cmd {
         UsersCommand::Create { username, roles, password, password_stdin, email } => {
-            let roles = parse_roles(roles.iter().map(String::as_str))?;
+            let roles = users::parse_roles(roles.iter().map(String::as_str))?;
             let (password, generated) = password_from(password, password_stdin)?;
-            create_user(store, &username, &email, &password, &roles).await?;
-            audit(store, "user_created", format!("{username} ({})", roles.join(", "))).await?;
+            users::create_user(store, &super::actor(), &username, &email, &password, &roles)
+                .await?;
             println!("Created user {username} with role(s) {}", roles.join(", "));
             if generated {
                 println!("Password: {password}\nThis password is shown once: note it.");
@@ -148,9 +139,7 @@ async fn run_on(store: &Store, cmd: UsersCommand) -> CmdResult {
         UsersCommand::Password { username, password, password_stdin } => {
             let user = find(store, &username).await?;
             let (password, generated) = password_from(password, password_stdin)?;
-            check_password(&password).map_err(Failure::usage)?;
-            store.set_user_password(user.id, &hash_password(password.clone()).await?).await?;
-            audit(store, "password_reset", username.clone()).await?;
+            users::reset_password(store, &super::actor(), &user, &password).await?;
             println!("New password set for {username}; their sessions were ended.");
             if generated {
                 println!("Password: {password}\nThis password is shown once: note it.");
@@ -159,8 +148,8 @@ async fn run_on(store: &Store, cmd: UsersCommand) -> CmdResult {
         }
         UsersCommand::Token { username, name, expires_days } => {
             let user = find(store, &username).await?;
-            let token = issue_token(store, user.id, &name, expires_days).await?;
-            audit(store, "token_created", format!("{username}: {}", name.trim())).await?;
+            let token =
+                tokens::issue_token(store, &super::actor(), &user, &name, expires_days).await?;
             // The token alone on stdout, so `TOKEN=$(updraft users token ...)` works.
             println!("{token}");
             eprintln!("API token `{}` for {username}: shown once, keep it safe.", name.trim());

@@ -10,6 +10,7 @@
 pub mod graph;
 pub mod kinds;
 pub mod loader;
+pub mod params;
 pub mod parse;
 pub mod positions;
 pub mod schedule;
@@ -55,6 +56,9 @@ pub struct Dag {
     pub owner: String,
     /// Default params; a trigger's conf overrides them key by key.
     pub params: serde_json::Map<String, serde_json::Value>,
+    /// The declaration of every param (type, constraints, default), which a run's conf is
+    /// checked against by [`params::check_conf`].
+    pub param_specs: params::ParamSpecs,
     /// Whether a newly seen DAG starts paused.
     pub is_paused_upon_creation: bool,
     /// Tasks in file order.

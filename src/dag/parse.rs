@@ -11,6 +11,7 @@
 mod ctx;
 mod kind;
 mod kind_streaming;
+mod params;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -121,7 +122,7 @@ struct Top {
     max_active_tasks: Option<u32>,
     tags: Option<Vec<String>>,
     owner: Option<String>,
-    params: Option<serde_json::Map<String, serde_json::Value>>,
+    params: Option<crate::dag::params::ParamSpecs>,
     is_paused_upon_creation: Option<bool>,
     doc: Option<String>,
 }
@@ -164,7 +165,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
                 top.tags = tags.map(|t| t.into_iter().map(|(s, _)| s).collect());
             }
             "owner" => top.owner = cx.string(v, &p),
-            "params" => top.params = parse_params(cx, v, &p),
+            "params" => top.params = params::parse_params(cx, v, &p),
             "is_paused_upon_creation" => top.is_paused_upon_creation = cx.bool(v, &p),
             "doc" => top.doc = cx.string(v, &p),
             "default_args" => {}
@@ -197,6 +198,10 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         let msg = "`schedule: \"@once\"` needs a `start_date`: the run is for that date";
         cx.at_value(&["schedule".to_string()], msg);
     }
+    let specs = top.params.take().unwrap_or_default();
+    if top.schedule.as_ref().is_some_and(Schedule::is_scheduled) {
+        params::check_required(cx, &specs);
+    }
     let drafts = parse_tasks(cx, tasks_value, &default_args);
     let graph = check_graph(cx, &drafts);
     let tasks: IndexMap<String, _> =
@@ -214,7 +219,8 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         max_active_tasks: top.max_active_tasks.unwrap_or(DEFAULT_MAX_ACTIVE_TASKS),
         tags: top.tags.unwrap_or_default(),
         owner: top.owner.or(default_args.owner).unwrap_or_else(|| "updraft".to_string()),
-        params: top.params.unwrap_or_default(),
+        params: crate::dag::params::defaults(&specs),
+        param_specs: specs,
         is_paused_upon_creation: top.is_paused_upon_creation.unwrap_or(false),
         tasks,
         graph: graph?,
@@ -234,24 +240,6 @@ fn parse_schedule(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Schedule> 
         },
         _ => {
             cx.wrong(path, "a cron expression, a preset such as \"@daily\", or null", v);
-            None
-        }
-    }
-}
-
-fn parse_params(
-    cx: &mut Ctx,
-    v: &Value,
-    path: &[String],
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    match v {
-        Value::Null => Some(serde_json::Map::new()),
-        Value::Mapping(_) => match cx.json(v, path)? {
-            serde_json::Value::Object(map) => Some(map),
-            _ => None,
-        },
-        _ => {
-            cx.wrong(path, "a mapping of names to default values", v);
             None
         }
     }

@@ -25,6 +25,7 @@ pub mod kafka_sensor;
 pub mod kafka_to_cassandra;
 pub mod kafka_to_s3;
 pub mod log;
+pub mod log_path;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;

@@ -33,6 +33,11 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
         Some(text) => ctx.render("trigger_run_id", text)?,
         None => default_run_id(ctx),
     };
+    if let Some(why) = crate::model::run_id::run_id_problem(&run_id) {
+        let rule = crate::model::run_id::RUN_ID_RULE;
+        let shown = run_id.escape_default();
+        return Err(OperatorError::Fatal(format!("trigger_run_id `{shown}` {why}: {rule}")));
+    }
     let conf = match &task.conf {
         None => serde_json::Map::new(),
         Some(conf) => match ctx.renderer().render_json(conf)? {

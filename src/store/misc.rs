@@ -177,31 +177,6 @@ impl Store {
             .collect()
     }
 
-    /// Appends to the audit log.
-    pub async fn audit(
-        &self,
-        username: &str,
-        event: &str,
-        dag_id: Option<&str>,
-        run_id: Option<&str>,
-        extra: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, username, event, dag_id, run_id, extra) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(to_us(now))
-        .bind(username)
-        .bind(event)
-        .bind(dag_id)
-        .bind(run_id)
-        .bind(extra)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
     /// Deletes finished runs that ended before `cutoff` (their task instances, tries and XCom
     /// go with them), in batches of [`CLEAN_BATCH`] runs, each its own short transaction.
     /// Returns the (dag_id, run_id) of the deleted runs so their log folders can go too.

@@ -78,17 +78,32 @@ pub struct GridCell {
     pub end_date: Option<DateTime<Utc>>,
 }
 
+/// `text` as a LIKE pattern matching itself only: `%`, `_` and the escape character are
+/// escaped, so a user's filter is never a wildcard. Used with `ESCAPE '\'`, which SQLite and
+/// PostgreSQL read alike.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Builds the WHERE clause of the DAG list; binds are pushed in `$n` order.
 fn dag_where(f: &DagFilter, binds: &mut Vec<String>) -> String {
     let mut clauses = vec!["is_active = 1".to_string()];
     if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
-        binds.push(format!("%{}%", s.to_lowercase()));
-        clauses.push(format!("LOWER(dag_id) LIKE ${}", binds.len()));
+        binds.push(format!("%{}%", like_literal(&s.to_lowercase())));
+        clauses.push(format!("LOWER(dag_id) LIKE ${} ESCAPE '\\'", binds.len()));
     }
     if let Some(t) = f.tag.as_deref().filter(|s| !s.is_empty()) {
         // Tags are stored as a JSON array of strings: match the quoted element.
-        binds.push(format!("%{}%", serde_json::Value::String(t.to_string())));
-        clauses.push(format!("tags LIKE ${}", binds.len()));
+        let quoted = serde_json::Value::String(t.to_string()).to_string();
+        binds.push(format!("%{}%", like_literal(&quoted)));
+        clauses.push(format!("tags LIKE ${} ESCAPE '\\'", binds.len()));
     }
     if let Some(o) = f.owner.as_deref().filter(|s| !s.is_empty()) {
         binds.push(o.to_string());

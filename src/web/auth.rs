@@ -11,9 +11,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::Argon2;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -28,44 +25,7 @@ use crate::secrets::token_hash;
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "updraft_session";
 
-/// A role; a user may hold several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads everything except admin pages.
-    Viewer,
-    /// Triggers, pauses, clears and marks; cannot change DAG files.
-    Operator,
-    /// Creates, edits, validates and deletes DAG files; cannot trigger or clear.
-    Author,
-    /// Everything, including users and connections.
-    Admin,
-}
-
-impl Role {
-    /// Every role.
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Operator, Role::Author, Role::Admin];
-
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Author => "author",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role `{s}`: use viewer, operator, author or admin"))
-    }
-}
+pub use crate::actions::Role;
 
 /// What a request wants to do; each route needs one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,36 +214,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Hashes a password with argon2 (on the blocking pool: it takes tens of milliseconds).
+/// Hashes a password with argon2 on the blocking pool (one implementation, in `actions`).
 pub async fn hash_password(password: String) -> Result<String, WebError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| WebError::Internal(format!("argon2: {e}")))
-    })
-    .await
-    .map_err(|e| WebError::Internal(e.to_string()))?
+    Ok(crate::actions::hash_password(password).await?)
 }
 
 /// Checks a password against an argon2 hash (on the blocking pool).
 pub async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+    crate::actions::verify_password(password, hash).await
 }
 
 /// Checks a new password's strength; the message says what is missing.
 pub fn check_password(password: &str) -> Result<(), String> {
-    if password.chars().count() < 8 {
-        return Err("the password must have at least 8 characters".into());
-    }
-    Ok(())
+    crate::actions::check_password(password).map_err(|e| e.to_string())
 }
 
 /// Failed logins allowed per user name (and per client address) in one window.

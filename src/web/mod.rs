@@ -9,7 +9,7 @@
 //! operator. It reads DAG files only through `pages::editor`, which confines paths to the DAGs
 //! folder. All user text reaches HTML through askama's escaping.
 
-pub mod actions;
+mod actor;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -84,18 +84,7 @@ impl AppState {
 
     /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
     pub async fn dag(&self, dag_id: &str) -> Result<(crate::store::DagRecord, Dag), WebError> {
-        let rec = self.store.get_dag(dag_id).await.map_err(|e| match e {
-            crate::store::StoreError::NotFound(_) => {
-                WebError::NotFound(format!("no DAG `{dag_id}`"))
-            }
-            other => other.into(),
-        })?;
-        let dag = crate::dag::parse_dag_str(&rec.source, std::path::Path::new(&rec.fileloc))
-            .map_err(|errs| {
-                let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
-                WebError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
-            })?;
-        Ok((rec, dag))
+        Ok(crate::actions::stored_dag(&self.store, dag_id).await?)
     }
 }
 

@@ -54,12 +54,10 @@ pub struct TryReport {
 }
 
 /// The log file of one try: `<logs>/<dag>/<run>/<task>[/<map_index>]/<try>.log`.
+/// Each id is one folder name whatever it holds (`operators::log_path`).
 pub fn log_path(settings: &Settings, ti: &TiRow, try_number: i64) -> PathBuf {
-    let mut p = settings.log_dir().join(&ti.dag_id).join(&ti.run_id).join(&ti.task_id);
-    if ti.map_index >= 0 {
-        p = p.join(ti.map_index.to_string());
-    }
-    p.join(format!("{try_number}.log"))
+    let ids = (ti.dag_id.as_str(), ti.run_id.as_str(), ti.task_id.as_str());
+    crate::operators::log_path::try_log(&settings.log_dir(), ids, ti.map_index, try_number)
 }
 
 /// Runs the next try of the queued task instance `ti` to its end and records the outcome.

@@ -66,6 +66,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         owner: "test".into(),
         params: serde_json::Map::new(),
         is_paused_upon_creation: false,
+        param_specs: Default::default(),
         tasks: map,
         graph,
         source: String::new(),

@@ -53,6 +53,7 @@ fn dag() -> Dag {
         owner: "me".into(),
         params: json!({"batch": 50, "region": "eu"}).as_object().unwrap().clone(),
         is_paused_upon_creation: false,
+        param_specs: Default::default(),
         tasks,
         graph,
         source: String::new(),

@@ -2,7 +2,7 @@
 //! and `/api/v1/importErrors`.
 //!
 //! Invariant: DAG fields come from the store's record (what the scheduler last parsed); a
-//! pause goes through `web::actions::set_paused`, which audits it.
+//! pause goes through `actions::set_paused`, which audits it.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
+use crate::actions;
 use crate::store::{DagFilter, DagRecord, DagSummary};
 use crate::web::auth::Action;
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// A DAG as the API shows it.
 #[derive(Debug, Serialize)]
@@ -122,6 +123,9 @@ pub(super) struct DagDetail {
     max_active_runs: i64,
     max_active_tasks: i64,
     params: serde_json::Map<String, serde_json::Value>,
+    /// Each param's declaration as a JSON Schema (`type`, `enum`, `minimum`...): what a
+    /// trigger's `conf` is checked against.
+    param_schemas: serde_json::Map<String, serde_json::Value>,
     tasks: Vec<TaskJson>,
 }
 
@@ -147,6 +151,7 @@ async fn detail(state: &AppState, dag_id: &str) -> Result<DagDetail, WebError> {
         dag: DagJson::from(&rec),
         max_active_runs: rec.max_active_runs,
         max_active_tasks: rec.max_active_tasks,
+        param_schemas: dag.param_specs.iter().map(|(k, s)| (k.clone(), s.schema())).collect(),
         params: dag.params,
         tasks,
     })
@@ -177,7 +182,7 @@ pub(super) async fn patch(
 ) -> Result<Json<DagDetail>, ApiError> {
     user.require(Action::Operate)?;
     let body: PatchBody = body.parse(&user)?;
-    actions::set_paused(&state, &user, &dag_id, body.is_paused).await?;
+    actions::set_paused(&state.store, &user.actor(), &dag_id, body.is_paused).await?;
     Ok(Json(detail(&state, &dag_id).await?))
 }
 

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::{ApiError, PathArgs, Principal, QueryArgs};
+use crate::actions;
 use crate::web::auth::Action;
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// Most bytes one response carries; a client tails a bigger log in several calls.
 const MAX_CHUNK: u64 = 1024 * 1024;
@@ -50,8 +51,8 @@ pub(super) async fn get(
 ) -> Result<Json<LogChunk>, ApiError> {
     user.require(Action::Read)?;
     actions::check_ids(&[&dag_id, &run_id, &task_id])?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state, &run, &task_id, q.map_index.unwrap_or(-1)).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, q.map_index.unwrap_or(-1)).await?;
     if try_number < 1 || try_number > ti.try_number {
         return Err(WebError::NotFound(format!(
             "no try {try_number} of `{task_id}`: it has had {} tries",

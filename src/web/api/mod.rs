@@ -5,7 +5,7 @@
 //! `openapi::document` describes exactly these, so the document cannot drift from the server.
 //!
 //! Invariants: every handler but health and the document takes a [`Principal`] and calls
-//! `require` before anything else; state changes go through `web::actions` (shared with the
+//! `require` before anything else; state changes go through `crate::actions` (shared with the
 //! pages) and read their body through [`JsonBody::parse`], which also holds the CSRF check of
 //! cookie-authenticated calls; every response, errors included, is JSON — request bodies,
 //! query strings and path segments that do not parse give a 400 naming the field, never

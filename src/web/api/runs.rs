@@ -1,7 +1,7 @@
 //! `/api/v1/dags/{dag_id}/dagRuns`: list (newest first, keyset pagination with `before`),
 //! trigger (conf, run id, logical date), get one.
 //!
-//! Invariant: a trigger goes through `web::actions::trigger` — it only writes a queued run the
+//! Invariant: a trigger goes through `actions::trigger` — it only writes a queued run the
 //! scheduler picks up, and audits it — exactly as the trigger form does.
 
 use axum::Json;
@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
+use crate::actions::{self, ConfInput, TriggerRequest};
 use crate::store::RunRow;
 use crate::web::auth::Action;
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// A DAG run as the API shows it.
 #[derive(Debug, Serialize)]
@@ -107,7 +108,9 @@ pub(super) struct TriggerBody {
 }
 
 /// `POST /dags/{dag_id}/dagRuns`: a queued manual run (200 with the run, as Airflow answers);
-/// 409 when the run id is taken.
+/// 400 naming the param when the conf does not fit the DAG's params (JSON values are never
+/// converted: `"50"` is not an integer), or naming the rule a run id breaks; 409 when the run
+/// id is taken.
 pub(super) async fn trigger(
     State(state): State<AppState>,
     user: Principal,
@@ -123,9 +126,13 @@ pub(super) async fn trigger(
         )
         .into());
     }
-    let run =
-        actions::trigger(&state, &user, &dag_id, body.conf, body.dag_run_id, body.logical_date)
-            .await?;
+    let dag = actions::active_dag(&state.store, &dag_id).await?;
+    let req = TriggerRequest {
+        conf: ConfInput::Json(body.conf),
+        run_id: body.dag_run_id,
+        logical_date: body.logical_date,
+    };
+    let run = actions::trigger(&state.store, &user.actor(), &dag, req).await?;
     Ok(Json(run.into()))
 }
 
@@ -136,5 +143,5 @@ pub(super) async fn get(
     PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
 ) -> Result<Json<RunJson>, ApiError> {
     user.require(Action::Read)?;
-    Ok(Json(actions::find_run(&state, &dag_id, &run_id).await?.into()))
+    Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: list a run's task instances,
 //! get one (with its tries), mark it success or failed, clear it (with downstream).
 //!
-//! Invariant: marks and clears go through `web::actions` (which asks `model` whether the
+//! Invariant: marks and clears go through `crate::actions` (which asks `model` whether the
 //! change is allowed and audits it), exactly as the task-instance page's buttons do.
 
 use axum::Json;
@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, seconds};
+use crate::actions;
 use crate::model::TaskState;
 use crate::store::{TiRow, TryRow};
 use crate::web::auth::Action;
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// A task instance as the API shows it.
 #[derive(Debug, Serialize)]
@@ -81,7 +82,7 @@ pub(super) async fn list(
     PathArgs((dag_id, run_id)): PathArgs<RunPath>,
 ) -> Result<Json<TiList>, ApiError> {
     user.require(Action::Read)?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let mut tis = state.store.run_tis(run.id).await?;
     tis.sort_by(|a, b| (a.task_id.as_str(), a.map_index).cmp(&(b.task_id.as_str(), b.map_index)));
     let task_instances: Vec<TiJson> = tis.into_iter().map(TiJson::from).collect();
@@ -140,8 +141,8 @@ pub(super) async fn get(
     QueryArgs(q): QueryArgs<MapIndexArg>,
 ) -> Result<Json<TiDetail>, ApiError> {
     user.require(Action::Read)?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state, &run, &task_id, q.map_index.unwrap_or(-1)).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, q.map_index.unwrap_or(-1)).await?;
     Ok(Json(detail(&state, ti).await?))
 }
 
@@ -175,14 +176,14 @@ pub(super) async fn patch(
 ) -> Result<Json<TiDetail>, ApiError> {
     user.require(Action::Operate)?;
     let body: PatchBody = body.parse(&user)?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state, &run, &task_id, body.map_index).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, body.map_index).await?;
     let to = match body.state {
         MarkState::Success => TaskState::Success,
         MarkState::Failed => TaskState::Failed,
     };
-    actions::mark(&state, &user, &run, &ti, to).await?;
-    let now = actions::find_ti(&state, &run, &task_id, body.map_index).await?;
+    actions::mark(&state.store, &user.actor(), &run, &ti, to).await?;
+    let now = actions::find_ti(&state.store, &run, &task_id, body.map_index).await?;
     Ok(Json(detail(&state, now).await?))
 }
 
@@ -210,9 +211,15 @@ pub(super) async fn clear(
 ) -> Result<Json<Cleared>, ApiError> {
     user.require(Action::Operate)?;
     let body: ClearBody = body.parse(&user)?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let cleared =
-        actions::clear(&state, &user, &run, &task_id, body.map_index, body.include_downstream)
-            .await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let cleared = actions::clear(
+        &state.store,
+        &user.actor(),
+        &run,
+        &task_id,
+        body.map_index,
+        body.include_downstream,
+    )
+    .await?;
     Ok(Json(Cleared { cleared }))
 }

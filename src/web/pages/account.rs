@@ -1,5 +1,6 @@
 //! `/account`: who am I, my roles, changing my own password, and my API tokens (create with an
-//! optional expiry, shown once; revoke). The CLI's `users token` shares [`issue_token`].
+//! optional expiry, shown once; revoke), through `actions::users` and `actions::tokens` (shared
+//! with the CLI's `users token`).
 //!
 //! Invariants: needs only a login (`Action::Read`) and acts on the caller's own account — the
 //! user id always comes from the session, never from the form. A token's secret is shown once,
@@ -10,49 +11,14 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 
 use super::admin::{Fields, field, finish};
 use super::{Chrome, Form, fmt_time, render};
-use crate::secrets::{random_token, token_hash};
-use crate::store::Store;
-use crate::web::auth::{Action, Principal, check_password, hash_password, verify_password};
-use crate::web::{AppState, WebError, actions};
-
-/// What every API token starts with, so a leaked one is recognizable (secret scanners, logs).
-pub const TOKEN_PREFIX: &str = "updraft_";
-
-/// Longest token lifetime offered.
-const MAX_DAYS: i64 = 3650;
-
-/// Creates an API token named `name` for user `user_id`, valid `days` days (or forever), and
-/// returns its secret — the only time it exists outside the caller.
-pub async fn issue_token(
-    store: &Store,
-    user_id: i64,
-    name: &str,
-    days: Option<i64>,
-) -> Result<String, WebError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(WebError::BadRequest(
-            "token name: 1 to 100 characters, e.g. `ci` or `grafana`".into(),
-        ));
-    }
-    if let Some(d) = days
-        && !(1..=MAX_DAYS).contains(&d)
-    {
-        return Err(WebError::BadRequest(format!(
-            "expiry `{d}`: a number of days from 1 to {MAX_DAYS}, or empty for no expiry"
-        )));
-    }
-    let token = format!("{TOKEN_PREFIX}{}", random_token());
-    let now = Utc::now();
-    let expires = days.map(|d| now + Duration::days(d));
-    store.create_token(user_id, name, &token_hash(&token), now, expires).await?;
-    Ok(token)
-}
+use crate::actions::{tokens, users};
+use crate::web::auth::{Action, Principal};
+use crate::web::{AppState, WebError};
 
 struct TokenView {
     id: i64,
@@ -128,19 +94,13 @@ async fn change_password(
     form.user.require(Action::Read)?;
     let f = &form.data;
     let result = async {
-        let me = state.store.get_user(form.user.user_id).await?.ok_or(WebError::Unauthenticated)?;
-        if !verify_password(field(f, "current"), me.password_hash).await {
-            return Err(WebError::BadRequest("the current password is wrong".into()));
-        }
         let new = field(f, "password");
-        check_password(&new).map_err(WebError::BadRequest)?;
         if new != field(f, "confirm") {
             return Err(WebError::BadRequest("the two new passwords differ".into()));
         }
-        // Ends every session of the user, this one included: a changed password should log
-        // out whoever else knew the old one.
-        state.store.set_user_password(me.id, &hash_password(new).await?).await?;
-        actions::audit(&state, &form.user, "password_changed", None, None, None, None).await?;
+        // Ends every session of the user, this one included.
+        users::change_own_password(&state.store, &form.user.actor(), &field(f, "current"), &new)
+            .await?;
         Ok(())
     }
     .await;
@@ -166,10 +126,8 @@ async fn create_token(
                 WebError::BadRequest(format!("expiry `{d}`: a whole number of days, or empty"))
             })?),
         };
-        let token = issue_token(&state.store, form.user.user_id, &name, days).await?;
-        actions::audit(&state, &form.user, "token_created", None, None, None, Some(name.clone()))
-            .await?;
-        Ok(token)
+        let me = users::get_user(&state.store, form.user.user_id).await?;
+        Ok(tokens::issue_token(&state.store, &form.user.actor(), &me, &name, days).await?)
     }
     .await;
     match result {
@@ -199,17 +157,8 @@ async fn revoke_token(
         let id: i64 = raw
             .parse()
             .map_err(|_| WebError::BadRequest(format!("token id `{raw}` is not a number")))?;
-        let name = state
-            .store
-            .list_tokens(form.user.user_id)
-            .await?
-            .into_iter()
-            .find(|t| t.id == id)
-            .map(|t| t.name)
-            .ok_or_else(|| WebError::NotFound(format!("you have no token {id}")))?;
-        state.store.delete_token(form.user.user_id, id).await?;
-        actions::audit(&state, &form.user, "token_revoked", None, None, None, Some(name.clone()))
-            .await?;
+        let me = users::get_user(&state.store, form.user.user_id).await?;
+        let name = tokens::revoke_token(&state.store, &form.user.actor(), &me, id).await?;
         Ok(format!("Revoked token {name}"))
     }
     .await;

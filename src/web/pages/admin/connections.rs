@@ -1,76 +1,29 @@
-//! `/admin/connections`: list (URI with the password masked), add or replace, delete. The
-//! CLI's `connections` commands share [`save_connection`] and [`masked_uri`].
+//! `/admin/connections`: list (URI with the password masked), add or replace, delete, through
+//! `actions::connections` (shared with the CLI's `connections` commands).
 //!
-//! Invariants: a URI is stored only encrypted by the installation's [`SecretBox`]; the page
-//! shows only [`masked_uri`] and never puts a stored URI back into a form — leaving the URI
-//! empty when replacing keeps the stored one. Errors about a URI never repeat it.
+//! Invariants: the page shows only [`masked_uri`] and never puts a stored URI back into a form
+//! — leaving the URI empty when replacing keeps the stored one. Encryption at rest and the
+//! checks are the actions'.
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Fields, check_id, field, finish};
+use super::{Fields, field, finish};
+use crate::actions::connections::{self, masked_uri};
 use crate::config::Settings;
-use crate::operators::connection::Connection;
 use crate::secrets::SecretBox;
-use crate::store::{ConnectionRow, Store};
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, Form, fmt_time, render};
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 const PATH: &str = "/admin/connections";
 
 fn secret_box(settings: &Settings) -> Result<SecretBox, WebError> {
     SecretBox::for_settings(settings).map_err(|e| WebError::Internal(e.to_string()))
-}
-
-/// What a list shows of a stored connection's URI: the type, login, host, port and schema,
-/// with `***` for the password; a note when it cannot be read.
-pub fn masked_uri(secrets: &SecretBox, row: &ConnectionRow) -> String {
-    match secrets.decrypt(&row.uri_encrypted) {
-        Ok(uri) => match Connection::parse(&row.conn_id, &uri) {
-            Ok(conn) => conn.masked(),
-            Err(_) => "(invalid URI)".into(),
-        },
-        Err(_) => "(cannot decrypt: encrypted with another UPDRAFT_SECRET_KEY)".into(),
-    }
-}
-
-/// Creates or replaces connection `conn_id`. An empty `uri` keeps the stored URI of an
-/// existing connection (only the description changes). Returns the connection type.
-pub async fn save_connection(
-    store: &Store,
-    settings: &Settings,
-    conn_id: &str,
-    uri: &str,
-    description: &str,
-) -> Result<String, WebError> {
-    check_id("connection id", conn_id)?;
-    let existing = store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id);
-    let (conn_type, uri_encrypted) = if uri.trim().is_empty() {
-        let Some(old) = existing else {
-            return Err(WebError::BadRequest(format!(
-                "connection `{conn_id}`: the URI is required for a new connection"
-            )));
-        };
-        (old.conn_type, old.uri_encrypted)
-    } else {
-        let conn = Connection::parse(conn_id, uri.trim()).map_err(WebError::BadRequest)?;
-        (conn.conn_type, secret_box(settings)?.encrypt(uri.trim()))
-    };
-    let row = ConnectionRow {
-        conn_id: conn_id.to_string(),
-        conn_type: conn_type.clone(),
-        description: description.trim().to_string(),
-        uri_encrypted,
-        updated_at: Utc::now(),
-    };
-    store.set_connection(&row).await?;
-    Ok(conn_type)
 }
 
 struct ConnView {
@@ -143,17 +96,19 @@ async fn save(State(state): State<AppState>, form: Form<Fields>) -> Result<Respo
     let f = &form.data;
     let conn_id = field(f, "conn_id").trim().to_string();
     let result = async {
-        let kind = save_connection(
+        let secrets = secret_box(&state.settings)?;
+        let (uri, description) = (field(f, "uri"), field(f, "description"));
+        let actor = form.user.actor();
+        let saved = connections::save_connection(
             &state.store,
-            &state.settings,
+            &secrets,
+            &actor,
             &conn_id,
-            &field(f, "uri"),
-            &field(f, "description"),
+            &uri,
+            &description,
         )
         .await?;
-        let extra = Some(conn_id.clone());
-        actions::audit(&state, &form.user, "connection_saved", None, None, None, extra).await?;
-        Ok(format!("Saved connection {conn_id} ({kind})"))
+        Ok(format!("Saved connection {conn_id} ({})", saved.conn_type))
     }
     .await;
     finish(result, PATH, |e| page(&state, &form.user, None, None, Some(e))).await
@@ -162,13 +117,10 @@ async fn save(State(state): State<AppState>, form: Form<Fields>) -> Result<Respo
 async fn delete(State(state): State<AppState>, form: Form<Fields>) -> Result<Response, WebError> {
     form.user.require(Action::Admin)?;
     let conn_id = field(&form.data, "conn_id");
-    let result = async {
-        state.store.delete_connection(&conn_id).await?;
-        let extra = Some(conn_id.clone());
-        actions::audit(&state, &form.user, "connection_deleted", None, None, None, extra).await?;
-        Ok(format!("Deleted connection {conn_id}"))
-    }
-    .await;
+    let result = connections::delete_connection(&state.store, &form.user.actor(), &conn_id)
+        .await
+        .map(|()| format!("Deleted connection {conn_id}"))
+        .map_err(WebError::from);
     finish(result, PATH, |e| page(&state, &form.user, None, None, Some(e))).await
 }
 

@@ -47,21 +47,6 @@ where
     }
 }
 
-/// Checks an identifier typed by an admin (connection id, pool name): 1 to 250 letters,
-/// digits, `_`, `.` or `-`. The message names the field.
-pub fn check_id(what: &str, id: &str) -> Result<(), WebError> {
-    let ok = !id.is_empty()
-        && id.len() <= 250
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(WebError::BadRequest(format!(
-            "{what} `{id}`: use 1 to 250 letters, digits, `_`, `.` or `-`"
-        )))
-    }
-}
-
 /// Routes of the admin pages.
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,21 +1,20 @@
-//! `/admin/variables` and `/admin/pools`: list, set and delete.
+//! `/admin/variables` and `/admin/pools`: list, set and delete (through `actions::settings`).
 //!
-//! Invariants: the audit log names the variable or pool changed, never a variable's value
-//! (variables often hold tokens). Values of variables whose key looks secret are masked in the
-//! list, like Airflow does. `default_pool` cannot be deleted (the store refuses too).
+//! Invariants: values of variables whose key looks secret are masked in the list, like Airflow
+//! does; the audit log never holds a value (the actions' rule).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Fields, check_id, field, finish};
+use super::{Fields, field, finish};
+use crate::actions::settings;
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, Form, render};
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// Parts of a variable key that mark its value as a secret (Airflow's list).
 const SECRET_WORDS: [&str; 7] =
@@ -74,16 +73,6 @@ async fn variables(
     Ok(variables_page(&state, &user, q.flash, None).await?.into_response())
 }
 
-/// A variable key: 1 to 250 characters, no control characters.
-fn check_key(key: &str) -> Result<(), WebError> {
-    if key.is_empty() || key.len() > 250 || key.chars().any(char::is_control) {
-        return Err(WebError::BadRequest(format!(
-            "variable key `{key}`: use 1 to 250 characters without control characters"
-        )));
-    }
-    Ok(())
-}
-
 async fn set_variable(
     State(state): State<AppState>,
     form: Form<Fields>,
@@ -91,12 +80,9 @@ async fn set_variable(
     form.user.require(Action::Admin)?;
     let key = field(&form.data, "key").trim().to_string();
     let result = async {
-        check_key(&key)?;
         // Browsers post textarea text with CRLF line ends.
         let value = field(&form.data, "value").replace("\r\n", "\n");
-        state.store.set_variable(&key, &value, Utc::now()).await?;
-        actions::audit(&state, &form.user, "variable_set", None, None, None, Some(key.clone()))
-            .await?;
+        settings::set_variable(&state.store, &form.user.actor(), &key, &value).await?;
         Ok(format!("Set variable {key}"))
     }
     .await;
@@ -110,9 +96,7 @@ async fn delete_variable(
     form.user.require(Action::Admin)?;
     let key = field(&form.data, "key");
     let result = async {
-        state.store.delete_variable(&key).await?;
-        let extra = Some(key.clone());
-        actions::audit(&state, &form.user, "variable_deleted", None, None, None, extra).await?;
+        settings::delete_variable(&state.store, &form.user.actor(), &key).await?;
         Ok(format!("Deleted variable {key}"))
     }
     .await;
@@ -153,15 +137,15 @@ async fn set_pool(State(state): State<AppState>, form: Form<Fields>) -> Result<R
     form.user.require(Action::Admin)?;
     let name = field(&form.data, "name").trim().to_string();
     let result = async {
-        check_id("pool name", &name)?;
         let raw = field(&form.data, "slots");
-        let slots: i64 =
-            raw.trim().parse().ok().filter(|n| (0..=1_000_000).contains(n)).ok_or_else(|| {
-                WebError::BadRequest(format!("slots `{raw}`: a whole number from 0 to 1000000"))
-            })?;
-        state.store.set_pool(&name, slots, field(&form.data, "description").trim()).await?;
-        let extra = Some(format!("{name}: {slots} slot(s)"));
-        actions::audit(&state, &form.user, "pool_set", None, None, None, extra).await?;
+        let slots: i64 = raw.trim().parse().map_err(|_| {
+            WebError::BadRequest(format!(
+                "slots `{raw}`: a whole number from 0 to {}",
+                settings::MAX_POOL_SLOTS
+            ))
+        })?;
+        let description = field(&form.data, "description");
+        settings::set_pool(&state.store, &form.user.actor(), &name, slots, &description).await?;
         Ok(format!("Pool {name}: {slots} slot(s)"))
     }
     .await;
@@ -175,12 +159,7 @@ async fn delete_pool(
     form.user.require(Action::Admin)?;
     let name = field(&form.data, "name");
     let result = async {
-        if name == "default_pool" {
-            return Err(WebError::Conflict("default_pool cannot be deleted: resize it".into()));
-        }
-        state.store.delete_pool(&name).await?;
-        actions::audit(&state, &form.user, "pool_deleted", None, None, None, Some(name.clone()))
-            .await?;
+        settings::delete_pool(&state.store, &form.user.actor(), &name).await?;
         Ok(format!("Deleted pool {name}"))
     }
     .await;

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::{DagQuery, Header, relevance, run_href, ti_href};
+use crate::actions;
 use crate::model::{DagRunState, TaskState};
 use crate::store::{RunRow, TiRow};
-use crate::web::actions;
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, fmt_duration, fmt_time, render, url_encode};
 use crate::web::svg::{self, NodeInfo};
@@ -87,7 +87,7 @@ pub(super) async fn graph(
     let selected = match q.run_id.as_deref().filter(|r| !r.is_empty()) {
         Some(rid) => match recent.iter().find(|r| r.run_id == rid) {
             Some(r) => Some(r.clone()),
-            None => Some(actions::find_run(&state, &dag_id, rid).await?),
+            None => Some(actions::find_run(&state.store, &dag_id, rid).await?),
         },
         None => recent.first().cloned(),
     };
@@ -302,7 +302,7 @@ pub(super) async fn run(
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let tis = state.store.run_tis(run.id).await?;
     let (rows, span) = gantt(&dag, &run, tis);
     let page = RunPage {

@@ -20,9 +20,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
+use crate::actions;
 use crate::dag::positions::Positions;
 use crate::web::auth::{Action, Principal};
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// What a new file starts with: the smallest valid DAG, as a reminder of the format.
 const TEMPLATE: &str = "dag_id: my_dag\ndescription: What this DAG does\nschedule: null\n\
@@ -276,17 +277,8 @@ async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Res
     };
     match outcome {
         Saved::Written(dag_id) => {
-            let user = &form.user;
-            actions::audit(
-                &state,
-                user,
-                "dag_file_saved",
-                Some(&dag_id),
-                None,
-                None,
-                Some(file.clone()),
-            )
-            .await?;
+            let entry = actions::Audit::new("dag_file_saved").dag(&dag_id).extra(file.clone());
+            actions::audit(&state.store, &form.user.actor(), entry).await?;
             let msg = format!("Saved {file} (DAG {dag_id}); the scheduler picks it up shortly");
             Ok(redirect_with("/editor", &msg).into_response())
         }
@@ -328,16 +320,11 @@ async fn delete(
     })
     .await?;
     let file = form.data.file;
-    actions::audit(
-        &state,
-        &form.user,
-        "dag_file_deleted",
-        dag_id.as_deref(),
-        None,
-        None,
-        Some(file.clone()),
-    )
-    .await?;
+    let mut entry = actions::Audit::new("dag_file_deleted").extra(file.clone());
+    if let Some(id) = dag_id.as_deref() {
+        entry = entry.dag(id);
+    }
+    actions::audit(&state.store, &form.user.actor(), entry).await?;
     Ok(redirect_with("/editor", &format!("Deleted {file}")).into_response())
 }
 

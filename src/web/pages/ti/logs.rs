@@ -19,10 +19,11 @@ use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
+use crate::actions;
 use crate::config::Settings;
 use crate::store::{Store, TiRow};
 use crate::web::auth::{Action, Principal};
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// Most bytes one raw request returns; the client continues from `X-Log-Offset`.
 const RAW_CHUNK: u64 = 4 * 1024 * 1024;
@@ -35,7 +36,7 @@ const STREAM_CHUNK: u64 = 256 * 1024;
 /// A line longer than this is sent in pieces.
 const MAX_LINE: usize = 64 * 1024;
 
-pub(super) use crate::web::actions::check_ids;
+pub(super) use crate::actions::check_ids;
 
 /// The log file of try `n` of `ti` if it exists and lies inside the logs folder.
 pub(super) async fn open_log(
@@ -97,8 +98,8 @@ async fn find(
     map_index: i64,
 ) -> Result<TiRow, WebError> {
     check_ids(&[dag_id, run_id, task_id])?;
-    let run = actions::find_run(state, dag_id, run_id).await?;
-    let ti = actions::find_ti(state, &run, task_id, map_index).await?;
+    let run = actions::find_run(&state.store, dag_id, run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, task_id, map_index).await?;
     if *n < 1 || *n > ti.try_number {
         return Err(WebError::NotFound(format!("task instance `{task_id}` has no try {n}")));
     }

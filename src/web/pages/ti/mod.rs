@@ -2,7 +2,7 @@
 //! its operator actions: clear (optionally with downstream) and mark success / failed. The
 //! log files themselves are served by [`logs`].
 //!
-//! Invariants: the actions go through `web::actions` (which asks `model`), never write
+//! Invariants: the actions go through `crate::actions` (which asks `model`), never write
 //! states here; every id from the URL passes [`logs::check_ids`] before anything is read, and
 //! log files are only opened through [`logs::open_log`].
 
@@ -17,9 +17,10 @@ use serde::Deserialize;
 
 use super::dag::{Header, ti_href};
 use super::{Chrome, Form, fmt_duration, fmt_time, redirect_with, render, url_encode};
+use crate::actions;
 use crate::model::TaskState;
 use crate::web::auth::{Action, Principal};
-use crate::web::{AppState, WebError, actions};
+use crate::web::{AppState, WebError};
 
 /// The page shows at most this much of each try's log (its end); the raw link has it all.
 const LOG_TAIL: u64 = 512 * 1024;
@@ -113,8 +114,8 @@ async fn page(
     logs::check_ids(&[&dag_id, &run_id, &task_id])?;
     let map_index = q.map_index.unwrap_or(-1);
     let (rec, dag) = state.dag(&dag_id).await?;
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state, &run, &task_id, map_index).await?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
     let tries = state.store.tries(ti.id).await?;
     let base = format!("{}/tasks/{}", super::dag::run_href(&dag_id, &run_id), url_encode(&task_id));
     let mi = if map_index >= 0 { format!("?map_index={map_index}") } else { String::new() };
@@ -267,14 +268,21 @@ async fn clear(
     logs::check_ids(&[&dag_id, &run_id, &task_id])?;
     let map_index = form_map_index(form.data.map_index.as_deref())?;
     let downstream = form.data.downstream.as_deref() == Some("on");
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let result = actions::clear(&state, &form.user, &run, &task_id, Some(map_index), downstream)
-        .await
-        .map(|n| {
-            let with = if downstream { " (with downstream)" } else { "" };
-            format!("Cleared {n} task instance(s){with}: they will run again")
-        });
-    back(&dag_id, &run_id, &task_id, map_index, result)
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let result = actions::clear(
+        &state.store,
+        &form.user.actor(),
+        &run,
+        &task_id,
+        Some(map_index),
+        downstream,
+    )
+    .await
+    .map(|n| {
+        let with = if downstream { " (with downstream)" } else { "" };
+        format!("Cleared {n} task instance(s){with}: they will run again")
+    });
+    back(&dag_id, &run_id, &task_id, map_index, result.map_err(WebError::from))
 }
 
 async fn mark(
@@ -295,11 +303,12 @@ async fn mark(
             return back(&dag_id, &run_id, &task_id, map_index, Err(e));
         }
     };
-    let run = actions::find_run(&state, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state, &run, &task_id, map_index).await?;
-    let result =
-        actions::mark(&state, &form.user, &run, &ti, to).await.map(|()| format!("Marked {to}"));
-    back(&dag_id, &run_id, &task_id, map_index, result)
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
+    let result = actions::mark(&state.store, &form.user.actor(), &run, &ti, to)
+        .await
+        .map(|()| format!("Marked {to}"));
+    back(&dag_id, &run_id, &task_id, map_index, result.map_err(WebError::from))
 }
 
 /// Routes of this module.

@@ -1,0 +1,96 @@
+//! Connections: save (create or replace) and delete, and how a stored one is shown.
+//!
+//! Invariants: a URI reaches the store only encrypted by the installation's [`SecretBox`];
+//! [`masked_uri`] is the only view of a stored URI this layer gives; errors and audit entries
+//! about a URI never repeat it.
+
+use chrono::Utc;
+
+use super::{ActionError, Actor, Audit, Result, audit, check_name};
+use crate::operators::connection::Connection;
+use crate::secrets::SecretBox;
+use crate::store::{ConnectionRow, Store, StoreError};
+
+/// What a list shows of a stored connection's URI: the type, login, host, port and schema,
+/// with `***` for the password; a note when it cannot be read.
+pub fn masked_uri(secrets: &SecretBox, row: &ConnectionRow) -> String {
+    match secrets.decrypt(&row.uri_encrypted) {
+        Ok(uri) => match Connection::parse(&row.conn_id, &uri) {
+            Ok(conn) => conn.masked(),
+            Err(_) => "(invalid URI)".into(),
+        },
+        Err(_) => "(cannot decrypt: encrypted with another UPDRAFT_SECRET_KEY)".into(),
+    }
+}
+
+/// `uri` with `password` put in (percent-encoded), so a password never has to be typed on a
+/// command line, where `ps` shows it. Refused when the URI has a password already or cannot
+/// hold one; the message never repeats the URI.
+pub fn with_password(conn_id: &str, uri: &str, password: &str) -> Result<String> {
+    let mut url = reqwest::Url::parse(uri.trim()).map_err(|e| {
+        ActionError::Invalid(format!("connection `{conn_id}` has an invalid URI ({e})"))
+    })?;
+    if url.password().is_some() {
+        return Err(ActionError::Invalid(format!(
+            "connection `{conn_id}`: the URI already holds a password; leave it out of --uri"
+        )));
+    }
+    url.set_password(Some(password)).map_err(|()| {
+        ActionError::Invalid(format!("connection `{conn_id}`: this URI cannot hold a password"))
+    })?;
+    Ok(url.to_string())
+}
+
+/// What [`save_connection`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    /// The connection type (the URI's scheme).
+    pub conn_type: String,
+    /// Whether it replaced an existing connection.
+    pub replaced: bool,
+}
+
+/// Creates or replaces connection `conn_id`. An empty `uri` keeps the stored URI of an existing
+/// connection (only the description changes).
+pub async fn save_connection(
+    store: &Store,
+    secrets: &SecretBox,
+    actor: &Actor,
+    conn_id: &str,
+    uri: &str,
+    description: &str,
+) -> Result<Saved> {
+    check_name("connection id", conn_id)?;
+    let existing = store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id);
+    let replaced = existing.is_some();
+    let (conn_type, uri_encrypted) = if uri.trim().is_empty() {
+        let Some(old) = existing else {
+            return Err(ActionError::Invalid(format!(
+                "connection `{conn_id}`: the URI is required for a new connection"
+            )));
+        };
+        (old.conn_type, old.uri_encrypted)
+    } else {
+        let conn = Connection::parse(conn_id, uri.trim()).map_err(ActionError::Invalid)?;
+        (conn.conn_type, secrets.encrypt(uri.trim()))
+    };
+    let row = ConnectionRow {
+        conn_id: conn_id.to_string(),
+        conn_type: conn_type.clone(),
+        description: description.trim().to_string(),
+        uri_encrypted,
+        updated_at: Utc::now(),
+    };
+    store.set_connection(&row).await?;
+    audit(store, actor, Audit::new("connection_saved").extra(conn_id)).await?;
+    Ok(Saved { conn_type, replaced })
+}
+
+/// Deletes connection `conn_id`.
+pub async fn delete_connection(store: &Store, actor: &Actor, conn_id: &str) -> Result<()> {
+    store.delete_connection(conn_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ActionError::NotFound(format!("no connection `{conn_id}`")),
+        other => other.into(),
+    })?;
+    audit(store, actor, Audit::new("connection_deleted").extra(conn_id)).await
+}

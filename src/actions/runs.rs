@@ -1,0 +1,352 @@
+//! Runs and task instances: trigger, backfill, pause, clear, mark, and the lookups they share.
+//!
+//! Invariants: every run created here passed [`check_run_id`] and had its conf checked by
+//! `dag::params` — whichever door it came through (API, form, CLI trigger, backfill, `dags
+//! test`). A trigger only writes a queued run; the scheduler starts it. Which instances may be
+//! cleared or marked is `model`'s decision.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use super::{ActionError, Actor, Audit, Result, audit};
+use crate::dag::Dag;
+use crate::dag::params::{check_conf, form_conf};
+use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
+use crate::model::{self, RunType, TaskState};
+use crate::store::{ClearTi, DagRecord, NewRun, RunRow, Store, StoreError, TiRow};
+
+pub use crate::model::run_id::MAX_RUN_ID;
+
+/// Most runs one backfill creates: past this the range is refused rather than flooding the
+/// scheduler (split it).
+pub const MAX_BACKFILL_RUNS: usize = 10_000;
+
+/// Refuses run ids that could not safely name a folder or be told apart: empty, longer than
+/// [`MAX_RUN_ID`] characters, `.` or `..`, containing `/`, `\` or a control character, or
+/// starting or ending with white space.
+pub fn check_run_id(id: &str) -> Result<()> {
+    match run_id_problem(id) {
+        None => Ok(()),
+        Some(why) => {
+            let shown: String = id.chars().take(60).flat_map(char::escape_default).collect();
+            Err(ActionError::Invalid(format!("run id `{shown}` {why}: {RUN_ID_RULE}")))
+        }
+    }
+}
+
+/// Refuses ids that could climb out of a directory once joined to a path, before any file is
+/// read (log pages). Log paths are built safely anyway (`operators::log_path`); this answers
+/// a clear 400 instead of a confusing 404.
+pub fn check_ids(ids: &[&str]) -> Result<()> {
+    for id in ids {
+        if id.is_empty() || id.contains(['/', '\\', '\0']) || id.contains("..") || *id == "." {
+            return Err(ActionError::Invalid(format!(
+                "invalid id `{}`: ids contain no `/`, `\\`, `..` or NUL and are not `.`",
+                id.replace('\0', "\\0")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Where a trigger's conf comes from, which decides how its values are read.
+#[derive(Debug, Clone)]
+pub enum ConfInput {
+    /// A JSON object (API, CLI): values are taken as typed, never converted.
+    Json(Map<String, Value>),
+    /// A trigger form: `typed` is the text of each param's own field (converted by the param's
+    /// type), `extra` the free JSON object, which may add only undeclared keys.
+    Form {
+        /// (param name, field text).
+        typed: Vec<(String, String)>,
+        /// The free JSON object.
+        extra: Map<String, Value>,
+    },
+}
+
+/// A manual run to create.
+#[derive(Debug, Clone)]
+pub struct TriggerRequest {
+    /// The params given.
+    pub conf: ConfInput,
+    /// The run id; `manual__<now>` when None.
+    pub run_id: Option<String>,
+    /// The logical date; now when None.
+    pub logical_date: Option<DateTime<Utc>>,
+}
+
+/// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
+pub async fn stored_dag(store: &Store, dag_id: &str) -> Result<(DagRecord, Dag)> {
+    let rec = store.get_dag(dag_id).await.map_err(|e| match e {
+        StoreError::NotFound(_) => ActionError::NotFound(format!("no DAG `{dag_id}`")),
+        other => other.into(),
+    })?;
+    let dag = crate::dag::parse_dag_str(&rec.source, std::path::Path::new(&rec.fileloc)).map_err(
+        |errs| {
+            let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+            ActionError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
+        },
+    )?;
+    Ok((rec, dag))
+}
+
+/// [`stored_dag`], refused when its file is gone or broken (nothing of it can run).
+pub async fn active_dag(store: &Store, dag_id: &str) -> Result<Dag> {
+    let (rec, dag) = stored_dag(store, dag_id).await?;
+    if !rec.is_active {
+        return Err(ActionError::Conflict(format!(
+            "DAG `{dag_id}` is not active (its file is gone or broken)"
+        )));
+    }
+    Ok(dag)
+}
+
+/// Creates a manual run of `dag` in state queued, after checking its run id and its conf
+/// against the DAG's params; the scheduler starts it.
+pub async fn trigger(
+    store: &Store,
+    actor: &Actor,
+    dag: &Dag,
+    req: TriggerRequest,
+) -> Result<RunRow> {
+    let now = Utc::now();
+    if let Some(r) = &req.run_id {
+        check_run_id(r)?;
+    }
+    let conf = match req.conf {
+        ConfInput::Json(conf) => check_conf(&dag.param_specs, conf)?,
+        ConfInput::Form { typed, extra } => form_conf(&dag.param_specs, &typed, extra)?,
+    };
+    let logical = req.logical_date.unwrap_or(now);
+    let run = NewRun {
+        dag_id: dag.dag_id.clone(),
+        run_id: req.run_id.unwrap_or_else(|| NewRun::default_run_id(RunType::Manual, now)),
+        run_type: RunType::Manual,
+        logical_date: logical,
+        data_interval_start: logical,
+        data_interval_end: logical,
+        conf,
+        triggered_by: actor.triggered_by(),
+    };
+    let row = store.create_run(&run, now).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ActionError::Conflict(format!(
+            "a run `{}` of `{}` already exists",
+            run.run_id, run.dag_id
+        )),
+        other => other.into(),
+    })?;
+    audit(store, actor, Audit::new("trigger").dag(&row.dag_id).run(&row.run_id)).await?;
+    Ok(row)
+}
+
+/// Creates one backfill run per schedule interval of `dag` starting in `from..=to` that has no
+/// run yet, each with `conf` (checked once). Returns (created, already existing).
+pub async fn backfill(
+    store: &Store,
+    actor: &Actor,
+    dag: &Dag,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    conf: Map<String, Value>,
+) -> Result<(u64, u64)> {
+    if from > to {
+        return Err(ActionError::Invalid("the start date is after the end date".into()));
+    }
+    if !dag.schedule.is_scheduled() {
+        return Err(ActionError::Invalid(format!(
+            "DAG `{}` has no schedule: nothing to backfill",
+            dag.dag_id
+        )));
+    }
+    let conf = check_conf(&dag.param_specs, conf)?;
+    let intervals = dag.schedule.intervals_between(from, to);
+    if intervals.len() > MAX_BACKFILL_RUNS {
+        return Err(ActionError::Invalid(format!(
+            "{} runs: at most {MAX_BACKFILL_RUNS} per backfill; split the range",
+            intervals.len()
+        )));
+    }
+    let now = Utc::now();
+    let (mut created, mut existing) = (0, 0);
+    for i in &intervals {
+        let run = NewRun {
+            dag_id: dag.dag_id.clone(),
+            run_id: NewRun::default_run_id(RunType::Backfill, i.start),
+            run_type: RunType::Backfill,
+            logical_date: i.start,
+            data_interval_start: i.start,
+            data_interval_end: i.end,
+            conf: conf.clone(),
+            triggered_by: actor.triggered_by(),
+        };
+        check_run_id(&run.run_id)?;
+        if store.run_exists_for(&dag.dag_id, i.start).await? {
+            existing += 1;
+            continue;
+        }
+        match store.create_run(&run, now).await {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(_)) => existing += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let range = format!("{}..{}: {created} run(s)", from.to_rfc3339(), to.to_rfc3339());
+    audit(store, actor, Audit::new("backfill").dag(&dag.dag_id).extra(range)).await?;
+    Ok((created, existing))
+}
+
+/// Pauses or unpauses a DAG the store knows.
+pub async fn set_paused(store: &Store, actor: &Actor, dag_id: &str, paused: bool) -> Result<()> {
+    let not_found = |e| match e {
+        StoreError::NotFound(_) => ActionError::NotFound(format!(
+            "no DAG `{dag_id}` in the database (a scheduler records a DAG once it reads its file)"
+        )),
+        other => ActionError::from(other),
+    };
+    store.get_dag(dag_id).await.map_err(not_found)?;
+    store.set_paused(dag_id, paused).await.map_err(not_found)?;
+    let event = if paused { "pause" } else { "unpause" };
+    audit(store, actor, Audit::new(event).dag(dag_id)).await
+}
+
+/// The run `run_id` of `dag_id`, or NotFound naming both.
+pub async fn find_run(store: &Store, dag_id: &str, run_id: &str) -> Result<RunRow> {
+    store
+        .find_run(dag_id, run_id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no run `{run_id}` of DAG `{dag_id}`")))
+}
+
+fn ti_name(task_id: &str, map_index: Option<i64>) -> String {
+    match map_index {
+        Some(m) if m >= 0 => format!("{task_id}[{m}]"),
+        _ => task_id.to_string(),
+    }
+}
+
+/// The task instance (`task_id`, `map_index`) of a run, or NotFound naming it.
+pub async fn find_ti(store: &Store, run: &RunRow, task_id: &str, map_index: i64) -> Result<TiRow> {
+    store.find_ti(run.id, task_id, map_index).await?.ok_or_else(|| {
+        ActionError::NotFound(format!(
+            "no task instance `{}` in run `{}`",
+            ti_name(task_id, Some(map_index)),
+            run.run_id
+        ))
+    })
+}
+
+/// Clears a task instance (every map index of its task when `map_index` is None) and, with
+/// `downstream`, every instance of every task downstream of it. NotFound when no instance has
+/// that task and map index; Conflict when every one picked is still queued or running (left
+/// alone). Returns the number cleared.
+pub async fn clear(
+    store: &Store,
+    actor: &Actor,
+    run: &RunRow,
+    task_id: &str,
+    map_index: Option<i64>,
+    downstream: bool,
+) -> Result<u64> {
+    let (_, dag) = stored_dag(store, &run.dag_id).await?;
+    if !dag.tasks.contains_key(task_id) {
+        return Err(ActionError::NotFound(format!("no task `{task_id}` in DAG `{}`", run.dag_id)));
+    }
+    let targets = |ti: &TiRow| ti.task_id == task_id && map_index.is_none_or(|m| m == ti.map_index);
+    let tis = store.run_tis(run.id).await?;
+    if !tis.iter().any(targets) {
+        return Err(ActionError::NotFound(format!(
+            "no task instance `{}` in run `{}`",
+            ti_name(task_id, map_index),
+            run.run_id
+        )));
+    }
+    let mut tasks = vec![task_id.to_string()];
+    if downstream {
+        tasks.extend(dag.graph.all_downstream(task_id));
+    }
+    let picked: Vec<ClearTi> = tis
+        .iter()
+        .filter(|ti| tasks.contains(&ti.task_id))
+        .filter(|ti| ti.task_id != task_id || targets(ti))
+        .filter(|ti| model::can_clear(ti.state))
+        .map(|ti| ClearTi {
+            id: ti.id,
+            from: ti.state,
+            max_tries: model::cleared_max_tries(
+                ti.try_number,
+                dag.tasks.get(&ti.task_id).map(|t| t.retries).unwrap_or(0),
+            ),
+        })
+        .collect();
+    if picked.is_empty() {
+        return Err(ActionError::Conflict(
+            "nothing to clear: the task instances are queued or running".into(),
+        ));
+    }
+    let note = format!("cleared by {}", actor.name());
+    let n = store.clear_tis(run.id, &picked, &note, Utc::now()).await?;
+    let extra = format!("{n} task instance(s){}", if downstream { " with downstream" } else { "" });
+    let entry = Audit::new("clear").dag(&run.dag_id).run(&run.run_id).task(task_id, map_index);
+    audit(store, actor, entry.extra(extra)).await?;
+    Ok(n)
+}
+
+/// Marks a task instance success or failed.
+pub async fn mark(
+    store: &Store,
+    actor: &Actor,
+    run: &RunRow,
+    ti: &TiRow,
+    to: TaskState,
+) -> Result<()> {
+    if !model::can_mark(ti.state, to) {
+        return Err(ActionError::Invalid(format!(
+            "cannot mark a task instance in state {} as {to}: only success or failed, and not the state it has",
+            ti.state
+        )));
+    }
+    let note = format!("marked {to} by {}", actor.name());
+    let applied = store.mark_ti(run.id, ti.id, ti.state, to, &note, Utc::now()).await?;
+    if !applied {
+        return Err(ActionError::Conflict(
+            "the task instance changed state meanwhile: reload and try again".into(),
+        ));
+    }
+    let entry = Audit::new("mark").dag(&run.dag_id).run(&run.run_id);
+    let entry = entry.task(&ti.task_id, Some(ti.map_index)).extra(format!("{} -> {to}", ti.state));
+    audit(store, actor, entry).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_that_could_leave_a_folder_are_refused() {
+        let long = "x".repeat(MAX_RUN_ID + 1);
+        let bad = [
+            ("", "is empty"),
+            (".", "cannot be `.` or `..`"),
+            ("..", "cannot be `.` or `..`"),
+            ("a/b", "contains `/`"),
+            ("../x", "contains `/`"),
+            ("a\\b", "contains `/` or `\\`"),
+            ("a\nb", "control character"),
+            ("a\u{7f}b", "control character"),
+            ("a\0", "control character"),
+            (" a", "white space"),
+            ("a ", "white space"),
+            ("a\u{a0}", "white space"),
+            (long.as_str(), "longer than 250"),
+        ];
+        for (id, why) in bad {
+            let e = check_run_id(id).expect_err(id).to_string();
+            assert!(e.contains(why), "{id:?}: {e}");
+            assert!(!e.contains('\n'), "the message escapes control characters: {e}");
+        }
+        let max = "y".repeat(MAX_RUN_ID);
+        for ok in ["manual__2026-01-01T00:00:00+00:00", "a.b", "...", "a b", "ü", max.as_str()] {
+            check_run_id(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+    }
+}
