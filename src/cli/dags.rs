@@ -10,6 +10,7 @@ use std::sync::Arc;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::bag::{find_dag, load_bag};
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
 use crate::actions::{self, ActionError, ConfInput, TriggerRequest};
 use crate::config::Settings;
@@ -112,34 +113,6 @@ pub async fn run(cmd: DagsCommand, settings: Settings) -> CmdResult {
             backfill(&settings, &dag_id, &start_date, &end_date, conf, dry_run).await
         }
         DagsCommand::Show { dag_id, dot } => show(&settings, &dag_id, dot),
-    }
-}
-
-/// Loads the DAGs folder; refuses a missing folder.
-pub fn load_bag(settings: &Settings) -> Result<DagBag, Failure> {
-    if !settings.dags_folder.is_dir() {
-        return Err(Failure::usage(format!(
-            "the DAGs folder {} does not exist (set UPDRAFT_DAGS_FOLDER)",
-            settings.dags_folder.display()
-        )));
-    }
-    Ok(loader::load_folder(&settings.dags_folder))
-}
-
-/// One DAG of the DAGs folder, or a message naming what is wrong.
-pub fn find_dag(settings: &Settings, dag_id: &str) -> Result<(Dag, DagBag), Failure> {
-    let mut bag = load_bag(settings)?;
-    match bag.dags.remove(dag_id) {
-        Some(dag) => Ok((dag, bag)),
-        None => {
-            let mut msg = format!("no DAG `{dag_id}` in {}", settings.dags_folder.display());
-            let broken: Vec<String> =
-                bag.errors.values().flatten().map(|e| e.to_string()).collect();
-            if !broken.is_empty() {
-                msg.push_str(&format!("; files with errors:\n  {}", broken.join("\n  ")));
-            }
-            Err(Failure::problem(msg))
-        }
     }
 }
 

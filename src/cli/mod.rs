@@ -9,6 +9,7 @@
 //! CLI checks no role: it is an admin tool, and whoever can run it against the metadata
 //! database already holds its credentials.
 
+mod bag;
 mod connections;
 mod dags;
 mod db;

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::dags::find_dag;
+use super::bag::find_dag;
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
 use crate::actions::{self, ConfInput, TriggerRequest};
 use crate::config::Settings;
