@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-mod kafka;
-mod sensors;
-mod storage;
+mod kafka_sensor;
+mod s3;
+mod stream;
 
-pub use kafka::{
+pub use kafka_sensor::{KafkaSensorTask, S3KeySensorTask};
+pub use s3::{CqlTask, S3Operation, S3Task};
+pub use stream::{
     ColumnSource, CqlType, HttpToKafkaTask, KafkaProduceTask, KafkaToCassandraTask, KafkaToS3Task,
     ObjectFormat, Pagination, StartFrom, Until,
 };
-pub use sensors::{KafkaSensorTask, S3KeySensorTask};
-pub use storage::{CqlTask, S3Operation, S3Task};
 
 /// The task types, closed: `type:` in YAML picks the variant.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -15,7 +15,8 @@ pub mod cassandra_client;
 pub mod cassandra_rows;
 pub mod connection;
 pub mod cql;
-pub mod external;
+pub mod external_task_sensor;
+pub mod file_sensor;
 pub mod http;
 pub mod http_to_kafka;
 pub mod json_path;
@@ -28,10 +29,9 @@ pub mod log;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;
-pub mod sensors;
 pub mod stream;
 pub mod template;
-pub mod trigger;
+pub mod trigger_dag;
 
 use std::sync::{Arc, Mutex};
 
@@ -168,10 +168,10 @@ pub async fn execute(ctx: &TaskContext) -> Result<Outcome, OperatorError> {
         TaskKind::Bash(t) => bash::run(ctx, t).await,
         TaskKind::Empty(_) => Ok(Outcome::Done(None)),
         TaskKind::Http(t) => http::run(ctx, t).await,
-        TaskKind::FileSensor(t) => sensors::file(ctx, t).await,
-        TaskKind::HttpSensor(t) => sensors::http(ctx, t).await,
-        TaskKind::ExternalTaskSensor(t) => external::poke(ctx, t).await,
-        TaskKind::TriggerDag(t) => trigger::run(ctx, t).await,
+        TaskKind::FileSensor(t) => file_sensor::file(ctx, t).await,
+        TaskKind::HttpSensor(t) => file_sensor::http(ctx, t).await,
+        TaskKind::ExternalTaskSensor(t) => external_task_sensor::poke(ctx, t).await,
+        TaskKind::TriggerDag(t) => trigger_dag::run(ctx, t).await,
         TaskKind::KafkaProduce(t) => kafka_produce::run(ctx, t).await,
         TaskKind::HttpToKafka(t) => http_to_kafka::run(ctx, t).await,
         TaskKind::KafkaToCassandra(t) => kafka_to_cassandra::run(ctx, t).await,
