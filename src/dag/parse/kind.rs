@@ -7,7 +7,6 @@
 //! struct is deserialized from the task's own YAML mapping through `serde_path_to_error`, so an
 //! error keeps the path of its field, hence its line and column.
 
-use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_yaml::{Mapping, Value};
 
