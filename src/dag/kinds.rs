@@ -1,9 +1,9 @@
-//! The task types: one declaration each in [`for_each_task_type!`], one typed settings struct
+//! The task types: one declaration each in `for_each_task_type!`, one typed settings struct
 //! each (one file per type in `kinds/`, named after the type), and the closed [`TaskKind`] enum
 //! the declaration generates.
 //!
 //! Adding a task type `foo`:
-//! 1. its row in [`for_each_task_type!`] below: `foo => Foo(FooTask) { flags }` (the enum
+//! 1. its row in `for_each_task_type!` below: `foo => Foo(FooTask) { flags }` (the enum
 //!    variant, `TaskKind::TYPE_NAMES`, the parser's row and the operators' dispatch all come
 //!    from it);
 //! 2. its settings struct `FooTask` in `kinds/foo.rs` (`deny_unknown_fields`; a sensor has a
