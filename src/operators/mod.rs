@@ -3,7 +3,7 @@
 //! One module per task type, named after the type (`file_sensor.rs` is `type: file_sensor`),
 //! with a `run` function; the Kafka, Cassandra and S3 ones share `kafka_client`,
 //! `cassandra_client`, `cassandra_rows`, `objects`, `stream` and `json_path`. [`execute`] is
-//! the one `match` over the closed [`TaskKind`](crate::dag::TaskKind) enum, generated from the
+//! the one `match` over the closed [`TaskKind`] enum, generated from the
 //! declaration of the task types (`dag::kinds::for_each_task_type!`), so a type without its
 //! operator module does not compile. An operator gets a [`TaskContext`] (the run, its
 //! upstream XCom, connections, a log, a cancellation token) and returns an [`Outcome`] or an
