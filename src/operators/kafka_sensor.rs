@@ -24,7 +24,7 @@ use crate::dag::kinds::KafkaSensorTask;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Done (XCom `{messages, partitions}`) when at least `min_messages` are waiting.
-pub async fn poke(ctx: &TaskContext, task: &KafkaSensorTask) -> Result<Outcome, OperatorError> {
+pub async fn run(ctx: &TaskContext, task: &KafkaSensorTask) -> Result<Outcome, OperatorError> {
     let topic = ctx.render("topic", &task.topic)?;
     let group = task.group_id.as_deref().map(|g| ctx.render("group_id", g)).transpose()?;
     let mut cfg = config_for(ctx, &task.connection)?;

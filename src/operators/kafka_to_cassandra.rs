@@ -4,7 +4,8 @@
 //! `USING TIMESTAMP` with its Kafka timestamp, and written as a single-partition write;
 //! `concurrency` writes are in flight at once (the driver routes each to its token owner, which
 //! is what small single-partition batches would buy, without their coordinator cost). A message
-//! that cannot become a row, or that the server rejects as invalid, goes to the dead-letter
+//! that cannot become a row, or whose row the server or the driver refuses (told apart from
+//! cluster trouble by the driver's error kinds, see `rejects_the_row`), goes to the dead-letter
 //! topic with the reason in a header.
 //!
 //! Invariants: offsets are committed only up to the lowest offset not yet acknowledged by
@@ -22,6 +23,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use scylla::client::session::Session;
+use scylla::errors::{BadQuery, DbError, ExecutionError, RequestAttemptError};
 use scylla::statement::prepared::PreparedStatement;
 use serde_json::json;
 
@@ -273,8 +275,7 @@ impl Writer {
                 match session.execute_unpaged(&prepared, &values).await {
                     Ok(_) => break Ok(Landed::Row),
                     Err(e) => {
-                        let text = format!("{e:?}");
-                        if text.contains("Invalid") || text.contains("SerializationError") {
+                        if rejects_the_row(&e) {
                             break Ok(Landed::Rejected(format!("Cassandra refused the row: {e}")));
                         }
                         if attempt >= WRITE_ATTEMPTS {
@@ -288,6 +289,61 @@ impl Writer {
             };
             let original = matches!(result, Ok(Landed::Rejected(_))).then_some(original);
             Done { partition, offset, result, original }
+        }
+    }
+}
+
+/// Whether the error is about this row rather than the cluster, so that no retry can write it
+/// and it belongs in the dead-letter topic: the server found the row invalid (a null key
+/// column, say), or the driver could not serialize its values or its partition key. Anything
+/// else (timeouts, overload, unavailable nodes, refused permissions) fails the try, to be
+/// retried with the message still uncommitted.
+fn rejects_the_row(e: &ExecutionError) -> bool {
+    matches!(
+        e,
+        ExecutionError::LastAttemptError(
+            RequestAttemptError::DbError(DbError::Invalid, _)
+                | RequestAttemptError::SerializationError(_)
+        ) | ExecutionError::BadQuery(
+            BadQuery::SerializationError(_) | BadQuery::ValuesTooLongForKey(..)
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use scylla::errors::{BadQuery, DbError, ExecutionError, RequestAttemptError};
+    use scylla::serialize::SerializationError;
+
+    use super::rejects_the_row;
+
+    fn from_server(error: DbError, message: &str) -> ExecutionError {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(error, message.into()))
+    }
+
+    #[test]
+    fn rows_the_server_or_driver_refuses_are_dead_letters_and_the_rest_retried() {
+        let bad_value = SerializationError::new(std::fmt::Error);
+        let rejected = [
+            from_server(DbError::Invalid, "Invalid null value for partition key part id"),
+            ExecutionError::BadQuery(BadQuery::SerializationError(bad_value.clone())),
+            ExecutionError::BadQuery(BadQuery::ValuesTooLongForKey(70_000, 65_535)),
+            ExecutionError::LastAttemptError(RequestAttemptError::SerializationError(bad_value)),
+        ];
+        for e in &rejected {
+            assert!(rejects_the_row(e), "{e:?}");
+        }
+        // Transient or cluster-wide: a retry (or an operator) fixes these, not the message.
+        let retried = [
+            from_server(DbError::Overloaded, "Invalid state: too many requests"),
+            from_server(DbError::ServerError, "java.lang.IllegalStateException: Invalid"),
+            from_server(DbError::IsBootstrapping, ""),
+            from_server(DbError::Unauthorized, "no MODIFY permission"),
+            ExecutionError::RequestTimeout(std::time::Duration::from_secs(2)),
+            ExecutionError::EmptyPlan,
+        ];
+        for e in &retried {
+            assert!(!rejects_the_row(e), "{e:?}");
         }
     }
 }

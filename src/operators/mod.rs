@@ -1,8 +1,11 @@
 //! Operators: the code of each task type, and the only code that talks to user systems.
 //!
-//! One module per task type (the Kafka, Cassandra and S3 ones share `kafka_client`,
-//! `cassandra_client`, `cassandra_rows`, `objects`, `stream` and `json_path`); [`execute`] is the one `match` over the closed
-//! [`TaskKind`](crate::dag::TaskKind) enum. An operator gets a [`TaskContext`] (the run, its
+//! One module per task type, named after the type (`file_sensor.rs` is `type: file_sensor`),
+//! with a `run` function; the Kafka, Cassandra and S3 ones share `kafka_client`,
+//! `cassandra_client`, `cassandra_rows`, `objects`, `stream` and `json_path`. [`execute`] is
+//! the one `match` over the closed [`TaskKind`] enum, generated from the
+//! declaration of the task types (`dag::kinds::for_each_task_type!`), so a type without its
+//! operator module does not compile. An operator gets a [`TaskContext`] (the run, its
 //! upstream XCom, connections, a log, a cancellation token) and returns an [`Outcome`] or an
 //! [`OperatorError`] that says whether a retry can help.
 //!
@@ -15,8 +18,10 @@ pub mod cassandra_client;
 pub mod cassandra_rows;
 pub mod connection;
 pub mod cql;
-pub mod external;
+pub mod external_task_sensor;
+pub mod file_sensor;
 pub mod http;
+pub mod http_sensor;
 pub mod http_to_kafka;
 pub mod json_path;
 pub mod kafka_client;
@@ -29,16 +34,16 @@ pub mod log_path;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;
-pub mod sensors;
 pub mod stream;
 pub mod template;
-pub mod trigger;
+pub mod trigger_dag;
 
 use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::dag::kinds::for_each_task_type;
 use crate::dag::{Dag, Task, TaskKind};
 use crate::store::{RunRow, Store, TiRow, XComRow};
 
@@ -162,24 +167,32 @@ impl TaskContext {
     }
 }
 
-/// Runs one try of the context's task. Sensors poke once and say [`Outcome::NotYet`] when
-/// their condition is not met.
-pub async fn execute(ctx: &TaskContext) -> Result<Outcome, OperatorError> {
-    match &ctx.task.kind {
-        TaskKind::Bash(t) => bash::run(ctx, t).await,
-        TaskKind::Empty(_) => Ok(Outcome::Done(None)),
-        TaskKind::Http(t) => http::run(ctx, t).await,
-        TaskKind::FileSensor(t) => sensors::file(ctx, t).await,
-        TaskKind::HttpSensor(t) => sensors::http(ctx, t).await,
-        TaskKind::ExternalTaskSensor(t) => external::poke(ctx, t).await,
-        TaskKind::TriggerDag(t) => trigger::run(ctx, t).await,
-        TaskKind::KafkaProduce(t) => kafka_produce::run(ctx, t).await,
-        TaskKind::HttpToKafka(t) => http_to_kafka::run(ctx, t).await,
-        TaskKind::KafkaToCassandra(t) => kafka_to_cassandra::run(ctx, t).await,
-        TaskKind::KafkaToS3(t) => kafka_to_s3::run(ctx, t).await,
-        TaskKind::S3(t) => s3::run(ctx, t).await,
-        TaskKind::Cql(t) => cql::run(ctx, t).await,
-        TaskKind::KafkaSensor(t) => kafka_sensor::poke(ctx, t).await,
-        TaskKind::S3KeySensor(t) => s3_key_sensor::poke(ctx, t).await,
+/// `type: empty`: nothing to do, so no file of its own.
+pub mod empty {
+    use super::{OperatorError, Outcome, TaskContext};
+    use crate::dag::kinds::EmptyTask;
+
+    /// Succeeds at once, without XCom.
+    pub async fn run(_ctx: &TaskContext, _task: &EmptyTask) -> Result<Outcome, OperatorError> {
+        Ok(Outcome::Done(None))
     }
 }
+
+/// Writes [`execute`] from the rows of `kinds::for_each_task_type!`: each type's operator is
+/// the module named after the type, and its `run` function.
+macro_rules! dispatch {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident => $variant:ident($config:ident) { $($flag:tt)* }
+    ),* $(,)?) => {
+        /// Runs one try of the context's task. Sensors poke once and say [`Outcome::NotYet`]
+        /// when their condition is not met.
+        pub async fn execute(ctx: &TaskContext) -> Result<Outcome, OperatorError> {
+            match &ctx.task.kind {
+                $( TaskKind::$variant(t) => $name::run(ctx, t).await, )*
+            }
+        }
+    };
+}
+
+for_each_task_type!(dispatch);

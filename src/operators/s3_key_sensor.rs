@@ -1,7 +1,7 @@
 //! `type: s3_key_sensor`: one poke for an object, or for any object under a prefix.
 //!
-//! Like every sensor, it must not loop or sleep: it answers at once, and the scheduler re-queues
-//! it after `poke_interval` (holding no executor slot meanwhile) and applies `timeout`.
+//! Like every sensor, it must not loop or sleep: it answers at once; waiting `poke_interval`
+//! between pokes (holding no executor slot) and applying `timeout` happen outside operators.
 
 use object_store::ObjectStoreExt;
 use serde_json::Value;
@@ -12,7 +12,7 @@ use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::S3KeySensorTask;
 
 /// Done with the matching URLs (one, or up to 1000 under a prefix).
-pub async fn poke(ctx: &TaskContext, task: &S3KeySensorTask) -> Result<Outcome, OperatorError> {
+pub async fn run(ctx: &TaskContext, task: &S3KeySensorTask) -> Result<Outcome, OperatorError> {
     let url = ctx.render("key", &task.key)?;
     let loc = open(ctx, &task.connection, &url)?;
     if loc.is_prefix {

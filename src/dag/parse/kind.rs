@@ -1,19 +1,21 @@
 //! The table from `type:` to the typed settings struct of [`kinds`](crate::dag::kinds), and the
 //! checks that span several fields of one type (an HTTP task needs `url` or a connection).
 //!
-//! This file owns the dispatch on task type. It must not hold settings itself: the structs in
-//! `kinds.rs` are the schema. Adding a task type = one [`KindDef`] row here (a test checks the
-//! table matches [`TaskKind::TYPE_NAMES`]).
+//! This file owns the dispatch on task type. Its table ([`KINDS`]) is generated from the one
+//! declaration of the task types, `kinds::for_each_task_type!`, so it cannot drift from
+//! `TaskKind`. It must not hold settings itself: the structs in `kinds/` are the schema. Each
+//! struct is deserialized from the task's own YAML mapping through `serde_path_to_error`, so an
+//! error keeps the path of its field, hence its line and column.
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 use super::ctx::{Ctx, child};
 use crate::dag::TaskKind;
 use crate::dag::kinds::{
     BashTask, CqlTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
     HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask, KafkaToCassandraTask, KafkaToS3Task,
-    S3KeySensorTask, S3Task, TriggerDagTask,
+    S3KeySensorTask, S3Task, SensorSettings, TriggerDagTask, for_each_task_type,
 };
 
 /// An error from a typed struct, with the path inside the task's settings.
@@ -22,84 +24,117 @@ pub(super) type PathError = serde_path_to_error::Error<serde_yaml::Error>;
 /// One task type: its `type:` name, its field names and how to build it.
 pub(super) struct KindDef {
     pub(super) name: &'static str,
-    /// Field names the type's struct accepts, read from its `Deserialize` impl.
-    pub(super) fields: fn() -> &'static [&'static str],
+    /// Field names the type accepts, read from its struct's `Deserialize` impl (and, for a
+    /// sensor, from [`SensorSettings`]'s).
+    pub(super) fields: fn() -> Vec<&'static str>,
     pub(super) build: fn(Value) -> Result<TaskKind, PathError>,
 }
 
-pub(super) const KINDS: &[KindDef] = &[
-    KindDef { name: "bash", fields: fields_of::<BashTask>, build: |v| de(v).map(TaskKind::Bash) },
-    KindDef {
-        name: "empty",
-        fields: fields_of::<EmptyTask>,
-        build: |v| de(v).map(TaskKind::Empty),
-    },
-    KindDef { name: "http", fields: fields_of::<HttpTask>, build: |v| de(v).map(TaskKind::Http) },
-    KindDef {
-        name: "file_sensor",
-        fields: fields_of::<FileSensorTask>,
-        build: |v| de(v).map(TaskKind::FileSensor),
-    },
-    KindDef {
-        name: "http_sensor",
-        fields: fields_of::<HttpSensorTask>,
-        build: |v| de(v).map(TaskKind::HttpSensor),
-    },
-    KindDef {
-        name: "external_task_sensor",
-        fields: fields_of::<ExternalTaskSensorTask>,
-        build: |v| de(v).map(TaskKind::ExternalTaskSensor),
-    },
-    KindDef {
-        name: "trigger_dag",
-        fields: fields_of::<TriggerDagTask>,
-        build: |v| de(v).map(TaskKind::TriggerDag),
-    },
-    KindDef {
-        name: "kafka_produce",
-        fields: fields_of::<KafkaProduceTask>,
-        build: |v| de(v).map(TaskKind::KafkaProduce),
-    },
-    KindDef {
-        name: "http_to_kafka",
-        fields: fields_of::<HttpToKafkaTask>,
-        build: |v| de(v).map(TaskKind::HttpToKafka),
-    },
-    KindDef {
-        name: "kafka_to_cassandra",
-        fields: fields_of::<KafkaToCassandraTask>,
-        build: |v| de(v).map(TaskKind::KafkaToCassandra),
-    },
-    KindDef {
-        name: "kafka_to_s3",
-        fields: fields_of::<KafkaToS3Task>,
-        build: |v| de(v).map(TaskKind::KafkaToS3),
-    },
-    KindDef { name: "s3", fields: fields_of::<S3Task>, build: |v| de(v).map(TaskKind::S3) },
-    KindDef { name: "cql", fields: fields_of::<CqlTask>, build: |v| de(v).map(TaskKind::Cql) },
-    KindDef {
-        name: "kafka_sensor",
-        fields: fields_of::<KafkaSensorTask>,
-        build: |v| de(v).map(TaskKind::KafkaSensor),
-    },
-    KindDef {
-        name: "s3_key_sensor",
-        fields: fields_of::<S3KeySensorTask>,
-        build: |v| de(v).map(TaskKind::S3KeySensor),
-    },
-];
+/// `true` when a row's flags make the type a sensor (`sensor` or `sensor if ...`).
+macro_rules! is_sensor {
+    () => { false };
+    (sensor $($rest:tt)*) => { true };
+    ($other:tt $($rest:tt)*) => { is_sensor!($($rest)*) };
+}
+
+/// Builds a row's variant: a sensor's struct and its [`SensorSettings`] come from their own
+/// keys of the same mapping, and the settings land in the struct's `sensor` field.
+macro_rules! build_kind {
+    ($v:ident, $variant:ident, $config:ident;) => { de::<$config>($v).map(TaskKind::$variant) };
+    ($v:ident, $variant:ident, $config:ident; sensor $($rest:tt)*) => {
+        de_sensor::<$config>($v).map(|(mut config, sensor)| {
+            config.sensor = sensor;
+            TaskKind::$variant(config)
+        })
+    };
+    ($v:ident, $variant:ident, $config:ident; $other:tt $($rest:tt)*) => {
+        build_kind!($v, $variant, $config; $($rest)*)
+    };
+}
+
+/// Writes [`KINDS`] from the rows of `for_each_task_type!`.
+macro_rules! kind_table {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident => $variant:ident($config:ident) { $($flag:tt)* }
+    ),* $(,)?) => {
+        /// Every task type, in declaration order.
+        pub(super) const KINDS: &[KindDef] = &[$(
+            KindDef {
+                name: stringify!($name),
+                fields: || fields_with_sensor(fields_of::<$config>(), is_sensor!($($flag)*)),
+                build: |v| build_kind!(v, $variant, $config; $($flag)*),
+            },
+        )*];
+    };
+}
+
+for_each_task_type!(kind_table);
 
 /// The definition of a `type:` name.
 pub(super) fn find(name: &str) -> Option<&'static KindDef> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// One task's `type:` and settings (no common keys such as `retries`), through the same rows
+/// as DAG files, for code that builds a single task (tests, tools). Errors carry no position
+/// and the cross-field checks do not run: DAG files go through `parse_dag_str` for both.
+impl<'de> serde::Deserialize<'de> for TaskKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Value::Mapping(mut map) = Value::deserialize(d)? else {
+            return Err(de::Error::custom("a task type is a mapping with a `type`"));
+        };
+        let name = match map.remove("type") {
+            Some(Value::String(name)) => name,
+            _ => return Err(de::Error::missing_field("type")),
+        };
+        let def =
+            find(&name).ok_or_else(|| de::Error::unknown_variant(&name, &TaskKind::TYPE_NAMES))?;
+        (def.build)(Value::Mapping(map)).map_err(de::Error::custom)
+    }
+}
+
 fn de<T: DeserializeOwned>(v: Value) -> Result<T, PathError> {
     serde_path_to_error::deserialize(v)
 }
 
+/// A struct's fields, followed by the sensor settings' when the type is a sensor.
+fn fields_with_sensor(own: &'static [&'static str], sensor: bool) -> Vec<&'static str> {
+    let mut fields = own.to_vec();
+    if sensor {
+        fields.extend_from_slice(fields_of::<SensorSettings>());
+    }
+    fields
+}
+
+/// A sensor's own struct from its own keys and [`SensorSettings`] from the poke keys of the
+/// same mapping. When both have an error, the one written first in the file is returned, as
+/// one struct would have done (a missing field counts as written last).
+fn de_sensor<T: DeserializeOwned>(v: Value) -> Result<(T, SensorSettings), PathError> {
+    let Value::Mapping(map) = v else { return de::<T>(v).map(|t| (t, SensorSettings::default())) };
+    let poke_keys = fields_of::<SensorSettings>();
+    let is_poke = |k: &Value| k.as_str().is_some_and(|k| poke_keys.contains(&k));
+    let order: Vec<String> = map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+    let (mut own, mut poke) = (Mapping::new(), Mapping::new());
+    for (k, val) in map {
+        let part = if is_poke(&k) { &mut poke } else { &mut own };
+        part.insert(k, val);
+    }
+    match (de::<T>(Value::Mapping(own)), de::<SensorSettings>(Value::Mapping(poke))) {
+        (Ok(t), Ok(s)) => Ok((t, s)),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(a), Err(b)) => {
+            let written_at = |e: &PathError| {
+                let key = e.path().iter().next().map(|seg| seg.to_string());
+                key.and_then(|k| order.iter().position(|o| *o == k)).unwrap_or(usize::MAX)
+            };
+            Err(if written_at(&b) < written_at(&a) { b } else { a })
+        }
+    }
+}
+
 /// The field names a struct's derived `Deserialize` passes to `deserialize_struct`. Reading them
-/// from the derive (also through `#[serde(from = ...)]`) keeps one list per type, in `kinds.rs`.
+/// from the derive (also through `#[serde(from = ...)]`) keeps one list per type, in `kinds/`.
 fn fields_of<T: DeserializeOwned>() -> &'static [&'static str] {
     let mut fields: &'static [&'static str] = &[];
     let _ = T::deserialize(FieldProbe(&mut fields));
@@ -246,18 +281,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_matches_type_names() {
-        let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
-        assert_eq!(names, TaskKind::TYPE_NAMES);
-    }
-
-    #[test]
     fn fields_are_read_from_the_structs() {
         let bash = (find("bash").map(|k| k.fields)).map(|f| f()).unwrap_or_default();
         assert!(bash.contains(&"command") && bash.contains(&"env"), "{bash:?}");
         let sensor = (find("file_sensor").map(|k| k.fields)).map(|f| f()).unwrap_or_default();
         assert!(sensor.contains(&"path") && sensor.contains(&"poke_interval"), "{sensor:?}");
         assert_eq!(find("empty").map(|k| (k.fields)().len()), Some(0));
+    }
+
+    #[test]
+    fn one_task_deserializes_through_the_same_rows() {
+        let kind: TaskKind =
+            serde_yaml::from_str("type: file_sensor\npath: /x\npoke_interval: 5").expect("valid");
+        let sensor = kind.sensor().expect("a sensor");
+        assert_eq!(sensor.poke_interval, std::time::Duration::from_secs(5));
+        let typo = serde_yaml::from_str::<TaskKind>("type: file_sensor\npath: /x\npoke: 5");
+        assert!(typo.is_err_and(|e| e.to_string().contains("unknown field `poke`")));
+        let unknown = serde_yaml::from_str::<TaskKind>("type: bassh\ncommand: x");
+        assert!(unknown.is_err_and(|e| e.to_string().contains("unknown variant `bassh`")));
     }
 
     #[test]

@@ -82,32 +82,6 @@ fn builtin_task_defaults() {
     assert_eq!(dag.schedule, Schedule::None);
 }
 
-#[test]
-fn every_task_type_parses() {
-    let src = "\
-tasks:
-  b: {type: bash, command: 'true'}
-  e: {type: empty}
-  h: {type: http, url: 'http://x/', method: post}
-  f: {type: file_sensor, path: /tmp/x, poke_interval: 5}
-  hs: {type: http_sensor, connection: api, endpoint: /health}
-  x: {type: external_task_sensor, external_dag_id: other}
-  t: {type: trigger_dag, trigger_dag_id: other, wait_for_completion: true}
-  kp: {type: kafka_produce, topic: t, records: [{a: 1}]}
-  hk: {type: http_to_kafka, connection: api, endpoint: /u, topic: t}
-  kc: {type: kafka_to_cassandra, topic: t, group_id: g, table: ks.t, columns: {id: id}}
-  ks: {type: kafka_to_s3, topic: t, group_id: g, url: 's3://b/p'}
-  s3: {type: s3, operation: list, url: 's3://b/p/'}
-  c: {type: cql, statements: ['SELECT 1']}
-  kse: {type: kafka_sensor, topic: t}
-  s3s: {type: s3_key_sensor, key: 's3://b/k'}
-";
-    let dag = parse(src).expect("valid");
-    let types: Vec<&str> = dag.tasks.values().map(|t| t.kind.type_name()).collect();
-    assert_eq!(types, TaskKind::TYPE_NAMES);
-    assert!(matches!(&dag.tasks["h"].kind, TaskKind::Http(h) if h.method == "POST"));
-}
-
 /// (source, expected errors as (line, column, words the message contains)).
 type Case = (&'static str, &'static [(usize, usize, &'static str)]);
 

@@ -1,17 +1,11 @@
-//! Settings of the storage task types: `s3` (object operations) and `cql`.
+//! `type: s3`: batch object work (put, get, copy, delete, list).
 //!
 //! Schema only, like the rest of `kinds`: no clients, no I/O. Which fields an `s3` operation
-//! needs is checked in `parse/kind.rs`, so a put without a `dest` is a load error.
+//! needs is checked in `parse/kind_streaming.rs`, so a put without a `dest` is a load error.
 
 use serde::Deserialize;
 
-fn aws_default() -> String {
-    "aws_default".into()
-}
-
-fn cassandra_default() -> String {
-    "cassandra_default".into()
-}
+use super::aws_default;
 
 /// What an `s3` task does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -52,24 +46,5 @@ pub struct S3Task {
 }
 
 fn max_keys() -> usize {
-    1000
-}
-
-/// `type: cql`: statements on Cassandra, run in order.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CqlTask {
-    /// Cassandra connection.
-    #[serde(default = "cassandra_default")]
-    pub connection: String,
-    /// Statements (each templated), run one after the other; rows of the last one (a SELECT)
-    /// become the XCom, at most `max_rows` of them.
-    pub statements: Vec<String>,
-    /// Bound on the rows returned as XCom.
-    #[serde(default = "max_rows")]
-    pub max_rows: usize,
-}
-
-fn max_rows() -> usize {
     1000
 }

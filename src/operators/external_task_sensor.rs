@@ -11,7 +11,7 @@ use crate::dag::kinds::ExternalTaskSensorTask;
 
 /// One poke: done when the external task (all its mapped instances) or run is in an allowed
 /// state, fatal when any is in a failed state, not yet otherwise.
-pub async fn poke(
+pub async fn run(
     ctx: &TaskContext,
     task: &ExternalTaskSensorTask,
 ) -> Result<Outcome, OperatorError> {
