@@ -13,8 +13,11 @@ pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod headers;
+pub mod limiter;
 pub mod metrics;
 pub mod pages;
+pub mod redirect;
 pub mod svg;
 
 use std::net::SocketAddr;
@@ -41,7 +44,7 @@ pub struct AppState {
     /// Process settings (DAGs folder, session length).
     pub settings: Arc<Settings>,
     /// Failed-login counters.
-    pub limiter: Arc<auth::LoginLimiter>,
+    pub limiter: Arc<limiter::LoginLimiter>,
     /// Counters and histograms shared with the scheduler of this process, if any.
     pub metrics: Arc<Metrics>,
     /// Tags and owners for the DAG list's filter menus, with the time they were read.
@@ -108,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .layer(axum::middleware::map_response(headers::secure))
         .with_state(state)
 }
 

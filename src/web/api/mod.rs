@@ -225,7 +225,7 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self, user: &Principal) -> Result<T, ApiError> {
         if let Some(expected) = user.csrf.as_deref() {
             let given = self.csrf.as_deref().unwrap_or("");
-            if expected.is_empty() || !same_secret(expected.as_bytes(), given.as_bytes()) {
+            if expected.is_empty() || !super::auth::same_secret(expected, given) {
                 return Err(ApiError(WebError::Csrf));
             }
         }
@@ -247,11 +247,6 @@ impl JsonBody {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl FromRequest<AppState> for JsonBody {
     type Rejection = Response;
 
@@ -265,10 +260,12 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
-/// Parses `bytes` as `T`, naming the field that failed (`conf.x`, `is_paused`).
+/// Parses `bytes` as one `T`, naming the field that failed (`conf.x`, `is_paused`). Anything
+/// but whitespace after the value is refused: `{"a": 1} x` is not a JSON document, and a
+/// body one reader takes differently from another is how request smuggling starts.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -276,7 +273,11 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
         } else {
             WebError::BadRequest(format!("request body, field `{path}`: {inner}"))
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        WebError::BadRequest(format!("request body: text after the JSON object ({e})"))
+    })?;
+    Ok(value)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -376,6 +377,10 @@ mod tests {
         assert!(e.to_string().contains("unknown field `x`"), "{e}");
         let e = parse_json::<B>(br#"{"is_paused": tru"#).expect_err("syntax");
         assert!(e.to_string().starts_with("request body"), "{e}");
+        let e =
+            parse_json::<B>(br#"{"is_paused": true} {"is_paused": false}"#).expect_err("trailing");
+        assert!(e.to_string().contains("text after the JSON object"), "{e}");
+        assert!(parse_json::<B>(b"{\"is_paused\": true} \n\t").is_ok());
         assert_eq!(page_limit(Some(5000)).expect("capped"), MAX_LIMIT);
         assert!(page_limit(Some(0)).is_err());
     }
