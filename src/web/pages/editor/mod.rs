@@ -290,10 +290,22 @@ async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Res
     match outcome {
         Saved::Written(dag_id, paused) => {
             let user = &form.user;
-            let extra =
-                Some(format!("{file}{}", if paused { " (paused at creation)" } else { "" }));
+            let extra = Some(file.clone());
             actions::audit(&state, user, "dag_file_saved", Some(&dag_id), None, None, extra)
                 .await?;
+            if paused {
+                let extra = Some(file.clone());
+                actions::audit(
+                    &state,
+                    user,
+                    "paused_at_creation",
+                    Some(&dag_id),
+                    None,
+                    None,
+                    extra,
+                )
+                .await?;
+            }
             let then = if paused {
                 "; it starts paused until an operator unpauses it"
             } else {
