@@ -22,6 +22,13 @@ install() {
     echo "schemathesis.sh: python3 is missing (apt-get install python3 python3-venv)" >&2
     exit 1
   }
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "schemathesis.sh: installing python3-venv (apt-get)"
+    local sudo=()
+    ((EUID == 0)) || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-venv >/dev/null
+  fi
   rm -rf "$DIR"
   python3 -m venv "$DIR"
   "$DIR/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"

@@ -30,12 +30,18 @@ pub async fn trigger(
     }
     let now = Utc::now();
     let logical = logical_date.unwrap_or(now);
-    let run_id = run_id.filter(|r| !r.trim().is_empty()).map(|r| r.trim().to_string());
+    let run_id = run_id.filter(|r| !r.trim().is_empty());
     if let Some(r) = &run_id
-        && (r.len() > 250 || r.chars().any(|c| c.is_control() || c == '/'))
+        && (r.chars().count() > 250
+            || r.chars().any(|c| c.is_control() || c == '/' || c == '\\')
+            || r == "."
+            || r == ".."
+            || r.trim() != r)
     {
         return Err(WebError::BadRequest(format!(
-            "run id `{r}`: at most 250 characters, no `/` or control characters"
+            "run id `{}`: at most 250 characters; no `/`, `\\` or control characters; not `.` \
+             or `..`; no leading or trailing white space",
+            r.escape_debug()
         )));
     }
     let run = NewRun {
@@ -149,7 +155,7 @@ pub async fn mark(
     to: TaskState,
 ) -> Result<(), WebError> {
     if !model::can_mark(ti.state, to) {
-        return Err(WebError::BadRequest(format!(
+        return Err(WebError::Conflict(format!(
             "cannot mark a task instance in state {} as {to}: only success or failed, and not the state it has",
             ti.state
         )));

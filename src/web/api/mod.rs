@@ -178,11 +178,13 @@ pub fn router() -> Router<AppState> {
     paths.dedup();
     let mut app = Router::new();
     for path in paths {
-        let methods = ROUTES
+        let here: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let allow: Vec<String> = here.iter().map(|r| r.verb.as_str().to_uppercase()).collect();
+        let allow = allow.join(", ");
+        let methods = here
             .iter()
-            .filter(|r| r.path == path)
             .fold(MethodRouter::new(), |m, r| m.merge(endpoint(r.verb, r.op)))
-            .fallback(method_not_allowed);
+            .fallback(move || method_not_allowed(allow.clone()));
         app = app.route(&format!("{PREFIX}{path}"), methods);
     }
     // Unknown paths under the prefix answer JSON too (the routes above take precedence).
@@ -193,8 +195,14 @@ async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "no such API path: see /api/v1/openapi.json")
 }
 
-async fn method_not_allowed() -> Response {
-    json_error(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed on this path")
+/// A JSON 405 with the `Allow` header HTTP requires (the methods this path has).
+async fn method_not_allowed(allow: String) -> Response {
+    let mut resp =
+        json_error(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed on this path");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
