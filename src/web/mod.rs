@@ -7,7 +7,9 @@
 //! Invariants: the web layer talks to the store only — a trigger is a row the scheduler picks
 //! up, a clear is a state write the scheduler reacts to; it never calls the scheduler or an
 //! operator. It reads DAG files only through `pages::editor`, which confines paths to the DAGs
-//! folder. All user text reaches HTML through askama's escaping.
+//! folder. All user text reaches HTML through askama's escaping. Every response passes through
+//! [`headers::secure`] (nosniff, no framing, the pages' script policy), and every redirect to a
+//! path a client supplied goes through [`redirect::safe_next`].
 
 pub mod actions;
 pub mod api;
