@@ -40,6 +40,9 @@ const PAIR: Policy =
 /// One address, whatever the names: room for a whole office mistyping, not for spraying.
 const ADDRESS: Policy =
     Policy { free: 50, base: Duration::from_secs(1), cap: Duration::from_secs(5 * 60) };
+/// Longest name part of a key: user names have at most 64 characters, and a posted name of a
+/// megabyte must not become a megabyte of memory.
+const KEY_CHARS: usize = 64;
 /// Failures older than this (since the key's last failure) are forgotten.
 const FORGET: Duration = Duration::from_secs(60 * 60);
 /// Most keys remembered; beyond it, keys that no longer make anyone wait are dropped first.
@@ -55,6 +58,11 @@ enum Key {
 struct Entry {
     failures: u32,
     last: Instant,
+}
+
+/// The key of `user` at `addr`.
+fn pair(user: &str, addr: Option<IpAddr>) -> Key {
+    Key::Pair(login_name(user).chars().take(KEY_CHARS).collect(), addr)
 }
 
 impl Policy {
@@ -83,7 +91,7 @@ impl LoginLimiter {
                 (e.last + policy.wait(e.failures)).saturating_duration_since(now)
             })
         };
-        let mut wait = remaining(&Key::Pair(login_name(user).to_string(), addr), PAIR);
+        let mut wait = remaining(&pair(user, addr), PAIR);
         if let Some(a) = addr {
             wait = wait.max(remaining(&Key::Address(a), ADDRESS));
         }
@@ -104,7 +112,7 @@ impl LoginLimiter {
             e.failures = e.failures.saturating_add(1);
             e.last = now;
         };
-        bump(Key::Pair(login_name(user).to_string(), addr));
+        bump(pair(user, addr));
         if let Some(a) = addr {
             bump(Key::Address(a));
         }
@@ -114,7 +122,7 @@ impl LoginLimiter {
     /// in to one's own account must not buy more guesses at others.
     pub fn succeeded(&self, user: &str, addr: Option<IpAddr>) {
         if let Ok(mut map) = self.entries.lock() {
-            map.remove(&Key::Pair(login_name(user).to_string(), addr));
+            map.remove(&pair(user, addr));
         }
     }
 
