@@ -25,7 +25,9 @@
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
 #
 # The browser test (tests/browser.rs) gets chromium and playwright-core from scripts/browser.sh
-# (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots.
+# (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis
+# test (tests/api_schemathesis.rs) gets the tool from scripts/schemathesis.sh (PyPI, a venv in
+# $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS).
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port) and
@@ -153,4 +155,8 @@ step "start servers" start_servers
 step "browser tools" scripts/browser.sh install
 UPDRAFT_TEST_NODE_PATH="$(scripts/browser.sh path)"
 export UPDRAFT_TEST_NODE_PATH
+# The API's schemathesis run (tests/api_schemathesis.rs) needs the tool, from PyPI into a venv.
+step "schemathesis" scripts/schemathesis.sh install
+UPDRAFT_TEST_SCHEMATHESIS="$(scripts/schemathesis.sh path)"
+export UPDRAFT_TEST_SCHEMATHESIS
 step "cargo test" run_tests

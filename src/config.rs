@@ -118,6 +118,23 @@ impl Settings {
         self.home.join("logs")
     }
 
+    /// Creates `UPDRAFT_HOME` (0700) and its log folder (0700, tightened if it exists): the
+    /// database, the secret key and task logs (which may hold what a task printed) are for
+    /// this user only. A home that already exists keeps its mode (it may be a folder the
+    /// operator chose), with a warning when others may enter it.
+    pub fn prepare_home(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        if !self.home.exists() {
+            private_dir(&self.home)?;
+        } else if std::fs::metadata(&self.home)?.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                home = %self.home.display(),
+                "UPDRAFT_HOME is open to other users; `chmod 700` it to keep logs private"
+            );
+        }
+        private_dir(&self.log_dir())
+    }
+
     /// Executor slots: one for `sequential`, `parallelism` otherwise.
     pub fn slots(&self) -> usize {
         match self.executor {
@@ -134,6 +151,18 @@ impl Settings {
         ])
         .unwrap_or_else(|_| unreachable!("fixed settings parse"))
     }
+}
+
+/// Creates `dir` and missing parents with mode 0700, and takes group and other access away
+/// from `dir` itself if it existed.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
 }
 
 fn parse_num<T: std::str::FromStr>(
@@ -172,6 +201,22 @@ mod tests {
         assert_eq!(s.slots(), 1);
         assert_eq!(s.connections["http_default"], "http://localhost:1");
         assert_eq!(s.variables["region"], "eu");
+    }
+
+    #[test]
+    fn home_and_logs_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Settings::for_home(&dir.path().join("a/home"), dir.path());
+        s.prepare_home().expect("prepare");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&s.home), 0o700);
+        assert_eq!(mode(&s.log_dir()), 0o700);
+        // An existing log folder open to others is tightened.
+        std::fs::set_permissions(s.log_dir(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        s.prepare_home().expect("again");
+        assert_eq!(mode(&s.log_dir()), 0o700);
     }
 
     #[test]

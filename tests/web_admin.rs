@@ -59,10 +59,16 @@ impl App {
     }
 
     async fn try_login(&self, name: &str, password: &str) -> Option<Session> {
+        // The login form's token, from its page and cookie (the post must carry both).
+        let page = self.http.get(format!("{}/login", self.base)).send().await.expect("page");
+        let token_cookie =
+            page.headers().get("set-cookie")?.to_str().ok()?.split(';').next()?.to_string();
+        let token = token_cookie.split_once('=')?.1.to_string();
         let resp = self
             .http
             .post(format!("{}/login", self.base))
-            .form(&[("username", name), ("password", password)])
+            .header("cookie", &token_cookie)
+            .form(&[("username", name), ("password", password), ("csrf", &token)])
             .send()
             .await
             .expect("login");

@@ -322,8 +322,8 @@ async fn every_route_checks_the_role_on_the_server() {
             failures.push(format!("{method} {path} without login: {status} {location}"));
         }
         if *need == Need::Public {
-            // Public routes answer the same with or without a login (a wrong password on
-            // POST /login is a 401 for everyone).
+            // Public routes answer the same with or without a login (POST /login without its
+            // form's token is a 403 for everyone).
             continue;
         }
         for who in &f.creds {

@@ -238,6 +238,23 @@ async fn logs_are_served_safely(env: Env) {
     assert_eq!(status, StatusCode::OK);
     assert!(full.contains("hello from first"));
     assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    // A log is what a task printed: never run as a page, never readable by other users.
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let tis = env.tis(run.id).await;
+        let first = tis.iter().find(|t| t.task_id == "first").expect("first");
+        let file = updraft::worker::log_path(&env.settings, first, 1);
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("exists").permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        let mut dir = file.parent();
+        while let Some(d) = dir.filter(|d| d.starts_with(env.settings.log_dir())) {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+            dir = d.parent();
+        }
+    }
     let end: usize = headers["x-log-offset"].to_str().expect("ascii").parse().expect("number");
     assert_eq!(end, full.len());
     let (_, headers, tail) = web.get("viewer", &format!("{logs}?offset={}", end - 12)).await;

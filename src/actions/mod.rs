@@ -85,6 +85,12 @@ impl Actor {
         Actor { name: format!("cli:{os_user}"), user_id: None }
     }
 
+    /// Someone who is not logged in and gave `name` (a login attempt): recorded under the name
+    /// typed, since no user is proven.
+    pub fn unverified(name: &str) -> Actor {
+        Actor { name: name.to_string(), user_id: None }
+    }
+
     /// The name the audit log records.
     pub fn name(&self) -> &str {
         &self.name

@@ -300,7 +300,7 @@ pub async fn mark(
     to: TaskState,
 ) -> Result<()> {
     if !model::can_mark(ti.state, to) {
-        return Err(ActionError::Invalid(format!(
+        return Err(ActionError::Conflict(format!(
             "cannot mark a task instance in state {} as {to}: only success or failed, and not the state it has",
             ti.state
         )));

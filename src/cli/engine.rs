@@ -84,7 +84,7 @@ pub fn build(
 /// Opens (and migrates) the configured database, creating `UPDRAFT_HOME` for SQLite.
 pub async fn open_store(settings: &Settings) -> Result<Store, Failure> {
     if settings.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.home).map_err(|e| {
+        settings.prepare_home().map_err(|e| {
             Failure::usage(format!("cannot create UPDRAFT_HOME {}: {e}", settings.home.display()))
         })?;
     }

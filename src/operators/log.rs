@@ -53,10 +53,12 @@ impl TaskLog {
     /// sensor's re-pokes and a resumed try add to the same file instead of erasing it.
     pub fn open(path: impl AsRef<Path>) -> io::Result<TaskLog> {
         let path = path.as_ref();
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        // Logs may hold what a task printed: this user only (folders 0700, files 0600).
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         Ok(TaskLog::with(Some(path.to_path_buf()), Some(file)))
     }
 

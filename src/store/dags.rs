@@ -132,6 +132,31 @@ impl Store {
         Ok(())
     }
 
+    /// Makes `dag` start paused when the scheduler first records its file (Airflow's
+    /// `dags_are_paused_at_creation`, for DAGs created in the editor): inserts an inactive,
+    /// paused row that the next folder sync activates without touching `is_paused`, or pauses
+    /// an inactive row of the same id. An active DAG is left as it is (an operator may have
+    /// unpaused it). Returns whether the DAG now waits for an unpause.
+    pub async fn pause_at_creation(&self, dag: &Dag, now: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO dag (dag_id, fileloc, source, source_hash, description, owner, tags, \
+             schedule, is_paused, is_active, max_active_runs, max_active_tasks, last_parsed_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5, '[]', NULL, 1, 0, $6, $7, $8) \
+             ON CONFLICT (dag_id) DO UPDATE SET is_paused = 1 WHERE dag.is_active = 0",
+        )
+        .bind(&dag.dag_id)
+        .bind(dag.fileloc.to_string_lossy().into_owned())
+        .bind(&dag.source)
+        .bind(source_hash(&dag.source))
+        .bind(&dag.owner)
+        .bind(i64::from(dag.max_active_runs))
+        .bind(i64::from(dag.max_active_tasks))
+        .bind(to_us(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Every DAG row, active or not, ordered by id.
     pub async fn list_dags(&self) -> Result<Vec<DagRecord>> {
         let rows = sqlx::query(&format!("SELECT {DAG_COLS} FROM dag ORDER BY dag_id"))

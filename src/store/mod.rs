@@ -70,6 +70,33 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// The file of a `sqlite:` URL; None for in-memory databases.
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory")).then(|| path.into())
+}
+
+/// Creates the SQLite database file with mode 0600 before SQLite does (it would use 0644 and
+/// copy that to its `-wal` and `-shm` files), and takes group and other access away from an
+/// existing one: the database holds password hashes, sessions and encrypted connections.
+fn private_sqlite_files(url: &str) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let Some(db) = sqlite_path(url).filter(|_| !url.contains("mode=ro")) else { return Ok(()) };
+    let io = |e: std::io::Error| StoreError::Db(sqlx::Error::Io(e));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&db).map_err(io)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let mode = meta.permissions().mode() & 0o700;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 /// Result of the store layer.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -113,6 +140,7 @@ impl Store {
         };
         match backend {
             Backend::Sqlite => {
+                private_sqlite_files(url)?;
                 let url =
                     if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
                 let options = || {
@@ -209,5 +237,39 @@ fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
         _ => StoreError::Db(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite:///a/b.db?mode=rwc"), Some("/a/b.db".into()));
+        assert_eq!(sqlite_path("sqlite://./x.db"), Some("./x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite://file?mode=memory"), None);
+        assert_eq!(sqlite_path("postgres://u@h/db"), None);
+    }
+
+    #[tokio::test]
+    async fn the_database_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("updraft.db");
+        let store = Store::open(&format!("sqlite://{}", db.display())).await.expect("open");
+        store.paused_dags().await.expect("a query, so the WAL exists");
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", db.display());
+            let mode = std::fs::metadata(&file).expect("file").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{file}");
+        }
+        // An existing database open to others is tightened on the next open.
+        drop(store);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        Store::open(&format!("sqlite://{}", db.display())).await.expect("reopen");
+        let mode = std::fs::metadata(&db).expect("file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

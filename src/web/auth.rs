@@ -1,15 +1,11 @@
-//! Who is asking, and may they: roles, sessions, API tokens, passwords, CSRF and the login
-//! rate limit.
+//! Who is asking, and may they: roles, sessions, API tokens, passwords and CSRF (the login
+//! rate limit is `super::limiter`).
 //!
 //! Invariants: every handler takes a [`Principal`] (or [`Form`], which contains one) and
 //! calls [`Principal::require`] before it reads or changes anything — hiding a button is not
 //! security. Passwords are argon2 hashes, checked on the blocking pool. Session ids and API
 //! tokens are stored only as SHA-256 hashes. Every state-changing form carries the session's
 //! CSRF token, checked by [`Form`].
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -105,24 +101,37 @@ fn parse_roles(names: &[String]) -> Vec<Role> {
 
 /// The value of the session cookie, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name`, if any.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
+}
+
+/// The token of an `Authorization: Bearer <token>` header. The scheme name is
+/// case-insensitive (RFC 9110 section 11.1), so `bearer` and `BEARER` work too.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Authenticates from a bearer token (API) or the session cookie.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, WebError> {
     let now = Utc::now();
     if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let token = auth
-            .strip_prefix("Bearer ")
-            .ok_or_else(|| WebError::BadRequest("Authorization must be `Bearer <token>`".into()))?;
-        let user = state.store.token_user(&token_hash(token.trim()), now).await?;
+        let token = bearer_token(auth).ok_or_else(|| {
+            WebError::BadRequest("the Authorization header must be `Bearer <token>`".into())
+        })?;
+        let user = state.store.token_user(&token_hash(token), now).await?;
         let user = user.ok_or(WebError::Unauthenticated)?;
         return Ok(Principal {
             user_id: user.id,
@@ -201,7 +210,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
         let field: CsrfField = serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| WebError::BadRequest(format!("malformed form: {e}")).into_response())?;
         let expected = user.csrf.as_deref().unwrap_or("");
-        if expected.is_empty() || !constant_time_eq(expected.as_bytes(), field.csrf.as_bytes()) {
+        if expected.is_empty() || !same_secret(expected, &field.csrf) {
             return Err(WebError::Csrf.into_response());
         }
         let data = serde_urlencoded::from_bytes(&bytes)
@@ -210,7 +219,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two secrets in a time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -227,47 +238,6 @@ pub async fn verify_password(password: String, hash: String) -> bool {
 /// Checks a new password's strength; the message says what is missing.
 pub fn check_password(password: &str) -> Result<(), String> {
     crate::actions::check_password(password).map_err(|e| e.to_string())
-}
-
-/// Failed logins allowed per user name (and per client address) in one window.
-const LOGIN_FAILURES: u32 = 5;
-/// Length of the rate-limit window.
-const LOGIN_WINDOW: Duration = Duration::from_secs(300);
-
-/// Counts failed logins per key (user name, client address) to slow password guessing.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginLimiter {
-    /// Whether `key` is locked out now.
-    pub fn blocked(&self, key: &str) -> bool {
-        let Ok(map) = self.failures.lock() else { return false };
-        map.get(key)
-            .is_some_and(|(n, since)| *n >= LOGIN_FAILURES && since.elapsed() < LOGIN_WINDOW)
-    }
-
-    /// Records a failed login for `key`.
-    pub fn failed(&self, key: &str) {
-        let Ok(mut map) = self.failures.lock() else { return };
-        // Bounded memory: forget windows that are over once the map grows.
-        if map.len() > 10_000 {
-            map.retain(|_, (_, since)| since.elapsed() < LOGIN_WINDOW);
-        }
-        let entry = map.entry(key.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= LOGIN_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-    }
-
-    /// Forgets `key`'s failures after a successful login.
-    pub fn succeeded(&self, key: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(key);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -293,23 +263,21 @@ mod tests {
     }
 
     #[test]
-    fn limiter_locks_after_five_failures() {
-        let l = LoginLimiter::default();
-        for _ in 0..4 {
-            l.failed("bob");
-        }
-        assert!(!l.blocked("bob"));
-        l.failed("bob");
-        assert!(l.blocked("bob"));
-        assert!(!l.blocked("alice"));
-        l.succeeded("bob");
-        assert!(!l.blocked("bob"));
-    }
-
-    #[test]
     fn cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, "a=1; updraft_session=xyz; b=2".parse().expect("header"));
         assert_eq!(session_cookie(&h), Some("xyz"));
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        for ok in ["Bearer abc", "bearer abc", "BEARER  abc ", " bEaReR abc"] {
+            assert_eq!(bearer_token(ok), Some("abc"), "{ok:?}");
+        }
+        for bad in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(bad), None, "{bad:?}");
+        }
     }
 }

@@ -2,11 +2,14 @@
 //! `/api`. A 500 logs its cause and never shows it.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use crate::store::StoreError;
+
+/// The `WWW-Authenticate` challenge of the API's 401s.
+pub const CHALLENGE: &str = "Bearer realm=\"updraft\"";
 
 /// What went wrong with a request.
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +59,21 @@ impl WebError {
         WebError::Forbidden(format!("{what} needs the {role} role"))
     }
 
-    /// Renders as JSON (the API's form).
+    /// Renders as JSON (the API's form). A 401 names the scheme to use in `WWW-Authenticate`,
+    /// as HTTP requires of every 401.
     pub fn into_json(self) -> Response {
         if let WebError::Internal(cause) = &self {
             tracing::error!(cause = %cause, "request failed");
         }
         let status = self.status();
-        (status, Json(json!({ "error": self.to_string(), "status": status.as_u16() })))
-            .into_response()
+        let mut resp =
+            (status, Json(json!({ "error": self.to_string(), "status": status.as_u16() })))
+                .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
+        }
+        resp
     }
 }
 

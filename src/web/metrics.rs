@@ -1,5 +1,8 @@
 //! `/health` and `/metrics` (Prometheus text format), both without login.
 //!
+//! `/health` tells anyone whether the database answers and which kinds of process heartbeat;
+//! which hosts and pids they are is for logged-in callers only (it maps the deployment).
+//!
 //! Runs and task instances by state come from the store, so any web server shows them. The
 //! scheduler loop and hand-off histograms and executor slots are recorded in memory by the
 //! scheduler of the same process (standalone); a separate web server shows them empty.
@@ -11,15 +14,17 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
 pub use crate::metrics::Metrics;
 
-/// `GET /health`: the database answers, and which processes heartbeat.
-pub async fn health(State(state): State<AppState>) -> Response {
+/// `GET /health`: the database answers, and which processes heartbeat (with their id, host
+/// and pid when the caller is logged in).
+pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let known = super::auth::authenticate(&state, &headers).await.is_ok();
     match state.store.live_processes().await {
         Ok(procs) => {
             let now = chrono::Utc::now();
@@ -27,10 +32,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
                 .iter()
                 .filter(|p| p.stopped_at.is_none())
                 .map(|p| {
-                    json!({
-                        "id": p.id, "kind": p.kind, "hostname": p.hostname,
-                        "heartbeat_age_seconds": (now - p.heartbeat_at).num_milliseconds() as f64 / 1000.0,
-                    })
+                    let age = (now - p.heartbeat_at).num_milliseconds() as f64 / 1000.0;
+                    let mut row = json!({ "kind": p.kind, "heartbeat_age_seconds": age });
+                    if known {
+                        row["id"] = json!(p.id);
+                        row["hostname"] = json!(p.hostname);
+                        row["pid"] = json!(p.pid);
+                    }
+                    row
                 })
                 .collect();
             Json(json!({ "status": "healthy", "metadatabase": "healthy", "processes": schedulers }))

@@ -7,14 +7,19 @@
 //! Invariants: the web layer talks to the store only — a trigger is a row the scheduler picks
 //! up, a clear is a state write the scheduler reacts to; it never calls the scheduler or an
 //! operator. It reads DAG files only through `pages::editor`, which confines paths to the DAGs
-//! folder. All user text reaches HTML through askama's escaping.
+//! folder. All user text reaches HTML through askama's escaping. Every response passes through
+//! [`headers::secure`] (nosniff, no framing, the pages' script policy), and every redirect to a
+//! path a client supplied goes through [`redirect::safe_next`].
 
 mod actor;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod headers;
+pub mod limiter;
 pub mod metrics;
 pub mod pages;
+pub mod redirect;
 pub mod svg;
 
 use std::net::SocketAddr;
@@ -41,7 +46,7 @@ pub struct AppState {
     /// Process settings (DAGs folder, session length).
     pub settings: Arc<Settings>,
     /// Failed-login counters.
-    pub limiter: Arc<auth::LoginLimiter>,
+    pub limiter: Arc<limiter::LoginLimiter>,
     /// Counters and histograms shared with the scheduler of this process, if any.
     pub metrics: Arc<Metrics>,
     /// Tags and owners for the DAG list's filter menus, with the time they were read.
@@ -97,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .layer(axum::middleware::map_response(headers::secure))
         .with_state(state)
 }
 

@@ -141,6 +141,12 @@ async function main() {
     await page.goto(`${BASE}/dags`);
     r = await directPost(page, "/editor/save", { file: "evil.yaml", content: GOOD_DAG });
     expect(r.status() === 403, `a direct editor save by the operator to get 403, got ${r.status()}`);
+    step = "operator unpauses the author's new DAG";
+    await page.goto(`${BASE}/dags/${DAG_ID}`);
+    const paused = page.locator(".dag-head .state", { hasText: "paused" });
+    expect((await paused.count()) === 1, "a DAG created in the editor starts paused");
+    await Promise.all([page.waitForLoadState("load"), page.click(".dag-head button.toggle")]);
+    expect((await paused.count()) === 0, "the operator's toggle unpauses it");
     await page.goto(`${BASE}/dags/${DAG_ID}/trigger`);
     await page.fill("input[name='param.greeting']", "bonjour");
     await Promise.all([page.waitForLoadState("load"), page.click("#trigger-submit")]);

@@ -154,9 +154,20 @@ impl Bench {
             .pool_max_idle_per_host(CONNECTIONS)
             .build()
             .expect("client");
+        // The login form's token: its cookie and the same value in the form.
+        let page = client.get(format!("http://{addr}/login")).send().await.expect("login page");
+        let token_cookie = page
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("login token cookie")
+            .to_string();
+        let token = token_cookie.split_once('=').map(|(_, t)| t.to_string()).unwrap_or_default();
         let login = client
             .post(format!("http://{addr}/login"))
-            .form(&[("username", "bench"), ("password", "bench-password")])
+            .header("Cookie", &token_cookie)
+            .form(&[("username", "bench"), ("password", "bench-password"), ("csrf", &token)])
             .send()
             .await
             .expect("login");

@@ -26,8 +26,9 @@ const MAX_CHUNK: u64 = 1024 * 1024;
 #[serde(deny_unknown_fields)]
 pub(super) struct LogArgs {
     map_index: Option<i64>,
-    /// Byte offset to read from: the `offset` of the previous answer.
-    offset: Option<u64>,
+    /// Byte offset to read from: the `offset` of the previous answer (0 to `i64::MAX`, the
+    /// range the document gives).
+    offset: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,22 +64,19 @@ pub(super) async fn get(
     let finished =
         crate::model::try_is_over(ti.state, ti.try_number, ti.first_poke_at.is_some(), try_number);
     let file = crate::worker::log_path(&state.settings, &ti, try_number);
-    let offset = q.offset.unwrap_or(0);
+    let offset = u64::try_from(q.offset.unwrap_or(0))
+        .map_err(|_| WebError::BadRequest("query parameter `offset`: below 0".into()))?;
     let (content, offset) = read_from(&state.settings.log_dir(), &file, offset).await?;
     Ok(Json(LogChunk { content, offset, finished }))
 }
 
 /// Reads `file` (which must lie inside `root`) from `offset`: the text and its end offset. A
-/// log not written yet reads as empty.
+/// log not written yet reads as empty; an offset past the end reads nothing and gives the end.
 async fn read_from(root: &Path, file: &Path, offset: u64) -> Result<(String, u64), WebError> {
     let real = match tokio::fs::canonicalize(file).await {
         Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && offset == 0 => {
-            return Ok((String::new(), 0));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(WebError::BadRequest(format!("offset {offset}: the log is empty so far")));
-        }
+        // Not written yet: empty so far, whatever the offset.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), 0)),
         Err(e) => return Err(WebError::Internal(format!("log {}: {e}", file.display()))),
     };
     let root = tokio::fs::canonicalize(root)
@@ -90,10 +88,10 @@ async fn read_from(root: &Path, file: &Path, offset: u64) -> Result<(String, u64
     let io = |e: std::io::Error| WebError::Internal(format!("log {}: {e}", real.display()));
     let mut f = tokio::fs::File::open(&real).await.map_err(io)?;
     let len = f.metadata().await.map_err(io)?.len();
+    // Past the end (as the raw log page answers): nothing, and where the log really ends, so
+    // a client that overshot continues from there.
     if offset > len {
-        return Err(WebError::BadRequest(format!(
-            "offset {offset} is past the end of the log ({len} bytes)"
-        )));
+        return Ok((String::new(), len));
     }
     f.seek(SeekFrom::Start(offset)).await.map_err(io)?;
     let mut buf = Vec::with_capacity((len - offset).min(MAX_CHUNK) as usize);
@@ -122,7 +120,10 @@ mod tests {
         assert_eq!((text.as_str(), end), ("héllo\n", 7));
         let (text, end) = read_from(dir.path(), &file, 3).await.expect("read");
         assert_eq!((text.as_str(), end), ("llo\n", 7));
-        assert!(read_from(dir.path(), &file, 8).await.is_err());
+        let (text, end) = read_from(dir.path(), &file, 100).await.expect("past the end");
+        assert_eq!((text.as_str(), end), ("", 7), "nothing, and where the log ends");
+        let missing = dir.path().join("2.log");
+        assert_eq!(read_from(dir.path(), &missing, 5).await.expect("missing"), (String::new(), 0));
         // Half of `é` written so far: nothing past `h` is returned yet.
         std::fs::write(&file, [b'h', 0xC3]).expect("write");
         let (text, end) = read_from(dir.path(), &file, 0).await.expect("read");

@@ -178,11 +178,13 @@ pub fn router() -> Router<AppState> {
     paths.dedup();
     let mut app = Router::new();
     for path in paths {
-        let methods = ROUTES
+        let here: Vec<&Route> = ROUTES.iter().filter(|r| r.path == path).collect();
+        let allow: Vec<String> = here.iter().map(|r| r.verb.as_str().to_uppercase()).collect();
+        let allow = allow.join(", ");
+        let methods = here
             .iter()
-            .filter(|r| r.path == path)
             .fold(MethodRouter::new(), |m, r| m.merge(endpoint(r.verb, r.op)))
-            .fallback(method_not_allowed);
+            .fallback(move || method_not_allowed(allow.clone()));
         app = app.route(&format!("{PREFIX}{path}"), methods);
     }
     // Unknown paths under the prefix answer JSON too (the routes above take precedence).
@@ -193,8 +195,14 @@ async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "no such API path: see /api/v1/openapi.json")
 }
 
-async fn method_not_allowed() -> Response {
-    json_error(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed on this path")
+/// A JSON 405 with the `Allow` header HTTP requires (the methods this path has).
+async fn method_not_allowed(allow: String) -> Response {
+    let mut resp =
+        json_error(StatusCode::METHOD_NOT_ALLOWED, "this method is not allowed on this path");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
@@ -225,7 +233,7 @@ impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self, user: &Principal) -> Result<T, ApiError> {
         if let Some(expected) = user.csrf.as_deref() {
             let given = self.csrf.as_deref().unwrap_or("");
-            if expected.is_empty() || !same_secret(expected.as_bytes(), given.as_bytes()) {
+            if expected.is_empty() || !super::auth::same_secret(expected, given) {
                 return Err(ApiError(WebError::Csrf));
             }
         }
@@ -247,11 +255,6 @@ impl JsonBody {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl FromRequest<AppState> for JsonBody {
     type Rejection = Response;
 
@@ -265,10 +268,12 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
-/// Parses `bytes` as `T`, naming the field that failed (`conf.x`, `is_paused`).
+/// Parses `bytes` as one `T`, naming the field that failed (`conf.x`, `is_paused`). Anything
+/// but whitespace after the value is refused: `{"a": 1} x` is not a JSON document, and a
+/// body one reader takes differently from another is how request smuggling starts.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
@@ -276,7 +281,11 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WebError> {
         } else {
             WebError::BadRequest(format!("request body, field `{path}`: {inner}"))
         }
-    })
+    })?;
+    de.end().map_err(|e| {
+        WebError::BadRequest(format!("request body: text after the JSON object ({e})"))
+    })?;
+    Ok(value)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -376,6 +385,10 @@ mod tests {
         assert!(e.to_string().contains("unknown field `x`"), "{e}");
         let e = parse_json::<B>(br#"{"is_paused": tru"#).expect_err("syntax");
         assert!(e.to_string().starts_with("request body"), "{e}");
+        let e =
+            parse_json::<B>(br#"{"is_paused": true} {"is_paused": false}"#).expect_err("trailing");
+        assert!(e.to_string().contains("text after the JSON object"), "{e}");
+        assert!(parse_json::<B>(b"{\"is_paused\": true} \n\t").is_ok());
         assert_eq!(page_limit(Some(5000)).expect("capped"), MAX_LIMIT);
         assert!(page_limit(Some(0)).is_err());
     }

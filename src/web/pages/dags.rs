@@ -170,10 +170,7 @@ async fn pause(
     form.user.require(Action::Operate)?;
     let paused = bool_field("paused", &form.data.paused)?;
     actions::set_paused(&state.store, &form.user.actor(), &dag_id, paused).await?;
-    let next = &form.data.next;
-    let back =
-        if next.starts_with('/') && !next.starts_with("//") { next.as_str() } else { "/dags" };
-    Ok(Redirect::to(back).into_response())
+    Ok(Redirect::to(crate::web::redirect::safe_next(&form.data.next)).into_response())
 }
 
 /// Routes of this module.

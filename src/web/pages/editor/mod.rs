@@ -1,7 +1,8 @@
 //! The author's editor: list, create, edit, validate and delete the DAG files of the DAGs
 //! folder in the browser. The scheduler's file watcher picks saved files up by itself.
 //!
-//! Invariants: every route needs `Action::Author`. A file is validated with the CLI's parser
+//! Invariants: every route needs `Action::Author`. A DAG that is not active yet is recorded
+//! as paused before its file is written (an author cannot run what they save). A file is validated with the CLI's parser
 //! (`crate::dag::parse_dag_str`) plus the folder-wide unique `dag_id` rule before anything is
 //! written, and an invalid file writes nothing. File names are confined to the DAGs folder by
 //! [`files::resolve`] before any filesystem access; writes are atomic ([`files::write_atomic`]).
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
 use crate::actions;
+use crate::dag::Dag;
 use crate::dag::positions::Positions;
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
@@ -166,8 +168,8 @@ fn normalize(content: &str) -> String {
 }
 
 /// Validates `content` as DAG file `file` of `folder`: the CLI's parser, then the rule that no
-/// other file of the folder defines the same `dag_id`. Ok carries the dag_id.
-fn validate_in(folder: &Path, file: &str, content: &str) -> Result<String, Vec<ErrorView>> {
+/// other file of the folder defines the same `dag_id`. Ok carries the parsed DAG.
+fn validate_in(folder: &Path, file: &str, content: &str) -> Result<Dag, Vec<ErrorView>> {
     let view =
         |e: crate::dag::LoadError| ErrorView { line: e.line, column: e.column, message: e.message };
     let dag = crate::dag::parse_dag_str(content, Path::new(file))
@@ -185,7 +187,7 @@ fn validate_in(folder: &Path, file: &str, content: &str) -> Result<String, Vec<E
             ),
         }]);
     }
-    Ok(dag.dag_id)
+    Ok(dag)
 }
 
 #[derive(Deserialize)]
@@ -215,8 +217,8 @@ async fn validate(State(state): State<AppState>, form: Form<ValidateForm>) -> Re
     })
     .await;
     match result {
-        Ok(Ok(dag_id)) => {
-            Json(Validation { valid: true, dag_id: Some(dag_id), errors: Vec::new() })
+        Ok(Ok(dag)) => {
+            Json(Validation { valid: true, dag_id: Some(dag.dag_id), errors: Vec::new() })
                 .into_response()
         }
         Ok(Err(errors)) => Json(Validation { valid: false, dag_id: None, errors }).into_response(),
@@ -242,10 +244,14 @@ struct SaveForm {
 
 /// What a save ended with, short of an internal error.
 enum Saved {
-    Written(String),
+    Written(String, bool),
     Invalid(StatusCode, Vec<ErrorView>, Option<String>),
 }
 
+/// Saves a validated file. A DAG that is not active yet (a new file, a new `dag_id`, a file
+/// that did not load before) is recorded as paused before its file is written, so the
+/// scheduler's first sync of the file finds it paused: an author cannot run a DAG by saving
+/// one with a schedule or a `trigger_dag` task; an operator unpauses it.
 async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Response, WebError> {
     form.user.require(Action::Author)?;
     let SaveForm { file, content, new } = form.data;
@@ -253,33 +259,51 @@ async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Res
     let content = normalize(&content);
     let folder = state.settings.dags_folder.clone();
     let (name, text) = (file.clone(), content.clone());
-    let outcome = blocking(move || {
+    let checked = blocking(move || {
         let path = files::resolve(&folder, &name)?;
         if is_new && files::exists(&path) {
             let msg = format!("`{name}` already exists: open it from the list to edit it");
-            return Ok(Saved::Invalid(StatusCode::CONFLICT, Vec::new(), Some(msg)));
+            return Ok(Err(Saved::Invalid(StatusCode::CONFLICT, Vec::new(), Some(msg))));
         }
-        match validate_in(&folder, &name, &text) {
-            Err(errors) => Ok(Saved::Invalid(StatusCode::BAD_REQUEST, errors, None)),
-            Ok(dag_id) => {
-                files::write_atomic(&path, &text)
-                    .map_err(|e| WebError::Internal(format!("write {}: {e}", path.display())))?;
-                Ok(Saved::Written(dag_id))
-            }
-        }
+        Ok(match validate_in(&folder, &name, &text) {
+            Err(errors) => Err(Saved::Invalid(StatusCode::BAD_REQUEST, errors, None)),
+            Ok(dag) => Ok((path, dag)),
+        })
     })
     .await;
-    let outcome = match outcome {
+    let outcome = match checked {
         Err(e @ WebError::BadRequest(_)) => {
             Saved::Invalid(StatusCode::BAD_REQUEST, Vec::new(), Some(e.to_string()))
         }
-        other => other?,
+        Err(e) => return Err(e),
+        Ok(Err(refused)) => refused,
+        Ok(Ok((path, dag))) => {
+            let paused = state.store.pause_at_creation(&dag, Utc::now()).await?;
+            let text = content.clone();
+            blocking(move || {
+                files::write_atomic(&path, &text)
+                    .map_err(|e| WebError::Internal(format!("write {}: {e}", path.display())))
+            })
+            .await?;
+            Saved::Written(dag.dag_id, paused)
+        }
     };
     match outcome {
-        Saved::Written(dag_id) => {
+        Saved::Written(dag_id, paused) => {
+            let actor = form.user.actor();
             let entry = actions::Audit::new("dag_file_saved").dag(&dag_id).extra(file.clone());
-            actions::audit(&state.store, &form.user.actor(), entry).await?;
-            let msg = format!("Saved {file} (DAG {dag_id}); the scheduler picks it up shortly");
+            actions::audit(&state.store, &actor, entry).await?;
+            if paused {
+                let entry =
+                    actions::Audit::new("paused_at_creation").dag(&dag_id).extra(file.clone());
+                actions::audit(&state.store, &actor, entry).await?;
+            }
+            let then = if paused {
+                "; it starts paused until an operator unpauses it"
+            } else {
+                "; the scheduler picks it up shortly"
+            };
+            let msg = format!("Saved {file} (DAG {dag_id}){then}");
             Ok(redirect_with("/editor", &msg).into_response())
         }
         Saved::Invalid(status, errors, error) => {
@@ -347,7 +371,7 @@ mod tests {
     fn the_new_file_template_is_a_valid_dag() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert_eq!(
-            validate_in(dir.path(), "my_dag.yaml", TEMPLATE).ok().as_deref(),
+            validate_in(dir.path(), "my_dag.yaml", TEMPLATE).ok().map(|d| d.dag_id).as_deref(),
             Some("my_dag")
         );
         assert_eq!(normalize("a\r\nb\r\n"), "a\nb\n");

@@ -2,15 +2,22 @@
 //!
 //! Invariant: the document's paths and methods are generated from `super::ROUTES`, the same
 //! table `super::router` registers, and [`operation`] matches every `Op` exhaustively — a
-//! route cannot be served undocumented or documented unserved. The schemas here describe the
-//! serde structs of `dags`, `runs`, `tis` and `logs`; change them together.
+//! route cannot be served undocumented or documented unserved. Every answer the server can
+//! give is documented: the operation's own codes, 400 (a parameter or body that does not
+//! parse), 401 (with `WWW-Authenticate`), 403, 404 on paths with ids, 413 on bodies and 414 on
+//! every path. `schemas` describes the serde structs of `dags`, `runs`, `tis` and `logs`;
+//! change them together. `tests/api_schemathesis.rs` holds the server to this document.
+
+mod schemas;
 
 use std::sync::LazyLock;
 
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use super::{Op, PREFIX, ROUTES, Route};
+use super::{MAX_LIMIT, Op, PREFIX, ROUTES, Route, Verb};
+use crate::web::auth::SESSION_COOKIE;
+use schemas::{RUN_ID_RULE, int64, reference};
 
 /// The document, built once.
 static DOCUMENT: LazyLock<Value> = LazyLock::new(document);
@@ -35,20 +42,25 @@ pub fn document() -> Value {
             "title": "Updraft REST API",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "DAGs, runs, task instances, logs, import errors and health. \
-                Authenticate with `Authorization: Bearer <token>` (tokens are created per user \
-                and carry the user's roles: viewer reads, operator also triggers, pauses, \
-                clears and marks). A browser session cookie works too; its writes must then send \
-                the session's CSRF token in `X-CSRF-Token`. Times are RFC 3339; states are Airflow's spellings. Errors \
-                are `{\"error\": message, \"status\": code}`.",
+                Authenticate with `Authorization: Bearer <token>` (the scheme name in any \
+                case; tokens are created per user on the account page and carry the user's \
+                roles: viewer reads, operator also triggers, pauses, clears and marks). A \
+                browser's session cookie works too; its writes must then send the session's \
+                CSRF token in `X-CSRF-Token`. Times are RFC 3339; states are Airflow's \
+                spellings. Errors are `{\"error\": message, \"status\": code}`; the message \
+                names the parameter or field at fault.",
         },
         "servers": [{ "url": PREFIX }],
-        "security": [{ "bearerAuth": [] }],
+        "security": [{ "bearerAuth": [] }, { "cookieAuth": [] }],
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": { "type": "http", "scheme": "bearer", "description": "An API token" },
+                "bearerAuth": { "type": "http", "scheme": "bearer",
+                    "description": "An API token (`Bearer`, `bearer`: any case)" },
+                "cookieAuth": { "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                    "description": "A browser session; writes must also send `X-CSRF-Token`" },
             },
-            "schemas": schemas(),
+            "schemas": schemas::schemas(),
         },
     })
 }
@@ -69,18 +81,24 @@ fn path_params(path: &str) -> Vec<Value> {
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| match name {
             "dag_id" => path_param(name, "DAG id", json!({ "type": "string" })),
-            "dag_run_id" => path_param(name, "Run id within the DAG", json!({ "type": "string" })),
+            "dag_run_id" => path_param(
+                name,
+                &format!("Run id within the DAG. {RUN_ID_RULE}."),
+                json!({ "type": "string" }),
+            ),
             "task_id" => path_param(name, "Task id", json!({ "type": "string" })),
-            "try_number" => {
-                path_param(name, "Try, from 1", json!({ "type": "integer", "minimum": 1 }))
-            }
+            "try_number" => path_param(name, "Try, from 1", int64(1)),
             other => path_param(other, other, json!({ "type": "string" })),
         })
         .collect()
 }
 
-fn reference(schema: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{schema}") })
+/// The header a cookie-authenticated write must send.
+fn csrf_header() -> Value {
+    json!({ "name": "X-CSRF-Token", "in": "header", "required": false,
+            "description": "The session's CSRF token: required when authenticated by the \
+                session cookie, ignored with a bearer token",
+            "schema": { "type": "string" } })
 }
 
 fn ok(description: &str, schema: &str) -> Value {
@@ -100,8 +118,9 @@ fn body(schema: &str, required: bool) -> Value {
 fn limit() -> Value {
     query_param(
         "limit",
-        "Page size (default 100; larger values are lowered to 1000)",
-        json!({ "type": "integer", "minimum": 1, "default": 100 }),
+        &format!("Page size (default 100; larger values are lowered to {MAX_LIMIT})"),
+        json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": i64::MAX,
+                "default": 100 }),
     )
 }
 
@@ -109,7 +128,8 @@ fn map_index() -> Value {
     query_param(
         "map_index",
         "Map index of a mapped instance (default -1: unmapped)",
-        json!({ "type": "integer", "default": -1 }),
+        json!({ "type": "integer", "format": "int64", "minimum": -1, "maximum": i64::MAX,
+                "default": -1 }),
     )
 }
 
@@ -122,7 +142,7 @@ fn operation(r: &Route) -> Value {
         Op::ListDags => {
             query = vec![
                 limit(),
-                query_param("offset", "Rows to skip", json!({ "type": "integer", "minimum": 0 })),
+                query_param("offset", "Rows to skip", int64(0)),
                 query_param("tags", "Only DAGs with this tag", json!({ "type": "string" })),
                 query_param("owner", "Only DAGs of this owner", json!({ "type": "string" })),
                 query_param(
@@ -154,7 +174,8 @@ fn operation(r: &Route) -> Value {
                 query_param(
                     "before",
                     "Cursor: `next_before` of the previous page",
-                    json!({ "type": "integer" }),
+                    json!({ "type": "integer", "format": "int64", "minimum": i64::MIN,
+                            "maximum": i64::MAX }),
                 ),
             ];
             codes.push(("200", ok("Runs, newest first", "DagRunCollection")));
@@ -182,7 +203,10 @@ fn operation(r: &Route) -> Value {
         Op::PatchTi => {
             request = Some(body("TaskInstancePatch", true));
             codes.push(("200", ok("The task instance after the change", "TaskInstanceDetail")));
-            codes.push(("409", error("The task instance changed state meanwhile")));
+            codes.push((
+                "409",
+                error("The task instance's state does not allow it, or changed meanwhile"),
+            ));
             (
                 "patch_task_instance",
                 "Mark a task instance success or failed (operator)",
@@ -204,8 +228,8 @@ fn operation(r: &Route) -> Value {
                 map_index(),
                 query_param(
                     "offset",
-                    "Byte offset: `offset` of the previous answer",
-                    json!({ "type": "integer", "minimum": 0, "default": 0 }),
+                    "Byte offset: `offset` of the previous answer (default 0)",
+                    int64(0),
                 ),
             ];
             codes.push(("200", ok("Log text from the offset", "LogChunk")));
@@ -217,7 +241,10 @@ fn operation(r: &Route) -> Value {
             ("get_import_errors", "List import errors", "ImportError")
         }
         Op::Health => {
-            codes.push(("200", ok("Healthy", "Health")));
+            codes.push((
+                "200",
+                ok("Healthy (process hosts and pids for logged-in callers)", "Health"),
+            ));
             codes.push(("503", ok("The database does not answer", "Health")));
             ("get_health", "Health of the database and processes (no login)", "Monitoring")
         }
@@ -233,17 +260,33 @@ fn operation(r: &Route) -> Value {
     let public = matches!(r.op, Op::Health | Op::OpenApi);
     if !public {
         codes.push(("400", error("A parameter or the body is malformed; the message names it")));
-        codes.push(("401", error("No valid token")));
-        codes.push(("403", error("The user's roles do not allow this")));
+        codes.push((
+            "401",
+            json!({ "description": "No valid token or session",
+                "headers": { "WWW-Authenticate": { "required": true,
+                    "description": "The scheme to use: `Bearer realm=\"updraft\"`",
+                    "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": reference("Error") } } }),
+        ));
+        codes.push(("403", error("The user's roles do not allow this (or a missing CSRF token)")));
     }
     if r.path.contains('{') {
         codes.push(("404", error("No such DAG, run, task instance or try")));
     }
+    if request.is_some() {
+        codes.push(("413", error("The body is larger than 1 MiB")));
+    }
+    codes.push(("414", json!({ "description": "The URL is longer than the server reads" })));
+    let writes = r.verb != Verb::Get;
     let mut op = json!({
         "operationId": id,
         "summary": summary,
         "tags": [tag],
-        "parameters": path_params(r.path).into_iter().chain(query).collect::<Vec<_>>(),
+        "parameters": path_params(r.path)
+            .into_iter()
+            .chain(query)
+            .chain(writes.then(csrf_header))
+            .collect::<Vec<_>>(),
         "responses": codes.into_iter().map(|(c, v)| (c.to_string(), v)).collect::<Map<_, _>>(),
     });
     if let Some(request) = request {
@@ -253,115 +296,6 @@ fn operation(r: &Route) -> Value {
         op["security"] = json!([]);
     }
     op
-}
-
-fn schemas() -> Value {
-    let time = || json!({ "type": "string", "format": "date-time" });
-    let opt_time = || json!({ "type": "string", "format": "date-time", "nullable": true });
-    let opt_str = || json!({ "type": "string", "nullable": true });
-    let run_states = json!(["queued", "running", "success", "failed"]);
-    let ti_states = json!([
-        "none",
-        "scheduled",
-        "queued",
-        "running",
-        "success",
-        "failed",
-        "up_for_retry",
-        "up_for_reschedule",
-        "upstream_failed",
-        "skipped",
-        "removed"
-    ]);
-    let dag = json!({ "type": "object", "properties": {
-        "dag_id": { "type": "string" }, "description": opt_str(), "owner": { "type": "string" },
-        "tags": { "type": "array", "items": { "type": "string" } },
-        "schedule": { "type": "string", "nullable": true,
-            "description": "As written (`@daily`, cron); null for manual-only DAGs" },
-        "is_paused": { "type": "boolean" }, "is_active": { "type": "boolean" },
-        "fileloc": { "type": "string" }, "next_dagrun": opt_time() } });
-    json!({
-        "Error": { "type": "object", "properties": {
-            "error": { "type": "string" }, "status": { "type": "integer" } } },
-        "Dag": dag,
-        "DagCollection": { "type": "object", "properties": {
-            "dags": { "type": "array", "items": reference("Dag") },
-            "total_entries": { "type": "integer" } } },
-        "Task": { "type": "object", "properties": {
-            "task_id": { "type": "string" }, "type": { "type": "string" },
-            "depends_on": { "type": "array", "items": { "type": "string" } },
-            "trigger_rule": { "type": "string" }, "retries": { "type": "integer" },
-            "pool": { "type": "string" }, "queue": { "type": "string" },
-            "priority_weight": { "type": "integer" }, "is_mapped": { "type": "boolean" },
-            "doc": opt_str() } },
-        "DagDetail": { "allOf": [reference("Dag"), { "type": "object", "properties": {
-            "max_active_runs": { "type": "integer" }, "max_active_tasks": { "type": "integer" },
-            "params": { "type": "object", "additionalProperties": true },
-            "tasks": { "type": "array", "items": reference("Task") } } }] },
-        "DagPatch": { "type": "object", "required": ["is_paused"], "additionalProperties": false,
-            "properties": { "is_paused": { "type": "boolean" } } },
-        "DagRun": { "type": "object", "properties": {
-            "dag_id": { "type": "string" }, "dag_run_id": { "type": "string" },
-            "run_type": { "type": "string", "enum": ["scheduled", "manual", "backfill"] },
-            "state": { "type": "string", "enum": run_states },
-            "logical_date": time(), "data_interval_start": time(), "data_interval_end": time(),
-            "conf": { "type": "object", "additionalProperties": true },
-            "triggered_by": opt_str(), "queued_at": time(),
-            "start_date": opt_time(), "end_date": opt_time() } },
-        "DagRunCollection": { "type": "object", "properties": {
-            "dag_runs": { "type": "array", "items": reference("DagRun") },
-            "total_entries": { "type": "integer" },
-            "next_before": { "type": "integer", "nullable": true } } },
-        "DagRunTrigger": { "type": "object", "additionalProperties": false, "properties": {
-            "conf": { "type": "object", "additionalProperties": true },
-            "dag_run_id": { "type": "string", "description": "Default: manual__<now>" },
-            "logical_date": { "type": "string", "format": "date-time",
-                "description": "Default: now" } } },
-        "TaskInstance": { "type": "object", "properties": {
-            "dag_id": { "type": "string" }, "dag_run_id": { "type": "string" },
-            "task_id": { "type": "string" }, "map_index": { "type": "integer" },
-            "state": { "type": "string", "enum": ti_states.clone() },
-            "try_number": { "type": "integer" }, "max_tries": { "type": "integer" },
-            "operator": { "type": "string" }, "pool": { "type": "string" },
-            "queue": { "type": "string" }, "priority_weight": { "type": "integer" },
-            "queued_when": opt_time(), "start_date": opt_time(), "end_date": opt_time(),
-            "duration": { "type": "number", "nullable": true }, "hostname": opt_str(),
-            "note": opt_str() } },
-        "Try": { "type": "object", "properties": {
-            "try_number": { "type": "integer" },
-            "state": { "type": "string", "enum": ti_states },
-            "start_date": opt_time(), "end_date": opt_time(),
-            "duration": { "type": "number", "nullable": true }, "hostname": opt_str(),
-            "error": opt_str() } },
-        "TaskInstanceDetail": { "allOf": [reference("TaskInstance"), { "type": "object",
-            "properties": { "tries": { "type": "array", "items": reference("Try") } } }] },
-        "TaskInstanceCollection": { "type": "object", "properties": {
-            "task_instances": { "type": "array", "items": reference("TaskInstance") },
-            "total_entries": { "type": "integer" } } },
-        "TaskInstancePatch": { "type": "object", "required": ["state"],
-            "additionalProperties": false, "properties": {
-            "state": { "type": "string", "enum": ["success", "failed"] },
-            "map_index": { "type": "integer", "default": -1 } } },
-        "ClearTaskInstance": { "type": "object", "additionalProperties": false, "properties": {
-            "map_index": { "type": "integer",
-                "description": "One mapped instance; every instance of the task when absent" },
-            "include_downstream": { "type": "boolean", "default": false } } },
-        "Cleared": { "type": "object", "properties": { "cleared": { "type": "integer" } } },
-        "LogChunk": { "type": "object", "properties": {
-            "content": { "type": "string" },
-            "offset": { "type": "integer", "description": "Where the content ends" },
-            "finished": { "type": "boolean",
-                "description": "The try is over; nothing is appended any more" } } },
-        "ImportError": { "type": "object", "properties": {
-            "filename": { "type": "string" }, "line": { "type": "integer" },
-            "column": { "type": "integer" }, "message": { "type": "string" } } },
-        "ImportErrorCollection": { "type": "object", "properties": {
-            "import_errors": { "type": "array", "items": reference("ImportError") },
-            "total_entries": { "type": "integer" } } },
-        "Health": { "type": "object", "properties": {
-            "status": { "type": "string" }, "metadatabase": { "type": "string" },
-            "processes": { "type": "array", "items": { "type": "object" } } } },
-    })
 }
 
 #[cfg(test)]

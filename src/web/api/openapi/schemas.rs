@@ -1,0 +1,163 @@
+//! The `components/schemas` of the OpenAPI document: one schema per serde struct of `dags`,
+//! `runs`, `tis` and `logs` (responses and request bodies), and the shared value rules (run
+//! ids, integer ranges).
+//!
+//! Invariant: a response schema lists every field its struct always serializes as `required`
+//! (an `Option` is `nullable`, never left out); a request schema is `additionalProperties:
+//! false` exactly where the struct is `deny_unknown_fields`, and nullable exactly where the
+//! struct takes `null` for "use the default". Change a struct and its schema together.
+
+use serde_json::{Value, json};
+
+use crate::model::{DagRunState, RunType, TaskState};
+
+/// Longest run id, in characters.
+pub const RUN_ID_MAX: usize = 250;
+
+/// A run id as the API accepts it (ECMA-262 and Python syntax alike, no look-arounds): at
+/// most [`RUN_ID_MAX`] characters, no `/`, `\` or control character, not `.` or `..`, no
+/// leading or trailing white space.
+pub const RUN_ID_PATTERN: &str = concat!(
+    "^(?:",
+    r"[^./\\\s\u0000-\u001f\u007f-\u009f]",
+    r"|[^./\\\s\u0000-\u001f\u007f-\u009f][^/\\\u0000-\u001f\u007f-\u009f]*[^/\\\s\u0000-\u001f\u007f-\u009f]",
+    r"|\.[^/\\\u0000-\u001f\u007f-\u009f]*[^./\\\s\u0000-\u001f\u007f-\u009f]",
+    r"|\.[^/\\\u0000-\u001f\u007f-\u009f]+\.",
+    ")$"
+);
+
+/// The run-id rule in words, for descriptions.
+pub const RUN_ID_RULE: &str = "At most 250 characters; no `/`, `\\` or control characters; \
+    not `.` or `..`; no leading or trailing white space";
+
+/// A 64-bit integer between `min` and `i64::MAX`.
+pub fn int64(min: i64) -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": min, "maximum": i64::MAX })
+}
+
+/// A `$ref` to schema `name`.
+pub fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// An object whose every listed property is required.
+fn object(properties: Value) -> Value {
+    let required: Vec<&String> =
+        properties.as_object().map(|p| p.keys().collect()).unwrap_or_default();
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Value {
+    json!(all.iter().map(|v| name(*v)).collect::<Vec<_>>())
+}
+
+/// Every schema of the document.
+pub fn schemas() -> Value {
+    let string = || json!({ "type": "string" });
+    let integer = || json!({ "type": "integer", "format": "int64" });
+    let boolean = || json!({ "type": "boolean" });
+    let strings = || json!({ "type": "array", "items": { "type": "string" } });
+    let time = || json!({ "type": "string", "format": "date-time" });
+    let opt_time = || json!({ "type": "string", "format": "date-time", "nullable": true });
+    let opt_str = || json!({ "type": "string", "nullable": true });
+    let opt_num = || json!({ "type": "number", "nullable": true });
+    let any_object = || json!({ "type": "object", "additionalProperties": true });
+    let ti_states = names(TaskState::ALL, TaskState::as_str);
+    let run_states = names(DagRunState::ALL, DagRunState::as_str);
+    let run_types = names(RunType::ALL, RunType::as_str);
+    let dag = object(json!({
+        "dag_id": string(), "description": opt_str(), "owner": string(), "tags": strings(),
+        "schedule": { "type": "string", "nullable": true,
+            "description": "As written (`@daily`, cron); null for manual-only DAGs" },
+        "is_paused": boolean(), "is_active": boolean(), "fileloc": string(),
+        "next_dagrun": opt_time() }));
+    let ti = object(json!({
+        "dag_id": string(), "dag_run_id": string(), "task_id": string(),
+        "map_index": integer(), "state": { "type": "string", "enum": ti_states.clone() },
+        "try_number": integer(), "max_tries": integer(), "operator": string(),
+        "pool": string(), "queue": string(), "priority_weight": integer(),
+        "queued_when": opt_time(), "start_date": opt_time(), "end_date": opt_time(),
+        "duration": opt_num(), "hostname": opt_str(), "note": opt_str() }));
+    json!({
+        "Error": object(json!({ "error": string(), "status": integer() })),
+        "Dag": dag,
+        "DagCollection": object(json!({
+            "dags": { "type": "array", "items": reference("Dag") },
+            "total_entries": integer() })),
+        "Task": object(json!({
+            "task_id": string(), "type": string(), "depends_on": strings(),
+            "trigger_rule": string(), "retries": integer(), "pool": string(),
+            "queue": string(), "priority_weight": integer(), "is_mapped": boolean(),
+            "doc": opt_str() })),
+        "DagDetail": { "allOf": [reference("Dag"), object(json!({
+            "max_active_runs": integer(), "max_active_tasks": integer(),
+            "params": any_object(),
+            "tasks": { "type": "array", "items": reference("Task") } }))] },
+        "DagPatch": { "type": "object", "required": ["is_paused"], "additionalProperties": false,
+            "properties": { "is_paused": boolean() } },
+        "DagRun": object(json!({
+            "dag_id": string(), "dag_run_id": string(),
+            "run_type": { "type": "string", "enum": run_types },
+            "state": { "type": "string", "enum": run_states },
+            "logical_date": time(), "data_interval_start": time(), "data_interval_end": time(),
+            "conf": any_object(), "triggered_by": opt_str(), "queued_at": time(),
+            "start_date": opt_time(), "end_date": opt_time() })),
+        "DagRunCollection": object(json!({
+            "dag_runs": { "type": "array", "items": reference("DagRun") },
+            "total_entries": integer(),
+            "next_before": { "type": "integer", "format": "int64", "nullable": true } })),
+        "DagRunTrigger": { "type": "object", "additionalProperties": false, "properties": {
+            "conf": { "type": "object", "additionalProperties": true,
+                "description": "Params of this run, overriding the DAG's defaults key by key. \
+                    A value must have the type the DAG declares for that param; otherwise the \
+                    answer is a 400 naming the param." },
+            "dag_run_id": { "type": "string", "nullable": true, "minLength": 1,
+                "maxLength": RUN_ID_MAX, "pattern": RUN_ID_PATTERN,
+                "description": format!("Default (absent or null): manual__<now>. {RUN_ID_RULE}.") },
+            "logical_date": { "type": "string", "format": "date-time", "nullable": true,
+                "description": "Default (absent or null): now" } } },
+        "TaskInstance": ti,
+        "Try": object(json!({
+            "try_number": integer(), "state": { "type": "string", "enum": ti_states },
+            "start_date": opt_time(), "end_date": opt_time(), "duration": opt_num(),
+            "hostname": opt_str(), "error": opt_str() })),
+        "TaskInstanceDetail": { "allOf": [reference("TaskInstance"), object(json!({
+            "tries": { "type": "array", "items": reference("Try") } }))] },
+        "TaskInstanceCollection": object(json!({
+            "task_instances": { "type": "array", "items": reference("TaskInstance") },
+            "total_entries": integer() })),
+        "TaskInstancePatch": { "type": "object", "required": ["state"],
+            "additionalProperties": false, "properties": {
+            "state": { "type": "string", "enum": ["success", "failed"] },
+            "map_index": { "type": "integer", "format": "int64", "minimum": -1,
+                "maximum": i64::MAX, "default": -1 } } },
+        "ClearTaskInstance": { "type": "object", "additionalProperties": false, "properties": {
+            "map_index": { "type": "integer", "format": "int64", "nullable": true,
+                "minimum": -1, "maximum": i64::MAX,
+                "description": "One mapped instance; every instance of the task when absent \
+                    or null" },
+            "include_downstream": { "type": "boolean", "default": false } } },
+        "Cleared": object(json!({ "cleared": integer() })),
+        "LogChunk": object(json!({
+            "content": string(),
+            "offset": { "type": "integer", "format": "int64",
+                "description": "Where the content ends: the `offset` of the next call" },
+            "finished": { "type": "boolean",
+                "description": "The try is over; nothing is appended any more" } })),
+        "ImportError": object(json!({
+            "filename": string(), "line": integer(), "column": integer(),
+            "message": string() })),
+        "ImportErrorCollection": object(json!({
+            "import_errors": { "type": "array", "items": reference("ImportError") },
+            "total_entries": integer() })),
+        "Health": { "type": "object", "required": ["status", "metadatabase"], "properties": {
+            "status": { "type": "string", "enum": ["healthy", "unhealthy"] },
+            "metadatabase": { "type": "string", "enum": ["healthy", "unhealthy"] },
+            "processes": { "type": "array", "items": { "type": "object",
+                "required": ["kind", "heartbeat_age_seconds"], "properties": {
+                "kind": string(), "heartbeat_age_seconds": { "type": "number" },
+                "id": { "type": "string", "description": "Logged-in callers only" },
+                "hostname": { "type": "string", "description": "Logged-in callers only" },
+                "pid": { "type": "integer", "description": "Logged-in callers only" } } } } } },
+    })
+}
