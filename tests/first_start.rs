@@ -116,3 +116,99 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
     let plain = dags_list_logs(on_terminal, Some("1"));
     assert!(!plain.is_empty() && !plain.contains(&ESC), "NO_COLOR=1 turns colour off");
 }
+
+/// `scripts/postgres.sh` on a home folder of its own (mode 700) and a free port; destroys the
+/// cluster when dropped.
+struct PgScript {
+    home: tempfile::TempDir,
+    port: u16,
+}
+
+impl PgScript {
+    fn new() -> PgScript {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().expect("home");
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod 700");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        PgScript { home, port }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("UPDRAFT_PG_PORT", self.port.to_string())
+            .env_remove("UPDRAFT_CACHE")
+            .env_remove("UPDRAFT_PG_DIR")
+            .output()
+            .expect("run scripts/postgres.sh")
+    }
+
+    /// The folder the script gives root's cluster: its documented default for this cache.
+    fn cluster_dir(&self) -> std::path::PathBuf {
+        let cache = self.home.path().join(".cache/updraft/pg");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("printf '%s' \"$1\" | cksum | cut -d' ' -f1")
+            .arg("sh")
+            .arg(&cache)
+            .output()
+            .expect("cksum");
+        let sum = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Path::new("/var/tmp").join(format!("updraft-pg-{sum}"))
+    }
+}
+
+impl Drop for PgScript {
+    fn drop(&mut self) {
+        let _ = self.run(&["destroy"]);
+    }
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn postgres_script_as_root_leaves_the_home_alone() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let have_server = glob::glob("/usr/lib/postgresql/*/bin/initdb")
+        .map(|mut g| g.next().is_some())
+        .unwrap_or(false);
+    if !root || !have_server {
+        eprintln!("SKIPPED: needs root and Debian's postgresql package (the case under test)");
+        return;
+    }
+    let pg = PgScript::new();
+    let planted = pg.cluster_dir();
+    // A link planted under the folder's name is refused, not followed.
+    let decoy = tempfile::tempdir().expect("decoy");
+    std::os::unix::fs::symlink(decoy.path(), &planted).expect("plant a link");
+    let refused = pg.run(&["start"]);
+    let _ = std::fs::remove_file(&planted);
+    assert!(!refused.status.success(), "started on a planted link");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a plain folder"));
+    assert_eq!(std::fs::read_dir(decoy.path()).map(|d| d.count()).unwrap_or(9), 0);
+
+    let started = pg.run(&["start"]);
+    let log = String::from_utf8_lossy(&started.stderr).to_string();
+    assert!(started.status.success(), "{log}");
+    assert!(!log.contains("granted"), "{log}");
+    assert_eq!(mode(pg.home.path()), 0o700, "the home folder's mode changed");
+    assert_eq!(mode(&planted), 0o700, "the cluster's folder is private");
+    assert!(planted.join("data/PG_VERSION").is_file(), "the cluster is in {}", planted.display());
+    let url = String::from_utf8_lossy(&pg.run(&["url"]).stdout).trim().to_string();
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.expect(&url);
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut conn).await.expect("select");
+    assert_eq!(one, 1);
+    drop(conn);
+    assert!(pg.run(&["destroy"]).status.success());
+    assert!(!planted.exists(), "destroy removes the cluster's folder");
+}
