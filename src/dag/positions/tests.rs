@@ -132,7 +132,7 @@ fn aliases_cannot_blow_up_the_index() {
     let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let prev = format!("*a{}", i - 1);
-        let items = vec![prev.as_str(); 10].join(", ");
+        let items = [prev.as_str(); 10].join(", ");
         src.push_str(&format!("a{i}: &a{i} [{items}]\n"));
     }
     let p = Positions::build(&src);
