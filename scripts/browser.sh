@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tools of the end-to-end browser tests (tests/browser.rs drives tests/browser/e2e.mjs):
-#   scripts/browser.sh install   Debian's chromium (apt-get, when /usr/bin/chromium is missing)
-#                                and playwright-core from npm into $UPDRAFT_CACHE/browser
+#   scripts/browser.sh install   Debian's chromium and npm (apt-get, when missing)
+#                                and playwright-core from npm into $UPDRAFT_CACHE/browser (npm's
+#                                own cache in $UPDRAFT_CACHE/npm, not ~/.npm)
 #   scripts/browser.sh path      prints the node_modules folder to use as NODE_PATH
 # playwright-core is the library only: it downloads no browser, it drives Debian's.
 set -euo pipefail
@@ -21,11 +22,20 @@ install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
   fi
+  if ! command -v npm >/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "browser.sh: npm is missing: run 'apt-get install npm' as root" >&2
+      exit 1
+    fi
+    echo "browser.sh: installing npm (and Node.js) from Debian"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  fi
   if [[ ! -f $DIR/node_modules/playwright-core/package.json ]] ||
     ! grep -q "\"version\": \"$PLAYWRIGHT_VERSION\"" "$DIR/node_modules/playwright-core/package.json"; then
     echo "browser.sh: installing playwright-core $PLAYWRIGHT_VERSION from npm"
     mkdir -p "$DIR"
-    npm install --silent --no-audit --no-fund --prefix "$DIR" "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+    npm install --silent --no-audit --no-fund --cache "$UPDRAFT_CACHE/npm" --prefix "$DIR" \
+      "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
   fi
 }
 

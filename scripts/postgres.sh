@@ -8,20 +8,28 @@
 #   scripts/postgres.sh psql      open psql on the updraft database (extra args go to psql)
 #   scripts/postgres.sh destroy   stop and delete the cluster (the next start runs initdb again)
 #
-# The cluster lives in ${UPDRAFT_CACHE:-$HOME/.cache/updraft}/pg (data/, run/ for the unix socket,
-# log/postgres.log) and listens on 127.0.0.1:${UPDRAFT_PG_PORT:-54329}. It is tuned for speed,
-# not durability (fsync=off): never point it at data you want to keep.
+# Where the cluster lives (data/, run/ for the unix socket, log/postgres.log):
+# - run by a user: in ${UPDRAFT_CACHE:-$HOME/.cache/updraft}/pg, and the server runs as that user;
+# - run by root: PostgreSQL refuses to run as root, so the server runs as the `postgres` system
+#   user, who cannot enter root's home. The cluster then lives in a folder of its own that
+#   `postgres` owns (mode 700): ${UPDRAFT_PG_DIR:-/var/tmp/updraft-pg-<n>}, n a checksum of the
+#   cache path (two caches, two clusters). /var/tmp survives reboots, so it stays cached. The
+#   permissions of the home folder and its parents are never changed.
+# The lock stays in the cache. A cluster that an earlier version of this script kept in the
+# cache as root is used where it is while it runs, and moved to the new folder when it next
+# starts. It listens on 127.0.0.1:${UPDRAFT_PG_PORT:-54329}, tuned for speed, not durability
+# (fsync=off): never point it at data you want to keep.
 #
 # Invariant: every command is idempotent and safe to run concurrently (an flock serialises them);
-# nothing listens on anything but 127.0.0.1 and the unix socket inside the cache.
+# nothing listens on anything but 127.0.0.1 and the unix socket of the cluster; nothing outside
+# the cache and the cluster's folder is created or changed.
 set -euo pipefail
 
+SCRIPTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
-PG_ROOT="$CACHE/pg"
-DATA_DIR="$PG_ROOT/data"
-SOCKET_DIR="$PG_ROOT/run"
-LOG_DIR="$PG_ROOT/log"
-LOG_FILE="$LOG_DIR/postgres.log"
+SERVER=postgres
+# daemon.sh's ROOT: where the lock is.
+ROOT="$CACHE/pg"
 HOST=127.0.0.1
 PORT="${UPDRAFT_PG_PORT:-54329}"
 START_TIMEOUT="${UPDRAFT_PG_START_TIMEOUT:-30}"
@@ -31,24 +39,33 @@ DB_NAME=updraft
 # Superuser created by initdb; reached only through the unix socket (trust auth there).
 ADMIN_USER=postgres
 URL="postgres://$DB_USER:$DB_PASSWORD@$HOST:$PORT/$DB_NAME"
+# daemon.sh's running_pid is replaced below; its MARKER is not used.
+MARKER=postgres
+# shellcheck source=scripts/lib/daemon.sh
+source "$SCRIPTS_DIR/lib/daemon.sh"
 
-log() { printf '[postgres] %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-# Unix socket paths are limited to 107 bytes; a deep cache dir falls back to a short one in /tmp.
-if ((${#SOCKET_DIR} + ${#PORT} + 10 > 100)); then
-  SOCKET_DIR="/tmp/updraft-pg-$(printf '%s' "$PG_ROOT" | cksum | cut -d' ' -f1)"
-fi
-
-# PostgreSQL refuses to run as root: as root, the server runs as the `postgres` system user.
 if [[ $EUID -eq 0 ]]; then
   RUN_AS=postgres
+  PG_ROOT="${UPDRAFT_PG_DIR:-/var/tmp/updraft-pg-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)}"
 else
   RUN_AS=$(id -un)
+  PG_ROOT="$ROOT"
 fi
+# Where an earlier version of this script kept root's cluster.
+LEGACY_DATA="$ROOT/data"
+
+# The cluster's paths under PG_ROOT.
+set_paths() {
+  DATA_DIR="$PG_ROOT/data"
+  SOCKET_DIR="$PG_ROOT/run"
+  LOG_DIR="$PG_ROOT/log"
+  LOG_FILE="$LOG_DIR/postgres.log"
+  # Unix socket paths are limited to 107 bytes; a deep folder falls back to a short one in /tmp.
+  if ((${#SOCKET_DIR} + ${#PORT} + 10 > 100)); then
+    SOCKET_DIR="/tmp/updraft-pg-$(printf '%s' "$PG_ROOT" | cksum | cut -d' ' -f1)"
+  fi
+}
+set_paths
 
 # Runs a server binary as $RUN_AS, from a directory it can read (initdb/pg_ctl call getcwd).
 # fd 9 (the lock below) is closed: the server would otherwise inherit it and hold it forever.
@@ -75,11 +92,7 @@ find_bindir() {
 ensure_binaries() {
   BIN_DIR=$(find_bindir)
   if [[ -z $BIN_DIR ]]; then
-    [[ $EUID -eq 0 ]] || die "PostgreSQL server binaries not found; install the Debian package 'postgresql'"
-    log "PostgreSQL server binaries not found: installing the Debian package 'postgresql'"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq postgresql >&2
+    apt_install postgresql
     BIN_DIR=$(find_bindir)
     [[ -n $BIN_DIR ]] || die "apt-get installed postgresql but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
   fi
@@ -94,32 +107,30 @@ ensure_binaries() {
   fi
 }
 
-# The server user must be able to walk down to the data dir. Under root's home (mode 700) it
-# cannot: grant search permission (x only, no listing) on each ancestor that lacks it.
-ensure_traversable() {
-  [[ $EUID -eq 0 ]] || return 0
-  local path="" part
-  local -a parts
-  IFS=/ read -ra parts <<<"$1"
-  for part in "${parts[@]}"; do
-    [[ -n $part ]] || continue
-    path="$path/$part"
-    runuser -u "$RUN_AS" -- test -x "$path" 2>/dev/null && continue
-    if command -v setfacl >/dev/null; then
-      setfacl -m "u:$RUN_AS:x" "$path"
-    else
-      chmod o+x "$path"
-    fi
-    log "granted $RUN_AS search permission on $path"
-  done
+# Root's cluster folder: created for $RUN_AS, refused when it is a link or someone else's (a
+# predictable name in a world-writable folder must not be taken over).
+prepare_root() {
+  local owner
+  if [[ -L $PG_ROOT ]] || [[ -e $PG_ROOT && ! -d $PG_ROOT ]]; then
+    die "$PG_ROOT is not a plain folder; remove it or set UPDRAFT_PG_DIR"
+  fi
+  mkdir -p "$PG_ROOT"
+  owner=$(stat -c %U "$PG_ROOT")
+  [[ $owner == root || $owner == "$RUN_AS" ]] ||
+    die "$PG_ROOT belongs to $owner, not $RUN_AS; remove it or set UPDRAFT_PG_DIR"
+  chown "$RUN_AS:" "$PG_ROOT"
+  chmod 700 "$PG_ROOT"
+  runuser -u "$RUN_AS" -- test -x "$PG_ROOT" ||
+    die "$RUN_AS cannot reach $PG_ROOT; set UPDRAFT_PG_DIR to a folder it can reach"
 }
 
 prepare_dirs() {
+  if [[ $EUID -eq 0 ]]; then
+    prepare_root
+  fi
   mkdir -p "$PG_ROOT" "$DATA_DIR" "$SOCKET_DIR" "$LOG_DIR"
   if [[ $EUID -eq 0 ]]; then
     chown "$RUN_AS:" "$DATA_DIR" "$SOCKET_DIR" "$LOG_DIR"
-    ensure_traversable "$PG_ROOT"
-    ensure_traversable "$SOCKET_DIR"
   fi
   chmod 700 "$DATA_DIR"
 }
@@ -177,17 +188,45 @@ EOF
     printf "\ninclude_if_exists = 'updraft.conf'\n" >>"$DATA_DIR/postgresql.conf"
 }
 
-# Prints the postmaster pid when this cluster's server is running. A pid file whose process is
-# gone, or is some other process that reused the pid after a crash, does not count.
+# Prints the postmaster pid when the server of the cluster in $1 (default: this one) runs. A pid
+# file whose process is gone, or is some other process that reused the pid after a crash, does
+# not count: the postmaster runs in its data folder. (Replaces daemon.sh's, which reads a pid
+# file of its own.)
 running_pid() {
-  local pid_file="$DATA_DIR/postmaster.pid" pid
-  [[ -f $pid_file ]] || return 1
-  pid=$(head -n 1 "$pid_file" 2>/dev/null || true)
+  local data="${1:-$DATA_DIR}" pid
+  [[ -f $data/postmaster.pid ]] || return 1
+  pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   [[ -d /proc/$pid ]] || return 1
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == postgres* ]] || return 1
-  [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$(readlink -f "$DATA_DIR")" ]] || return 1
+  [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$(readlink -f "$data")" ]] || return 1
   printf '%s' "$pid"
+}
+
+# Root's cluster made in the cache by an earlier version of this script: while its server runs,
+# this run uses it where it is (its socket folder is in its config); `move` (at start) moves a
+# stopped one into PG_ROOT, so the next start serves it from there.
+adopt_legacy() {
+  local socket new_root="$PG_ROOT"
+  [[ $EUID -eq 0 && $PG_ROOT != "$ROOT" && -f $LEGACY_DATA/PG_VERSION ]] || return 0
+  [[ ! -f $PG_ROOT/data/PG_VERSION ]] || return 0
+  if running_pid "$LEGACY_DATA" >/dev/null; then
+    socket=$(sed -nE "s/^unix_socket_directories = '(.*)'$/\1/p" "$LEGACY_DATA/updraft.conf" \
+      2>/dev/null || true)
+    PG_ROOT="$ROOT"
+    set_paths
+    [[ -z $socket ]] || SOCKET_DIR="$socket"
+    log "using the running cluster in $LEGACY_DATA (an earlier layout); it moves to" \
+      "$new_root when it next starts"
+    return 0
+  fi
+  [[ ${1:-} == move ]] || return 0
+  prepare_dirs
+  rmdir "$DATA_DIR"
+  mv "$LEGACY_DATA" "$DATA_DIR"
+  [[ ! -f $ROOT/log/postgres.log ]] || mv "$ROOT/log/postgres.log" "$LOG_DIR/postgres.log.old"
+  log "moved the cluster from $LEGACY_DATA to $DATA_DIR (an earlier version of this script may" \
+    "have granted $RUN_AS search permission on folders above the cache; this one needs none)"
 }
 
 running_port() { sed -n 4p "$DATA_DIR/postmaster.pid" 2>/dev/null || true; }
@@ -277,21 +316,15 @@ start_server() {
   log "ready: $URL"
 }
 
-# start/stop/destroy take a lock: two scripts starting the server at once must not race.
-with_lock() {
-  mkdir -p "$PG_ROOT"
-  exec 9>"$PG_ROOT/.lock"
-  flock -w 120 9 || die "another scripts/postgres.sh holds $PG_ROOT/.lock"
-  "$@"
-}
-
 cmd_start() {
   ensure_binaries
+  adopt_legacy move
   start_server
 }
 
 cmd_stop() {
   ensure_binaries
+  adopt_legacy
   stop_server
 }
 
@@ -305,21 +338,19 @@ cmd_clean_test_dbs() {
 }
 
 cmd_status() {
-  local pid
-  if pid=$(running_pid); then
-    echo "running (pid $pid) on $HOST:$(running_port): $URL"
-  else
-    echo "not running"
-    return 3
-  fi
+  adopt_legacy
+  daemon_status "$HOST:$(running_port): $URL"
 }
 
 cmd_destroy() {
+  adopt_legacy
   if [[ -d $DATA_DIR ]]; then
     ensure_binaries
     stop_server
   fi
   rm -rf "$DATA_DIR" "$LOG_DIR" "$SOCKET_DIR" "$PG_ROOT/initdb.log"
+  # Root's folder of its own goes too (the cache's folder keeps the lock).
+  [[ $PG_ROOT == "$ROOT" ]] || rmdir "$PG_ROOT" 2>/dev/null || true
   log "removed the cluster in $PG_ROOT"
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's, and CI's through .ci/run):
-#   cargo fmt --check -> cargo clippy (warnings are errors) -> build the tests
+#   cargo fmt --check -> build the tests -> cargo clippy (warnings are errors)
 #   -> start the real servers (PostgreSQL, ...) -> cargo test --all-targets -> stop the servers.
+# A step that runs long prints a line every UPDRAFT_HEARTBEAT seconds (60) with its elapsed time.
 #
 #   scripts/test.sh                        everything
 #   scripts/test.sh --test scheduler       extra args go to `cargo test`; --all-targets is added
@@ -23,6 +24,8 @@
 #                          UPDRAFT_S3_PORT (19000)
 #   UPDRAFT_KEEP_SERVERS=1 leave the servers this run started running
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
+#   UPDRAFT_HEARTBEAT      seconds between the "still running" lines of a long step (60)
+#   UPDRAFT_PG_DIR         where root's PostgreSQL cluster lives (scripts/postgres.sh)
 #
 # The browser test (tests/browser.rs) gets chromium and playwright-core from scripts/browser.sh
 # (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis
@@ -34,7 +37,7 @@
 # UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips (fails in CI).
 #
 # Build tools: rdkafka builds its bundled librdkafka (C: cc, make, pkg-config, zlib headers) and
-# object_store's TLS builds aws-lc (cc, cmake); missing ones are installed with apt-get.
+# libsqlite3-sys and ring build C with cc; missing ones are installed with apt-get.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -76,9 +79,37 @@ step() {
   STEP_START=$SECONDS
   shift
   printf '\n==> %s\n' "$CURRENT_STEP"
+  start_heartbeat "$CURRENT_STEP"
   "$@"
+  stop_heartbeat
   STEPS+=("$(printf '  %-7s %5ss  %s' ok $((SECONDS - STEP_START)) "$CURRENT_STEP")")
   CURRENT_STEP=""
+}
+
+# While a step runs, a line every UPDRAFT_HEARTBEAT seconds says which step and for how long: a
+# cold build is quiet for minutes at a time on two cores.
+HEARTBEAT_PID=""
+start_heartbeat() {
+  local name="$1" every="${UPDRAFT_HEARTBEAT:-60}" started
+  started=$(date +%s)
+  (
+    trap - EXIT
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while true; do
+      sleep "$every" &
+      nap=$!
+      wait "$nap"
+      printf '... %s: still running after %ss\n' "$name" $(($(date +%s) - started))
+    done
+  ) &
+  HEARTBEAT_PID=$!
+}
+
+stop_heartbeat() {
+  [[ -n $HEARTBEAT_PID ]] || return 0
+  kill "$HEARTBEAT_PID" 2>/dev/null || true
+  wait "$HEARTBEAT_PID" 2>/dev/null || true
+  HEARTBEAT_PID=""
 }
 
 # Sums cargo's per-binary "test result:" lines into one total.
@@ -98,6 +129,7 @@ test_totals() {
 on_exit() {
   local rc=$? entry
   set +e
+  stop_heartbeat
   if [[ -n $CURRENT_STEP ]]; then
     STEPS+=("$(printf '  %-7s %5ss  %s' FAILED $((SECONDS - STEP_START)) "$CURRENT_STEP")")
   fi
@@ -132,7 +164,6 @@ build_tools() {
   command -v cc >/dev/null || missing+=(gcc)
   command -v c++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
-  command -v cmake >/dev/null || missing+=(cmake)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   [[ -f /usr/include/zlib.h ]] || missing+=(zlib1g-dev)
   ((${#missing[@]} == 0)) && return 0
@@ -147,9 +178,13 @@ echo "updraft tests: $(cargo --version), target dir $CARGO_TARGET_DIR"
 step "build tools" build_tools
 if [[ ${UPDRAFT_SKIP_LINT:-0} != 1 ]]; then
   step "cargo fmt --check" cargo fmt --all -- --check
+fi
+# The test build first: it compiles what clippy would otherwise compile first as well (the C
+# libraries, build scripts, proc macros, shared by the two), so the clippy after it only checks.
+step "build tests" cargo test --no-run "${target_args[@]}" "${cargo_args[@]}"
+if [[ ${UPDRAFT_SKIP_LINT:-0} != 1 ]]; then
   step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings
 fi
-step "build tests" cargo test --no-run "${target_args[@]}" "${cargo_args[@]}"
 step "start servers" start_servers
 # The end-to-end browser test needs Debian's chromium and playwright-core (cached).
 step "browser tools" scripts/browser.sh install

@@ -1,6 +1,6 @@
 //! DAG files from disk, through the public API: every kind of load error in
-//! `tests/fixtures/dags_broken` (one file each) with its exact line, column and wording, and the
-//! valid DAGs of `tests/fixtures/dags_good` with their settings.
+//! `tests/fixtures/dags_broken` (one file each) with its exact line, column (never 0) and
+//! wording, and the valid DAGs of `tests/fixtures/dags_good` with their settings.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -107,6 +107,25 @@ const BROKEN: &[Expect] = &[
         ],
     ),
     ("dup/b_second.yaml", &[(2, 9, "dag_id `shared_id` is already defined in `dup/a_first.yaml`")]),
+    // No `dag_id:` line to point at: the whole file, at 1:1 (never 0:0, which no editor opens).
+    (
+        "stem_dup/b/same.yaml",
+        &[(1, 1, "dag_id `same` is already defined in `stem_dup/a/same.yaml`")],
+    ),
+    ("bad name.yaml", &[(1, 1, "the file name gives the dag_id `bad name`, which is invalid")]),
+    (
+        "two_documents.yaml",
+        &[(4, 1, "a DAG file holds one YAML document, and a second one starts here")],
+    ),
+    (
+        "bad_merge.yaml",
+        &[(
+            5,
+            5,
+            "`<<` (a merge key) takes a mapping or a list of mappings, such as `<<: *defaults`",
+        )],
+    ),
+    ("not_utf8.yaml", &[(3, 6, "the file is not UTF-8 text: byte 0xE9 cannot be read here")]),
 ];
 
 fn broken() -> DagBag {
@@ -136,8 +155,9 @@ fn every_broken_file_is_covered_and_only_the_first_duplicate_loads() {
     covered.sort_unstable();
     let files: Vec<String> = bag.errors.keys().map(|p| p.display().to_string()).collect();
     assert_eq!(files, covered, "a fixture without expectations, or the reverse");
-    assert_eq!(bag.dags.keys().collect::<Vec<_>>(), ["shared_id"]);
+    assert_eq!(bag.dags.keys().collect::<Vec<_>>(), ["same", "shared_id"]);
     assert_eq!(bag.dags["shared_id"].fileloc, Path::new("dup/a_first.yaml"));
+    assert_eq!(bag.dags["same"].fileloc, Path::new("stem_dup/a/same.yaml"));
 }
 
 #[test]
@@ -146,7 +166,7 @@ fn good_dags_load_with_their_settings() {
     assert!(changed);
     assert!(bag.errors.is_empty(), "{:#?}", bag.errors);
     let ids: Vec<&str> = bag.dags.keys().map(String::as_str).collect();
-    assert_eq!(ids, ["api_watch", "etl_daily", "manual_sensors", "once_from_stem"]);
+    assert_eq!(ids, ["anchors", "api_watch", "etl_daily", "manual_sensors", "once_from_stem"]);
 
     let etl = &bag.dags["etl_daily"];
     assert_eq!(etl.schedule.to_string(), "30 2 * * *");
@@ -179,6 +199,14 @@ fn good_dags_load_with_their_settings() {
     assert!(manual.is_paused_upon_creation);
     assert_eq!(manual.fileloc, Path::new("nested/manual_sensors.yml"));
     assert_eq!(manual.graph.upstream("done"), ["wait_file", "wait_etl"]);
+
+    // A byte-order mark, anchors under `x-` keys, merge keys (nested, and a list of them).
+    let anchors = &bag.dags["anchors"];
+    let (extract, load) = (&anchors.tasks["extract"], &anchors.tasks["load"]);
+    assert!(matches!(&extract.kind, TaskKind::Bash(b) if b.env["STAGE"] == "prod"));
+    assert_eq!((extract.retries, extract.retry_delay), (3, Duration::from_secs(10)));
+    assert_eq!((load.retries, load.pool.as_str()), (1, "loaders"), "own keys win, lists merge");
+    assert_eq!(load.depends_on, ["extract"]);
 
     let once = &bag.dags["once_from_stem"];
     assert_eq!(once.schedule, Schedule::Once);

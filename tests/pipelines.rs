@@ -63,6 +63,13 @@ async fn env_with(file: &str, s: &Servers, api: &str) -> Env {
     env
 }
 
+/// The streaming examples start paused (they need servers a first start lacks): unpause, as
+/// a user does once the servers run.
+async fn unpause(env: &Env, dag_id: &str) {
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() }).await;
+    env.store.set_paused(dag_id, false).await.expect("unpause");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_ingestion_lands_every_user_in_cassandra() {
     let Some(s) = Servers::get() else { return };
@@ -70,6 +77,7 @@ async fn user_ingestion_lands_every_user_in_cassandra() {
     let env = env_with("user_ingestion.yaml", &s, &api).await;
     let (topic, ks) = (unique("users_created"), unique("spark_streams"));
     let running = env.start().await;
+    unpause(&env, "user_ingestion").await;
     let run = env.trigger("user_ingestion", json!({"topic": topic, "keyspace": ks})).await;
     let run = env.wait_run(run.id, LIMIT).await;
     for ti in env.tis(run.id).await {
@@ -123,6 +131,7 @@ async fn market_data_lake_writes_the_days_objects_and_lists_them() {
     let (topic, bucket) = (unique("stock_quotes"), unique("market").replace('_', "-"));
     s.create_bucket(&bucket).await;
     let running = env.start().await;
+    unpause(&env, "market_data_lake").await;
     let run = env.trigger("market_data_lake", json!({"topic": topic, "bucket": bucket})).await;
     let run = env.wait_run(run.id, LIMIT).await;
     for ti in env.tis(run.id).await {

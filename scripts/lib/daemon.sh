@@ -163,7 +163,8 @@ ensure_java() {
 
 # fetch_jars POM DIR: the runtime dependency jars of POM, copied into DIR by Maven once. DIR/.pom
 # holds the pom's checksum: an unchanged pom (the usual case) touches no network at all, a
-# changed one (a version bump) fetches again. Maven's own repository stays in ~/.m2.
+# changed one (a version bump) fetches again. Maven's own repository is the cache's maven/
+# folder, not ~/.m2, so everything the suite downloads sits in one place.
 fetch_jars() {
   local pom="$1" dir="$2" sum
   sum=$(sha256sum "$pom" | cut -d' ' -f1)
@@ -174,6 +175,7 @@ fetch_jars() {
   log "fetching the jars with Maven ($pom -> $dir; once, then cached)"
   rm -rf "$dir.tmp"
   if ! timeout 1200 mvn -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -Dmaven.repo.local="${UPDRAFT_CACHE:-$HOME/.cache/updraft}/maven" \
     -DoutputDirectory="$dir.tmp" >"$dir.mvn.log" 2>&1 9>&-; then
     tail -n 40 "$dir.mvn.log" >&2
     rm -rf "$dir.tmp"

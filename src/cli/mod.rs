@@ -171,11 +171,24 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr, read before `Settings` exist (their own errors are logged). `UPDRAFT_LOG`
+/// filters them; `NO_COLOR` is read here too, for the same reason.
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("UPDRAFT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = use_colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+/// Colour codes only for a person at a terminal: a log file or a pipe gets plain text. A
+/// `NO_COLOR` that is set and not empty turns colour off everywhere (<https://no-color.org>).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Parses `--conf` JSON into a params object.
@@ -206,4 +219,24 @@ pub fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>, Failure> 
         .ok_or_else(|| {
             Failure::usage(format!("`{text}` is not a date (2026-01-01) or RFC 3339 time"))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let cases = [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for (terminal, no_color, want) in cases {
+            let got = use_colour(terminal, no_color.map(Into::into));
+            assert_eq!(got, want, "terminal {terminal}, NO_COLOR {no_color:?}");
+        }
+    }
 }

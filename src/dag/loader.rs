@@ -14,7 +14,7 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 #[cfg(test)]
 mod tests;
 
-use super::positions::Positions;
+use super::positions::{Pos, Positions};
 use super::{DagBag, LoadError, ParseResult, parse_dag};
 
 /// Parsing threads: the scheduler shares the machine with the executor and the web server, and
@@ -109,11 +109,12 @@ impl DagFolder {
 
 /// The error for the second file defining a dag_id, at its `dag_id:` line when written.
 fn duplicate_dag_id(dag: &super::Dag, first: &Path) -> LoadError {
-    let at = Positions::build(&dag.source).get(&["dag_id"]).map(|l| l.value);
+    // Without a `dag_id:` line the id came from the file name: the whole file is the place.
+    let at = Positions::build(&dag.source).get(&["dag_id"]).map_or(Pos::START, |l| l.value);
     LoadError {
         file: dag.fileloc.clone(),
-        line: at.map_or(0, |p| p.line),
-        column: at.map_or(0, |p| p.column),
+        line: at.line,
+        column: at.column,
         message: format!(
             "dag_id `{}` is already defined in `{}`; dag ids must be unique",
             dag.dag_id,
@@ -153,8 +154,8 @@ fn parse_all<'f>(files: &[&'f Found]) -> Vec<(&'f Found, ParseResult)> {
 fn panicked(f: &Found) -> ParseResult {
     Err(vec![LoadError {
         file: f.rel.clone(),
-        line: 0,
-        column: 0,
+        line: Pos::START.line,
+        column: Pos::START.column,
         message: "internal error: the parser panicked on this file; please report it".into(),
     }])
 }
@@ -173,8 +174,8 @@ fn is_dag_file(path: &Path) -> bool {
 fn walk(abs: &Path, rel: &Path, depth: usize, found: &mut Vec<Found>, errors: &mut Vec<LoadError>) {
     let fail = |what: &str, e: std::io::Error| LoadError {
         file: if rel.as_os_str().is_empty() { abs.to_path_buf() } else { rel.to_path_buf() },
-        line: 0,
-        column: 0,
+        line: Pos::START.line,
+        column: Pos::START.column,
         message: format!("cannot read {what}: {e}"),
     };
     let entries = match std::fs::read_dir(abs) {

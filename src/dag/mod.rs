@@ -163,9 +163,10 @@ impl TriggerRule {
 pub struct LoadError {
     /// The file, as given to the parser (relative to the DAGs folder when loaded from it).
     pub file: PathBuf,
-    /// 1-based line; 0 when the problem concerns the whole file.
+    /// 1-based line, never 0: a problem of the whole file (unreadable, not UTF-8 up to its
+    /// first byte, an invalid id taken from the file name) sits at 1:1, where an editor opens.
     pub line: usize,
-    /// 1-based column; 0 when unknown.
+    /// 1-based column, never 0.
     pub column: usize,
     /// A sentence a user understands, naming what is wrong.
     pub message: String,

@@ -11,12 +11,15 @@
 mod ctx;
 mod kind;
 mod kind_streaming;
+mod merge;
 mod params;
 mod task;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_streaming;
+#[cfg(test)]
+mod tests_yaml;
 mod yaml;
 
 use std::collections::HashSet;
@@ -27,6 +30,7 @@ use serde_yaml::Value;
 
 use self::ctx::{Ctx, child, did_you_mean};
 use self::task::{Common, Draft, key_str, parse_default_args, parse_task};
+use super::positions::Pos;
 use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
 
 /// Top-level keys of a DAG file.
@@ -56,14 +60,18 @@ const MAX_ID_LEN: usize = 250;
 
 /// Reads and parses the DAG file at `abs_path`; errors and `Dag::fileloc` name `display_path`.
 pub fn parse_dag(abs_path: &Path, display_path: &Path) -> ParseResult {
-    match std::fs::read_to_string(abs_path) {
-        Ok(src) => parse_dag_str(&src, display_path),
-        Err(e) => Err(vec![LoadError {
-            file: display_path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the file: {e}"),
-        }]),
+    let fail = |line, column, message| {
+        Err(vec![LoadError { file: display_path.to_path_buf(), line, column, message }])
+    };
+    let bytes = match std::fs::read(abs_path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return fail(Pos::START.line, Pos::START.column, format!("cannot read the file: {e}"));
+        }
+    };
+    match yaml::decode(&bytes) {
+        Ok(src) => parse_dag_str(src, display_path),
+        Err(e) => fail(e.line, e.column, e.message),
     }
 }
 
@@ -73,7 +81,7 @@ pub fn parse_dag_str(src: &str, file: &Path) -> ParseResult {
     let root = match yaml::load(src) {
         Ok(v) => v,
         Err(e) => {
-            let (line, column, message) = yaml::syntax_error(&e, src);
+            let (line, column, message) = (e.line, e.column, e.message);
             return Err(vec![LoadError { file: file.to_path_buf(), line, column, message }]);
         }
     };
@@ -170,6 +178,8 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
             "doc" => top.doc = cx.string(v, &p),
             "default_args" => {}
             "tasks" => tasks_value = Some(v),
+            // docker-compose's convention: a home for YAML anchors, ignored.
+            _ if key.starts_with("x-") => {}
             _ => {
                 let hint = match key {
                     "schedule_interval" | "timetable" => "; it is called `schedule`".to_string(),
@@ -273,7 +283,7 @@ fn check_dag_id(cx: &mut Ctx, written: Option<String>, file: &Path) -> Option<St
             "the file name gives the dag_id `{stem}`, which is invalid; {}, or set `dag_id:`",
             id_rule()
         );
-        cx.at(0, 0, msg);
+        cx.at(Pos::START.line, Pos::START.column, msg);
     }
     Some(stem)
 }

@@ -1,5 +1,5 @@
 //! Source positions of a YAML document: YAML path -> 1-based (line, column) of the key and of the
-//! value, plus every duplicate key found in any mapping.
+//! value, every duplicate key found in any mapping, and where a second document would start.
 //!
 //! This file owns one walk over yaml-rust2's event stream. It must not interpret values (that is
 //! `parse`'s job, on serde_yaml's tree) and it never fails: when yaml-rust2 stops on a problem,
@@ -7,11 +7,25 @@
 //!
 //! Why a second YAML parser: serde_yaml's `Value` forgets where things were, and errors found
 //! after deserializing (a cycle, an unknown dependency) still have to point at a line and column.
+//!
+//! Invariant: the paths indexed here are the paths of the tree `parse` reads, so aliases are
+//! followed and merge keys (`<<: *defaults`) applied exactly as `parse/merge.rs` applies them: a
+//! mapping's own keys win, then the merged mappings' keys in order, the first one winning. A key
+//! that came from an anchor points where the anchor wrote it, because that is where a user fixes it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
+
+/// The key that merges mappings into the one holding it (YAML 1.1's merge key).
+pub const MERGE_KEY: &str = "<<";
+/// Aliases make a small text a huge tree. serde_yaml refuses a document whose aliases expand to
+/// more than 100 events per event written; the index stops at the same ratio.
+const EXPANSION_PER_NODE: usize = 100;
+/// Deeper trees are not indexed further; serde_yaml refuses anything past 128 levels.
+const MAX_DEPTH: usize = 256;
 
 /// A 1-based line and column in the source text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,14 +46,15 @@ impl Pos {
 pub struct Located {
     /// Position of the mapping key (`retries` in `retries: 3`).
     pub key: Pos,
-    /// Position of the value (`3` in `retries: 3`); for a block collection, its first entry.
+    /// Position of the value (`3` in `retries: 3`); for a block collection, its first entry;
+    /// for an alias (`*defaults`), the alias.
     pub value: Pos,
 }
 
 /// A key written twice in the same mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateKey {
-    /// Path of the mapping holding the key (`["tasks"]` for a duplicate task id).
+    /// Path of the mapping holding the key, as written (`["tasks"]` for a duplicate task id).
     pub parent: Vec<String>,
     /// The repeated key.
     pub key: String,
@@ -55,16 +70,30 @@ pub struct DuplicateKey {
 pub struct Positions {
     entries: HashMap<Vec<String>, Located>,
     duplicates: Vec<DuplicateKey>,
+    second_document: Option<Pos>,
 }
 
 impl Positions {
-    /// Indexes the first document of `src`.
+    /// Indexes the first document of `src` (a leading byte-order mark is skipped).
     pub fn build(src: &str) -> Positions {
-        let mut walker = Walker { chars: src.chars().collect(), ..Walker::default() };
-        let mut parser = Parser::new_from_str(src);
+        let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+        let mut b = Builder { chars: src.chars().collect(), ..Builder::default() };
         // A scan error ends the walk early; what was indexed before it is still right.
-        let _ = parser.load(&mut walker, false);
-        walker.out
+        let _ = Parser::new_from_str(src).load(&mut b, true);
+        // Whatever is still open (a scan error) closes as it is.
+        while !b.stack.is_empty() {
+            b.close();
+        }
+        let mut out = Positions {
+            entries: HashMap::new(),
+            duplicates: b.duplicates,
+            second_document: b.second_document,
+        };
+        if let Some(root) = b.root {
+            let mut budget = b.nodes.saturating_mul(EXPANSION_PER_NODE).max(1_000);
+            index(&root, root.pos, &mut Vec::new(), &mut out.entries, &mut budget);
+        }
+        out
     }
 
     /// Position of exactly this path, if it is in the document.
@@ -73,9 +102,7 @@ impl Positions {
         self.entries.get(&key).copied()
     }
 
-    /// Position of this path or of its closest ancestor present in the document. Content brought
-    /// in by a merge key (`<<: *defaults`) has no path of its own, so errors in it land on the
-    /// mapping that merged it.
+    /// Position of this path or of its closest ancestor present in the document.
     pub fn nearest<S: AsRef<str>>(&self, path: &[S]) -> Located {
         (0..=path.len())
             .rev()
@@ -87,229 +114,286 @@ impl Positions {
     pub fn duplicates(&self) -> &[DuplicateKey] {
         &self.duplicates
     }
+
+    /// Where a second YAML document starts (after `---` or `...`), if the text has one.
+    pub fn second_document(&self) -> Option<Pos> {
+        self.second_document
+    }
 }
 
-/// One open collection while walking the events.
-enum Frame {
-    /// A mapping: `pending` is the key read and waiting for its value (`dup` when it repeats an
-    /// earlier key); `seen` is every key read so far, with its position.
-    Map { pending: Option<PendingKey>, seen: HashMap<String, Pos> },
-    /// A list, with the index the next item gets.
-    Seq { next: usize },
-    /// A subtree whose positions are not recorded: a complex key or the value of a duplicate key
-    /// (the first occurrence wins, as in the parsed tree).
-    Skip,
+/// One node of the document as written; an alias shares its anchor's node.
+struct Node {
+    kind: Kind,
 }
 
-struct PendingKey {
-    text: String,
+enum Kind {
+    /// A scalar, with its text.
+    Leaf(String),
+    /// A mapping's entries as written (duplicates dropped, `<<` kept).
+    Map(Vec<Entry>),
+    Seq(Vec<Val>),
+}
+
+/// A value where it is written: `pos` is the alias for `*name`, the node's own place otherwise.
+#[derive(Clone)]
+struct Val {
     pos: Pos,
+    node: Rc<Node>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    key: String,
+    key_pos: Pos,
+    value: Val,
+}
+
+/// One collection being read.
+struct Open {
+    /// Where yaml-rust2 marked its start: after the parent key's colon for a block collection.
+    pos: Pos,
+    /// A block collection's position is its first entry's, where a reader looks for it.
+    block: bool,
+    first: Option<Pos>,
+    anchor: usize,
+    /// Whether opening it pushed a segment onto `Builder::path`.
+    pushed: bool,
+    kind: OpenKind,
+}
+
+enum OpenKind {
+    /// `pending`: the key read and waiting for its value; `seen`: every key so far, first place.
+    Map {
+        entries: Vec<Entry>,
+        seen: HashMap<String, Pos>,
+        pending: Option<Pending>,
+    },
+    Seq(Vec<Val>),
+}
+
+struct Pending {
+    key: String,
+    pos: Pos,
+    /// The key repeats an earlier one: its value is dropped (the first occurrence wins).
     dup: bool,
 }
 
-/// One open collection and its bookkeeping.
-struct Open {
-    frame: Frame,
-    /// Whether opening it pushed a segment onto `Walker::path`.
-    pushed: bool,
-    /// Whether its value position still waits for its first entry: yaml-rust2 marks the start of
-    /// a block collection after the parent key's colon, where nobody would look for it.
-    fix: bool,
-}
-
 #[derive(Default)]
-struct Walker {
+struct Builder {
     /// The source, to tell flow collections (`[`, `{`) from block ones; marks index chars.
     chars: Vec<char>,
-    /// Path of the innermost open collection.
+    /// Path of the innermost open collection, as written.
     path: Vec<String>,
-    /// Open collections, innermost last.
     stack: Vec<Open>,
-    /// Set after the first document: later documents are not part of the DAG file.
-    done: bool,
-    out: Positions,
+    anchors: HashMap<usize, Rc<Node>>,
+    root: Option<Val>,
+    duplicates: Vec<DuplicateKey>,
+    /// Nodes read, the base of the alias expansion budget.
+    nodes: usize,
+    documents: usize,
+    second_document: Option<Pos>,
+    /// A second document began without `---` (after `...`): it is placed at its first node.
+    implicit_second: bool,
 }
 
-impl MarkedEventReceiver for Walker {
+impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.done {
-            return;
-        }
         // yaml-rust2 lines are 1-based but its columns are 0-based.
         let pos = Pos { line: mark.line(), column: mark.col() + 1 };
-        let block = !matches!(self.chars.get(mark.index()), Some('[' | '{'));
+        if self.implicit_second && matches!(ev, Event::Scalar(..) | Event::Alias(_)) {
+            self.implicit_second = false;
+            self.second_document = Some(pos);
+        }
+        if self.second_document.is_some() {
+            return; // later documents are not part of the DAG file
+        }
+        if matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+        ) && let Some(top) = self.stack.last_mut()
+            && top.first.is_none()
+        {
+            top.first = Some(pos);
+        }
         match ev {
-            Event::Scalar(text, ..) => self.node(Some(text), pos, None),
-            Event::Alias(_) => self.node(Some("*alias".to_string()), pos, None),
-            Event::MappingStart(..) => {
-                let frame = Frame::Map { pending: None, seen: HashMap::new() };
-                self.node(None, pos, Some((frame, block)));
-            }
-            Event::SequenceStart(..) => self.node(None, pos, Some((Frame::Seq { next: 0 }, block))),
-            Event::MappingEnd | Event::SequenceEnd => {
-                if let Some(open) = self.stack.pop()
-                    && open.pushed
-                {
-                    self.path.pop();
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents == 2 {
+                    let explicit =
+                        self.chars.get(mark.index()..mark.index() + 3) == Some(&['-'; 3]);
+                    self.implicit_second = !explicit;
+                    self.second_document = Some(pos);
                 }
             }
-            Event::DocumentEnd => self.done = true,
+            Event::Scalar(text, _, anchor, _) => {
+                let node = Rc::new(Node { kind: Kind::Leaf(text) });
+                self.anchor(anchor, &node);
+                self.attach(Val { pos, node });
+            }
+            Event::Alias(id) => {
+                let node = match self.anchors.get(&id) {
+                    Some(node) => node.clone(),
+                    None => Rc::new(Node { kind: Kind::Leaf(String::new()) }),
+                };
+                self.attach(Val { pos, node });
+            }
+            Event::MappingStart(anchor, _) => {
+                let kind =
+                    OpenKind::Map { entries: Vec::new(), seen: HashMap::new(), pending: None };
+                self.open(pos, mark.index(), anchor, kind);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.open(pos, mark.index(), anchor, OpenKind::Seq(Vec::new()));
+            }
+            Event::MappingEnd | Event::SequenceEnd => self.close(),
             _ => {}
         }
     }
 }
 
-impl Walker {
-    /// Handles one node: a scalar (`scalar` is its text) or the start of a collection (`open`,
-    /// with whether it is a block collection).
-    fn node(&mut self, scalar: Option<String>, pos: Pos, open: Option<(Frame, bool)>) {
-        let skip = Open { frame: Frame::Skip, pushed: false, fix: false };
-        if let Some(top) = self.stack.last_mut()
-            && top.fix
-        {
-            top.fix = false;
-            if let Some(entry) = self.out.entries.get_mut(&self.path) {
-                entry.value = pos;
-            }
+impl Builder {
+    fn anchor(&mut self, id: usize, node: &Rc<Node>) {
+        self.nodes += 1;
+        if id != 0 {
+            self.anchors.insert(id, node.clone());
         }
-        // What the node is depends on the innermost open collection.
-        let (segment, key_pos) = match self.stack.last_mut().map(|o| &mut o.frame) {
-            None => {
-                self.out.entries.insert(Vec::new(), Located { key: pos, value: pos });
-                if let Some((frame, fix)) = open {
-                    self.stack.push(Open { frame, pushed: false, fix });
-                }
-                return;
-            }
-            Some(Frame::Skip) => {
-                if open.is_some() {
-                    self.stack.push(skip);
-                }
-                return;
-            }
-            Some(Frame::Seq { next }) => {
-                let index = *next;
-                *next += 1;
-                (index.to_string(), pos)
-            }
-            Some(Frame::Map { pending, seen }) => match pending.take() {
+    }
+
+    /// Opens a collection that starts at `pos`, character `at` of the source.
+    fn open(&mut self, pos: Pos, at: usize, anchor: usize, kind: OpenKind) {
+        let block = !matches!(self.chars.get(at), Some('[' | '{'));
+        // The path segment this collection is reached by; a complex key has none.
+        let segment = match self.stack.last().map(|o| &o.kind) {
+            Some(OpenKind::Map { pending: Some(p), .. }) => Some(p.key.clone()),
+            Some(OpenKind::Seq(items)) => Some(items.len().to_string()),
+            _ => None,
+        };
+        let pushed = segment.is_some();
+        if let Some(segment) = segment {
+            self.path.push(segment);
+        }
+        self.stack.push(Open { pos, block, first: None, anchor, pushed, kind });
+    }
+
+    fn close(&mut self) {
+        let Some(open) = self.stack.pop() else { return };
+        if open.pushed {
+            self.path.pop();
+        }
+        let pos = if open.block { open.first.unwrap_or(open.pos) } else { open.pos };
+        let kind = match open.kind {
+            OpenKind::Map { entries, .. } => Kind::Map(entries),
+            OpenKind::Seq(items) => Kind::Seq(items),
+        };
+        let node = Rc::new(Node { kind });
+        self.anchor(open.anchor, &node);
+        self.attach(Val { pos, node });
+    }
+
+    /// Puts a finished node where it belongs: the root, a list item, a key or a key's value.
+    fn attach(&mut self, val: Val) {
+        let Some(top) = self.stack.last_mut() else {
+            self.root.get_or_insert(val);
+            return;
+        };
+        match &mut top.kind {
+            OpenKind::Seq(items) => items.push(val),
+            OpenKind::Map { entries, seen, pending } => match pending.take() {
+                Some(p) if p.dup => {}
+                Some(p) => entries.push(Entry { key: p.key, key_pos: p.pos, value: val }),
                 None => {
                     // This node is a key.
-                    let text = scalar.unwrap_or_else(|| "<complex key>".to_string());
-                    let dup = match seen.get(&text) {
+                    let key = match &val.node.kind {
+                        Kind::Leaf(text) => text.clone(),
+                        _ => "<complex key>".to_string(),
+                    };
+                    let dup = match seen.get(&key) {
                         Some(first) => {
-                            self.out.duplicates.push(DuplicateKey {
+                            self.duplicates.push(DuplicateKey {
                                 parent: self.path.clone(),
-                                key: text.clone(),
+                                key: key.clone(),
                                 first: *first,
-                                second: pos,
+                                second: val.pos,
                             });
                             true
                         }
                         None => {
-                            seen.insert(text.clone(), pos);
+                            seen.insert(key.clone(), val.pos);
                             false
                         }
                     };
-                    *pending = Some(PendingKey { text, pos, dup });
-                    if open.is_some() {
-                        self.stack.push(skip);
-                    }
-                    return;
+                    *pending = Some(Pending { key, pos: val.pos, dup });
                 }
-                Some(key) if key.dup => {
-                    if open.is_some() {
-                        self.stack.push(skip);
-                    }
-                    return;
-                }
-                Some(key) => (key.text, key.pos),
             },
-        };
-        let mut path = self.path.clone();
-        path.push(segment.clone());
-        self.out.entries.insert(path, Located { key: key_pos, value: pos });
-        if let Some((frame, fix)) = open {
-            self.path.push(segment);
-            self.stack.push(Open { frame, pushed: true, fix });
         }
     }
+}
+
+/// Records `val` at `path` and everything under it, merge keys applied.
+fn index(
+    val: &Val,
+    key: Pos,
+    path: &mut Vec<String>,
+    out: &mut HashMap<Vec<String>, Located>,
+    budget: &mut usize,
+) {
+    if *budget == 0 || path.len() > MAX_DEPTH {
+        return;
+    }
+    *budget -= 1;
+    out.insert(path.clone(), Located { key, value: val.pos });
+    let children: Vec<(String, Pos, Val)> = match &val.node.kind {
+        Kind::Leaf(_) => return,
+        Kind::Seq(items) => {
+            items.iter().enumerate().map(|(i, v)| (i.to_string(), v.pos, v.clone())).collect()
+        }
+        Kind::Map(_) => {
+            merged(&val.node, 0).into_iter().map(|e| (e.key, e.key_pos, e.value)).collect()
+        }
+    };
+    for (segment, key, child) in children {
+        path.push(segment);
+        index(&child, key, path, out, budget);
+        path.pop();
+    }
+}
+
+/// A mapping's entries with its merge key applied: its own keys, then each merged mapping's
+/// (itself merged first) that are not there yet. A `<<` that is not a mapping or a list of
+/// mappings merges nothing here; `parse/merge.rs` reports it.
+fn merged(node: &Node, depth: usize) -> Vec<Entry> {
+    let Kind::Map(entries) = &node.kind else { return Vec::new() };
+    if !entries.iter().any(|e| e.key == MERGE_KEY) || depth > MAX_DEPTH {
+        return entries.clone();
+    }
+    // The mapping's own keys win wherever they are written; then the first merged one.
+    let mut keys: HashSet<String> =
+        entries.iter().filter(|e| e.key != MERGE_KEY).map(|e| e.key.clone()).collect();
+    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
+    for e in entries {
+        // `<<` itself stays indexed, so an error about what it merges can point at it.
+        out.push(e.clone());
+        if e.key != MERGE_KEY {
+            continue;
+        }
+        let sources: Vec<&Rc<Node>> = match &e.value.node.kind {
+            Kind::Map(_) => vec![&e.value.node],
+            Kind::Seq(items) => items.iter().map(|v| &v.node).collect(),
+            Kind::Leaf(_) => Vec::new(),
+        };
+        for source in sources {
+            for m in merged(source, depth + 1) {
+                if m.key != MERGE_KEY && keys.insert(m.key.clone()) {
+                    out.push(m);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DOC: &str = "\
-dag_id: demo
-schedule: \"@daily\"
-tasks:
-  extract:
-    type: bash
-    retries: 3
-  load:
-    depends_on: [extract, other]
-    deps2:
-      - a
-      - b
-";
-
-    #[test]
-    fn keys_and_values_are_located() {
-        let p = Positions::build(DOC);
-        type LineCol = (usize, usize);
-        let cases: &[(&[&str], LineCol, LineCol)] = &[
-            (&["dag_id"], (1, 1), (1, 9)),
-            (&["schedule"], (2, 1), (2, 11)),
-            (&["tasks"], (3, 1), (4, 3)),
-            (&["tasks", "extract"], (4, 3), (5, 5)),
-            (&["tasks", "extract", "retries"], (6, 5), (6, 14)),
-            (&["tasks", "load", "depends_on"], (8, 5), (8, 17)),
-            (&["tasks", "load", "depends_on", "1"], (8, 27), (8, 27)),
-            (&["tasks", "load", "deps2", "1"], (11, 9), (11, 9)),
-        ];
-        for (path, key, value) in cases {
-            let got = p.get(path).unwrap_or_else(|| panic!("{path:?} not indexed"));
-            assert_eq!((got.key.line, got.key.column), *key, "key of {path:?}");
-            assert_eq!((got.value.line, got.value.column), *value, "value of {path:?}");
-        }
-    }
-
-    #[test]
-    fn nearest_falls_back_to_ancestors() {
-        let p = Positions::build(DOC);
-        let got = p.nearest(&["tasks", "extract", "nope", "deeper"]);
-        assert_eq!(got.key, Pos { line: 4, column: 3 });
-        assert_eq!(Positions::build("").nearest(&["x"]).key, Pos::START);
-    }
-
-    #[test]
-    fn duplicates_are_reported_and_first_occurrence_kept() {
-        let src = "tasks:\n  a:\n    type: bash\n  b: {}\n  a:\n    type: empty\n    x: 1\n";
-        let p = Positions::build(src);
-        assert_eq!(
-            p.duplicates(),
-            &[DuplicateKey {
-                parent: vec!["tasks".into()],
-                key: "a".into(),
-                first: Pos { line: 2, column: 3 },
-                second: Pos { line: 5, column: 3 },
-            }]
-        );
-        assert_eq!(p.get(&["tasks", "a", "type"]).map(|l| l.value.line), Some(3));
-        assert!(p.get(&["tasks", "a", "x"]).is_none());
-    }
-
-    #[test]
-    fn broken_yaml_keeps_what_came_before() {
-        let p = Positions::build("a: 1\nb: [\n");
-        assert_eq!(p.get(&["a"]).map(|l| l.value), Some(Pos { line: 1, column: 4 }));
-    }
-
-    #[test]
-    fn only_the_first_document_counts() {
-        let p = Positions::build("a: 1\n---\nb: 2\n");
-        assert!(p.get(&["a"]).is_some());
-        assert!(p.get(&["b"]).is_none());
-    }
-}
+mod tests;

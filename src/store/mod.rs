@@ -16,6 +16,7 @@
 mod actions;
 mod admin;
 mod dags;
+mod migrations;
 mod misc;
 mod queue;
 mod runs;
@@ -175,10 +176,7 @@ impl Store {
 
     /// Applies the migrations of this backend (idempotent).
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.writer).await?,
-        }
+        migrations::run(self.backend, &self.writer).await?;
         Ok(())
     }
 

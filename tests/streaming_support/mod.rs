@@ -191,6 +191,7 @@ impl Servers {
     }
 
     pub fn s3_store(&self, bucket: &str) -> AmazonS3 {
+        updraft::operators::objects::install_tls_provider();
         object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&self.s3)
             .with_allow_http(true)

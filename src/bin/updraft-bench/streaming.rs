@@ -180,6 +180,7 @@ impl Servers {
     pub async fn bare_s3(&self, bucket: &str, topic: &str, n: usize) -> Duration {
         let consumer = self.consumer(&format!("{topic}-bare"));
         consumer.subscribe(&[topic]).expect("subscribe");
+        updraft::operators::objects::install_tls_provider();
         let store = Arc::new(
             object_store::aws::AmazonS3Builder::new()
                 .with_endpoint(&self.s3)

@@ -1,10 +1,11 @@
-//! YAML text -> `serde_yaml::Value`, tolerant of duplicate keys, and YAML syntax errors worded
-//! for users.
+//! YAML text -> `serde_yaml::Value`, tolerant of duplicate keys, with merge keys applied, and
+//! YAML-level errors worded for users and placed at a real line and column.
 //!
 //! This file owns the serde_yaml calls. It must not judge content. Why not
 //! `serde_yaml::from_str::<Value>`: that refuses a mapping with a duplicate key, which would hide
 //! every other problem of the file. Here the first occurrence wins (as in [`Positions`]) and the
-//! duplicate is reported by the caller, with the others.
+//! duplicate is reported by the caller, with the others. A leading UTF-8 byte-order mark (which
+//! Windows editors write) is skipped: serde_yaml would take it for a second document.
 //!
 //! [`Positions`]: crate::dag::positions::Positions
 
@@ -16,18 +17,66 @@ use serde::de::{
 use serde_yaml::value::{Tag, TaggedValue};
 use serde_yaml::{Mapping, Number, Value};
 
+use super::merge;
+use crate::dag::positions::{Pos, Positions};
+
+/// A problem with the YAML itself, at a 1-based line and column.
+#[derive(Debug)]
+pub(super) struct YamlError {
+    pub(super) line: usize,
+    pub(super) column: usize,
+    pub(super) message: String,
+}
+
+/// The text of a DAG file: UTF-8, a byte-order mark allowed. Other bytes are refused at the
+/// line and column of the first one that is not UTF-8.
+pub(super) fn decode(bytes: &[u8]) -> Result<&str, YamlError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let message = "the file is UTF-16 text; save it as UTF-8".to_string();
+        return Err(YamlError { line: 1, column: 1, message });
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+        let good = good.strip_prefix('\u{feff}').unwrap_or(good);
+        let line = good.matches('\n').count() + 1;
+        let column = good.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let byte = bytes.get(e.valid_up_to()).copied().unwrap_or_default();
+        let message = format!(
+            "the file is not UTF-8 text: byte 0x{byte:02X} cannot be read here; save the file \
+             as UTF-8"
+        );
+        YamlError { line, column, message }
+    })
+}
+
 /// Parses the first document of `src`, applying merge keys (`<<: *defaults`).
-pub(super) fn load(src: &str) -> Result<Value, serde_yaml::Error> {
-    let Lenient(mut value) = serde_yaml::from_str(src)?;
-    value.apply_merge()?;
+pub(super) fn load(src: &str) -> Result<Value, YamlError> {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    let Lenient(mut value) = serde_yaml::from_str(src).map_err(|e| syntax_error(&e, src))?;
+    merge::apply(&mut value).map_err(|e| {
+        let at = Positions::build(src).nearest(&e.path).key;
+        YamlError { line: at.line, column: at.column, message: e.message }
+    })?;
     Ok(value)
 }
 
-/// Line, column and message of a serde_yaml error, the location taken out of the message
-/// because the caller shows it in front.
-pub(super) fn syntax_error(err: &serde_yaml::Error, src: &str) -> (usize, usize, String) {
-    let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+/// A serde_yaml error, the location taken out of the message because the caller shows it in
+/// front. An error serde_yaml does not locate is placed where it is: a second document at its
+/// start, anything else at the start of the file.
+fn syntax_error(err: &serde_yaml::Error, src: &str) -> YamlError {
     let full = err.to_string();
+    let (line, column) = match err.location() {
+        Some(l) => (l.line(), l.column()),
+        None if full.contains("more than one document") => {
+            let at = Positions::build(src).second_document().unwrap_or(Pos::START);
+            let message = "a DAG file holds one YAML document, and a second one starts here; \
+                           remove this `---` (or what follows), or give the second DAG a file \
+                           of its own"
+                .to_string();
+            return YamlError { line: at.line, column: at.column, message };
+        }
+        None => (Pos::START.line, Pos::START.column),
+    };
     let mut message = full.replacen(&format!(" at line {line} column {column}"), "", 1);
     if let Some(rest) = message.strip_suffix(&format!(" at line {line}")) {
         message = rest.to_string();
@@ -39,10 +88,12 @@ pub(super) fn syntax_error(err: &serde_yaml::Error, src: &str) -> (usize, usize,
         "; a value starting with @ or ` must be quoted, e.g. schedule: \"@daily\""
     } else if message.contains("scanning an alias") {
         "; a value starting with * must be quoted, e.g. schedule: \"*/5 * * * *\""
+    } else if message.contains("repetition limit") {
+        "; the aliases (`*name`) expand to too large a document"
     } else {
         ""
     };
-    (line, column, format!("YAML syntax error: {message}{hint}"))
+    YamlError { line, column, message: format!("YAML syntax error: {message}{hint}") }
 }
 
 /// A `Value` whose mappings keep the first of duplicate keys instead of failing.
@@ -156,10 +207,9 @@ mod tests {
     fn syntax_errors_lose_their_location_suffix() {
         let src = "dag_id: x\nschedule: @daily\n";
         let err = load(src).expect_err("bad yaml");
-        let (line, column, message) = syntax_error(&err, src);
-        assert_eq!((line, column), (2, 11));
-        assert!(!message.contains("line 2"), "{message}");
-        assert!(message.contains("must be quoted"), "{message}");
+        assert_eq!((err.line, err.column), (2, 11));
+        assert!(!err.message.contains("line 2"), "{}", err.message);
+        assert!(err.message.contains("must be quoted"), "{}", err.message);
     }
 
     #[test]
@@ -170,8 +220,7 @@ mod tests {
         ];
         for (src, hint) in cases {
             let err = load(src).expect_err(src);
-            let (_, _, message) = syntax_error(&err, src);
-            assert!(message.ends_with(hint), "{message}");
+            assert!(err.message.ends_with(hint), "{}", err.message);
         }
     }
 
