@@ -86,7 +86,8 @@ fn example_dags_use_declared_types_only_and_load() {
         let src = std::fs::read_to_string(&file).expect("readable");
         // Read the `type:` values straight from the YAML, so an undeclared one is named here
         // even if the parser's message changes.
-        let doc: serde_yaml::Value = serde_yaml::from_str(&src).expect("YAML");
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(&src).expect("YAML");
+        doc.apply_merge().expect("merge keys");
         let tasks = doc.get("tasks").and_then(|t| t.as_mapping()).expect("a tasks mapping");
         for (id, task) in tasks {
             let ty = task.get("type").and_then(|t| t.as_str()).unwrap_or("(none)");
