@@ -184,7 +184,11 @@ fn cleanup(pids: &[i32]) {
 /// One task whose first try runs `inner` (which appends the pids it starts to `PIDS`) under a
 /// nested bash, and whose second try, as its very first action, lists every process of the
 /// first try that is still alive. kill -9 of the scheduler during try 1, then a restart.
-async fn no_process_of_try_1_is_alive_when_try_2_starts(env: Env, inner: &str, vars: &[(&str, &str)]) {
+async fn no_process_of_try_1_is_alive_when_try_2_starts(
+    env: Env,
+    inner: &str,
+    vars: &[(&str, &str)],
+) {
     let pids = env.path("pids");
     let report = env.path("report");
     let inner = inner.replace("PIDS", &pids.display().to_string());
@@ -323,10 +327,8 @@ tasks:
     })
     .await;
     let run = env.trigger("marked", json!({})).await;
-    env.wait_until("slow started", Duration::from_secs(60), || async {
-        pids_in(&pids).len() >= 2
-    })
-    .await;
+    env.wait_until("slow started", Duration::from_secs(60), || async { pids_in(&pids).len() >= 2 })
+        .await;
     kill_9(first);
     let started = pids_in(&pids);
     assert!(started.iter().any(|&p| alive(p)), "the kill left the sleep running");
@@ -335,7 +337,14 @@ tasks:
     wait_reaped(started[0]).await;
     let marked = env
         .store
-        .mark_ti(run.id, slow.id, TaskState::Running, TaskState::Success, "marked", chrono::Utc::now())
+        .mark_ti(
+            run.id,
+            slow.id,
+            TaskState::Running,
+            TaskState::Success,
+            "marked",
+            chrono::Utc::now(),
+        )
         .await
         .expect("mark");
     assert!(marked, "the mark of a running instance is accepted");
@@ -348,5 +357,8 @@ tasks:
     let slow = env.tis(run.id).await.into_iter().find(|t| t.task_id == "slow").expect("slow");
     assert_eq!((slow.state, slow.try_number), (TaskState::Success, 1), "marked, not retried");
     assert!(report.contains("checked"), "the downstream task ran: {report}");
-    assert!(!report.contains("alive"), "the downstream task started beside slow's command: {report}");
+    assert!(
+        !report.contains("alive"),
+        "the downstream task started beside slow's command: {report}"
+    );
 }

@@ -112,7 +112,11 @@ async fn mark_success_stops_the_command_before_downstream_starts(env: Env, execu
     let (done, seen) = c.finish(&run, &slow).await;
     running.stop().await;
     assert_eq!(done.state, DagRunState::Success, "report: {}", c.report());
-    assert!(asked.elapsed() < Duration::from_secs(15), "stopped within the grace: {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "stopped within the grace: {:?}",
+        asked.elapsed()
+    );
     let report = c.report();
     assert!(report.contains("checked"), "after ran: {report}");
     assert!(!report.contains("alive"), "after started beside slow's command: {report}");

@@ -41,16 +41,20 @@ fn a_task_environment_holds_no_server_secrets() {
         .env("ORDINARY_SETTING", "inherited")
         .output()
         .expect("run updraft");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
     for secret in ["WarehousePw9", "SecretKeyValue42", "DbUrlPw7", "TestDbPw5"] {
         assert!(!text.contains(secret), "`{secret}` reached the task log:\n{text}");
     }
-    for name in ["UPDRAFT_CONN_", "UPDRAFT_SECRET_KEY", "UPDRAFT_DATABASE_URL", "UPDRAFT_TEST_", "UPDRAFT_VAR_", "UPDRAFT_HOME"] {
+    for name in [
+        "UPDRAFT_CONN_",
+        "UPDRAFT_SECRET_KEY",
+        "UPDRAFT_DATABASE_URL",
+        "UPDRAFT_TEST_",
+        "UPDRAFT_VAR_",
+        "UPDRAFT_HOME",
+    ] {
         assert!(!text.contains(name), "`{name}` is in the task environment:\n{text}");
     }
     assert!(text.contains("typed *** by hand"), "the password is masked:\n{text}");

@@ -14,6 +14,7 @@ pub mod bash;
 pub mod cassandra_client;
 pub mod cassandra_rows;
 pub mod connection;
+pub mod containment;
 pub mod cql;
 pub mod external;
 pub mod http;
