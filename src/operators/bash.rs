@@ -81,8 +81,7 @@ pub async fn run(ctx: &TaskContext, task: &BashTask) -> Result<Outcome, Operator
 
     ctx.log.line(format!("running: bash -c {command}"));
     let started = Instant::now();
-    let (mut child, procs) = spawn(ctx, build, &key)?;
-    let pid = procs.leader.unwrap_or_default();
+    let (mut child, procs, pid) = spawn(ctx, build, &key)?;
     // From here until the try's processes are all gone, dropping this future kills them.
     let mut guard = Guard(Some(procs.clone()));
     let record = TryProcess {

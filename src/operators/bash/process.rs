@@ -21,7 +21,7 @@ pub(super) fn spawn(
     ctx: &TaskContext,
     build: impl Fn() -> Command,
     key: &str,
-) -> Result<(Child, TryProcesses), OperatorError> {
+) -> Result<(Child, TryProcesses, i32), OperatorError> {
     let cgroup = match cgroup::base().filter(|_| ctx.settings.try_cgroups) {
         Some(base) => match TryCgroup::create(base, key) {
             Ok(cg) => Some(cg),
@@ -54,20 +54,22 @@ pub(super) fn spawn(
         }
         (Err(e), None) => return Err(OperatorError::Retryable(format!("cannot start bash: {e}"))),
     };
-    let pid = child.id().and_then(|p| i32::try_from(p).ok());
-    let since = pid.and_then(procfs::stat).map(|p| p.starttime);
+    // A child that was just spawned and not yet waited for always has its pid.
+    let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) else {
+        return Err(OperatorError::Retryable("bash started without a pid".into()));
+    };
+    let cgroup = cgroup.map(|cg| cg.path().to_path_buf());
     let procs = TryProcesses {
         key: key.to_string(),
-        pgid: pid,
-        sid: pid,
-        cgroup: cgroup.map(|cg| cg.path().to_path_buf()),
-        since,
-        leader: pid,
-        // With a cgroup, its member list is the whole try; without one, look through /proc.
-        scan: false,
+        pgid: Some(pid),
+        sid: Some(pid),
+        since: procfs::stat(pid).map(|p| p.starttime),
+        leader: Some(pid),
+        // With a cgroup its member list is the whole try; without one, look through /proc.
+        scan: cgroup.is_none(),
+        cgroup,
     };
-    let scan = procs.cgroup.is_none();
-    Ok((child, TryProcesses { scan, ..procs }))
+    Ok((child, procs, pid))
 }
 
 /// How long the try's processes get after SIGTERM before SIGKILL, and how long to wait in all
