@@ -129,7 +129,7 @@ pub async fn clear(
         .collect();
     if picked.is_empty() {
         return Err(WebError::Conflict(
-            "nothing to clear: the task instances are queued or running".into(),
+            "nothing to clear: the task instances are queued (about to run)".into(),
         ));
     }
     let note = format!("cleared by {}", user.username);
