@@ -88,9 +88,12 @@ pub(super) async fn stop_all(
 /// spawns from runtime worker threads, which live as long as the runtime), and a member of the
 /// try's cgroup. Only async-signal-safe calls run in the child.
 ///
-/// This closure makes the standard library fork instead of posix_spawn (vfork). It costs a
-/// little per command, and is the price of a process group that is also a session and a
-/// cgroup entered before the command's first instruction.
+/// This closure makes the standard library fork instead of posix_spawn (vfork): the page
+/// tables of this process are copied and its pages write-protected until the child execs.
+/// Measured on the project's 2-core machine (loaded): about 1.5 ms more per command for a
+/// 10 MB process, 0 for a 1 MB one. It is the price of a session and a cgroup entered before
+/// the command's first instruction; posix_spawn has no cgroup before glibc 2.41
+/// (`posix_spawnattr_setcgroup_np`), which is the way back to vfork speed.
 fn contain(cmd: &mut Command, cgroup: Option<&TryCgroup>) {
     let parent = std::process::id();
     let procs = cgroup.map(|cg| cg.procs_file().clone());

@@ -127,12 +127,15 @@ pub fn kill_all(dir: &Path) {
 /// Removes an empty cgroup (a few tries: the kernel may still be tearing the last process
 /// down). A cgroup that is gone already is fine.
 pub async fn remove(dir: &Path) {
-    for _ in 0..50 {
+    let mut pause = std::time::Duration::from_millis(1);
+    for _ in 0..12 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(_) => tokio::time::sleep(pause).await,
         }
+        // 1 ms, doubling: about 4 s in all.
+        pause *= 2;
     }
     tracing::warn!(dir = %dir.display(), "cannot remove the cgroup of a finished try");
 }

@@ -183,8 +183,10 @@ pub async fn stop(t: &TryProcesses, plan: StopPlan, log: &TaskLog) -> Result<Sto
                     reaper::reap_if_orphan(pid);
                 }
             }
-            if let Some(dir) = &t.cgroup {
-                cgroup::remove(dir).await;
+            if let Some(dir) = t.cgroup.clone() {
+                // Empty is what matters; the folder goes in the background, so the try's end
+                // does not wait for the kernel to finish tearing the last process down.
+                tokio::spawn(async move { cgroup::remove(&dir).await });
             }
             return Ok(report);
         }

@@ -6,8 +6,8 @@
 //!
 //! Invariant: this file never reaps a child whose exit status someone else waits for. The
 //! command leaders spawned by the bash operator are tokio's to reap: they are registered here
-//! *while* they are spawned (under the same lock the reaper holds), so a leader that exits at
-//! once can never be mistaken for an orphan. Children that other code spawns stay in this
+//! as they are spawned, and the orphan reaper skips its pass while a spawn is in flight, so a
+//! leader that exits at once can never be mistaken for an orphan. Children that other code spawns stay in this
 //! process's session, and only zombies in another session are reaped as orphans.
 
 use std::collections::BTreeSet;
@@ -15,12 +15,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::procfs;
 
-/// Pids of the command leaders whose exit status tokio collects. Process-wide, like the
-/// subreaper flag and the zombies it brings: every engine of this process shares them.
-static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// The command leaders whose exit status tokio collects, and how many are being spawned right
+/// now (their pids are not known yet). Process-wide, like the subreaper flag and the zombies it
+/// brings: every engine of this process shares them.
+struct Leaders {
+    pids: BTreeSet<i32>,
+    spawning: usize,
+}
 
-fn leaders() -> MutexGuard<'static, BTreeSet<i32>> {
-    // A panic while holding the lock leaves a valid set: keep using it.
+static LEADERS: Mutex<Leaders> = Mutex::new(Leaders { pids: BTreeSet::new(), spawning: 0 });
+
+fn leaders() -> MutexGuard<'static, Leaders> {
+    // A panic while holding the lock leaves a valid state: keep using it.
     LEADERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -34,29 +40,35 @@ pub fn become_subreaper() -> bool {
     ok
 }
 
-/// Runs `spawn` (which forks the leader of a try) with the leader registry locked, and
-/// registers the pid it returns, so the orphan reaper never sees the leader unregistered.
+/// Runs `spawn` (which forks the leader of a try) and registers the pid it returns. While a
+/// spawn is in flight the orphan reaper skips its pass, so it never sees a leader that exited
+/// before it was registered. Spawns do not wait for each other (a spawn waits for the child's
+/// exec, a millisecond or more).
 pub fn spawn_leader<T>(
     spawn: impl FnOnce() -> std::io::Result<(T, Option<u32>)>,
 ) -> std::io::Result<T> {
-    let mut set = leaders();
-    let (child, pid) = spawn()?;
+    leaders().spawning += 1;
+    let spawned = spawn();
+    let mut l = leaders();
+    l.spawning -= 1;
+    let (child, pid) = spawned?;
     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-        set.insert(pid);
+        l.pids.insert(pid);
     }
     Ok(child)
 }
 
 /// Forgets a leader once tokio reaped it (or gave it up to its own orphan queue).
 pub fn forget_leader(pid: i32) {
-    leaders().remove(&pid);
+    leaders().pids.remove(&pid);
 }
 
 /// Reaps `pid` if it is a zombie child of this process and not a registered leader. Returns
 /// whether it was reaped.
 pub fn reap_if_orphan(pid: i32) -> bool {
-    let set = leaders();
-    if set.contains(&pid) {
+    // A member of a try is never another try's leader (leaders are in sessions of their
+    // own), so a spawn in flight cannot be this pid.
+    if leaders().pids.contains(&pid) {
         return false;
     }
     let me = std::process::id() as i32;
@@ -92,12 +104,21 @@ pub fn reap_group(pgid: i32) {
 /// are not registered leaders. Called every second by the worker, and cheap (one pass over
 /// `/proc`).
 pub fn reap_strays() -> usize {
-    let set = leaders();
+    let l = leaders();
+    if l.spawning > 0 {
+        // A leader being spawned may already be a zombie without being registered: look
+        // again next time.
+        return 0;
+    }
     let me = std::process::id() as i32;
     let session = procfs::own_session();
     let mut n = 0;
     for p in procfs::all() {
-        if p.ppid == me && p.zombie && p.session != session && !set.contains(&p.pid) && reap(p.pid)
+        if p.ppid == me
+            && p.zombie
+            && p.session != session
+            && !l.pids.contains(&p.pid)
+            && reap(p.pid)
         {
             n += 1;
         }
