@@ -12,8 +12,8 @@ use chrono::Utc;
 use common::{Db, Env};
 use serde_json::json;
 use updraft::config::ExecutorKind;
-use updraft::model::{self, DagRunState, TaskState};
-use updraft::store::{ClearTi, RunRow, TiRow};
+use updraft::model::{self, DagRunState, RunType, StopRequest, TaskState};
+use updraft::store::{ClearTi, FinishTry, NewRun, NewTi, QueueCaps, RunRow, TiRow, TiUpdate};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -239,5 +239,90 @@ async fn clear_running_local() {
 async fn clear_running_local_postgres() {
     if let Some(env) = Env::new(Db::Postgres).await {
         clear_stops_the_command_and_runs_a_new_try(env, ExecutorKind::Local).await;
+    }
+}
+
+/// The store alone: while a request is pending the try's own end is refused; a request
+/// replaced by a newer one is not applied; the newest is applied once and emptied.
+async fn the_newest_request_is_applied_once(env: Env) {
+    let store = &env.store;
+    let dag = updraft::dag::parse_dag_str(
+        "dag_id: s\ntasks:\n  t: { type: bash, command: 'true' }\n",
+        "s.yaml".as_ref(),
+    )
+    .expect("dag");
+    let now = Utc::now();
+    store.sync_dags([&dag], [], now).await.expect("sync");
+    store.set_paused("s", false).await.expect("unpause");
+    let new_run = NewRun {
+        dag_id: "s".into(),
+        run_id: "r".into(),
+        run_type: RunType::Manual,
+        logical_date: now,
+        data_interval_start: now,
+        data_interval_end: now,
+        conf: Default::default(),
+        triggered_by: "test".into(),
+    };
+    let run = store.create_run(&new_run, now).await.expect("run");
+    let ti = NewTi {
+        task_id: "t".into(),
+        map_index: -1,
+        map_item: None,
+        operator: "bash".into(),
+        pool: "default_pool".into(),
+        pool_slots: 1,
+        priority_weight: 1,
+        queue: "default".into(),
+        max_tries: 3,
+    };
+    assert!(store.start_run(run.id, &[ti], now).await.expect("start run"));
+    let ti = store.run_tis(run.id).await.expect("tis").remove(0);
+    let up = TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
+    store.apply_ti_updates(&[up], now).await.expect("schedule");
+    let caps = QueueCaps { free_slots: 1, max_active_tasks: &Default::default() };
+    store.queue_scheduled(&caps, "w", now).await.expect("queue");
+    let ti = store.start_try(ti.id, "h", 1, "w", |n| format!("{n}.log"), now).await;
+    let ti = ti.expect("start").expect("started");
+    let mark = |to| store.mark_ti(run.id, ti.id, TaskState::Running, to, "by tester", Utc::now());
+    assert!(mark(TaskState::Success).await.expect("mark"));
+    let finish = FinishTry {
+        ti_id: ti.id,
+        try_number: ti.try_number,
+        state: TaskState::UpForRetry,
+        next_try_at: Some(now),
+        first_poke_at: None,
+        end: Utc::now(),
+        error: Some("killed".into()),
+        rendered: None,
+        xcom: None,
+    };
+    assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
+    let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");
+    assert_eq!(first.request, StopRequest::Mark(TaskState::Success));
+    assert!(mark(TaskState::Failed).await.expect("second mark"));
+    let outcome = model::after_stop(&first.request, None);
+    assert!(!store.finish_stopped(&finish, &first, &outcome).await.expect("stale"), "replaced");
+    let newest = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");
+    assert_eq!(newest.request, StopRequest::Mark(TaskState::Failed));
+    let outcome = model::after_stop(&newest.request, None);
+    assert!(store.finish_stopped(&finish, &newest, &outcome).await.expect("apply"));
+    assert!(!store.finish_stopped(&finish, &newest, &outcome).await.expect("again"), "once");
+    let ti = store.get_ti(ti.id).await.expect("get").expect("ti");
+    assert_eq!((ti.state, ti.note.as_deref()), (TaskState::Failed, Some("by tester")));
+    assert!(store.pending_stop(ti.id, ti.try_number).await.expect("read").is_none());
+    let tries = store.tries(ti.id).await.expect("tries");
+    assert_eq!(tries[0].state, TaskState::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_request_is_applied_once_sqlite() {
+    the_newest_request_is_applied_once(Env::new(Db::Sqlite).await.expect("env")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_newest_request_is_applied_once_postgres() {
+    if let Some(env) = Env::new(Db::Postgres).await {
+        the_newest_request_is_applied_once(env).await;
     }
 }
