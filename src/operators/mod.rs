@@ -7,7 +7,7 @@
 //! [`OperatorError`] that says whether a retry can help.
 //!
 //! Invariants: operators never write task states (the worker does, through `model`); they
-//! stop promptly when `cancel` fires (a bash command's whole process group is killed); secrets
+//! stop promptly when `cancel` fires (every process of a bash try is stopped: `containment`); secrets
 //! from connections never reach the log.
 
 pub mod bash;
