@@ -7,8 +7,8 @@
 //! [`OperatorError`] that says whether a retry can help.
 //!
 //! Invariants: operators never write task states (the worker does, through `model`); they
-//! stop promptly when `cancel` fires (every process of a bash try is stopped: `containment`); secrets
-//! from connections never reach the log.
+//! stop promptly when `cancel` fires (every process of a bash try is stopped, see
+//! `containment`); secrets from connections never reach the log.
 
 pub mod bash;
 pub mod cassandra_client;
