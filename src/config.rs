@@ -59,6 +59,10 @@ pub struct Settings {
     pub connections: BTreeMap<String, String>,
     /// Variables from `UPDRAFT_VAR_<NAME>`, keyed by lower-case name.
     pub variables: BTreeMap<String, String>,
+    /// `UPDRAFT_TRY_CGROUPS` (default on; `off`/`false`/`0` turns it off): run each bash try
+    /// in a cgroup v2 of its own where the machine allows it. Off, a try is contained by its
+    /// session, process group and environment marker only.
+    pub try_cgroups: bool,
 }
 
 /// A setting that does not parse.
@@ -110,6 +114,9 @@ impl Settings {
             secret_key: get("UPDRAFT_SECRET_KEY"),
             connections: prefixed("UPDRAFT_CONN_"),
             variables: prefixed("UPDRAFT_VAR_"),
+            try_cgroups: !get("UPDRAFT_TRY_CGROUPS").is_some_and(|v| {
+                matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no")
+            }),
         })
     }
 
@@ -201,6 +208,9 @@ mod tests {
         assert_eq!(s.slots(), 1);
         assert_eq!(s.connections["http_default"], "http://localhost:1");
         assert_eq!(s.variables["region"], "eu");
+        assert!(s.try_cgroups);
+        let s = Settings::from_vars(vars(&[("UPDRAFT_TRY_CGROUPS", "off")])).unwrap();
+        assert!(!s.try_cgroups);
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! kill -9 of the scheduler process in the middle of a 100-task run, then a restart: every task
-//! ends in a final state and no task ever ran twice at the same time.
+//! kill -9 of the scheduler process, then a restart: in the middle of a 100-task run every task
+//! ends in a final state and no task ever ran twice at the same time; a try whose command left
+//! background processes (plain, `setsid`, double-forked) has none of them alive when its next
+//! try starts, with and without a cgroup per try; a task marked success while its worker was
+//! dead is stopped before its downstream task starts.
 
 mod common;
 
@@ -12,8 +15,13 @@ use serde_json::json;
 use updraft::model::{DagRunState, TaskState};
 
 fn start_scheduler(env: &Env) -> Child {
+    start_scheduler_with(env, &[])
+}
+
+fn start_scheduler_with(env: &Env, vars: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_updraft"))
         .arg("scheduler")
+        .envs(vars.iter().copied())
         .env("UPDRAFT_HOME", &env.settings.home)
         .env("UPDRAFT_DAGS_FOLDER", env.dags_dir())
         .env("UPDRAFT_DATABASE_URL", &env.settings.database_url)
@@ -122,4 +130,235 @@ async fn kill_9_then_restart_postgres() {
     if let Some(env) = Env::new(Db::Postgres).await {
         kill_and_restart(env).await;
     }
+}
+
+/// Kills the scheduler with SIGKILL and reaps it.
+fn kill_9(mut child: Child) {
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+}
+
+/// Stops the scheduler with SIGTERM (bounded), then SIGKILL.
+fn stop(mut child: Child) {
+    // SAFETY: SIGTERM asks the scheduler to stop gracefully.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Whether `pid` is a live process (a zombie counts as gone: it runs no code).
+fn alive(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some(s) if s != 'Z' && s != 'X')
+}
+
+/// Waits (at most 5 s) until `pid` has left the process table: the try's bash, killed with
+/// the scheduler, was reaped by init, as it is at once on an ordinary system. (Until then the
+/// zombie still names its process group, which would hide what recovery must do without it.)
+async fn wait_reaped(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pids_in(path: &std::path::Path) -> Vec<i32> {
+    common::read(path).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// SIGKILLs every listed process still alive, so a failing test leaves nothing behind.
+fn cleanup(pids: &[i32]) {
+    for &pid in pids {
+        if alive(pid) {
+            // SAFETY: kill(2) on a pid this test's task wrote; no memory involved.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// One task whose first try runs `inner` (which appends the pids it starts to `PIDS`) under a
+/// nested bash, and whose second try, as its very first action, lists every process of the
+/// first try that is still alive. kill -9 of the scheduler during try 1, then a restart.
+async fn no_process_of_try_1_is_alive_when_try_2_starts(
+    env: Env,
+    inner: &str,
+    vars: &[(&str, &str)],
+) {
+    let pids = env.path("pids");
+    let report = env.path("report");
+    let inner = inner.replace("PIDS", &pids.display().to_string());
+    let yaml = format!(
+        r#"dag_id: contain
+default_args: {{ retries: 1, retry_delay: 0s }}
+tasks:
+  t:
+    type: bash
+    command: |
+      if [ "$UPDRAFT_CTX_TRY_NUMBER" = 1 ]; then
+        echo $$ >> {pids}
+        bash -c '{inner}'
+      else
+        for p in $(cat {pids}); do
+          if [ -d /proc/$p ] && [ "$(cut -d' ' -f3 /proc/$p/stat)" != Z ]; then
+            echo "alive $p $(tr '\0' ' ' < /proc/$p/cmdline)"
+          fi
+        done > {report}
+        echo checked >> {report}
+      fi
+"#,
+        pids = pids.display(),
+        report = report.display(),
+    );
+    env.write_dag("contain.yaml", &yaml);
+    let expected = inner.matches("echo $").count() + 1;
+    let first = start_scheduler_with(&env, vars);
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("contain").await.is_ok()
+    })
+    .await;
+    let run = env.trigger("contain", json!({})).await;
+    env.wait_until("try 1 started all its processes", Duration::from_secs(60), || async {
+        pids_in(&pids).len() >= expected
+    })
+    .await;
+    kill_9(first);
+    let started = pids_in(&pids);
+    // The scenario is real: the kill left processes of try 1 running, orphaned.
+    assert!(
+        started.iter().any(|&p| alive(p)),
+        "some process of try 1 outlived the kill: {started:?}"
+    );
+    wait_reaped(started[0]).await;
+    let second = start_scheduler_with(&env, vars);
+    let done = env.wait_run(run.id, Duration::from_secs(60)).await;
+    stop(second);
+    let survivors: Vec<i32> = started.iter().copied().filter(|&p| alive(p)).collect();
+    cleanup(&started);
+    let report = common::read(&report);
+    assert_eq!(done.state, DagRunState::Success, "report: {report}");
+    let ti = &env.tis(run.id).await[0];
+    assert_eq!((ti.state, ti.try_number), (TaskState::Success, 2));
+    assert!(report.contains("checked"), "try 2 ran its check: {report}");
+    assert!(!report.contains("alive"), "processes of try 1 ran beside try 2: {report}");
+    assert!(survivors.is_empty(), "processes of try 1 still alive at the end: {survivors:?}");
+}
+
+/// Background children of a nested bash: one process group, one session.
+const PLAIN: &str = "sleep 30 & echo $! >> PIDS; sleep 30 & echo $! >> PIDS; echo $$ >> PIDS; wait";
+
+/// A child that left the session (`setsid`), a grandchild that left it and was orphaned at once
+/// (a double fork), and a plain child.
+const ESCAPING: &str = "setsid sleep 30 & echo $! >> PIDS; (setsid sleep 30 & echo $! >> PIDS); \
+     sleep 30 & echo $! >> PIDS; echo $$ >> PIDS; wait";
+
+/// Forces the fallback without a cgroup per try: process group, session and the try's
+/// environment marker.
+const NO_CGROUPS: &[(&str, &str)] = &[("UPDRAFT_TRY_CGROUPS", "off")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_background_children_then_restart() {
+    let env = Env::new(Db::Sqlite).await.expect("env");
+    no_process_of_try_1_is_alive_when_try_2_starts(env, PLAIN, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_setsid_grandchildren_then_restart() {
+    let env = Env::new(Db::Sqlite).await.expect("env");
+    no_process_of_try_1_is_alive_when_try_2_starts(env, ESCAPING, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_background_children_then_restart_without_cgroups() {
+    let env = Env::new(Db::Sqlite).await.expect("env");
+    no_process_of_try_1_is_alive_when_try_2_starts(env, PLAIN, NO_CGROUPS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_setsid_grandchildren_then_restart_without_cgroups() {
+    let env = Env::new(Db::Sqlite).await.expect("env");
+    no_process_of_try_1_is_alive_when_try_2_starts(env, ESCAPING, NO_CGROUPS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_with_setsid_grandchildren_then_restart_postgres() {
+    if let Some(env) = Env::new(Db::Postgres).await {
+        no_process_of_try_1_is_alive_when_try_2_starts(env, ESCAPING, &[]).await;
+    }
+}
+
+/// A task marked success while the process running it is dead: the restarted scheduler kills
+/// what is left of its command, records success (no retry), and only then does the downstream
+/// task start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_success_while_the_worker_is_dead_is_applied_after_the_kill() {
+    let env = Env::new(Db::Sqlite).await.expect("env");
+    let pids = env.path("pids");
+    let report = env.path("report");
+    env.write_dag(
+        "marked.yaml",
+        &format!(
+            r#"dag_id: marked
+default_args: {{ retries: 2, retry_delay: 0s }}
+tasks:
+  slow:
+    type: bash
+    command: echo $$ >> {pids}; sleep 30 & echo $! >> {pids}; wait
+  after:
+    type: bash
+    depends_on: [slow]
+    command: |
+      for p in $(cat {pids}); do
+        if [ -d /proc/$p ] && [ "$(cut -d' ' -f3 /proc/$p/stat)" != Z ]; then echo "alive $p"; fi
+      done > {report}
+      echo checked >> {report}
+"#,
+            pids = pids.display(),
+            report = report.display()
+        ),
+    );
+    let first = start_scheduler(&env);
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("marked").await.is_ok()
+    })
+    .await;
+    let run = env.trigger("marked", json!({})).await;
+    env.wait_until("slow started", Duration::from_secs(60), || async { pids_in(&pids).len() >= 2 })
+        .await;
+    kill_9(first);
+    let started = pids_in(&pids);
+    assert!(started.iter().any(|&p| alive(p)), "the kill left the sleep running");
+    let slow = env.tis(run.id).await.into_iter().find(|t| t.task_id == "slow").expect("slow");
+    assert_eq!(slow.state, TaskState::Running);
+    wait_reaped(started[0]).await;
+    let marked = env
+        .store
+        .mark_ti(
+            run.id,
+            slow.id,
+            TaskState::Running,
+            TaskState::Success,
+            "marked",
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("mark");
+    assert!(marked, "the mark of a running instance is accepted");
+    let second = start_scheduler(&env);
+    let done = env.wait_run(run.id, Duration::from_secs(60)).await;
+    stop(second);
+    cleanup(&started);
+    let report = common::read(&report);
+    assert_eq!(done.state, DagRunState::Success, "report: {report}");
+    let slow = env.tis(run.id).await.into_iter().find(|t| t.task_id == "slow").expect("slow");
+    assert_eq!((slow.state, slow.try_number), (TaskState::Success, 1), "marked, not retried");
+    assert!(report.contains("checked"), "the downstream task ran: {report}");
+    assert!(
+        !report.contains("alive"),
+        "the downstream task started beside slow's command: {report}"
+    );
 }

@@ -25,6 +25,8 @@ async fn bash_last_stdout_line_is_the_xcom_and_the_pid_is_recorded() {
     );
     let ti = f.store.get_ti(ctx.ti.id).await.unwrap().unwrap();
     assert_ne!(ti.pid, Some(1), "the command's pid replaces the worker's");
+    let p = f.store.try_process(ti.id).await.unwrap().expect("the try's processes recorded");
+    assert_eq!((p.pgid, p.sid), (ti.pid, ti.pid), "its own group and session");
     assert_eq!(
         ctx.rendered.lock().unwrap()["command"],
         json!("echo first; echo; echo last; echo oops >&2")
@@ -154,15 +156,56 @@ fn cancel_command(prefix: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_background_child_holding_stdout_does_not_hang_the_try() {
-    let f = Fixture::new(&[("t", "type: bash\ncommand: 'sleep 30 & echo started'")]).await;
-    let ctx = f.ctx("t").await;
+async fn a_background_child_holding_stdout_does_not_hang_the_try_and_ends_with_it() {
+    let f = Fixture::new(&[(
+        "t",
+        "type: bash\ncommand: 'cd {{ params.dir }}; sleep 30 & echo $! > pids; echo started'",
+    )])
+    .await;
+    let mut ctx = f.ctx("t").await;
+    ctx.run.conf.insert("dir".into(), json!(f.dir.path().display().to_string()));
     let started = Instant::now();
     assert_eq!(execute(&ctx).await, Ok(Outcome::Done(Some(json!("started")))));
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
-    // Clean up the leftover sleep through the recorded process group.
-    let pid = f.store.get_ti(ctx.ti.id).await.unwrap().unwrap().pid.unwrap();
-    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    // The try is over, so is everything it started.
+    let pid: i32 =
+        std::fs::read_to_string(f.dir.path().join("pids")).unwrap().trim().parse().unwrap();
+    assert!(!process_alive(pid), "the background sleep outlived its try");
+    let log = std::fs::read_to_string(ctx.log.path().unwrap()).unwrap();
+    assert!(log.contains("stopped 1 process(es) the command left running"), "{log}");
+}
+
+/// A command that leaves its session (`setsid`) and double-forks is still stopped with the try
+/// (by its cgroup where the machine has one, else by its environment key), both when it is
+/// cancelled and when its leader exits.
+#[tokio::test]
+async fn processes_that_left_the_session_end_with_the_try() {
+    let command = "cd {{ params.dir }}; setsid sleep 30 & echo $! >> pids; \
+                   (setsid sleep 30 & echo $! >> pids); echo $$ >> pids";
+    for wait in [" wait", " true"] {
+        let f = Fixture::new(&[("t", &format!("type: bash\ncommand: '{command};{wait}'"))]).await;
+        let mut ctx = f.ctx("t").await;
+        ctx.run.conf.insert("dir".into(), json!(f.dir.path().display().to_string()));
+        let pids_file = f.dir.path().join("pids");
+        let cancel = ctx.cancel.clone();
+        let watch = async {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(&pids_file).unwrap_or_default().lines().count() < 3
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if wait == " wait" {
+                cancel.cancel();
+            }
+        };
+        let (result, ()) = tokio::join!(execute(&ctx), watch);
+        assert_eq!(result.is_ok(), wait == " true", "{result:?}");
+        let pids = std::fs::read_to_string(&pids_file).unwrap();
+        for pid in pids.lines().map(|l| l.trim().parse::<i32>().unwrap()) {
+            assert!(!process_alive(pid), "process {pid} outlived its try ({wait})");
+        }
+    }
 }
 
 #[tokio::test]

@@ -237,7 +237,7 @@ pub async fn find_ti(store: &Store, run: &RunRow, task_id: &str, map_index: i64)
 
 /// Clears a task instance (every map index of its task when `map_index` is None) and, with
 /// `downstream`, every instance of every task downstream of it. NotFound when no instance has
-/// that task and map index; Conflict when every one picked is still queued or running (left
+/// that task and map index; Conflict when every one picked is still queued (left
 /// alone). Returns the number cleared.
 pub async fn clear(
     store: &Store,
@@ -280,7 +280,7 @@ pub async fn clear(
         .collect();
     if picked.is_empty() {
         return Err(ActionError::Conflict(
-            "nothing to clear: the task instances are queued or running".into(),
+            "nothing to clear: the task instances are queued (about to run)".into(),
         ));
     }
     let note = format!("cleared by {}", actor.name());

@@ -63,6 +63,7 @@ pub fn build(
         // Not a child of `shutdown`: at shutdown running tries get the executor's grace period
         // to finish before they are cancelled (`Executor::drain`).
         shutdown: CancellationToken::new(),
+        tries: Default::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let executor = Arc::new(LocalExecutor::new(settings.slots(), env, tx));

@@ -211,6 +211,7 @@ async fn test_task(
         hostname: process.hostname,
         shutdown: CancellationToken::new(),
         metrics: Default::default(),
+        tries: Default::default(),
     };
     let cancel = env.shutdown.clone();
     let ctrl_c = tokio::spawn(async move {

@@ -6,6 +6,10 @@
 //! `sequential` is the local executor with one slot. A distributed executor (workers claiming
 //! from PostgreSQL) plugs in behind the same trait.
 //!
+//! The process that runs tries becomes a child subreaper when its executor is built, so the
+//! orphans of a try stay its own (see `operators::containment`), and runs the worker's watch
+//! loop: stop requests on its running tries, and the reaping of orphans that exited.
+//!
 //! Invariant: an executor never changes a state itself; the worker does, through the store's
 //! compare-and-set writes.
 
@@ -48,6 +52,8 @@ pub struct LocalExecutor {
     tracker: TaskTracker,
     /// Cancels the running tries (it is `env.shutdown`): fired by `drain` once the grace ends.
     kill: CancellationToken,
+    /// Stops the worker's watch loop: after `drain`, or when the executor is dropped.
+    watcher: CancellationToken,
 }
 
 impl LocalExecutor {
@@ -57,6 +63,14 @@ impl LocalExecutor {
         env: Arc<WorkerEnv>,
         reports: mpsc::UnboundedSender<TryReport>,
     ) -> LocalExecutor {
+        crate::operators::containment::reaper::become_subreaper();
+        let watcher = CancellationToken::new();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(worker::watch(env.clone(), watcher.clone()));
+            }
+            Err(_) => tracing::warn!("no runtime: stop requests will not reach running tries"),
+        }
         LocalExecutor {
             slots: slots.max(1),
             busy: Arc::new(AtomicUsize::new(0)),
@@ -64,7 +78,14 @@ impl LocalExecutor {
             env,
             reports,
             tracker: TaskTracker::new(),
+            watcher,
         }
+    }
+}
+
+impl Drop for LocalExecutor {
+    fn drop(&mut self) {
+        self.watcher.cancel();
     }
 }
 
@@ -93,6 +114,7 @@ impl Executor for LocalExecutor {
 
     fn drain(&self, grace: Duration) -> BoxFuture {
         let (tracker, kill) = (self.tracker.clone(), self.kill.clone());
+        let watcher = self.watcher.clone();
         Box::pin(async move {
             tracker.close();
             if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
@@ -101,6 +123,8 @@ impl Executor for LocalExecutor {
                 kill.cancel();
                 let _ = tokio::time::timeout(KILL_WAIT, tracker.wait()).await;
             }
+            // Stop requests still reach tries during the grace; afterwards none runs.
+            watcher.cancel();
         })
     }
 }

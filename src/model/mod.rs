@@ -6,10 +6,12 @@
 
 pub mod run_id;
 pub mod state;
+pub mod stop;
 pub mod transition;
 pub mod trigger;
 
 pub use state::{DagRunState, RunType, TaskState};
+pub use stop::{AfterStop, StopRequest, after_stop, needs_stop};
 pub use transition::{
     FailureOutcome, can_clear, can_mark, cleared_max_tries, on_failure, retry_delay, run_state,
     try_is_over,

@@ -74,10 +74,11 @@ pub fn can_mark(from: TaskState, to: TaskState) -> bool {
     matches!(to, TaskState::Success | TaskState::Failed) && from != to
 }
 
-/// Whether an instance in `state` can be cleared: not while a worker holds it (queued or
-/// running), since its try would race the new one.
+/// Whether an instance in `state` can be cleared: not while queued (a worker is about to take
+/// it). A running one can: its try is stopped first (`stop::needs_stop`), so the new try never
+/// races it.
 pub fn can_clear(state: TaskState) -> bool {
-    !matches!(state, TaskState::Queued | TaskState::Running)
+    state != TaskState::Queued
 }
 
 /// Whether try `n` of an instance can write no more to its log: an older try, or the current
@@ -180,7 +181,8 @@ mod tests {
             assert_eq!(can_mark(from, to), ok, "{from} -> {to}");
         }
         assert!(can_clear(Failed) && can_clear(Success) && can_clear(UpstreamFailed));
-        assert!(!can_clear(Running) && !can_clear(Queued));
+        assert!(can_clear(Running), "stopped first, then cleared");
+        assert!(!can_clear(Queued));
     }
 
     #[test]

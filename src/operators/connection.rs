@@ -158,6 +158,60 @@ impl Connection {
     }
 }
 
+/// Key fragments that mark an extra as a secret (Airflow's default sensitive field names).
+const SENSITIVE: [&str; 12] = [
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+    "keyfile_dict",
+    "service_account",
+];
+
+/// Whether a field or variable name looks like it holds a secret (`api_key`, `db_password`).
+pub fn is_sensitive_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SENSITIVE.iter().any(|s| name.contains(s))
+}
+
+/// Every secret a connection URI holds, in each form it may be printed in: the password
+/// decoded and as written (percent-encoded), and the values of extras whose key looks
+/// sensitive (`api_key`, `token`, `password`, ...). For the log masker; nothing else.
+pub fn secrets_of(uri: &str) -> Vec<String> {
+    let Ok(url) = Url::parse(uri.trim()) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut push = |raw: &str| {
+        out.push(raw.to_string());
+        if let Some(decoded) = percent_decode(raw) {
+            out.push(decoded);
+        }
+    };
+    if let Some(pw) = url.password() {
+        push(pw);
+    }
+    let sensitive = is_sensitive_name;
+    for pair in url.query().unwrap_or("").split('&') {
+        if let Some((k, v)) = pair.split_once('=')
+            && sensitive(k)
+        {
+            push(v);
+        }
+    }
+    if let Ok(conn) = Connection::parse("masking", uri) {
+        out.extend(conn.extra.into_iter().filter(|(k, _)| sensitive(k)).map(|(_, v)| v));
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// Joins a base URL and an endpoint with exactly one `/` between them (none when the endpoint
 /// is empty or starts with `?`).
 pub fn join_url(base: &str, endpoint: &str) -> String {
@@ -265,6 +319,19 @@ mod tests {
         assert!(e.contains("`my_api`") && !e.contains("hunter22"), "{e}");
         let e = Connection::parse("my_api", "http://u:bad%zz@h/").unwrap_err();
         assert!(e.contains("password") && !e.contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn secrets_of_a_uri_in_every_printed_form() {
+        let s = secrets_of(
+            "http://u:p%2Fss@h/?api_key=k%3D1&region=eu&__extra__=%7B%22token%22%3A%22tk9%22%7D",
+        );
+        for want in ["p%2Fss", "p/ss", "k%3D1", "k=1", "tk9"] {
+            assert!(s.contains(&want.to_string()), "{want} in {s:?}");
+        }
+        assert!(!s.iter().any(|x| x == "eu" || x == "u"), "{s:?}");
+        assert!(secrets_of("not a uri").is_empty());
+        assert!(secrets_of("kafka://broker:9092").is_empty());
     }
 
     #[test]

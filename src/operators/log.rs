@@ -130,6 +130,24 @@ impl TaskLog {
         out
     }
 
+    /// `value` with every registered secret masked in every string it holds (not in object
+    /// keys), for rendered fields, XCom and errors that the UI and the API show. Strings are
+    /// masked one by one, so a secret holding a quote or a backslash is still found (it would
+    /// be escaped in the JSON text).
+    pub fn mask_value(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Value::String(self.mask(&s)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.mask_value(v)).collect())
+            }
+            Value::Object(map) => {
+                Value::Object(map.into_iter().map(|(k, v)| (k, self.mask_value(v))).collect())
+            }
+            other => other,
+        }
+    }
+
     fn write(&self, text: &str) {
         let Some(file) = &self.inner.file else { return };
         let text = self.mask(text);
@@ -198,6 +216,15 @@ mod tests {
         assert!(text.trim_end().ends_with("pw=***"), "{text}");
         assert_eq!(log.mask("x s3cret y"), "x *** y");
         assert!(!format!("{log:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn json_values_are_masked_string_by_string() {
+        let log = TaskLog::sink();
+        log.add_secret("pa\"ss");
+        let v = serde_json::json!({"env": {"PW": "x pa\"ss y"}, "n": 3, "list": ["pa\"ss"]});
+        let masked = log.mask_value(v);
+        assert_eq!(masked, serde_json::json!({"env": {"PW": "x *** y"}, "n": 3, "list": ["***"]}));
     }
 
     #[test]

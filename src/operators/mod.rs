@@ -10,13 +10,14 @@
 //! [`OperatorError`] that says whether a retry can help.
 //!
 //! Invariants: operators never write task states (the worker does, through `model`); they
-//! stop promptly when `cancel` fires (a bash command's whole process group is killed); secrets
-//! from connections never reach the log.
+//! stop promptly when `cancel` fires (every process of a bash try is stopped, see
+//! `containment`); secrets from connections never reach the log.
 
 pub mod bash;
 pub mod cassandra_client;
 pub mod cassandra_rows;
 pub mod connection;
+pub mod containment;
 pub mod cql;
 pub mod external_task_sensor;
 pub mod file_sensor;

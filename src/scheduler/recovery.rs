@@ -2,15 +2,30 @@
 //!
 //! A process is dead when its heartbeat is older than the timeout, or at once when it ran on
 //! this host and its pid is gone (a restart after `kill -9` recovers without waiting). Its
-//! queued instances go back to scheduled (they never started); its running instances have their
-//! command's process group killed if it survived, then fail their try, retried per `retries`.
-//! Killing before recording the failure is what keeps a task from running twice at once.
+//! queued instances go back to scheduled (they never started). Its running instances on this
+//! host first have every process of their try stopped — found by the try's cgroup, its process
+//! group and session (scanned in `/proc`, since the leader may be gone), and the try's key in
+//! the environment — and only once none is left is the try recorded: failed and retried per
+//! `retries`, or, when a user marked or cleared it meanwhile, as the request decides.
+//!
+//! Invariant: a try is never recorded as over while a process of it may still run on this
+//! host. Processes that survive the bound are logged and the try is left running; the next
+//! sweep tries again. That is what keeps a task from running twice at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{Scheduler, SchedulerError};
 use crate::model::{self, TaskState};
 use crate::operators::TaskLog;
-use crate::store::{FinishTry, ProcessRow, TiRow};
-use crate::worker::log_path;
+use crate::operators::containment::{self, StopPlan, TryProcesses, cgroup, procfs};
+use crate::store::{FinishTry, ProcessRow, Store, StoreError, TiRow};
+use crate::worker::{log_path, record_end};
+
+/// Recovery's stop: a grace shorter than a live worker's (the processes have been orphaned
+/// since the crash), and the bound after which the try waits for the next sweep.
+const RECOVERY_STOP: StopPlan =
+    StopPlan { grace: Duration::from_secs(3), bound: Duration::from_secs(10) };
 
 /// Whether `pid` names a live process on this host.
 fn pid_alive(pid: i64) -> bool {
@@ -19,19 +34,29 @@ fn pid_alive(pid: i64) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
-/// Kills the process group led by `pid`, if `pid` still leads one (our bash commands run in
-/// their own group, so this never hits an unrelated process that merely reused the pid).
-fn kill_group(pid: i64) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
-    if pid <= 1 {
-        return;
-    }
-    // SAFETY: getpgid and kill take plain integers and have no memory effects.
-    unsafe {
-        if libc::getpgid(pid) == pid {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
+/// What identifies the processes of `ti`'s current try, from what its worker recorded. Ids
+/// recorded under another boot name other processes now and are left out; the environment
+/// key and the cgroup stay meaningful.
+async fn try_processes(store: &Store, ti: &TiRow) -> Result<TryProcesses, StoreError> {
+    let key = containment::try_key(ti.owner_process.as_deref().unwrap_or(""), ti.id, ti.try_number);
+    let recorded = store.try_process(ti.id).await?.unwrap_or_default();
+    let same_boot = recorded.boot_id.as_deref().is_some_and(|b| Some(b) == procfs::boot_id());
+    let id = |v: Option<i64>| v.filter(|_| same_boot).and_then(|v| i32::try_from(v).ok());
+    // The cgroup as recorded; if the worker died before recording it, where it would be.
+    let cgroup = recorded
+        .cgroup
+        .map(PathBuf::from)
+        .or_else(|| cgroup::base().map(|b| b.join(&key)))
+        .filter(|p| cgroup::is_ours(p));
+    Ok(TryProcesses {
+        key,
+        pgid: id(recorded.pgid),
+        sid: id(recorded.sid),
+        cgroup,
+        since: None,
+        leader: None,
+        scan: true,
+    })
 }
 
 impl Scheduler {
@@ -58,25 +83,50 @@ impl Scheduler {
                 self.store.process_stopped(&p.id, now).await?;
             }
         }
+        let mut running = Vec::new();
         for ti in self.store.orphaned_tis(&alive).await? {
             match ti.state {
                 TaskState::Queued => {
                     self.queue_wanted |= self.store.requeue_orphan(ti.id, now).await?;
+                    self.dirty.insert(ti.run_pk);
                 }
-                _ => self.fail_orphan(&ti).await?,
+                _ => running.push(ti),
             }
-            self.dirty.insert(ti.run_pk);
+        }
+        // Every orphan's processes are stopped at once, so stubborn ones cost one bound, not
+        // one per try.
+        let here = self.process.hostname.clone();
+        let stops = running.iter().map(|ti| {
+            let store = self.store.clone();
+            let local = ti.hostname.as_deref() == Some(here.as_str());
+            async move {
+                if !local {
+                    return Ok(true);
+                }
+                let procs = try_processes(&store, ti).await?;
+                match containment::stop(&procs, RECOVERY_STOP, &TaskLog::sink()).await {
+                    Ok(_) => Ok::<bool, StoreError>(true),
+                    Err(survivors) => {
+                        tracing::warn!(ti_id = ti.id, dag_id = %ti.dag_id, task_id = %ti.task_id, error = %survivors, "processes of a dead worker's try survive; it stays running until the next sweep");
+                        Ok(false)
+                    }
+                }
+            }
+        });
+        let stopped = futures::future::join_all(stops).await;
+        for (ti, gone) in running.iter().zip(stopped) {
+            if gone? {
+                self.fail_orphan(ti).await?;
+                self.dirty.insert(ti.run_pk);
+            }
         }
         Ok(())
     }
 
+    /// Records the end of a dead process's try whose processes are gone: failed (retried per
+    /// the task's retries), or what a user's stop request asked for.
     async fn fail_orphan(&mut self, ti: &TiRow) -> Result<(), SchedulerError> {
         let now = self.clock.now();
-        if ti.hostname.as_deref() == Some(self.process.hostname.as_str())
-            && let Some(pid) = ti.pid
-        {
-            kill_group(pid);
-        }
         let owner = ti.owner_process.as_deref().unwrap_or("unknown");
         let reason = format!("the process running this try ({owner}) died");
         let (state, next_try_at) = match self
@@ -96,7 +146,7 @@ impl Scheduler {
         };
         let log = TaskLog::open(log_path(&self.settings, ti, ti.try_number))
             .unwrap_or_else(|_| TaskLog::sink());
-        log.line(format!("Recovered after a crash: {reason}; marked {state}"));
+        log.line(format!("Recovered after a crash: {reason}; no process of the try is left"));
         let finish = FinishTry {
             ti_id: ti.id,
             try_number: ti.try_number,
@@ -108,7 +158,10 @@ impl Scheduler {
             rendered: None,
             xcom: None,
         };
-        self.store.finish_try(&finish).await?;
+        // `None`: the crash, not the try, ended it.
+        if let Some(recorded) = record_end(&self.store, &finish, None, &log).await? {
+            log.line(format!("marked {recorded}"));
+        }
         Ok(())
     }
 }

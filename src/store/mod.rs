@@ -20,6 +20,7 @@ mod migrations;
 mod misc;
 mod queue;
 mod runs;
+mod stops;
 mod tis;
 mod tries;
 mod users;
@@ -38,8 +39,9 @@ pub use dags::DagRecord;
 pub use misc::{ImportErrorRow, PoolRow, ProcessRow, XComRow};
 pub use queue::QueueCaps;
 pub use runs::{NewRun, RunRow};
+pub use stops::PendingStop;
 pub use tis::{NewTi, TiRow, TiUpdate};
-pub use tries::{FinishTry, TryRow};
+pub use tries::{FinishTry, TryProcess, TryRow};
 pub use users::{TokenRow, UserRow};
 pub use views::{DagFilter, DagSummary, GridCell, RunDot};
 

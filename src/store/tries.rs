@@ -1,5 +1,6 @@
-//! Tries of task instances: the compare-and-set writes that start and end a try, and the
-//! per-try timings (runnable, queued, started, ended) that make latency measurable per phase.
+//! Tries of task instances: the compare-and-set writes that start and end a try, what
+//! identifies a running try's processes (for crash recovery), and the per-try timings
+//! (runnable, queued, started, ended) that make latency measurable per phase.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -54,6 +55,23 @@ pub struct TryRow {
     pub error: Option<String>,
 }
 
+/// What identifies the processes of a running try on its host (see
+/// `operators::containment`): recorded right after the command is spawned, read by crash
+/// recovery to kill what is left of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TryProcess {
+    /// The command's leader.
+    pub pid: i64,
+    /// Its process group (the leader's pid).
+    pub pgid: Option<i64>,
+    /// Its session (the leader's pid: the command starts with `setsid`).
+    pub sid: Option<i64>,
+    /// Its cgroup v2 folder, when the try has one.
+    pub cgroup: Option<String>,
+    /// The boot under which the ids above were recorded.
+    pub boot_id: Option<String>,
+}
+
 impl Store {
     /// Starts the next try of a queued instance: queued -> running with try_number + 1 (a
     /// sensor's re-poke keeps its try), stamps host, pid and owner, and records the try.
@@ -72,6 +90,8 @@ impl Store {
             "UPDATE task_instance SET state = 'running', \
              try_number = CASE WHEN first_poke_at IS NULL THEN try_number + 1 ELSE try_number END, \
              start_date = $1, end_date = NULL, hostname = $2, pid = $3, owner_process = $4, \
+             pgid = NULL, sid = NULL, cgroup = NULL, boot_id = NULL, requested_state = NULL, \
+             requested_max_tries = NULL, requested_note = NULL, \
              updated_at = $1 WHERE id = $5 AND state = 'queued' RETURNING {TI_COLS}"
         ))
         .bind(to_us(now))
@@ -104,22 +124,54 @@ impl Store {
         Ok(Some(ti))
     }
 
-    /// Records the pid of the process a try runs in (a bash command's process group leader).
-    pub async fn set_ti_pid(&self, ti_id: i64, try_number: i64, pid: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE task_instance SET pid = $1 WHERE id = $2 AND try_number = $3 AND state = 'running'",
+    /// Records the processes of a running try (its command's leader, group, session, cgroup).
+    /// Returns false, writing nothing, when the instance no longer runs this try.
+    pub async fn set_try_process(
+        &self,
+        ti_id: i64,
+        try_number: i64,
+        p: &TryProcess,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE task_instance SET pid = $1, pgid = $2, sid = $3, cgroup = $4, boot_id = $5 \
+             WHERE id = $6 AND try_number = $7 AND state = 'running'",
         )
-        .bind(pid)
+        .bind(p.pid)
+        .bind(p.pgid)
+        .bind(p.sid)
+        .bind(p.cgroup.clone())
+        .bind(p.boot_id.clone())
         .bind(ti_id)
         .bind(try_number)
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The processes recorded for the current try of an instance, if any were.
+    pub async fn try_process(&self, ti_id: i64) -> Result<Option<TryProcess>> {
+        let row = sqlx::query(
+            "SELECT pid, pgid, sid, cgroup, boot_id FROM task_instance WHERE id = $1 AND pid IS NOT NULL",
+        )
+        .bind(ti_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(TryProcess {
+                pid: r.try_get("pid")?,
+                pgid: r.try_get("pgid")?,
+                sid: r.try_get("sid")?,
+                cgroup: r.try_get("cgroup")?,
+                boot_id: r.try_get("boot_id")?,
+            })
+        })
+        .transpose()
     }
 
     /// Ends a try: running -> `f.state`, with its XCom and timings, in one transaction.
-    /// Returns false (and writes nothing) when the instance is no longer running this try:
-    /// it was cleared, marked or recovered meanwhile.
+    /// Returns false (and writes nothing) when the instance is no longer running this try
+    /// (marked or cleared before it started running, or recovered meanwhile), or when a user
+    /// asked to stop it: then `finish_stopped` records the outcome the request decides.
     pub async fn finish_try(&self, f: &FinishTry) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let end = to_us(f.end);
@@ -127,7 +179,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE task_instance SET state = $1, next_try_at = $2, first_poke_at = $3, \
              end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7 \
-             WHERE id = $8 AND try_number = $9 AND state = 'running'",
+             WHERE id = $8 AND try_number = $9 AND state = 'running' AND requested_state IS NULL",
         )
         .bind(f.state.as_str())
         .bind(f.next_try_at.map(to_us))
@@ -143,27 +195,9 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query(
-            "UPDATE task_try SET state = $1, end_date = $2, error = $3 \
-             WHERE ti_id = $4 AND try_number = $5",
-        )
-        .bind(f.state.as_str())
-        .bind(end)
-        .bind(f.error.clone())
-        .bind(f.ti_id)
-        .bind(f.try_number)
-        .execute(&mut *tx)
-        .await?;
+        end_try_row(&mut tx, f, f.state, f.error.clone()).await?;
         if let Some(value) = &f.xcom {
-            sqlx::query(
-                "INSERT INTO xcom (ti_id, run_pk, task_id, map_index, key, value) \
-                 SELECT id, run_pk, task_id, map_index, 'return_value', $1 FROM task_instance \
-                 WHERE id = $2 ON CONFLICT (ti_id, key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(value.to_string())
-            .bind(f.ti_id)
-            .execute(&mut *tx)
-            .await?;
+            put_return_value(&mut tx, f.ti_id, value).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -194,4 +228,43 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Closes the history row of try `f.try_number` as `state`.
+pub(super) async fn end_try_row(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    f: &FinishTry,
+    state: TaskState,
+    error: Option<String>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE task_try SET state = $1, end_date = $2, error = $3 \
+         WHERE ti_id = $4 AND try_number = $5",
+    )
+    .bind(state.as_str())
+    .bind(to_us(f.end))
+    .bind(error)
+    .bind(f.ti_id)
+    .bind(f.try_number)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores a try's return value as the instance's XCom `return_value`.
+pub(super) async fn put_return_value(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ti_id: i64,
+    value: &serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO xcom (ti_id, run_pk, task_id, map_index, key, value) \
+         SELECT id, run_pk, task_id, map_index, 'return_value', $1 FROM task_instance \
+         WHERE id = $2 ON CONFLICT (ti_id, key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(value.to_string())
+    .bind(ti_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -2,11 +2,14 @@
 //! the outcome decided by `model`, report back.
 //!
 //! Invariants: a try starts only through `Store::start_try` (queued -> running, compare-and-set)
-//! and ends only through `Store::finish_try` (running -> final, compare-and-set on the try), so
-//! a task instance cleared, marked or recovered meanwhile is never overwritten. The worker never
-//! decides a state itself: `model` does.
+//! and ends only through [`record_end`] (running -> final, compare-and-set on the try, or the
+//! outcome of a user's stop request), so a task instance changed meanwhile is never
+//! overwritten. The worker never decides a state itself: `model` does. Every known connection
+//! secret is registered with the try's log before the operator runs, and the error, rendered
+//! fields and XCom recorded are masked the same way.
 
 mod dags;
+mod stop;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +26,7 @@ use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
 
 pub use dags::DagCache;
+pub use stop::{RunningTries, record_end, watch};
 
 /// What a worker needs, shared by every try it runs.
 pub struct WorkerEnv {
@@ -40,6 +44,8 @@ pub struct WorkerEnv {
     pub shutdown: CancellationToken,
     /// Where hand-off latency is recorded.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The tries running now, so that a user's stop request reaches them ([`watch`]).
+    pub tries: RunningTries,
 }
 
 /// What happened to one task instance handed to [`run_ti`].
@@ -78,39 +84,53 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         tracing::warn!(path = %path.display(), error = %e, "cannot open task log");
         TaskLog::sink()
     });
-    let (state, finish) = match prepare(env, &ti, log.clone()).await {
+    let failed = |error: String| FinishTry {
+        ti_id: ti.id,
+        try_number: ti.try_number,
+        state: TaskState::Failed,
+        next_try_at: None,
+        first_poke_at: None,
+        end: Utc::now(),
+        error: Some(error),
+        rendered: None,
+        xcom: None,
+    };
+    // `own`: the state the try reached by itself; None when a user's stop request ended it.
+    let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
         Ok((ctx, task)) => {
             log.line(format!(
                 "Starting try {} of {} for {}.{} (run {}) on {}",
                 ti.try_number, ti.max_tries, ti.dag_id, ti.task_id, ti.run_id, env.hostname
             ));
+            env.tries.insert(ti.id, ti.try_number, ctx.cancel.clone(), log.clone());
             let result = run_with_timeout(&ctx, &task).await;
+            let stopped = env.tries.remove(ti.id);
             let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
-            decide(&ti, &task, result, &log, started, Utc::now(), rendered)
+            if stopped {
+                let mut f = failed("stopped on request".into());
+                f.rendered = Some(serde_json::Value::Object(rendered));
+                (None, f)
+            } else {
+                let (state, f) = decide(&ti, &task, result, &log, started, Utc::now(), rendered);
+                (Some(state), f)
+            }
         }
         Err(e) => {
             log.line(format!("Cannot start: {e}"));
-            let f = FinishTry {
-                ti_id: ti.id,
-                try_number: ti.try_number,
-                state: TaskState::Failed,
-                next_try_at: None,
-                first_poke_at: None,
-                end: Utc::now(),
-                error: Some(e.to_string()),
-                rendered: None,
-                xcom: None,
-            };
-            (TaskState::Failed, f)
+            (Some(TaskState::Failed), failed(e.to_string()))
         }
     };
-    let recorded = env.store.finish_try(&finish).await?;
-    if !recorded {
+    // What the UI and the API show passes the same masker as the log.
+    finish.error = finish.error.map(|e| log.mask(&e));
+    finish.rendered = finish.rendered.map(|v| log.mask_value(v));
+    finish.xcom = finish.xcom.map(|v| log.mask_value(v));
+    let recorded = record_end(&env.store, &finish, own, &log).await?;
+    if recorded.is_none() {
         log.line(
-            "The task instance changed state while running (cleared or marked); outcome dropped",
+            "The task instance changed state while running (recovered meanwhile); outcome dropped",
         );
     }
-    Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: recorded.then_some(state) })
+    Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: recorded })
 }
 
 /// Loads what the operator needs. An error here is fatal for the try (no retry helps a DAG
@@ -126,20 +146,29 @@ async fn prepare(
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;
     let run = env.store.get_run(ti.run_pk).await.map_err(fatal)?;
-    // XCom and variables feed templates; an `empty` task renders none, so skip the reads.
+    // XCom and variables feed templates; an `empty` task renders none and prints nothing, so
+    // skip the reads. Every other task gets every stored connection's secrets masked, whether
+    // it names the connection or not.
     let (xcoms, db_variables, db_connections) = if matches!(task.kind, TaskKind::Empty(_)) {
         Default::default()
     } else {
+        let conns = match db_connections(env).await {
+            Ok(c) => c,
+            Err(e) if task.kind.uses_connections() => return Err(e),
+            Err(e) => {
+                // A task that reads no connection still runs; none can be masked, but it can
+                // read none either (they are stored encrypted).
+                log.line(format!("warning: stored connections unreadable, none masked: {e}"));
+                Default::default()
+            }
+        };
         (
             env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?,
             env.store.list_variables().await.map_err(fatal)?,
-            if task.kind.uses_connections() {
-                db_connections(env).await?
-            } else {
-                Default::default()
-            },
+            conns,
         )
     };
+    register_secrets(&log, &env.settings, &db_connections, &db_variables);
     let ctx = TaskContext {
         dag,
         task: task.clone(),
@@ -155,6 +184,29 @@ async fn prepare(
         rendered: Mutex::new(serde_json::Map::new()),
     };
     Ok((ctx, task))
+}
+
+/// Registers every known secret with the try's log: those of the environment's connections and
+/// of the stored ones, in each form they may be printed in, and the values of variables whose
+/// name looks secret (`api_token`), as Airflow masks them.
+fn register_secrets(
+    log: &TaskLog,
+    settings: &Settings,
+    db: &crate::operators::DbConnections,
+    db_variables: &std::collections::BTreeMap<String, String>,
+) {
+    use crate::operators::connection::{is_sensitive_name, secrets_of};
+    let uris = settings.connections.values().chain(db.values().filter_map(|c| c.as_ref().ok()));
+    for uri in uris {
+        for secret in secrets_of(uri) {
+            log.add_secret(secret);
+        }
+    }
+    for (name, value) in settings.variables.iter().chain(db_variables) {
+        if is_sensitive_name(name) {
+            log.add_secret(value.clone());
+        }
+    }
 }
 
 /// Connections stored in the metadata database, decrypted. One that cannot be decrypted is

@@ -202,7 +202,7 @@ pub(super) struct Cleared {
 }
 
 /// `POST .../taskInstances/{task_id}/clear`: re-run it (and with `include_downstream`, every
-/// task downstream); 409 when everything picked is queued or running.
+/// task downstream); 409 when everything picked is queued (a running one is stopped first).
 pub(super) async fn clear(
     State(state): State<AppState>,
     user: Principal,

@@ -216,7 +216,7 @@ fn operation(r: &Route) -> Value {
         Op::ClearTi => {
             request = Some(body("ClearTaskInstance", false));
             codes.push(("200", ok("How many instances were cleared", "Cleared")));
-            codes.push(("409", error("Everything picked is queued or running")));
+            codes.push(("409", error("Everything picked is queued (about to run)")));
             (
                 "post_clear_task_instance",
                 "Clear (re-run) a task instance (operator)",

@@ -1,0 +1,139 @@
+//! Stop requests reaching the tries of this process, and the one way a try's end is recorded.
+//!
+//! A user's mark or clear of a running instance is a request in the store (the instance stays
+//! running). The worker's [`watch`] loop looks for requests on its own running tries every
+//! [`POLL`] and cancels those tries; the operator stops its command (SIGTERM, grace, SIGKILL,
+//! until every process is gone) and returns; [`record_end`] then records the outcome the
+//! request decides (`model::after_stop`) through a compare-and-set.
+//!
+//! Invariant: correctness never depends on the watcher's timing. [`record_end`] is the only
+//! writer of a try's end (the worker's and crash recovery's): a try that ends on its own while a
+//! request is pending gets the request applied, and a dead worker's request is applied by
+//! recovery after it killed the try's processes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::WorkerEnv;
+use crate::model::{self, TaskState};
+use crate::operators::TaskLog;
+use crate::operators::containment::reaper;
+use crate::store::{FinishTry, Store, StoreError};
+
+/// How often the store is asked for stop requests (and orphans reaped): a user waits at most
+/// this long before the stop begins.
+pub const POLL: Duration = Duration::from_secs(1);
+
+/// The tries this worker runs, so a stop request can reach them.
+#[derive(Default)]
+pub struct RunningTries {
+    inner: Mutex<HashMap<i64, Entry>>,
+}
+
+struct Entry {
+    try_number: i64,
+    cancel: CancellationToken,
+    log: TaskLog,
+    /// A stop request cancelled it.
+    stopping: bool,
+}
+
+impl RunningTries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a try that has started.
+    pub(super) fn insert(
+        &self,
+        ti_id: i64,
+        try_number: i64,
+        cancel: CancellationToken,
+        log: TaskLog,
+    ) {
+        let entry = Entry { try_number, cancel, log, stopping: false };
+        self.lock().insert(ti_id, entry);
+    }
+
+    /// Forgets a try that returned; true when a stop request had cancelled it.
+    pub(super) fn remove(&self, ti_id: i64) -> bool {
+        self.lock().remove(&ti_id).is_some_and(|e| e.stopping)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Cancels try `try_number` of `ti_id` if this worker runs it (once).
+    fn stop(&self, ti_id: i64, try_number: i64) {
+        if let Some(e) = self.lock().get_mut(&ti_id)
+            && e.try_number == try_number
+            && !e.stopping
+        {
+            e.stopping = true;
+            e.log.line("A user asked to stop this try (mark or clear): stopping it");
+            e.cancel.cancel();
+        }
+    }
+}
+
+/// Cancels the tries a user asked to stop, and reaps the orphans this process inherited, every
+/// [`POLL`] until `stop` fires.
+pub async fn watch(env: Arc<WorkerEnv>, stop: CancellationToken) {
+    use futures::FutureExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    // An orphan that exits sends SIGCHLD: without one since the last look there is nothing to
+    // reap, and an idle worker skips the pass over /proc.
+    let mut children = signal(SignalKind::child()).ok();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(POLL) => {}
+        }
+        let exited = children.as_mut().is_none_or(|c| c.recv().now_or_never().is_some());
+        if exited {
+            reaper::reap_strays();
+        }
+        if env.tries.is_empty() {
+            continue;
+        }
+        match env.store.stop_requests(&env.process_id).await {
+            Ok(requests) => {
+                for (ti_id, try_number) in requests {
+                    env.tries.stop(ti_id, try_number);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read stop requests; asking again"),
+        }
+    }
+}
+
+/// Records the end of a try: `f` as the worker (or recovery) decided it, unless a user asked
+/// to stop the try; then the request's outcome, given `own` — the state the try reached by
+/// itself, None when it was stopped before it ended. Returns the state recorded, None when the
+/// instance had left this try meanwhile.
+pub async fn record_end(
+    store: &Store,
+    f: &FinishTry,
+    own: Option<TaskState>,
+    log: &TaskLog,
+) -> Result<Option<TaskState>, StoreError> {
+    // Bounded: each round loses only to a newer request written in between.
+    for _ in 0..5 {
+        if store.finish_try(f).await? {
+            return Ok(Some(f.state));
+        }
+        let Some(stop) = store.pending_stop(f.ti_id, f.try_number).await? else {
+            return Ok(None);
+        };
+        let outcome = model::after_stop(&stop.request, own);
+        if store.finish_stopped(f, &stop, &outcome).await? {
+            log.line(format!("Stopped on request ({}): recorded {}", stop.note, outcome.state));
+            return Ok(Some(outcome.state));
+        }
+    }
+    Ok(None)
+}
