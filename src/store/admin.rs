@@ -1,5 +1,5 @@
-//! What admins manage besides users: connections (stored encrypted), variables, pools, and
-//! the audit log's reading side.
+//! What admins manage besides users: connections (stored encrypted) and the audit log.
+//! Variables and pools have files of their own.
 //!
 //! Invariant: a connection's URI reaches this module already encrypted (see `crate::secrets`);
 //! the store never holds it in clear text.
@@ -118,20 +118,7 @@ impl Store {
         self.delete_one("DELETE FROM connection WHERE conn_id = $1", conn_id, "connection").await
     }
 
-    /// Deletes a variable; `NotFound` if there was none.
-    pub async fn delete_variable(&self, key: &str) -> Result<()> {
-        self.delete_one("DELETE FROM variable WHERE key = $1", key, "variable").await
-    }
-
-    /// Deletes a pool; `NotFound` if there was none. The default pool cannot go.
-    pub async fn delete_pool(&self, name: &str) -> Result<()> {
-        if name == "default_pool" {
-            return Err(StoreError::Conflict("default_pool is needed and".into()));
-        }
-        self.delete_one("DELETE FROM pool WHERE name = $1", name, "pool").await
-    }
-
-    async fn delete_one(&self, sql: &str, key: &str, what: &str) -> Result<()> {
+    pub(super) async fn delete_one(&self, sql: &str, key: &str, what: &str) -> Result<()> {
         let done = sqlx::query(sql).bind(key).execute(&self.writer).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("{what} `{key}`")));

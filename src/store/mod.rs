@@ -15,16 +15,20 @@
 
 mod actions;
 mod admin;
+mod clean;
 mod dags;
 mod migrations;
-mod misc;
+mod pools;
+mod processes;
 mod queue;
 mod runs;
 mod stops;
 mod tis;
 mod tries;
 mod users;
+mod variables;
 mod views;
+mod xcom;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,7 +40,12 @@ use sqlx::{AnyPool, Executor, Row};
 pub use actions::ClearTi;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use dags::DagRecord;
-pub use misc::{ImportErrorRow, PoolRow, ProcessRow, XComRow};
+pub use pools::PoolRow;
+pub use processes::ProcessRow;
+pub use xcom::XComRow;
+
+/// One row of `import_error`.
+pub type ImportErrorRow = crate::dag::LoadError;
 pub use queue::QueueCaps;
 pub use runs::{NewRun, RunRow};
 pub use stops::PendingStop;

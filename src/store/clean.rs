@@ -1,0 +1,59 @@
+//! History clean-up (`updraft db clean`): finished runs older than a cutoff, deleted in small
+//! batches so the scheduler's writes interleave.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{Result, Store, to_us};
+
+/// Rows deleted per statement by [`Store::clean_before`]: small enough that the scheduler's
+/// writes interleave with the clean-up instead of waiting for one huge delete.
+const CLEAN_BATCH: i64 = 500;
+
+impl Store {
+    /// Deletes finished runs that ended before `cutoff` (their task instances, tries and XCom
+    /// go with them), in batches of [`CLEAN_BATCH`] runs, each its own short transaction.
+    /// Returns the (dag_id, run_id) of the deleted runs so their log folders can go too.
+    pub async fn clean_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<(String, String)>> {
+        let mut deleted = Vec::new();
+        // Bounded: each pass deletes up to a batch, and the number of passes is capped by the
+        // row count seen at the start.
+        let total: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM dag_run WHERE state IN ('success', 'failed') AND end_date < $1",
+        )
+        .bind(to_us(cutoff))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        for _ in 0..=(total / CLEAN_BATCH) {
+            let mut tx = self.write_tx().await?;
+            let rows = sqlx::query(
+                "SELECT id, dag_id, run_id FROM dag_run WHERE state IN ('success', 'failed') \
+                 AND end_date < $1 ORDER BY id LIMIT $2",
+            )
+            .bind(to_us(cutoff))
+            .bind(CLEAN_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let id: i64 = r.try_get("id")?;
+                // Children first: SQLite enforces foreign keys only when asked, so do not rely
+                // on ON DELETE CASCADE alone.
+                for sql in [
+                    "DELETE FROM xcom WHERE run_pk = $1",
+                    "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
+                    "DELETE FROM task_instance WHERE run_pk = $1",
+                    "DELETE FROM dag_run WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                deleted.push((r.try_get("dag_id")?, r.try_get("run_id")?));
+            }
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    }
+}
