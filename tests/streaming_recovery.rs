@@ -81,17 +81,41 @@ fn done(r: Result<Outcome, updraft::operators::OperatorError>) -> Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
-    let Some(s) = Servers::get() else { return };
-    let (topic, ks) = (unique("crash"), unique("ks"));
+/// A session and the sink's table `ks.t (id bigint PRIMARY KEY, v text)` in a new keyspace.
+async fn sink_table(s: &Servers, ks: &str) -> scylla::client::session::Session {
     let session = s.cassandra().await;
-    s.create_keyspace(&session, &ks).await;
+    s.create_keyspace(&session, ks).await;
     session
         .query_unpaged(format!("CREATE TABLE {ks}.t (id bigint PRIMARY KEY, v text)"), &[])
         .await
         .unwrap();
     session.await_schema_agreement().await.unwrap();
+    session
+}
+
+/// Every produced message is exactly one row of `table`, holding its own value.
+async fn assert_every_message_once(session: &scylla::client::session::Session, table: &str) {
+    let mut rows = session
+        .query_iter(format!("SELECT id, v FROM {table}"), &[])
+        .await
+        .unwrap()
+        .rows_stream::<(i64, String)>()
+        .unwrap();
+    let mut seen = vec![0u8; MESSAGES as usize];
+    while let Some((id, v)) = rows.try_next().await.unwrap() {
+        assert_eq!(v, format!("value {id}"), "row {id} holds its own message");
+        seen[id as usize] += 1;
+    }
+    let missing: Vec<usize> = (0..seen.len()).filter(|i| seen[*i] == 0).take(5).collect();
+    assert!(missing.is_empty(), "rows missing, e.g. {missing:?}");
+    assert!(seen.iter().all(|n| *n == 1), "a row appears twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
+    let Some(s) = Servers::get() else { return };
+    let (topic, ks) = (unique("crash"), unique("ks"));
+    let session = sink_table(&s, &ks).await;
     let t0 = Instant::now();
     produce(&s, &topic).await;
     eprintln!("cassandra: produced in {:?}", t0.elapsed());
@@ -111,20 +135,7 @@ async fn a_killed_cassandra_sink_resumes_without_loss_or_duplicates() {
     assert!(resumed < MESSAGES && resumed > 0, "the restart resumed from the commits: {out}");
     assert_eq!(out["dead_letters"], json!(0));
 
-    let mut rows = session
-        .query_iter(format!("SELECT id, v FROM {ks}.t"), &[])
-        .await
-        .unwrap()
-        .rows_stream::<(i64, String)>()
-        .unwrap();
-    let mut seen = vec![0u8; MESSAGES as usize];
-    while let Some((id, v)) = rows.try_next().await.unwrap() {
-        assert_eq!(v, format!("value {id}"));
-        seen[id as usize] += 1;
-    }
-    let missing: Vec<usize> = (0..seen.len()).filter(|i| seen[*i] == 0).take(5).collect();
-    assert!(missing.is_empty(), "rows missing, e.g. {missing:?}");
-    assert!(seen.iter().all(|n| *n == 1), "a row appears twice");
+    assert_every_message_once(&session, &format!("{ks}.t")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,13 +257,7 @@ async fn kill_9_of_the_process_mid_cassandra_sink_loses_and_duplicates_nothing()
     let Some(s) = Servers::get() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (topic, ks) = (unique("kill9"), unique("ks"));
-    let session = s.cassandra().await;
-    s.create_keyspace(&session, &ks).await;
-    session
-        .query_unpaged(format!("CREATE TABLE {ks}.t (id bigint PRIMARY KEY, v text)"), &[])
-        .await
-        .unwrap();
-    session.await_schema_agreement().await.unwrap();
+    let session = sink_table(&s, &ks).await;
     produce(&s, &topic).await;
     let task = format!(
         "type: kafka_to_cassandra\ntopic: {topic}\ngroup_id: {topic}\ntable: {ks}.t\n\
@@ -267,19 +272,7 @@ async fn kill_9_of_the_process_mid_cassandra_sink_loses_and_duplicates_nothing()
     assert!(killed_at < MESSAGES as u64, "killed after {killed_at} rows");
 
     wait_success(spawn_sink(&s, dir.path(), &task), dir.path());
-    let mut rows = session
-        .query_iter(format!("SELECT id, v FROM {table}"), &[])
-        .await
-        .unwrap()
-        .rows_stream::<(i64, String)>()
-        .unwrap();
-    let mut seen = vec![0u8; MESSAGES as usize];
-    while let Some((id, v)) = rows.try_next().await.unwrap() {
-        assert_eq!(v, format!("value {id}"), "row {id} holds its own message");
-        seen[id as usize] += 1;
-    }
-    let missing: Vec<usize> = (0..seen.len()).filter(|i| seen[*i] == 0).take(5).collect();
-    assert!(missing.is_empty(), "rows missing after the restart, e.g. {missing:?}");
+    assert_every_message_once(&session, &table).await;
     assert_eq!(streaming_support::count_rows(&session, &table).await, MESSAGES, "count in = out");
 }
 
