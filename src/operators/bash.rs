@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use super::template::Escaping;
 use super::{OperatorError, Outcome, TaskContext, TaskLog};
 use crate::dag::kinds::BashTask;
 
@@ -36,7 +37,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// Runs `bash -c <command>` and returns its last non-empty stdout line as XCom.
 pub async fn run(ctx: &TaskContext, task: &BashTask) -> Result<Outcome, OperatorError> {
     let renderer = ctx.renderer();
-    let command = renderer.render(&task.command)?;
+    // Values are quoted for the shell state where they land; `env` values and `cwd` are not
+    // parsed by a shell, so they are rendered as plain text.
+    let command = renderer.render_as(Escaping::Shell, &task.command)?;
     ctx.record("command", serde_json::Value::String(command.clone()));
     let mut env = BTreeMap::new();
     for (name, value) in &task.env {
