@@ -152,3 +152,39 @@ async fn the_csv_etl_example_is_not_injectable() {
     assert_absent(&marker, &rows);
     running.stop().await;
 }
+
+/// `dags validate` lists each `| raw` with its position, and still succeeds.
+#[test]
+fn dags_validate_warns_about_each_raw() {
+    let home = tempfile::tempdir().unwrap();
+    let dags = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dags.path().join("opt_out.yaml"),
+        "dag_id: opt_out\ntasks:\n  a:\n    type: bash\n    command: |\n      {{ params.cmd | raw }} && echo {{ params.cmd }}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_updraft"))
+            .args(args)
+            .env("UPDRAFT_HOME", home.path())
+            .env("UPDRAFT_DAGS_FOLDER", dags.path())
+            .env("UPDRAFT_LOG", "warn")
+            .env_remove("UPDRAFT_DATABASE_URL")
+            .output()
+            .expect("run updraft")
+    };
+    let out = run(&["dags", "validate"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("opt_out.yaml:6:23: warning: task `a`: `raw`"), "{text}");
+    assert!(text.contains("1 DAG(s) valid, 0 file(s) with 0 error(s), 1 warning(s)"), "{text}");
+    let out = run(&["dags", "validate", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["warnings"][0]["line"], json!(6));
+    assert_eq!(v["warnings"][0]["column"], json!(23));
+    // The shipped examples need no `raw`.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("dags");
+    let out = run(&["dags", "validate", examples.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 error(s), 0 warning(s)"), "{text}");
+}

@@ -9,6 +9,7 @@
 
 pub mod graph;
 pub mod kinds;
+pub mod lint;
 pub mod loader;
 pub mod parse;
 pub mod positions;
