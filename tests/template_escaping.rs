@@ -30,8 +30,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 async fn loaded(env: &Env, dag_id: &str) {
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() })
-        .await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() }).await;
 }
 
 fn assert_absent(marker: &Path, value: &str) {

@@ -51,6 +51,9 @@ fn each_quoting_state_has_its_form() {
         // Comments: a newline would end them.
         ("# note {}\necho", "a\nid", "# note a id\necho"),
         ("echo a#{}", "b", "echo a#'b'"),
+        ("x=$(#c {}\necho y)", "a\nid", "x=$(#c a id\necho y)"),
+        ("x=`#c {}\necho y`", "a\nid", "x=`#c a id\necho y`"),
+        ("echo a \\\n#b {}\necho", "a\nid", "echo a \\\n#b a id\necho"),
         // Here-documents.
         ("cat <<EOF\n{}\nEOF\n", "$HOME `x` \\ \"", "cat <<EOF\n\\$HOME \\`x\\` \\\\ \"\nEOF\n"),
         ("cat <<'EOF'\n{}\nEOF\n", "$HOME `x`", "cat <<'EOF'\n$HOME `x`\nEOF\n"),
@@ -58,6 +61,8 @@ fn each_quoting_state_has_its_form() {
         ("cat <<EOF | wc\n{}\nEOF\necho {}", "a", "cat <<EOF | wc\na\nEOF\necho 'a'"),
         ("cat <<<{}", "a b", "cat <<<'a b'"),
         ("cat <<EOF\n$(echo {})\nEOF\n", "a b", "cat <<EOF\n$(echo 'a b')\nEOF\n"),
+        // `\<newline>` joins body lines before the delimiter check.
+        ("cat <<EOF\nx\\\nEOF\n{}\nEOF\n", "$x", "cat <<EOF\nx\\\nEOF\n\\$x\nEOF\n"),
         // Arithmetic takes integers only.
         ("echo $(( {} + 1 ))", "-41", "echo $(( -41 + 1 ))"),
         ("(( n = {} ))", "7", "(( n = 7 ))"),
@@ -154,6 +159,9 @@ fn round_trips() -> Vec<(&'static str, fn(&str) -> String)> {
         ("cat <<'EOF'\n{}\nEOF", |v| format!("{v}\n")),
         ("cat <<EOF\n$(printf '%s' {})\nEOF", |v| format!("{}\n", subst(v))),
         ("# {}\nprintf ok", |_| "ok".to_string()),
+        ("x=$(#{}\nprintf ok); printf '%s' \"$x\"", |_| "ok".to_string()),
+        ("printf '%s' a \\\n#{}\n", |_| "a".to_string()),
+        ("cat <<EOF\nx\\\nEOF\n{}\nEOF", |v| format!("xEOF\n{v}\n")),
         ("printf '%s' \"\\{}\"", |v| {
             if v.starts_with(['$', '`', '"', '\\']) { v.to_string() } else { format!("\\{v}") }
         }),
