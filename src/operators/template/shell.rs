@@ -15,16 +15,21 @@
 //! | here-document body, unquoted delimiter | `$` `` ` `` `\` backslash-escaped |
 //! | here-document body, quoted delimiter | as is |
 //! | comment | newlines become spaces |
-//! | arithmetic `$((...))` | only an integer is accepted |
+//! | arithmetic `$((...))`, `((...))`, `let`, an array subscript `a[...]` | only an integer is accepted |
+//! | inside `[[ ... ]]` | as above, but a value holding `[` and `$` or `` ` `` is refused (bash evaluates `-eq`/`-lt` operands as arithmetic, where `a[$(cmd)]` runs `cmd`) |
 //! | right after `\` | its first character is the escaped one, the rest as above |
-//! | inside backticks | the above, then `\` `` ` `` `$` escaped once more for the backtick layer |
+//! | inside backticks | the above, then `\` `` ` `` `$` (and `"` when in `"..."`) escaped once more for the backtick layer |
 //!
 //! Invariants: a value never changes the lexer's state — after writing it, the escaped text is
 //! fed back through the lexer and must leave the same stack of contexts, or rendering fails. A
 //! spot whose state the lexer cannot know (inside `${...}`, right after `$`, a here-document
-//! delimiter, a line of a here-document that a value would make its end, nested backticks, a
-//! `case` inside `$(...)`) is an error naming it, never a guess. Rendering fails; it never runs
-//! a command the escaper could not vouch for.
+//! delimiter, a line of a here-document that a value would make its end, nested backticks, `"`
+//! in backticks in `"..."`, a `case` inside `$(...)`) is an error naming it, never a guess.
+//! Rendering fails; it never runs a command the escaper could not vouch for.
+//!
+//! Quoting is for this shell only: a value handed to something that parses it again (`eval`,
+//! `bash -c`, `ssh host ...`, an awk or Python program written inside `'...'`) is that program's
+//! input, and a value starting with `-` is still one argument a command may read as an option.
 
 mod heredoc;
 mod lexer;
@@ -76,7 +81,23 @@ impl Lexer {
             }
             Pending::ArithClose => return Err(unknown("between the `))` closing arithmetic")),
         }
-        let escaped = self.escaped(value).map_err(|why| unknown(&why))?;
+        // Spots that bash evaluates as arithmetic, where a quoted `a[$(cmd)]` still runs `cmd`.
+        if (self.subscript || self.let_command) && !is_integer(value) {
+            let spot = if self.subscript { "an array subscript" } else { "`let`" };
+            return Err(unknown(&format!("{spot} takes only an integer, not {value:?}")));
+        }
+        if self.conditional > 0 && value.contains('[') && value.contains(['$', '`']) {
+            return Err(unknown(
+                "inside `[[ ... ]]` bash may evaluate a value holding `[` and `$` or a backtick \
+                 as arithmetic, which runs commands",
+            ));
+        }
+        let escaped = if self.subscript && self.top().is_code() {
+            // Quotes are not removed in a subscript; an integer needs none.
+            value.to_string()
+        } else {
+            self.escaped(value).map_err(|why| unknown(&why))?
+        };
         let escaped = if self.in_backtick() {
             backtick_layer(&escaped, self.backtick_in_double())
         } else {
@@ -136,8 +157,7 @@ impl Lexer {
             Frame::Comment => value.replace('\n', " "),
             Frame::Param(_) => return Err("inside `${...}`".to_string()),
             Frame::Arith(_) => {
-                let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
-                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                if !is_integer(value) {
                     return Err(format!(
                         "inside arithmetic `$((...))` only an integer is accepted, not {value:?}"
                     ));
@@ -146,6 +166,12 @@ impl Lexer {
             }
         })
     }
+}
+
+/// An optionally signed decimal integer.
+fn is_integer(value: &str) -> bool {
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// One single-quoted word: `'it'\''s'`; the empty value is `''`.

@@ -67,6 +67,12 @@ fn each_quoting_state_has_its_form() {
         ("echo $(( {} + 1 ))", "-41", "echo $(( -41 + 1 ))"),
         ("(( n = {} ))", "7", "(( n = 7 ))"),
         ("echo $(( ({}) * 2 )) {}", "3", "echo $(( (3) * 2 )) '3'"),
+        // Spots bash evaluates as arithmetic take integers, or values that cannot run anything.
+        ("[[ {} -gt 5 ]] && echo {}", "7", "[[ '7' -gt 5 ]] && echo '7'"),
+        ("[[ $x == {} ]]", "a b", "[[ $x == 'a b' ]]"),
+        ("arr[{}]=1", "3", "arr[3]=1"),
+        ("let x={}; echo {}", "5", "let x='5'; echo '5'"),
+        ("echo {}[x] {}", "a", "echo 'a'[x] 'a'"),
         // Right after a backslash the value's first character is the quoted one.
         ("echo \\{}", "$x y", r"echo \$'x y'"),
         ("echo \\{}", "a", r"echo \a"),
@@ -103,6 +109,10 @@ fn spots_of_unknown_state_are_refused() {
         ("echo `echo \\{}`", "a", "backticks"),
         ("echo \"`echo \"{}\"`\"", "a", "double quotes inside backticks"),
         ("echo \\{}", "\nid", "newline"),
+        ("[[ {} -gt 5 ]]", "a[$(id)]", "as arithmetic"),
+        ("[[ \"{}\" -eq 5 ]]", "a[`id`]", "as arithmetic"),
+        ("arr[{}]=1", "$(id)", "an array subscript takes only an integer"),
+        ("let x={}", "a[$(id)]", "`let` takes only an integer"),
         ("echo $'\\{}'", "a", "after `\\`"),
     ];
     for (template, value, expected) in table {

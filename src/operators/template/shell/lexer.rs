@@ -69,14 +69,28 @@ pub(super) struct Lexer {
     pub(super) pending: Pending,
     /// In code: the next character starts a word (so `#` starts a comment).
     pub(super) word_start: bool,
-    /// The current unquoted word in code (first few characters), to spot `case`.
+    /// The current unquoted word in code (its first 64 bytes), to spot keywords.
     pub(super) word: String,
+    /// Inside `[[ ... ]]` (nesting depth): bash evaluates the operands of `-eq`, `-lt`, ... as
+    /// arithmetic, where `a[$(cmd)]` runs `cmd` even from a quoted string.
+    pub(super) conditional: u32,
+    /// Inside `name[` of the current word: an array subscript, evaluated as arithmetic.
+    pub(super) subscript: bool,
+    /// In the arguments of `let`, which are arithmetic.
+    pub(super) let_command: bool,
     pub(super) heredocs: VecDeque<HereDoc>,
     pub(super) body: Option<Body>,
     /// Inside backticks: a backslash was read by the backtick layer.
     pub(super) backtick_escape: bool,
     /// Why the state is no longer known; sticky.
     pub(super) lost: Option<&'static str>,
+}
+
+/// A shell variable name.
+fn is_name(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Characters that end an unquoted word.
@@ -92,6 +106,9 @@ impl Lexer {
             pending: Pending::None,
             word_start: true,
             word: String::new(),
+            conditional: 0,
+            subscript: false,
+            let_command: false,
             heredocs: VecDeque::new(),
             body: None,
             backtick_escape: false,
@@ -328,7 +345,17 @@ impl Lexer {
                 self.lose("a `case` inside `$(...)`");
                 return;
             }
+            match self.word.as_str() {
+                "[[" => self.conditional += 1,
+                "]]" => self.conditional = self.conditional.saturating_sub(1),
+                "let" => self.let_command = true,
+                _ => {}
+            }
+            if matches!(c, ';' | '&' | '|' | '\n') {
+                self.let_command = false;
+            }
             self.word.clear();
+            self.subscript = false;
         }
         if c == '\\' {
             // Leaves `word_start` alone: `\<newline>` joins lines, so `a \<newline>#b` is a
@@ -368,7 +395,12 @@ impl Lexer {
             }
             _ if ends_word(c) => {}
             _ => {
-                if self.word.len() < 8 {
+                if c == '[' && is_name(&self.word) {
+                    self.subscript = true;
+                } else if c == ']' {
+                    self.subscript = false;
+                }
+                if self.word.len() < 64 {
                     self.word.push(c);
                 }
             }
