@@ -209,7 +209,7 @@ fn unmark(key: Key, text: &str) -> String {
 /// Hex (either case, as `| upper` over a block may leave it) back to the UTF-8 text it encodes.
 fn decode(hex: &str) -> Option<String> {
     let digits = hex.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = digits

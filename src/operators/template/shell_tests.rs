@@ -149,8 +149,11 @@ const HOSTILE: &[&str] = &[
     "\r\n$'\\x41'",
 ];
 
-/// Commands that print `{}` back in each state, and what bash prints for `value`.
-fn round_trips() -> Vec<(&'static str, fn(&str) -> String)> {
+/// A command printing `{}` back, and what bash prints for a value.
+type RoundTrip = (&'static str, fn(&str) -> String);
+
+/// Commands that print `{}` back in each state.
+fn round_trips() -> Vec<RoundTrip> {
     // Command substitution drops trailing newlines.
     fn subst(v: &str) -> String {
         v.trim_end_matches('\n').to_string()

@@ -144,7 +144,8 @@ impl Lexer {
                 // The layer unescapes `\\`, `\$`, `\`` (and `\"` directly inside `"..."`); the
                 // inner text gets the character itself: `\`` is a literal backtick inside inner
                 // quotes, and a nested substitution (refused) in inner code.
-                if !matches!(c, '\\' | '$' | '`') && !(c == '"' && in_double) {
+                let unescaped = matches!(c, '\\' | '$' | '`') || (c == '"' && in_double);
+                if !unescaped {
                     self.inner('\\', in_double)?;
                 }
                 c
