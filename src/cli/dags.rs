@@ -14,7 +14,7 @@ use super::bag::{find_dag, load_bag};
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
 use crate::actions::{self, ActionError, ConfInput, TriggerRequest};
 use crate::config::Settings;
-use crate::dag::{Dag, DagBag, loader, parse_dag};
+use crate::dag::{Dag, DagBag, lint, loader, parse_dag};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +184,8 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
         return Err(Failure::usage(format!("{} is neither a file nor a folder", path.display())));
     };
     let errors: Vec<_> = bag.errors.values().flatten().collect();
+    // Warnings (each `| raw` in a bash command) are listed but never fail the command.
+    let warnings: Vec<_> = bag.dags.values().flat_map(lint::warnings).collect();
     if as_json {
         let out = json!({
             "valid": bag.dags.keys().collect::<Vec<_>>(),
@@ -191,17 +193,22 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
                 "file": e.file.display().to_string(), "line": e.line, "column": e.column,
                 "message": e.message,
             })).collect::<Vec<_>>(),
+            "warnings": warnings,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         for e in &errors {
             println!("{e}");
         }
+        for w in &warnings {
+            println!("{w}");
+        }
         println!(
-            "{} DAG(s) valid, {} file(s) with {} error(s)",
+            "{} DAG(s) valid, {} file(s) with {} error(s), {} warning(s)",
             bag.dags.len(),
             bag.errors.len(),
-            errors.len()
+            errors.len(),
+            warnings.len()
         );
     }
     if errors.is_empty() { Ok(()) } else { Err(Failure::problem("")) }

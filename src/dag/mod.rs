@@ -9,6 +9,7 @@
 
 pub mod graph;
 pub mod kinds;
+pub mod lint;
 pub mod loader;
 pub mod params;
 pub mod parse;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::process::Command;
 
 use super::containment::{self, procfs, reaper};
+use super::template::Escaping;
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::BashTask;
 use crate::store::TryProcess;
@@ -34,7 +35,9 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 /// Runs `bash -c <command>` and returns its last non-empty stdout line as XCom.
 pub async fn run(ctx: &TaskContext, task: &BashTask) -> Result<Outcome, OperatorError> {
     let renderer = ctx.renderer();
-    let command = renderer.render(&task.command)?;
+    // Values are quoted for the shell state where they land; `env` values and `cwd` are not
+    // parsed by a shell, so they are rendered as plain text.
+    let command = renderer.render_as(Escaping::Shell, &task.command)?;
     ctx.record("command", serde_json::Value::String(command.clone()));
     let mut env = BTreeMap::new();
     for (name, value) in &task.env {

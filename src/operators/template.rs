@@ -2,14 +2,21 @@
 //!
 //! This file owns the template context of one task instance (`ds`, `params`, `ti.xcom_pull`,
 //! `var`, `macros`, ...) and how templates render to strings, JSON values and `foreach` lists.
-//! The context objects themselves live in `template/objects.rs`.
+//! The context objects themselves live in `template/objects.rs`; escaping by context (a value
+//! in a bash command is quoted for the shell state where it lands; `| raw` opts out) in
+//! `template/escape.rs` and `template/shell.rs`.
 //!
 //! Invariants: an undefined name is an error (`UndefinedBehavior::Strict`, like Airflow's
 //! `StrictUndefined`): a typo must fail the task, not send an empty string to a user system.
 //! Rendering does no I/O: everything the context needs (XCom, variables) is read beforehand and
-//! passed in, so the scheduler can render `foreach` templates without a running task.
+//! passed in, so the scheduler can render `foreach` templates without a running task. A value
+//! rendered in an escaping context reaches its target only through that context's escaper.
 
+mod escape;
 mod objects;
+mod shell;
+
+pub use escape::Escaping;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,6 +87,10 @@ impl Renderer {
         // Rendering plain text must be the identity (the fast path returns it untouched), so a
         // trailing newline, as YAML block scalars end with, is kept like everything else.
         env.set_keep_trailing_newline(true);
+        // In an escaping context values leave the engine marked, to be escaped for where they
+        // land; `| raw` pastes one verbatim (and `dags validate` warns about each use).
+        env.set_formatter(escape::formatter);
+        env.add_filter("raw", escape::raw);
         // Bash XComs are strings; `{{ ti.xcom_pull('t') | fromjson }}` reads JSON printed by a
         // command.
         env.add_filter("fromjson", |s: String| -> Result<Value, Error> {
@@ -141,12 +152,26 @@ impl Renderer {
         self.ctx.insert(name.to_string(), Value::from_serialize(value));
     }
 
-    /// Renders `text`. Text without template syntax comes back as is.
+    /// Renders `text` with values written as they print. Text without template syntax comes
+    /// back as is.
     pub fn render(&self, text: &str) -> Result<String, OperatorError> {
+        self.render_as(Escaping::Text, text)
+    }
+
+    /// Renders `text` for `escaping`: each value is escaped for the spot of the output it
+    /// lands in (see `template/escape.rs`). Text without template syntax comes back as is.
+    pub fn render_as(&self, escaping: Escaping, text: &str) -> Result<String, OperatorError> {
         if !is_template(text) {
             return Ok(text.to_string());
         }
-        self.env.render_str(text, &self.ctx).map_err(|e| template_error(e, text))
+        if escaping == Escaping::Text {
+            return self.env.render_str(text, &self.ctx).map_err(|e| template_error(e, text));
+        }
+        let (key, rendered) = escape::Key::with_fresh(|| {
+            self.env.render_named_str(escaping.template_name(), text, &self.ctx)
+        });
+        let rendered = rendered.map_err(|e| template_error(e, text))?;
+        escape::finish(escaping, key, &rendered).map_err(|e| template_error(e, text))
     }
 
     /// Renders every string inside a JSON value (object keys stay as written).

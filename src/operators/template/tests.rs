@@ -244,3 +244,77 @@ fn lone_expressions() {
     assert_eq!(lone_expression("{{ a }} {{ b }}"), None);
     assert_eq!(lone_expression("[{{ a }}]"), None);
 }
+
+fn shell(r: &Renderer, text: &str) -> String {
+    r.render_as(Escaping::Shell, text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// A renderer whose context holds hostile values, as a trigger's conf could.
+fn hostile() -> Renderer {
+    let mut r = renderer_with(None);
+    r.set("who", &json!("\"; id; \""));
+    r.set("regions", &json!(["north", "it's"]));
+    r.set("fake", &json!("\u{FDD0}0000000000000000{}22\u{FDD1}"));
+    r
+}
+
+#[test]
+fn shell_values_are_quoted_where_they_land() {
+    let r = hostile();
+    assert_eq!(shell(&r, "echo \"hello {{ who }}\""), r#"echo "hello \"; id; \"""#);
+    assert_eq!(shell(&r, "echo {{ who }}"), r#"echo '"; id; "'"#);
+    assert_eq!(shell(&r, "awk -v n={{ params.batch }} x"), "awk -v n='50' x");
+    // Plain text and the other fields are untouched.
+    assert_eq!(shell(&r, "echo $HOME"), "echo $HOME");
+    assert_eq!(r.render("echo {{ who }}").unwrap(), r#"echo "; id; ""#);
+    // Loops and branches: the state comes from the output, so each iteration's spot is known.
+    assert_eq!(
+        shell(&r, "{% for x in regions %}echo \"{{ x }}\" {{ x }}\n{% endfor %}"),
+        "echo \"north\" 'north'\necho \"it's\" 'it'\\''s'\n"
+    );
+    assert_eq!(shell(&r, "echo {% if 1 %}'{% endif %}{{ who }}'"), r#"echo '"; id; "'"#);
+}
+
+#[test]
+fn filters_give_one_value() {
+    let r = hostile();
+    assert_eq!(shell(&r, "echo {{ regions | join(' ') }}"), r"echo 'north it'\''s'");
+    assert_eq!(shell(&r, "r='{{ regions | join(' ') }}'"), r"r='north it'\''s'");
+    assert_eq!(shell(&r, "echo {{ who | upper }}"), r#"echo '"; ID; "'"#);
+    assert_eq!(shell(&r, "echo {{ regions | tojson }}"), r#"echo '["north","it\u0027s"]'"#);
+    // `safe` and `autoescape` are not ways out; only `raw` is.
+    assert_eq!(shell(&r, "echo {{ who | safe }}"), r#"echo '"; id; "'"#);
+    let off = "{% autoescape false %}echo {{ who }}{% endautoescape %}";
+    assert_eq!(shell(&r, off), r#"echo '"; id; "'"#);
+}
+
+#[test]
+fn raw_pastes_verbatim_and_blocks_are_values() {
+    let r = hostile();
+    assert_eq!(shell(&r, "{{ 'ls; ' | raw }}echo {{ who }}"), r#"ls; echo '"; id; "'"#);
+    assert_eq!(shell(&r, "echo {{ who | raw }}"), r#"echo "; id; ""#);
+    assert_eq!(r.render("echo {{ who | raw }}").unwrap(), r#"echo "; id; ""#);
+    // A captured block is one value; with `raw` it is code whose inner values are still
+    // quoted where they land.
+    let set = "{% set c %}echo {{ who }}{% endset %}";
+    assert_eq!(shell(&r, &format!("{set}{{{{ c }}}}")), r#"'echo "; id; "'"#);
+    assert_eq!(shell(&r, &format!("{set}{{{{ c | raw }}}}")), r#"echo '"; id; "'"#);
+    let mac = "{% macro q(x) %}\"{{ x }}\"{% endmacro %}";
+    assert_eq!(shell(&r, &format!("{mac}echo {{{{ q(who) | raw }}}}")), r#"echo "\"; id; \"""#);
+    // Text that looks like a marker is not one: values come out as they went in.
+    assert_eq!(shell(&r, "echo {{ fake }}"), "echo '\u{FDD0}0000000000000000{}22\u{FDD1}'");
+    assert_eq!(shell(&r, "echo {{ fake | raw }}"), "echo \u{FDD0}0000000000000000{}22\u{FDD1}");
+}
+
+#[test]
+fn shell_errors_name_the_problem() {
+    let r = hostile();
+    let fatal = |text: &str| match r.render_as(Escaping::Shell, text) {
+        Err(OperatorError::Fatal(m)) => m,
+        other => panic!("{text}: expected a fatal error, got {other:?}"),
+    };
+    let m = fatal("echo ${x:-{{ who }}}");
+    assert!(m.contains("${...}") && m.contains("env:"), "{m}");
+    assert!(fatal("echo {{ nope }}").contains("undefined"));
+    assert!(fatal("echo $(( {{ who }} ))").contains("integer"));
+}
