@@ -135,9 +135,14 @@ impl Fixture {
         self.store.apply_ti_updates(&[update], now).await.unwrap();
         let caps = QueueCaps { free_slots: 10, max_active_tasks: &HashMap::new() };
         self.store.queue_scheduled(&caps, "test", now).await.unwrap();
+        // Each fixture is its own worker process, as in production: tests running side by side
+        // in one binary must not share a try key (and so a cgroup) through equal instance ids.
+        static FIXTURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FIXTURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let owner = format!("test-{}-{n}", std::process::id());
         let ti = self
             .store
-            .start_try(ti.id, "test-host", 1, "test", |n| format!("{n}.log"), now)
+            .start_try(ti.id, "test-host", 1, &owner, |n| format!("{n}.log"), now)
             .await
             .unwrap()
             .unwrap_or(ti);
