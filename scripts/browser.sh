@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Tools of the end-to-end browser tests (tests/browser.rs drives tests/browser/e2e.mjs):
+# Tools of the end-to-end browser tests (tests/it/browser.rs drives tests/browser/e2e.mjs):
 #   scripts/browser.sh install   Debian's chromium and npm (apt-get, when missing)
 #                                and playwright-core from npm into $UPDRAFT_CACHE/browser (npm's
 #                                own cache in $UPDRAFT_CACHE/npm, not ~/.npm)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Schemathesis (property-based tests of the REST API against its OpenAPI document), used by
-# tests/api_schemathesis.rs:
+# tests/it/api_schemathesis.rs:
 #   scripts/schemathesis.sh install   a venv under $UPDRAFT_CACHE/schemathesis with the pinned
 #                                     version from PyPI (skipped when it is already there)
 #   scripts/schemathesis.sh path      prints the `st` executable to use as UPDRAFT_TEST_SCHEMATHESIS
@@ -9,7 +9,7 @@ set -euo pipefail
 UPDRAFT_CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
 DIR="$UPDRAFT_CACHE/schemathesis"
 # Pinned so a rerun never re-resolves and the CLI the test drives stays the same; bump
-# deliberately (and check `st run --help` against tests/api_schemathesis.rs).
+# deliberately (and check `st run --help` against tests/it/api_schemathesis.rs).
 VERSION=4.32.5
 
 install() {

@@ -5,7 +5,7 @@
 # A step that runs long prints a line every UPDRAFT_HEARTBEAT seconds (60) with its elapsed time.
 #
 #   scripts/test.sh                        everything
-#   scripts/test.sh --test scheduler       extra args go to `cargo test`; --all-targets is added
+#   scripts/test.sh --test it scheduler::  extra args go to `cargo test`; --all-targets is added
 #                                          unless they pick targets themselves (--test, --lib, ...)
 #   scripts/test.sh claim -- --nocapture   a test-name filter, and args for the test binaries
 #
@@ -27,9 +27,9 @@
 #   UPDRAFT_HEARTBEAT      seconds between the "still running" lines of a long step (60)
 #   UPDRAFT_PG_DIR         where root's PostgreSQL cluster lives (scripts/postgres.sh)
 #
-# The browser test (tests/browser.rs) gets chromium and playwright-core from scripts/browser.sh
+# The browser test (tests/it/browser.rs) gets chromium and playwright-core from scripts/browser.sh
 # (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis
-# test (tests/api_schemathesis.rs) gets the tool from scripts/schemathesis.sh (PyPI, a venv in
+# test (tests/it/api_schemathesis.rs) gets the tool from scripts/schemathesis.sh (PyPI, a venv in
 # $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS).
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
@@ -190,7 +190,7 @@ step "start servers" start_servers
 step "browser tools" scripts/browser.sh install
 UPDRAFT_TEST_NODE_PATH="$(scripts/browser.sh path)"
 export UPDRAFT_TEST_NODE_PATH
-# The API's schemathesis run (tests/api_schemathesis.rs) needs the tool, from PyPI into a venv.
+# The API's schemathesis run (tests/it/api_schemathesis.rs) needs the tool, from PyPI into a venv.
 step "schemathesis" scripts/schemathesis.sh install
 UPDRAFT_TEST_SCHEMATHESIS="$(scripts/schemathesis.sh path)"
 export UPDRAFT_TEST_SCHEMATHESIS

@@ -6,7 +6,7 @@
 //! give is documented: the operation's own codes, 400 (a parameter or body that does not
 //! parse), 401 (with `WWW-Authenticate`), 403, 404 on paths with ids, 413 on bodies and 414 on
 //! every path. `schemas` describes the serde structs of `dags`, `runs`, `tis` and `logs`;
-//! change them together. `tests/api_schemathesis.rs` holds the server to this document.
+//! change them together. `tests/it/api_schemathesis.rs` holds the server to this document.
 
 mod schemas;
 

@@ -2,7 +2,7 @@
 //! only): bash (XCom, env, cwd, exit codes, cancellation of the whole process group), http,
 //! file and http sensors, external task sensor and trigger_dag.
 
-mod operators_support;
+use crate::support::operators as operators_support;
 
 use std::time::{Duration, Instant};
 

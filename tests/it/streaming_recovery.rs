@@ -4,9 +4,8 @@
 //! and with `kill -9` of the whole `updraft` process (no drain, no last commit, no destructor).
 //! Real servers on 127.0.0.1; unique names per run.
 
-#[allow(dead_code)]
-mod operators_support;
-mod streaming_support;
+use crate::support::operators as operators_support;
+use crate::support::streaming as streaming_support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

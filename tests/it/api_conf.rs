@@ -4,8 +4,8 @@
 //! list filter into a wildcard. And a bad run id already stored still cannot write outside
 //! the logs folder.
 
-mod api_support;
-mod common;
+use crate::support::api as api_support;
+use crate::support::common;
 
 use std::time::Duration;
 

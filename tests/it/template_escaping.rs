@@ -2,7 +2,7 @@
 //! through the real engine (scheduler, executor, worker, bash) and must neither run a command
 //! nor change what the command prints.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! param's type, refusals shown beside their fields (400, nothing created), and the free JSON
 //! field unable to override a declared param.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,9 +3,8 @@
 //! kafka_to_s3 (objects, names, re-runs), s3 operations, the sensors, and http_to_kafka against
 //! a local HTTP server. Every test uses its own topics, keyspaces and buckets.
 
-#[allow(dead_code)]
-mod operators_support;
-mod streaming_support;
+use crate::support::operators as operators_support;
+use crate::support::streaming as streaming_support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

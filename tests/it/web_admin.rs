@@ -1,7 +1,7 @@
 //! The editor, the admin pages and the account page over real HTTP: a served router, users
 //! created in the store, sessions from `/login`, CSRF tokens read from the pages.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The DAG page, run page and task-instance page over HTTP: a real store, a DAG run to its
 //! end by the real engine, the real router on a local port, users of each role with sessions.
 
-mod common;
+use crate::support::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! watching a run, logs with offset tailing, clear and mark, the errors (401, 403, 404, 409,
 //! 400 naming the field, path traversal) and the OpenAPI document against the served routes.
 
-mod api_support;
-mod common;
+use crate::support::api as api_support;
+use crate::support::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! lacks start paused, saying what they need, while the others run green; logs written to a
 //! pipe or a file carry no colour codes.
 
-mod common;
+use crate::support::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -14,7 +14,7 @@ use updraft::secrets::{random_token, token_hash};
 use updraft::web::auth::hash_password;
 use updraft::web::{AppState, Metrics};
 
-use crate::common::{Env, Running};
+use crate::support::common::{Env, Running};
 
 /// The main DAG: params, two chained tasks writing several log lines, a third downstream.
 pub const HELLO: &str = r#"

@@ -1,7 +1,7 @@
 //! The scheduler end to end: real DAG files, the real scheduler and local executor, on SQLite
 //! and on PostgreSQL.
 
-mod common;
+use crate::support::common;
 
 use std::time::Duration;
 

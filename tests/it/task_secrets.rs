@@ -4,7 +4,7 @@
 //! line, error and rendered field of every task, including tasks that never named the
 //! connection.
 
-mod common;
+use crate::support::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! (`tests/fixtures/recorded/`). Each run gets its own topic, keyspace and bucket through the
 //! run's conf. The tests check the rows and objects with their own clients.
 
-mod common;
-mod streaming_support;
+use crate::support::common;
+use crate::support::streaming as streaming_support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

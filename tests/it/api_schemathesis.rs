@@ -8,8 +8,8 @@
 //! a fixed number of examples per operation, a fixed seed, and a wall-clock limit after which
 //! the tool is killed and the test fails.
 
-mod api_support;
-mod common;
+use crate::support::api as api_support;
+use crate::support::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 //! Clients bind distinct loopback addresses (127.0.0.2, 127.0.0.3) so the server sees them as
 //! different machines.
 
-mod common;
+use crate::support::common;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! two schedulers never queue past a pool. Each store here is its own connection pool, as two
 //! processes would have. On SQLite and PostgreSQL.
 
-mod common;
+use crate::support::common;
 
 use chrono::Utc;
 use common::{Db, Env, both};

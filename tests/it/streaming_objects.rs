@@ -3,9 +3,8 @@
 //! s3_key_sensor, kafka_to_s3 (object names, contents, a re-run that adds nothing),
 //! kafka_sensor, and http_to_kafka (pages, retries on 503) against a local HTTP server.
 
-#[allow(dead_code)]
-mod operators_support;
-mod streaming_support;
+use crate::support::operators as operators_support;
+use crate::support::streaming as streaming_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,8 +2,8 @@
 //! garbage, the bearer scheme in any case, the headers HTTP requires on 401 and 405, and run
 //! ids that could climb out of a folder.
 
-mod api_support;
-mod common;
+use crate::support::api as api_support;
+use crate::support::common;
 
 use api_support::{ApiEnv, small_dag};
 use common::{Db, Env};

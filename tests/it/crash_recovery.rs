@@ -4,7 +4,7 @@
 //! try starts, with and without a cgroup per try; a task marked success while its worker was
 //! dead is stopped before its downstream task starts.
 
-mod common;
+use crate::support::common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! and a mark is never turned into a retry. Sequential and local executors, SQLite and
 //! PostgreSQL.
 
-mod common;
+use crate::support::common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -1,0 +1,9 @@
+//! What the integration tests share: the store and engine harness (`common`), the web app with
+//! role sessions and tokens (`api`), tasks built from YAML (`operators`), and the clients of the
+//! real Kafka, Cassandra and S3 servers (`streaming`).
+#![allow(dead_code)]
+
+pub mod common;
+pub mod api;
+pub mod operators;
+pub mod streaming;
