@@ -11,6 +11,8 @@
 
 mod recovery;
 mod runs;
+#[cfg(test)]
+mod tests;
 
 pub use runs::new_ti;
 
