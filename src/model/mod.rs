@@ -4,16 +4,22 @@
 //! return. Values of [`TaskState`] and [`DagRunState`] are Airflow's snake_case names; they are
 //! stored in the metadata database and must never be renamed.
 
+pub mod dag_run;
 pub mod run_id;
+pub mod schedule_ti;
 pub mod state;
 pub mod stop;
 pub mod transition;
 pub mod trigger;
 
+pub use dag_run::{DueRuns, due_runs, may_start_run};
+pub use schedule_ti::{
+    Decision, Expansion, Next, TiFacts, WaitReason, Why, expansion, schedule_ti,
+};
 pub use state::{DagRunState, RunType, TaskState};
 pub use stop::{AfterStop, StopRequest, after_stop, needs_stop};
 pub use transition::{
     FailureOutcome, can_clear, can_mark, cleared_max_tries, on_failure, retry_delay, run_state,
     try_is_over,
 };
-pub use trigger::{Readiness, UpstreamCounts, readiness};
+pub use trigger::{Readiness, UpstreamCounts, UpstreamWait, readiness};

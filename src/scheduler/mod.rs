@@ -6,11 +6,14 @@
 //! [`SchedulerOptions::poll_interval`] picks up what no event announces (schedules falling
 //! due, runs triggered by other processes, retries whose delay passed).
 //!
-//! Invariants: the scheduler never runs task code in its own loop; it reads time only from its
-//! [`Clock`]; every decision is committed to the store before the executor sees it.
+//! Invariants: the scheduler never runs task code in its own loop; it decides no state itself
+//! (`model` does; the scheduler reads the store, asks and applies); it reads time only from
+//! its [`Clock`]; every decision is committed to the store before the executor sees it.
 
 mod recovery;
 mod runs;
+#[cfg(test)]
+mod tests;
 
 pub use runs::new_ti;
 

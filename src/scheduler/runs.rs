@@ -1,11 +1,21 @@
 //! Run-level scheduling: creating scheduled runs, starting queued runs, and examining a running
-//! run's task instances against their trigger rules.
+//! run's task instances.
+//!
+//! Invariant: this file decides nothing itself. It reads the store, asks `model` (which runs
+//! are due, whether a run may start, what each pending instance does and why, what a rendered
+//! `foreach` means) and applies the answers as compare-and-set writes. A waiting instance's
+//! reason is written only when it differs from its stored note, so re-examining a run whose
+//! waits have not changed writes nothing.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use super::{Scheduler, SchedulerError};
 use crate::dag::{Dag, Foreach, Task};
-use crate::model::{self, DagRunState, Readiness, RunType, TaskState, UpstreamCounts};
+use crate::model::{
+    self, DagRunState, Expansion, Next, RunType, TaskState, TiFacts, UpstreamCounts,
+};
 use crate::operators::template::{RenderInput, Renderer};
 use crate::store::{NewRun, NewTi, RunRow, StoreError, TiRow, TiUpdate};
 
@@ -25,14 +35,13 @@ pub fn new_ti(task: &Task) -> NewTi {
 }
 
 /// Task instance counts of one run, per task and state.
-type Counts = HashMap<String, HashMap<TaskState, i64>>;
+pub(super) type Counts = HashMap<String, HashMap<TaskState, i64>>;
 
 fn upstream_counts(dag: &Dag, task_id: &str, counts: &Counts) -> UpstreamCounts {
     let mut c = UpstreamCounts::default();
     for up in dag.graph.upstream(task_id) {
-        for (state, n) in counts.get(up).into_iter().flatten() {
-            c.add_n(*state, (*n).max(0) as usize);
-        }
+        let states = counts.get(up).into_iter().flatten();
+        c.add_task(up, states.map(|(state, n)| (*state, (*n).max(0) as usize)));
     }
     c
 }
@@ -41,6 +50,74 @@ fn shift(counts: &mut Counts, task_id: &str, from: TaskState, to: TaskState) {
     let per_task = counts.entry(task_id.to_string()).or_default();
     *per_task.entry(from).or_insert(0) -= 1;
     *per_task.entry(to).or_insert(0) += 1;
+}
+
+/// What one pass over a run decided.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// State changes and changed waiting notes, each applied only if the instance is still in
+    /// the state it was read in.
+    pub updates: Vec<TiUpdate>,
+    /// Mapped placeholders whose `foreach` is to be rendered.
+    pub expand: Vec<TiRow>,
+}
+
+impl Plan {
+    fn apply(&mut self, ti: &TiRow, next: Next, counts: &mut Counts) {
+        match next {
+            Next::Move(d) => {
+                let note = d.why.note();
+                self.updates.push(TiUpdate { id: ti.id, from: ti.state, to: d.to, note });
+                shift(counts, &ti.task_id, ti.state, d.to);
+            }
+            // The hot path: an unchanged wait costs a string comparison, not a write.
+            Next::Hold(reason) => {
+                if let Some(note) = reason.note().filter(|n| ti.note.as_ref() != Some(n)) {
+                    let (id, state) = (ti.id, ti.state);
+                    self.updates.push(TiUpdate { id, from: state, to: state, note: Some(note) });
+                }
+            }
+            Next::Expand => self.expand.push(ti.clone()),
+            Next::Untouched => {}
+        }
+    }
+}
+
+/// Decides, through `model`, what happens to each pending instance of a run: instances of
+/// removed tasks first, then task by task in topological order, with `counts` updated as it
+/// goes so skips and upstream failures cascade in one pass.
+pub(super) fn plan_run(
+    dag: &Dag,
+    pending: &[TiRow],
+    counts: &mut Counts,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut plan = Plan::default();
+    let mut by_task: HashMap<&str, Vec<&TiRow>> = HashMap::new();
+    let facts = |ti: &TiRow| TiFacts {
+        state: ti.state,
+        map_index: ti.map_index,
+        next_try_at: ti.next_try_at,
+    };
+    let nothing_upstream = UpstreamCounts::default();
+    for ti in pending {
+        if dag.tasks.contains_key(&ti.task_id) {
+            by_task.entry(ti.task_id.as_str()).or_default().push(ti);
+        } else {
+            let next = model::schedule_ti(&facts(ti), None, &nothing_upstream, now);
+            plan.apply(ti, next, counts);
+        }
+    }
+    for task_id in dag.graph.topo_order() {
+        let Some(tis) = by_task.get(task_id.as_str()) else { continue };
+        let task = &dag.tasks[task_id];
+        for ti in tis {
+            let upstream = upstream_counts(dag, task_id, counts);
+            let next = model::schedule_ti(&facts(ti), Some(task), &upstream, now);
+            plan.apply(ti, next, counts);
+        }
+    }
+    plan
 }
 
 impl Scheduler {
@@ -56,22 +133,10 @@ impl Scheduler {
                 Some(last) => *last,
                 None => self.store.last_scheduled_interval(&dag.dag_id).await?,
             };
-            let mut active = active_by_dag.get(&dag.dag_id).copied().unwrap_or(0);
+            let active = active_by_dag.get(&dag.dag_id).copied().unwrap_or(0);
+            let due = model::due_runs(&dag, last, active, now);
             let mut last_created = last;
-            let mut next;
-            // Bounded by max_active_runs: each pass creates one run or stops.
-            loop {
-                next = dag.schedule.next_interval(
-                    last_created,
-                    dag.start_date,
-                    dag.end_date,
-                    dag.catchup,
-                    now,
-                );
-                let Some(interval) = next.filter(|i| i.end <= now) else { break };
-                if active >= i64::from(dag.max_active_runs) {
-                    break;
-                }
+            for interval in due.create {
                 let run = NewRun {
                     dag_id: dag.dag_id.clone(),
                     run_id: NewRun::default_run_id(RunType::Scheduled, interval.start),
@@ -90,13 +155,12 @@ impl Scheduler {
                     Err(StoreError::Conflict(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
-                active += 1;
                 last_created = Some(interval);
             }
             self.last_interval.insert(dag.dag_id.clone(), last_created);
-            if self.next_dagrun.get(&dag.dag_id) != Some(&next) {
-                self.store.set_next_dagrun(&dag.dag_id, next).await?;
-                self.next_dagrun.insert(dag.dag_id.clone(), next);
+            if self.next_dagrun.get(&dag.dag_id) != Some(&due.next) {
+                self.store.set_next_dagrun(&dag.dag_id, due.next).await?;
+                self.next_dagrun.insert(dag.dag_id.clone(), due.next);
             }
         }
         Ok(())
@@ -116,7 +180,7 @@ impl Scheduler {
                 continue;
             }
             let n = running.entry(dag.dag_id.clone()).or_insert(0);
-            if *n >= i64::from(dag.max_active_runs) {
+            if !model::may_start_run(&dag, *n) {
                 continue;
             }
             let tis: Vec<NewTi> = dag.tasks.values().map(new_ti).collect();
@@ -130,9 +194,9 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Examines one running run: moves ready task instances to scheduled, applies skips and
-    /// upstream failures (cascading in topological order), expands mapped tasks, and finishes
-    /// the run when every instance is finished.
+    /// Examines one running run: applies what `model` decides for its pending instances
+    /// (see [`plan_run`]), expands mapped tasks, and finishes the run when every instance is
+    /// finished.
     pub(super) async fn schedule_run(&mut self, run_pk: i64) -> Result<(), SchedulerError> {
         let dag_id = match self.running.get(&run_pk) {
             Some(id) => id.clone(),
@@ -148,62 +212,32 @@ impl Scheduler {
         // A DAG this scheduler does not know (file removed or broken): leave its runs alone.
         let Some(dag) = self.dags.cached(&dag_id) else { return Ok(()) };
         let now = self.clock.now();
-        let mut counts: Counts = HashMap::new();
-        for (task_id, state, n) in self.store.run_state_counts(run_pk).await? {
-            counts.entry(task_id).or_default().insert(state, n);
-        }
-        let pending = self.store.run_pending_tis(run_pk).await?;
-        let mut by_task: HashMap<&str, Vec<&TiRow>> = HashMap::new();
-        for ti in &pending {
-            by_task.entry(ti.task_id.as_str()).or_default().push(ti);
-        }
-        let mut updates = Vec::new();
-        let mut expand = Vec::new();
-        for ti in pending.iter().filter(|ti| !dag.tasks.contains_key(&ti.task_id)) {
-            let note = Some("the task is no longer in the DAG".to_string());
-            updates.push(TiUpdate { id: ti.id, from: ti.state, to: TaskState::Removed, note });
-            shift(&mut counts, &ti.task_id, ti.state, TaskState::Removed);
-        }
-        for task_id in dag.graph.topo_order() {
-            let Some(tis) = by_task.get(task_id.as_str()) else { continue };
-            let task = &dag.tasks[task_id];
-            for ti in tis {
-                let to = match ti.state {
-                    TaskState::UpForRetry | TaskState::UpForReschedule => {
-                        if ti.next_try_at.is_some_and(|t| t > now) {
-                            continue;
-                        }
-                        (TaskState::Scheduled, None)
-                    }
-                    _ => match model::readiness(
-                        task.trigger_rule,
-                        &upstream_counts(&dag, task_id, &counts),
-                    ) {
-                        Readiness::Ready if task.foreach.is_some() && ti.map_index < 0 => {
-                            expand.push((*ti).clone());
-                            continue;
-                        }
-                        Readiness::Ready => (TaskState::Scheduled, None),
-                        Readiness::Wait(_) => continue,
-                        Readiness::Skip(why) => (TaskState::Skipped, Some(why)),
-                        Readiness::UpstreamFailed(why) => (TaskState::UpstreamFailed, Some(why)),
-                    },
-                };
-                updates.push(TiUpdate { id: ti.id, from: ti.state, to: to.0, note: to.1 });
-                shift(&mut counts, task_id, ti.state, to.0);
-            }
-        }
-        self.store.apply_ti_updates(&updates, now).await?;
-        self.queue_wanted |= updates.iter().any(|u| u.to == TaskState::Scheduled);
-        if !expand.is_empty() {
+        let (mut counts, pending) = self.read_run(run_pk).await?;
+        let plan = plan_run(&dag, &pending, &mut counts, now);
+        self.store.apply_ti_updates(&plan.updates, now).await?;
+        self.queue_wanted |= plan.updates.iter().any(|u| u.to == TaskState::Scheduled);
+        if !plan.expand.is_empty() {
             let run = self.store.get_run(run_pk).await?;
-            for placeholder in expand {
+            for placeholder in plan.expand {
                 self.expand(&dag, &run, &placeholder).await?;
             }
             self.dirty.insert(run_pk);
             return Ok(());
         }
         self.finish_run_if_done(&dag, run_pk, &counts).await
+    }
+
+    /// What examining a run reads: its instance counts per task and state (cheap however wide
+    /// the run), and its pending instances.
+    pub(super) async fn read_run(
+        &self,
+        run_pk: i64,
+    ) -> Result<(Counts, Vec<TiRow>), SchedulerError> {
+        let mut counts: Counts = HashMap::new();
+        for (task_id, state, n) in self.store.run_state_counts(run_pk).await? {
+            counts.entry(task_id).or_default().insert(state, n);
+        }
+        Ok((counts, self.store.run_pending_tis(run_pk).await?))
     }
 
     async fn finish_run_if_done(
@@ -238,8 +272,9 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Replaces a mapped task's placeholder by one instance per item. A `foreach` template
-    /// that fails to render or is not a list fails the placeholder with the reason.
+    /// Renders a mapped task's `foreach` and applies what `model::expansion` makes of it: one
+    /// instance per item in place of the placeholder, or the placeholder skipped or failed with
+    /// the reason.
     async fn expand(
         &mut self,
         dag: &Dag,
@@ -268,17 +303,14 @@ impl Scheduler {
             None => Ok(Vec::new()),
         };
         let now = self.clock.now();
-        match items {
-            Ok(items) => self.store.expand_mapped(placeholder, &new_ti(task), &items, now).await?,
-            Err(why) => {
-                let note = Some(format!("foreach could not be expanded: {why}"));
-                let fail = TiUpdate {
-                    id: placeholder.id,
-                    from: TaskState::None,
-                    to: TaskState::Failed,
-                    note,
-                };
-                self.store.apply_ti_updates(&[fail], now).await?;
+        match model::expansion(items) {
+            Expansion::Map(items) => {
+                self.store.expand_mapped(placeholder, &new_ti(task), &items, now).await?
+            }
+            Expansion::Move(d) => {
+                let note = d.why.note();
+                let (id, from) = (placeholder.id, placeholder.state);
+                self.store.apply_ti_updates(&[TiUpdate { id, from, to: d.to, note }], now).await?;
             }
         }
         Ok(())

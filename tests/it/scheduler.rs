@@ -26,6 +26,7 @@ both!(
     pause_holds_runs_and_clean_removes_history,
     priority_and_sequential_order,
     shutdown_lets_running_tries_finish,
+    a_waiting_task_says_what_it_waits_for,
 );
 
 async fn chain_passes_xcom_and_params(env: Env) {
@@ -507,4 +508,44 @@ async fn shutdown_lets_running_tries_finish(env: Env) {
     let ti = env.tis(run.id).await.remove(0);
     assert_eq!(ti.state, TaskState::Success, "the try finished within the shutdown grace");
     assert!(env.log(&ti, 1).contains("finished"));
+}
+
+async fn a_waiting_task_says_what_it_waits_for(env: Env) {
+    let flag = env.path("go");
+    env.write_dag(
+        "gate.yaml",
+        &format!(
+            r#"
+dag_id: gate
+tasks:
+  gate:
+    type: bash
+    execution_timeout: 60s
+    command: until [ -e {f} ]; do sleep 0.02; done
+  after: {{ type: empty, depends_on: [gate] }}
+  last: {{ type: empty, depends_on: [after] }}
+"#,
+            f = flag.display()
+        ),
+    );
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("gate").await.is_ok() }).await;
+    let run = env.trigger("gate", json!({})).await;
+    let note_of = |task_id: &'static str| {
+        let env = &env;
+        async move {
+            let tis = env.tis(run.id).await;
+            tis.into_iter().find(|t| t.task_id == task_id).and_then(|t| t.note)
+        }
+    };
+    // The next poll after the gate starts records what the API and the UI show.
+    env.wait_until("the wait is noted", LIMIT, || async {
+        note_of("after").await.as_deref() == Some("waiting for upstream gate (running)")
+    })
+    .await;
+    assert_eq!(note_of("last").await.as_deref(), Some("waiting for upstream after (none)"));
+    std::fs::write(&flag, "").unwrap();
+    assert_success(&env.wait_run(run.id, LIMIT).await);
+    assert_eq!(note_of("after").await, None, "no stale reason once it ran");
+    running.stop().await;
 }

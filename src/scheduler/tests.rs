@@ -1,0 +1,360 @@
+//! Scheduling decisions on a fixed clock: a real store (SQLite in a temp dir) and the real
+//! scheduler, driven one pass at a time with a [`ManualClock`] and an executor that runs
+//! nothing. The test stands in for the worker (start and end a try through the store), so
+//! every other state change seen here is the scheduler's. No sleeps: time moves only when a
+//! test sets the clock.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tokio::sync::mpsc;
+
+use super::runs::plan_run;
+use super::*;
+use crate::dag::{Dag, LoadError, parse_dag_str};
+use crate::executor::{BoxFuture, Executor};
+use crate::model::{self, DagRunState, FailureOutcome, RunType, TaskState};
+use crate::store::{FinishTry, NewRun, RunRow, TiRow};
+
+/// Records what it is given; runs nothing.
+#[derive(Default)]
+struct Recorder {
+    submitted: Mutex<Vec<TiRow>>,
+}
+
+impl Recorder {
+    fn count(&self) -> usize {
+        self.submitted.lock().map(|v| v.len()).unwrap_or(0)
+    }
+}
+
+impl Executor for Recorder {
+    fn free_slots(&self) -> usize {
+        8
+    }
+    fn submit(&self, ti: TiRow) {
+        if let Ok(mut v) = self.submitted.lock() {
+            v.push(ti);
+        }
+    }
+    fn drain(&self, _grace: std::time::Duration) -> BoxFuture {
+        Box::pin(async {})
+    }
+}
+
+fn day(d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, d, 0, 0, 0).single().expect("valid date")
+}
+
+fn parse(yaml: &str) -> Dag {
+    parse_dag_str(yaml, "t.yaml".as_ref()).expect("valid DAG")
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Store,
+    clock: Arc<ManualClock>,
+    executor: Arc<Recorder>,
+    sched: Scheduler,
+    _reports: mpsc::UnboundedSender<TryReport>,
+}
+
+impl Harness {
+    async fn new(yaml: &str, now: DateTime<Utc>) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("home");
+        let settings = Settings::for_home(&home, &dir.path().join("dags"));
+        let store = Store::open(&settings.database_url).await.expect("open store");
+        let dag = parse(yaml);
+        store.sync_dags([&dag], std::iter::empty::<&LoadError>(), now).await.expect("sync");
+        let dags = Arc::new(DagCache::new(store.clone()));
+        dags.replace_all([dag]);
+        let clock = Arc::new(ManualClock::new(now));
+        let executor = Arc::new(Recorder::default());
+        let process = ProcessRow {
+            id: "test:1:0".into(),
+            kind: "scheduler".into(),
+            hostname: "test".into(),
+            pid: 1,
+            heartbeat_at: now,
+            stopped_at: None,
+        };
+        store.heartbeat(&process, now).await.expect("heartbeat");
+        let (tx, reports) = mpsc::unbounded_channel();
+        let mut sched = Scheduler::new(SchedulerParts {
+            store: store.clone(),
+            settings: Arc::new(settings),
+            clock: clock.clone(),
+            executor: executor.clone(),
+            dags,
+            folder: None,
+            process,
+            reports,
+            opts: SchedulerOptions::default(),
+            metrics: Arc::default(),
+        });
+        sched.refresh_caps();
+        Harness { _dir: dir, store, clock, executor, sched, _reports: tx }
+    }
+
+    /// One pass of the scheduler's loop at the clock's time: the poll (schedules, queued
+    /// runs, sweep of running runs), then every dirty run and the queue.
+    async fn pass(&mut self) {
+        self.sched.poll().await.expect("poll");
+        self.sched.process_dirty().await.expect("schedule");
+    }
+
+    async fn trigger(&self, dag_id: &str) -> RunRow {
+        let now = self.clock.now();
+        let run = NewRun {
+            dag_id: dag_id.into(),
+            run_id: NewRun::default_run_id(RunType::Manual, now),
+            run_type: RunType::Manual,
+            logical_date: now,
+            data_interval_start: now,
+            data_interval_end: now,
+            conf: serde_json::Map::new(),
+            triggered_by: "test".into(),
+        };
+        self.store.create_run(&run, now).await.expect("create run")
+    }
+
+    /// Logical dates of a DAG's runs, oldest first.
+    async fn run_days(&self, dag_id: &str) -> Vec<DateTime<Utc>> {
+        let runs = self.store.list_runs(dag_id, None, 100).await.expect("runs");
+        let mut days: Vec<_> = runs.iter().map(|r| r.logical_date).collect();
+        days.sort();
+        days
+    }
+
+    async fn ti(&self, run_pk: i64, task_id: &str) -> TiRow {
+        let tis = self.store.run_tis(run_pk).await.expect("tis");
+        tis.into_iter().find(|t| t.task_id == task_id).expect("instance exists")
+    }
+
+    /// Stands in for a worker: starts the queued try of `task_id` and ends it as `end` says.
+    async fn run_try(&self, run_pk: i64, task_id: &str, end: impl FnOnce(&TiRow) -> FinishTry) {
+        let ti = self.ti(run_pk, task_id).await;
+        assert_eq!(ti.state, TaskState::Queued, "{task_id} is queued before it runs");
+        let now = self.clock.now();
+        let started = self.store.start_try(ti.id, "test", 1, "test:1:0", |_| String::new(), now);
+        let running = started.await.expect("start try").expect("it was queued");
+        assert!(self.store.finish_try(&end(&running)).await.expect("finish try"));
+    }
+}
+
+/// The end of a try, as a worker records it.
+fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
+    FinishTry {
+        ti_id: ti.id,
+        try_number: ti.try_number,
+        state,
+        next_try_at: None,
+        first_poke_at: None,
+        end: now,
+        error: None,
+        rendered: None,
+        xcom: None,
+    }
+}
+
+const DAILY: &str = "schedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  t: { type: empty }\n";
+
+#[tokio::test]
+async fn catchup_creates_exactly_the_runs_whose_interval_has_ended() {
+    let yaml = format!("dag_id: daily\ncatchup: true\n{DAILY}");
+    let mut h = Harness::new(&yaml, day(4) - Duration::microseconds(1)).await;
+    h.pass().await;
+    assert_eq!(h.run_days("daily").await, [day(1), day(2)], "the 3rd interval has not ended");
+    let dag = h.store.get_dag("daily").await.expect("dag");
+    assert_eq!(dag.next_dagrun, Some(day(3)), "the UI's next run");
+    h.clock.set(day(4));
+    h.pass().await;
+    h.pass().await;
+    assert_eq!(h.run_days("daily").await, [day(1), day(2), day(3)], "due at its end, once");
+    for run in h.store.list_runs("daily", None, 10).await.expect("runs") {
+        assert_eq!(run.data_interval_end - run.data_interval_start, Duration::days(1));
+        assert!(run.run_id.starts_with("scheduled__"), "{}", run.run_id);
+    }
+}
+
+#[tokio::test]
+async fn without_catchup_only_the_latest_ended_interval_runs() {
+    let yaml = format!("dag_id: latest\ncatchup: false\n{DAILY}");
+    let mut h = Harness::new(&yaml, day(4) + Duration::hours(6)).await;
+    h.pass().await;
+    assert_eq!(h.run_days("latest").await, [day(3)]);
+    // Three days pass without a scheduler: the missed intervals are not caught up.
+    h.clock.set(day(8));
+    h.pass().await;
+    assert_eq!(h.run_days("latest").await, [day(3), day(7)]);
+}
+
+#[tokio::test]
+async fn max_active_runs_holds_due_runs_until_one_finishes() {
+    let yaml = format!("dag_id: capped\ncatchup: true\nmax_active_runs: 2\n{DAILY}");
+    let mut h = Harness::new(&yaml, day(5)).await;
+    h.pass().await;
+    h.pass().await;
+    assert_eq!(h.run_days("capped").await, [day(1), day(2)], "4 due, 2 allowed");
+    let dag = h.store.get_dag("capped").await.expect("dag");
+    assert_eq!(dag.next_dagrun, Some(day(3)), "the held interval is the next run");
+    let runs = h.store.list_runs("capped", None, 10).await.expect("runs");
+    let first = runs.iter().find(|r| r.logical_date == day(1)).expect("first run");
+    assert_eq!(first.state, DagRunState::Running);
+    h.run_try(first.id, "t", |ti| ended(ti, TaskState::Success, day(5))).await;
+    h.pass().await;
+    assert_eq!(h.store.get_run(first.id).await.expect("run").state, DagRunState::Success);
+    h.pass().await;
+    assert_eq!(h.run_days("capped").await, [day(1), day(2), day(3)], "one slot freed, one run");
+}
+
+#[tokio::test]
+async fn a_retry_is_scheduled_exactly_at_next_try_at() {
+    let t0 = day(10);
+    let yaml = "dag_id: flaky\ntasks:\n  t: { type: empty, retries: 2, retry_delay: 30s }\n";
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("flaky").await;
+    h.pass().await;
+    assert_eq!(h.executor.count(), 1, "queued and handed over");
+    let failed_at = t0 + Duration::seconds(1);
+    h.clock.set(failed_at);
+    let task = parse(yaml).tasks["t"].clone();
+    let FailureOutcome::Retry(at) = model::on_failure(&task, 1, 3, true, failed_at) else {
+        panic!("try 1 of 3 retries")
+    };
+    assert_eq!(at, failed_at + Duration::seconds(30));
+    h.run_try(run.id, "t", |ti| FinishTry {
+        next_try_at: Some(at),
+        error: Some("exit status 1".into()),
+        ..ended(ti, TaskState::UpForRetry, failed_at)
+    })
+    .await;
+    h.clock.set(at - Duration::microseconds(1));
+    h.pass().await;
+    let ti = h.ti(run.id, "t").await;
+    assert_eq!(ti.state, TaskState::UpForRetry, "not a microsecond early");
+    assert_eq!(ti.note.as_deref(), Some("exit status 1"), "the failed try's error stays shown");
+    assert_eq!(h.executor.count(), 1);
+    h.clock.set(at);
+    h.pass().await;
+    let ti = h.ti(run.id, "t").await;
+    assert_eq!((ti.state, ti.runnable_at), (TaskState::Queued, Some(at)), "scheduled at `at`");
+    assert_eq!(h.executor.count(), 2, "the retry was handed over");
+}
+
+#[tokio::test]
+async fn a_sensor_pokes_again_exactly_after_its_interval_with_the_same_try() {
+    let t0 = day(10);
+    let yaml = "dag_id: wait\ntasks:\n  s: { type: file_sensor, path: /nonexistent, poke_interval: 10s, timeout: 1h }\n";
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("wait").await;
+    h.pass().await;
+    let again = t0 + Duration::seconds(10);
+    h.run_try(run.id, "s", |ti| FinishTry {
+        next_try_at: Some(again),
+        first_poke_at: Some(t0),
+        ..ended(ti, TaskState::UpForReschedule, t0)
+    })
+    .await;
+    h.clock.set(again - Duration::microseconds(1));
+    h.pass().await;
+    assert_eq!(h.ti(run.id, "s").await.state, TaskState::UpForReschedule);
+    assert_eq!(h.executor.count(), 1, "no slot taken between pokes");
+    h.clock.set(again);
+    h.pass().await;
+    assert_eq!(h.executor.count(), 2, "poked again at its time");
+    h.run_try(run.id, "s", |ti| {
+        assert_eq!(ti.try_number, 1, "a re-poke keeps its try");
+        ended(ti, TaskState::Success, again)
+    })
+    .await;
+    h.pass().await;
+    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Success);
+}
+
+#[tokio::test]
+async fn a_task_removed_from_the_dag_is_removed_and_the_run_still_ends() {
+    let t0 = day(10);
+    let v1 = "dag_id: shrink\ntasks:\n  a: { type: empty }\n  b: { type: empty, depends_on: [a] }\n  c: { type: empty, retries: 1 }\n";
+    let mut h = Harness::new(v1, t0).await;
+    let run = h.trigger("shrink").await;
+    h.pass().await;
+    let later = t0 + Duration::hours(1);
+    h.run_try(run.id, "c", |ti| FinishTry {
+        next_try_at: Some(later),
+        ..ended(ti, TaskState::UpForRetry, t0)
+    })
+    .await;
+    h.sched.dags.replace_all([parse("dag_id: shrink\ntasks:\n  a: { type: empty }\n")]);
+    h.pass().await;
+    for gone in ["b", "c"] {
+        let ti = h.ti(run.id, gone).await;
+        assert_eq!(ti.state, TaskState::Removed, "{gone}");
+        assert_eq!(ti.note.as_deref(), Some("the task is no longer in the DAG"));
+    }
+    assert_eq!(h.ti(run.id, "a").await.state, TaskState::Queued, "a running task is left alone");
+    h.run_try(run.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;
+    h.pass().await;
+    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Success);
+}
+
+#[tokio::test]
+async fn a_wait_is_noted_when_it_changes_and_cleared_when_the_task_is_scheduled() {
+    let t0 = day(10);
+    let yaml =
+        "dag_id: pair\ntasks:\n  a: { type: empty }\n  b: { type: empty, depends_on: [a] }\n";
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("pair").await;
+    h.pass().await;
+    let note = |ti: TiRow| ti.note.unwrap_or_default();
+    // Examined while `a` had just been scheduled, before the queue took it.
+    assert_eq!(note(h.ti(run.id, "b").await), "waiting for upstream a (scheduled)");
+    h.pass().await;
+    assert_eq!(note(h.ti(run.id, "b").await), "waiting for upstream a (queued)");
+    // Nothing changed: re-examining the run plans no write at all.
+    let dag = h.sched.dags.cached("pair").expect("dag");
+    let (mut counts, pending) = h.sched.read_run(run.id).await.expect("read");
+    let plan = plan_run(&dag, &pending, &mut counts, t0);
+    assert!(plan.updates.is_empty() && plan.expand.is_empty(), "{:?}", plan.updates);
+    h.run_try(run.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;
+    h.pass().await;
+    let b = h.ti(run.id, "b").await;
+    assert_eq!((b.state, b.note), (TaskState::Queued, None), "no stale reason once it runs");
+}
+
+#[tokio::test]
+async fn a_foreach_that_cannot_expand_fails_its_task_and_an_empty_one_skips_it() {
+    let t0 = day(10);
+    let yaml = r#"
+dag_id: fan
+tasks:
+  list: { type: empty }
+  bad: { type: empty, depends_on: [list], foreach: "{{ ti.xcom_pull('list') }}" }
+  after_bad: { type: empty, depends_on: [bad] }
+  nothing: { type: empty, depends_on: [list], foreach: [] }
+  after_nothing: { type: empty, depends_on: [nothing] }
+"#;
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("fan").await;
+    h.pass().await;
+    h.run_try(run.id, "list", |ti| FinishTry {
+        xcom: Some(serde_json::json!({"not": "a list"})),
+        ..ended(ti, TaskState::Success, t0)
+    })
+    .await;
+    h.pass().await;
+    let bad = h.ti(run.id, "bad").await;
+    assert_eq!(bad.state, TaskState::Failed);
+    let why = bad.note.unwrap_or_default();
+    assert!(why.starts_with("foreach could not be expanded: "), "{why}");
+    assert_eq!(h.ti(run.id, "after_bad").await.state, TaskState::UpstreamFailed);
+    let nothing = h.ti(run.id, "nothing").await;
+    assert_eq!(
+        (nothing.state, nothing.note.as_deref()),
+        (TaskState::Skipped, Some("foreach gave no items"))
+    );
+    assert_eq!(h.ti(run.id, "after_nothing").await.state, TaskState::Skipped);
+    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Failed);
+}
