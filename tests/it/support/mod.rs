@@ -3,7 +3,7 @@
 //! real Kafka, Cassandra and S3 servers (`streaming`).
 #![allow(dead_code)]
 
-pub mod common;
 pub mod api;
+pub mod common;
 pub mod operators;
 pub mod streaming;
