@@ -1,6 +1,6 @@
 //! DAG files: YAML text -> validated [`Dag`].
 //!
-//! This module owns the user contract of SPEC section 1. It is pure and synchronous: no tokio,
+//! This module owns the user contract: the DAG file format. It is pure and synchronous: no tokio,
 //! no database, no network. Only [`loader`] touches the filesystem. Every problem found in a file
 //! is reported as a [`LoadError`] with file, line and column; one bad file never hides the others.
 //!

@@ -11,6 +11,7 @@ pub mod state;
 pub mod stop;
 pub mod transition;
 pub mod trigger;
+pub mod try_end;
 
 pub use dag_run::{DueRuns, due_runs, may_start_run};
 pub use schedule_ti::{
@@ -23,3 +24,4 @@ pub use transition::{
     try_is_over,
 };
 pub use trigger::{Readiness, UpstreamCounts, UpstreamWait, readiness};
+pub use try_end::{TryEnd, TryFacts, TryResult, try_end};

@@ -2,8 +2,9 @@
 //!
 //! One API in domain terms over SQLite (standalone) and PostgreSQL (separate processes). Both
 //! share their queries through sqlx's `Any` driver and differ only where the dialect must:
-//! write transactions (`BEGIN IMMEDIATE` on SQLite, an advisory lock for queueing on
-//! PostgreSQL) and the claim of queued work (`FOR UPDATE SKIP LOCKED`, PostgreSQL only).
+//! write transactions (`BEGIN IMMEDIATE` on SQLite; on PostgreSQL, queueing runs under one
+//! transaction advisory lock, `queue::QUEUE_LOCK`, shared by every scheduler). A worker claims
+//! a queued try by a compare-and-set (`start_try`: queued -> running), not by row locks.
 //!
 //! Invariants:
 //! - The store persists what it is given; it never decides a state (that is `model`'s job).

@@ -19,6 +19,11 @@ pub struct QueueCaps<'a> {
     pub max_active_tasks: &'a HashMap<String, i64>,
 }
 
+/// Key of the PostgreSQL transaction advisory lock that serialises queueing across schedulers.
+/// Any constant works as long as every scheduler uses the same one and nothing else in the
+/// database takes it; it is the only advisory lock Updraft takes.
+pub const QUEUE_LOCK: i64 = 727_001;
+
 impl Store {
     /// Queues scheduled task instances, highest priority first, within the free executor slots,
     /// each DAG's `max_active_tasks` and each pool's slots, all counted and written in one
@@ -37,7 +42,10 @@ impl Store {
         if self.backend == Backend::Postgres {
             // One queueing section at a time over all schedulers: counting and writing in
             // the same critical section is what keeps pools and caps exact.
-            sqlx::query("SELECT pg_advisory_xact_lock(727001)").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(QUEUE_LOCK)
+                .execute(&mut *tx)
+                .await?;
         }
         let mut pool_free: HashMap<String, i64> = HashMap::new();
         for r in sqlx::query("SELECT name, slots FROM pool").fetch_all(&mut *tx).await? {

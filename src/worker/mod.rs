@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::dag::{Task, TaskKind};
-use crate::model::{self, FailureOutcome, TaskState};
+use crate::model::{self, TaskState, TryResult};
 use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
 
@@ -265,7 +265,8 @@ async fn run_with_timeout(ctx: &TaskContext, task: &Task) -> Result<Outcome, Ope
     }
 }
 
-/// Turns an operator result into the state to record, through `model`.
+/// Turns an operator result into the state to record: `model::try_end` decides, this logs its
+/// line and builds the write.
 fn decide(
     ti: &TiRow,
     task: &Task,
@@ -275,68 +276,37 @@ fn decide(
     now: DateTime<Utc>,
     rendered: serde_json::Map<String, serde_json::Value>,
 ) -> (TaskState, FinishTry) {
-    let mut f = FinishTry {
-        ti_id: ti.id,
+    let facts = model::TryFacts {
         try_number: ti.try_number,
-        state: TaskState::Success,
-        next_try_at: None,
-        first_poke_at: None,
-        end: now,
-        error: None,
-        rendered: Some(serde_json::Value::Object(rendered)),
-        xcom: None,
+        max_tries: ti.max_tries,
+        first_poke_at: ti.first_poke_at,
+        started,
     };
-    match result {
-        Ok(Outcome::Done(value)) => {
-            log.line("Task succeeded");
-            f.xcom = value;
-        }
+    let (end, xcom) = match result {
+        Ok(Outcome::Done(value)) => (model::try_end(task, facts, TryResult::Done, now), value),
         Ok(Outcome::NotYet(reason)) => {
-            let sensor = task.kind.sensor();
-            let first = ti.first_poke_at.unwrap_or(started);
-            let waited = (now - first).to_std().unwrap_or(Duration::ZERO);
-            match sensor {
-                Some(s) if waited < s.timeout => {
-                    let next =
-                        now + chrono::Duration::from_std(s.poke_interval).unwrap_or_default();
-                    log.line(format!("Not yet: {reason}; poking again at {}", next.to_rfc3339()));
-                    f.state = TaskState::UpForReschedule;
-                    f.next_try_at = Some(next);
-                    f.first_poke_at = Some(first);
-                }
-                Some(s) if s.soft_fail => {
-                    log.line(format!("Sensor timed out ({reason}); soft_fail: skipping"));
-                    f.state = TaskState::Skipped;
-                }
-                _ => {
-                    let msg = format!(
-                        "sensor timed out after {}: {reason}",
-                        humantime::format_duration(waited)
-                    );
-                    log.line(&msg);
-                    f.state = TaskState::Failed;
-                    f.error = Some(msg);
-                }
-            }
+            (model::try_end(task, facts, TryResult::NotYet(&reason), now), None)
         }
         Err(OperatorError::Skip(reason)) => {
-            log.line(format!("Skipped: {reason}"));
-            f.state = TaskState::Skipped;
-            f.error = Some(reason);
+            (model::try_end(task, facts, TryResult::Skip(&reason), now), None)
         }
         Err(e) => {
-            let outcome =
-                model::on_failure(task, ti.try_number as u32, ti.max_tries, e.is_retryable(), now);
-            match outcome {
-                FailureOutcome::Retry(at) => {
-                    log.line(format!("Task failed: {e}; retry at {}", at.to_rfc3339()));
-                    f.next_try_at = Some(at);
-                }
-                FailureOutcome::Fail => log.line(format!("Task failed: {e}")),
-            }
-            f.state = outcome.state();
-            f.error = Some(e.to_string());
+            let error = e.to_string();
+            let failed = TryResult::Failed { error: &error, retryable: e.is_retryable() };
+            (model::try_end(task, facts, failed, now), None)
         }
-    }
+    };
+    log.line(&end.log_line);
+    let f = FinishTry {
+        ti_id: ti.id,
+        try_number: ti.try_number,
+        state: end.state,
+        next_try_at: end.next_try_at,
+        first_poke_at: end.first_poke_at,
+        end: now,
+        error: end.error,
+        rendered: Some(serde_json::Value::Object(rendered)),
+        xcom,
+    };
     (f.state, f)
 }
