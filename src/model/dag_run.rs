@@ -78,7 +78,8 @@ mod tests {
         let just_before = day(4) - Duration::microseconds(1);
         let last_jan1 = Some(DataInterval { start: day(1), end: day(2) });
         // (fields, last run, active runs, now, days created, next interval's start day)
-        let cases: &[(&str, Option<DataInterval>, i64, DateTime<Utc>, &[u32], Option<u32>)] = &[
+        type Case<'a> = (&'a str, Option<DataInterval>, i64, DateTime<Utc>, &'a [u32], Option<u32>);
+        let cases: &[Case] = &[
             (catchup, None, 0, day(4), &[1, 2, 3], Some(4)),
             (catchup, None, 0, just_before, &[1, 2], Some(3)),
             (catchup, last_jan1, 0, day(4), &[2, 3], Some(4)),

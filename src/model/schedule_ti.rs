@@ -51,7 +51,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn new(to: TaskState, why: Why) -> Next {
+    fn moved(to: TaskState, why: Why) -> Next {
         Next::Move(Decision { to, why })
     }
 }
@@ -149,14 +149,14 @@ pub fn schedule_ti(
         TaskState::UpForReschedule => Some(false),
         _ => return Next::Untouched,
     };
-    let Some(task) = task else { return Decision::new(TaskState::Removed, Why::TaskRemoved) };
+    let Some(task) = task else { return Decision::moved(TaskState::Removed, Why::TaskRemoved) };
     if let Some(retry) = retry {
         // Without a time (an older row, a cleared delay) it is due at once.
         return match ti.next_try_at {
             Some(t) if t > now => {
                 Next::Hold(if retry { WaitReason::RetryAt(t) } else { WaitReason::PokeAt(t) })
             }
-            _ => Decision::new(
+            _ => Decision::moved(
                 TaskState::Scheduled,
                 if retry { Why::RetryDue } else { Why::PokeDue },
             ),
@@ -164,11 +164,11 @@ pub fn schedule_ti(
     }
     match readiness(task.trigger_rule, upstream) {
         Readiness::Ready if task.foreach.is_some() && ti.map_index < 0 => Next::Expand,
-        Readiness::Ready => Decision::new(TaskState::Scheduled, Why::DependenciesMet),
+        Readiness::Ready => Decision::moved(TaskState::Scheduled, Why::DependenciesMet),
         Readiness::Wait(w) => Next::Hold(WaitReason::Upstream(w)),
-        Readiness::Skip(why) => Decision::new(TaskState::Skipped, Why::UpstreamSkipped(why)),
+        Readiness::Skip(why) => Decision::moved(TaskState::Skipped, Why::UpstreamSkipped(why)),
         Readiness::UpstreamFailed(why) => {
-            Decision::new(TaskState::UpstreamFailed, Why::UpstreamFailed(why))
+            Decision::moved(TaskState::UpstreamFailed, Why::UpstreamFailed(why))
         }
     }
 }

@@ -345,7 +345,8 @@ mod tests {
     #[test]
     fn waiting_reason_names_the_first_unfinished_upstream_task_and_its_state() {
         use TriggerRule as R;
-        let cases: &[(R, &[(&str, &[TaskState])], &str)] = &[
+        type Case<'a> = (R, &'a [(&'a str, &'a [TaskState])], &'a str);
+        let cases: &[Case] = &[
             (R::AllSuccess, &[("t3", &[Running])], "waiting for upstream t3 (running)"),
             (
                 R::AllSuccess,
