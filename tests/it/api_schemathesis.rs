@@ -75,7 +75,9 @@ async fn the_api_keeps_every_promise_of_its_document() {
         .arg(format!("{}/api/v1/openapi.json", api.base))
         .args(["--checks", "all"])
         .args(["--header", &format!("Authorization: Bearer {}", api.operator)])
-        .args(["--max-examples", "40", "--seed", "7", "--workers", "2"])
+        // One worker: with two, hypothesis's description cache (not thread-safe) can raise a
+        // KeyError inside the tool, a crash reported as an error of the operation under test.
+        .args(["--max-examples", "40", "--seed", "7", "--workers", "1"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--request-timeout", "10", "--no-color"])
         .arg("--report-dir")
