@@ -17,8 +17,8 @@ use crate::actions::{self, ConfInput, TriggerRequest};
 use crate::config::Settings;
 use crate::dag::Dag;
 use crate::model::{DagRunState, RunType, TaskState};
-use crate::scheduler::{SchedulerOptions, new_ti};
-use crate::store::{NewRun, QueueCaps, RunRow, Store, TiUpdate};
+use crate::scheduler::SchedulerOptions;
+use crate::store::{NewRun, NewTi, QueueCaps, RunRow, Store, TiUpdate};
 use crate::worker::{self, DagCache, WorkerEnv};
 
 #[derive(Debug, Subcommand)]
@@ -181,7 +181,7 @@ async fn test_task(
     let scratch = Scratch::new()?;
     let (settings, store, run) = scratch_run(settings, &scratch, &dag, logical_date, conf).await?;
     let now = Utc::now();
-    store.start_run(run.id, &[new_ti(task)], now).await?;
+    store.start_run(run.id, &[NewTi::for_task(task)], now).await?;
     let ti = store
         .run_tis(run.id)
         .await?

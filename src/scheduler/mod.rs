@@ -15,8 +15,6 @@ mod runs;
 #[cfg(test)]
 mod tests;
 
-pub use runs::new_ti;
-
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -12,27 +12,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{Scheduler, SchedulerError};
-use crate::dag::{Dag, Foreach, Task};
+use crate::dag::{Dag, Foreach};
 use crate::model::{
     self, DagRunState, Expansion, Next, RunType, TaskState, TiFacts, UpstreamCounts,
 };
 use crate::operators::template::{RenderInput, Renderer};
 use crate::store::{NewRun, NewTi, RunRow, StoreError, TiRow, TiUpdate};
-
-/// The task instance row a task starts as (mapped tasks start as one placeholder, -1).
-pub fn new_ti(task: &Task) -> NewTi {
-    NewTi {
-        task_id: task.task_id.clone(),
-        map_index: -1,
-        map_item: None,
-        operator: task.kind.type_name().to_string(),
-        pool: task.pool.clone(),
-        pool_slots: i64::from(task.pool_slots),
-        priority_weight: i64::from(task.priority_weight),
-        queue: task.queue.clone(),
-        max_tries: i64::from(task.retries) + 1,
-    }
-}
 
 /// Task instance counts of one run, per task and state.
 pub(super) type Counts = HashMap<String, HashMap<TaskState, i64>>;
@@ -183,7 +168,7 @@ impl Scheduler {
             if !model::may_start_run(&dag, *n) {
                 continue;
             }
-            let tis: Vec<NewTi> = dag.tasks.values().map(new_ti).collect();
+            let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
             if self.store.start_run(run.id, &tis, self.clock.now()).await? {
                 *n += 1;
                 tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, "run started");
@@ -305,7 +290,7 @@ impl Scheduler {
         let now = self.clock.now();
         match model::expansion(items) {
             Expansion::Map(items) => {
-                self.store.expand_mapped(placeholder, &new_ti(task), &items, now).await?
+                self.store.expand_mapped(placeholder, &NewTi::for_task(task), &items, now).await?
             }
             Expansion::Move(d) => {
                 let note = d.why.note();

@@ -31,6 +31,23 @@ pub struct NewTi {
     pub max_tries: i64,
 }
 
+impl NewTi {
+    /// The row a task starts as (a mapped task starts as one placeholder, map index -1).
+    pub fn for_task(task: &crate::dag::Task) -> NewTi {
+        NewTi {
+            task_id: task.task_id.clone(),
+            map_index: -1,
+            map_item: None,
+            operator: task.kind.type_name().to_string(),
+            pool: task.pool.clone(),
+            pool_slots: i64::from(task.pool_slots),
+            priority_weight: i64::from(task.priority_weight),
+            queue: task.queue.clone(),
+            max_tries: i64::from(task.retries) + 1,
+        }
+    }
+}
+
 /// One row of `task_instance`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TiRow {

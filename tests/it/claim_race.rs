@@ -10,8 +10,7 @@ use common::{Db, Env, both};
 use std::collections::HashMap;
 use updraft::dag::parse_dag_str;
 use updraft::model::TaskState;
-use updraft::scheduler::new_ti;
-use updraft::store::{QueueCaps, Store, TiRow, TiUpdate};
+use updraft::store::{NewTi, QueueCaps, Store, TiRow, TiUpdate};
 
 /// A DAG of `n` independent tasks in pool `p`, one started run of it, and its instances moved
 /// to scheduled. Returns the instances.
@@ -25,7 +24,7 @@ async fn scheduled_tis(env: &Env, n: usize) -> Vec<TiRow> {
     env.store.sync_dags([&dag], [], now).await.expect("sync");
     env.store.set_pool("p", 3, "three slots").await.expect("pool");
     let run = env.trigger("race", serde_json::json!({})).await;
-    let tis: Vec<_> = dag.tasks.values().map(new_ti).collect();
+    let tis: Vec<_> = dag.tasks.values().map(NewTi::for_task).collect();
     assert!(env.store.start_run(run.id, &tis, now).await.expect("start run"));
     let rows = env.store.run_tis(run.id).await.expect("tis");
     let updates: Vec<TiUpdate> = rows

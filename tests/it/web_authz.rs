@@ -233,8 +233,12 @@ async fn fixture() -> Fixture {
         triggered_by: "test".into(),
     };
     let run = store.create_run(&run, now).await.expect("run");
-    let tis: Vec<_> =
-        dag.graph.topo_order().iter().map(|t| updraft::scheduler::new_ti(&dag.tasks[t])).collect();
+    let tis: Vec<_> = dag
+        .graph
+        .topo_order()
+        .iter()
+        .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
+        .collect();
     store.start_run(run.id, &tis, now).await.expect("start");
     let updates: Vec<TiUpdate> = store
         .run_tis(run.id)

@@ -9,7 +9,6 @@ use chrono::Utc;
 use updraft::config::Settings;
 use updraft::dag::parse_dag_str;
 use updraft::model::{DagRunState, RunType, TaskState};
-use updraft::scheduler::new_ti;
 use updraft::store::{NewRun, Store, TiUpdate};
 use updraft::web::{AppState, Metrics};
 
@@ -39,7 +38,12 @@ fn dag_yaml(dag_id: &str, tasks: usize) -> String {
 
 /// Creates `runs` finished runs of `dag` whose instances are all success.
 async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
-    let tis: Vec<_> = dag.graph.topo_order().iter().map(|t| new_ti(&dag.tasks[t])).collect();
+    let tis: Vec<_> = dag
+        .graph
+        .topo_order()
+        .iter()
+        .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
+        .collect();
     let base = Utc::now() - chrono::Duration::days(runs as i64 + 1);
     for i in 0..runs {
         let when = base + chrono::Duration::days(i as i64);
