@@ -154,7 +154,9 @@ struct Open {
     pos: Pos,
     /// A block collection's position is its first entry's, where a reader looks for it.
     block: bool,
+    /// Position of its first entry, once read.
     first: Option<Pos>,
+    /// yaml-rust2's anchor id (`&name`), 0 for none.
     anchor: usize,
     /// Whether opening it pushed a segment onto `Builder::path`.
     pushed: bool,
