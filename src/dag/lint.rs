@@ -101,53 +101,40 @@ fn raw_uses(template: &str) -> usize {
     count
 }
 
-/// Splits `body` at the end of its tag (`close`, outside string literals).
-fn tag_body<'a>(body: &'a str, close: &str) -> (&'a str, &'a str) {
+/// Each character of a tag's text with its byte offset, and whether it is code: false inside a
+/// string literal (`'...'` or `"..."`, with `\` escapes) and for the quotes themselves.
+fn code_chars(text: &str) -> impl Iterator<Item = (usize, char, bool)> + '_ {
     let mut quote = None;
     let mut escaped = false;
-    for (i, c) in body.char_indices() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
+    text.char_indices().map(move |(i, c)| match quote {
+        Some(q) => {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
             }
-            None if c == '\'' || c == '"' => quote = Some(c),
-            None if body[i..].starts_with(close) => return (&body[..i], &body[i + close.len()..]),
-            None => {}
+            (i, c, false)
         }
-    }
-    (body, "")
+        None if c == '\'' || c == '"' => {
+            quote = Some(c);
+            (i, c, false)
+        }
+        None => (i, c, true),
+    })
+}
+
+/// Splits `body` at the end of its tag (`close`, outside string literals).
+fn tag_body<'a>(body: &'a str, close: &str) -> (&'a str, &'a str) {
+    code_chars(body)
+        .find(|&(i, _, code)| code && body[i..].starts_with(close))
+        .map_or((body, ""), |(i, _, _)| (&body[..i], &body[i + close.len()..]))
 }
 
 /// Uses of `raw` in one tag's text, string literals left out.
 fn raw_in_tag(tag: &str) -> usize {
-    let mut code = String::with_capacity(tag.len());
-    let mut quote = None;
-    let mut escaped = false;
-    for c in tag.chars() {
-        match quote {
-            Some(q) => {
-                if escaped {
-                    escaped = false;
-                } else if c == '\\' {
-                    escaped = true;
-                } else if c == q {
-                    quote = None;
-                }
-                code.push(' ');
-            }
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                code.push(' ');
-            }
-            None => code.push(c),
-        }
-    }
+    let code: String = code_chars(tag).map(|(_, c, code)| if code { c } else { ' ' }).collect();
     raw_tokens(&code).len()
 }
 
