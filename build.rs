@@ -23,10 +23,12 @@ fn main() {
         ));
         for file in sql_files(&dir_path) {
             let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+            // The path is rebuilt from CARGO_MANIFEST_DIR when the crate compiles, not written
+            // out here: a target folder shared by two checkouts must never embed the other's file.
+            let file_name = file_name.unwrap_or_default();
             code.push_str(&format!(
-                "    ({:?}, include_str!({:?})),\n",
-                file_name.unwrap_or_default(),
-                file.display().to_string()
+                "    ({file_name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),\n",
+                format!("/migrations/{dir}/{file_name}")
             ));
         }
         code.push_str("];\n");
