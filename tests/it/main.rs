@@ -18,6 +18,7 @@ mod dag_files;
 mod first_start;
 mod operators;
 mod pipelines;
+mod pipelines_sql;
 mod scheduler;
 mod stop_requests;
 mod streaming;
