@@ -87,11 +87,14 @@ source_sum() {
     sha256sum | cut -d' ' -f1
 }
 
-# mvn_run ARGS...: one Maven run in the build copy, output appended to build.log.
+# mvn_run POM ARGS...: one Maven run on POM (a path in the build copy), output appended to
+# build.log.
 mvn_run() {
+  local pom="$BUILD_DIR/src/$1"
+  shift
   if ! UPDRAFT_MAVEN_EMPTY_REPO="$EMPTY_REPO" timeout "$BUILD_TIMEOUT" \
     mvn -B -s "$BUILD_DIR/src/settings.xml" -Dmaven.repo.local="$MAVEN_REPO" \
-    -f "$BUILD_DIR/src/pom.xml" "$@" >>"$BUILD_LOG" 2>&1 9>&-; then
+    -f "$pom" "$@" >>"$BUILD_LOG" 2>&1 9>&-; then
     tail -n 40 "$BUILD_LOG" >&2
     rm -rf "$BUILD_DIR"
     die "the registry's Maven build failed (log: $BUILD_LOG)"
@@ -113,13 +116,14 @@ ensure_built() {
   mkdir -p "$BUILD_DIR" "$EMPTY_REPO"
   cp -r "$SRC" "$BUILD_DIR/src"
   : >"$BUILD_LOG"
-  # The stand-in parent POM first: every 3.0.9 module's POM names it as its parent.
-  mvn_run org.apache.maven.plugins:maven-install-plugin:3.1.3:install-file \
+  # The stand-in parent POM first: every 3.0.9 module's POM names it as its parent (and app/
+  # imports it, so this run must not read the other projects).
+  mvn_run parent/pom.xml org.apache.maven.plugins:maven-install-plugin:3.1.3:install-file \
     -Dfile="$BUILD_DIR/src/parent/pom.xml" -DpomFile="$BUILD_DIR/src/parent/pom.xml" \
     -Dpackaging=pom
   # The registry's own application.properties asks for a legacy jar; a fast-jar folder is what
   # upstream's container image runs.
-  mvn_run -DskipTests -Dquarkus.package.jar.type=fast-jar install
+  mvn_run pom.xml -DskipTests -Dquarkus.package.jar.type=fast-jar install
   [[ -f $BUILD_DIR/src/app/target/quarkus-app/quarkus-run.jar ]] ||
     die "the build made no quarkus-app/quarkus-run.jar (log: $BUILD_LOG)"
   mv "$BUILD_DIR/src/app/target/quarkus-app" "$APP.tmp"
