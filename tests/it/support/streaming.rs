@@ -1,6 +1,7 @@
-//! Helpers of the tests against the real Kafka, Cassandra and S3 servers (127.0.0.1 only):
-//! which servers the test command started, unique names, and the tests' own clients (they
-//! check what the operators wrote without going through Updraft's code).
+//! Helpers of the tests against the real Kafka, Cassandra and S3 servers and the schema
+//! registry (127.0.0.1 only): which servers the test command started (`server_var`), unique
+//! names, and the tests' own clients (they check what the operators wrote without going through
+//! Updraft's code).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
