@@ -20,6 +20,7 @@ mod operators;
 mod pipelines;
 mod pipelines_sql;
 mod scheduler;
+mod schema_registry;
 mod stop_requests;
 mod streaming;
 mod streaming_objects;
