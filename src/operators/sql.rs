@@ -12,9 +12,12 @@
 
 pub mod db;
 mod numeric;
+pub(crate) mod prepare;
+pub(crate) mod task;
 mod values;
 
 pub use crate::dag::sql_text::{
     Bound, Dialect, Slot, Statement, quote_identifier, rewrite, split, value_sentinel,
 };
 pub use db::{Db, DbError};
+pub use task::{XCOM_MAX_BYTES, XCOM_MAX_ROWS, run};

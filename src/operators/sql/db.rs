@@ -229,6 +229,7 @@ impl Db {
                 // The statement now fails on the server; wait for that, bounded, so nothing
                 // of it runs on once this returns.
                 let _ = tokio::time::timeout(STOP_WAIT, &mut run).await;
+                stopper.reset();
                 Err(DbError::Cancelled)
             }
         }
@@ -346,6 +347,14 @@ async fn pg_typed(c: &mut PgConnection, sql: &str, n: usize) -> Result<String, D
 }
 
 impl Stopper {
+    /// After a stopped statement returned: SQLite's flag would interrupt the next one too
+    /// (the rollback); the servers' stops apply to one statement only.
+    fn reset(&self) {
+        if let Stopper::Lite(flag) = self {
+            flag.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// Tells the server to stop the running statement. Best effort: a failure to reach the
     /// server is logged by the caller's outcome (the statement's own error).
     async fn stop(&self) {
