@@ -126,6 +126,23 @@ const BROKEN: &[Expect] = &[
         )],
     ),
     ("not_utf8.yaml", &[(3, 6, "the file is not UTF-8 text: byte 0xE9 cannot be read here")]),
+    (
+        "sql_two_statements.yaml",
+        &[
+            (
+                6,
+                10,
+                "`sql` of task `refresh` holds more than one statement (the second starts on line 2",
+            ),
+            (9, 5, "task `both` (sql) needs exactly one of `sql` (one statement) or `script`"),
+            (18, 18, "`parameters` of task `names`: `my day` is not a name"),
+            (
+                22,
+                21,
+                "`script.file` of task `escape` must be a relative path inside the DAG's folder",
+            ),
+        ],
+    ),
 ];
 
 fn broken() -> DagBag {
