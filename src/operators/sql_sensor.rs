@@ -9,14 +9,14 @@ use serde_json::Value;
 
 use super::sql::Db;
 use super::sql::prepare::prepare;
-use super::sql::task::db_error;
+use super::sql::task::{connection, db_error};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::SqlSensorTask;
 
 /// One poke.
 pub async fn run(ctx: &TaskContext, task: &SqlSensorTask) -> Result<Outcome, OperatorError> {
     let id = &ctx.task.task_id;
-    let conn = ctx.connection(&task.connection)?;
+    let conn = connection(ctx, &task.connection)?;
     let dialect = Db::dialect_of(&conn).map_err(|e| db_error(id, &e))?;
     let ready = prepare(ctx, dialect, "sql", &task.sql, true, &task.parameters, &task.identifiers)?;
     let mut db = Db::connect(&conn).await.map_err(|e| db_error(id, &e))?;

@@ -31,7 +31,7 @@ pub const XCOM_MAX_BYTES: usize = 1 << 20;
 /// Runs the task's statements.
 pub async fn run(ctx: &TaskContext, task: &SqlTask) -> Result<Outcome, OperatorError> {
     let id = ctx.task.task_id.clone();
-    let conn = ctx.connection(&task.connection)?;
+    let conn = connection(ctx, &task.connection)?;
     let dialect = Db::dialect_of(&conn)
         .map_err(|e| OperatorError::Fatal(format!("task `{id}`, `connection`: {e}")))?;
     let (field, text) = match (&task.sql, &task.script) {
@@ -70,6 +70,30 @@ pub async fn run(ctx: &TaskContext, task: &SqlTask) -> Result<Outcome, OperatorE
         )));
     }
     Ok(Outcome::Done(kept.into_xcom(ctx)))
+}
+
+/// Airflow's `sqlite_default`, when nobody defined it: a SQLite file in `UPDRAFT_HOME`, so
+/// a SQL example runs on a fresh machine with no server and no configuration.
+pub const SQLITE_DEFAULT: &str = "sqlite_default";
+
+/// The named connection; `sqlite_default` falls back to `<UPDRAFT_HOME>/sqlite_default.db`.
+pub(crate) fn connection(
+    ctx: &TaskContext,
+    conn_id: &str,
+) -> Result<crate::operators::Connection, OperatorError> {
+    match ctx.connection(conn_id) {
+        Err(_)
+            if conn_id.eq_ignore_ascii_case(SQLITE_DEFAULT)
+                && !ctx.settings.connections.contains_key(SQLITE_DEFAULT)
+                && !ctx.db_connections.contains_key(SQLITE_DEFAULT) =>
+        {
+            let file = ctx.settings.home.join("sqlite_default.db");
+            let abs = std::path::absolute(&file).unwrap_or(file);
+            crate::operators::Connection::parse(conn_id, &format!("sqlite://{}", abs.display()))
+                .map_err(OperatorError::Fatal)
+        }
+        other => other,
+    }
 }
 
 /// Begin, each statement, commit; on a failure, roll back and say so.
