@@ -10,6 +10,7 @@
 //! Invariant: user values reach a database only as bound parameters; identifiers only through
 //! [`quote_identifier`].
 
+mod connect;
 pub mod db;
 mod numeric;
 pub(crate) mod prepare;

@@ -7,142 +7,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::Connection;
 use updraft::model::{DagRunState, TaskState};
-use updraft::store::RunRow;
 
-use crate::support::common::{Db, Env, fresh_postgres_url};
-
-/// A database the SQL tasks run against, with its connection URI.
-struct Target {
-    kind: Kind,
-    url: String,
-    /// Keeps a SQLite file's folder alive.
-    _dir: Option<tempfile::TempDir>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-/// A fresh database on every server the test command started (SQLite always).
-async fn targets() -> Vec<Target> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}/user.db", dir.path().display());
-    let mut out = vec![Target { kind: Kind::Sqlite, url, _dir: Some(dir) }];
-    if let Some(url) = fresh_postgres_url().await {
-        out.push(Target { kind: Kind::Postgres, url, _dir: None });
-    }
-    match std::env::var("UPDRAFT_TEST_MYSQL_URL") {
-        Ok(base) => {
-            out.push(Target { kind: Kind::MySql, url: fresh_mysql(&base).await, _dir: None })
-        }
-        Err(_) => {
-            assert!(std::env::var_os("CI").is_none(), "UPDRAFT_TEST_MYSQL_URL must be set in CI");
-            eprintln!(
-                "UPDRAFT_TEST_MYSQL_URL is not set: MariaDB part SKIPPED (scripts/test.sh sets it)"
-            );
-        }
-    }
-    out
-}
-
-async fn fresh_mysql(base: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let name = format!(
-        "t_{}_{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    );
-    let mut c = AnyConnection::connect(base).await.expect("connect to the test MariaDB");
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create db");
-    let _ = c.close().await;
-    let cut = base.rfind('/').expect("URL has a path");
-    format!("{}/{name}", &base[..cut])
-}
-
-impl Target {
-    async fn client(&self) -> AnyConnection {
-        sqlx::any::install_default_drivers();
-        let url = match self.kind {
-            Kind::Sqlite => format!("{}?mode=rwc", self.url),
-            _ => self.url.clone(),
-        };
-        AnyConnection::connect(&url).await.unwrap_or_else(|e| panic!("{:?}: {e}", self.kind))
-    }
-
-    /// The first column of every row of `sql`, as text.
-    async fn column(&self, sql: &str) -> Vec<String> {
-        let mut c = self.client().await;
-        let rows =
-            sqlx::query(sql).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let _ = c.close().await;
-        rows.iter()
-            .map(|r| {
-                let text = r.try_get::<String, _>(0);
-                text.or_else(|e| {
-                    r.try_get::<i64, _>(0)
-                        .map(|i| i.to_string())
-                        .or_else(|_| r.try_get::<i32, _>(0).map(|i| i.to_string()))
-                        .map_err(|_| e)
-                })
-                .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            })
-            .collect()
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        self.column(sql).await[0].parse().expect("a count")
-    }
-}
-
-/// A run of `yaml` (a DAG `d` whose connection `db` is `target`) to its end.
-struct Ran {
-    env: Env,
-    run: RunRow,
-}
-
-async fn run_dag(target: &Target, yaml: &str, conf: Value) -> Ran {
-    let mut env = Env::new(Db::Sqlite).await.expect("env");
-    env.settings.connections.insert("db".into(), target.url.clone());
-    env.write_dag("d.yaml", &format!("dag_id: d\n{yaml}"));
-    let engine = env.start().await;
-    env.wait_until("the DAG is loaded", Duration::from_secs(20), || async {
-        env.store.get_dag("d").await.is_ok()
-    })
-    .await;
-    let run = env.trigger("d", conf).await;
-    let run = env.wait_run(run.id, Duration::from_secs(90)).await;
-    engine.stop().await;
-    Ran { env, run }
-}
-
-impl Ran {
-    async fn state(&self, task: &str) -> TaskState {
-        self.env.state(self.run.id, task).await
-    }
-
-    async fn xcom(&self, task: &str) -> Option<Value> {
-        let xcoms = self.env.store.run_xcoms(self.run.id).await.expect("xcoms");
-        xcoms.into_iter().find(|x| x.task_id == task && x.key == "return_value").map(|x| x.value)
-    }
-
-    async fn log(&self, task: &str) -> String {
-        let tis = self.env.tis(self.run.id).await;
-        let ti = tis.iter().find(|t| t.task_id == task).expect("task");
-        self.env.log(ti, ti.try_number.max(1))
-    }
-
-    async fn assert_states(&self, want: &[(&str, TaskState)]) {
-        for (task, state) in want {
-            let got = self.state(task).await;
-            assert_eq!(got, *state, "{task}: {}", self.log(task).await);
-        }
-    }
-}
+use crate::support::common::{Db, Env};
+use crate::support::sql::{Kind, Target, run_dag, targets};
 
 const HOSTILE: &str = r#"it's "quoted"; DROP TABLE notes; --"#;
 
@@ -340,9 +209,8 @@ async fn fetch_modes_the_xcom_bound_and_output_files() {
         assert_eq!(lines[1499], json!({"n": 1500}));
         let typed = ran.xcom("typed").await.expect("typed");
         let b = if t.kind == Kind::Sqlite { json!(1) } else { json!(true) };
-        let next = if t.kind == Kind::Sqlite { json!("2026-01-03") } else { json!("2026-01-03") };
         let want = json!({"d": "12.50", "ts": "2026-01-02T02:04:05Z", "day": "2026-01-02", "z": null,
-                          "b": b, "i": 7, "next_day": next, "raw": "AQI="});
+                          "b": b, "i": 7, "next_day": "2026-01-03", "raw": "AQI="});
         if t.kind == Kind::MySql {
             // MariaDB reports TRUE as an integer and DATE_ADD on a string as text.
             assert_eq!(typed["d"], want["d"]);

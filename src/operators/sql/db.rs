@@ -22,17 +22,18 @@
 //! cancelled is no longer running on the server when `execute` returns (bounded wait).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::mysql::MySqlConnection;
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{ConnectOptions, Connection as _, Either, Executor, Statement as _};
 use tokio_util::sync::CancellationToken;
 
+use super::connect::{Stopper, mysql_options, pg_options, sqlite_options};
 use super::values::{self, bind_typed};
 use crate::dag::sql_text::Dialect;
 use crate::operators::Connection;
@@ -98,17 +99,6 @@ enum Conn {
     Lite(SqliteConnection),
 }
 
-/// How to stop this connection's running statement from elsewhere.
-#[derive(Clone)]
-enum Stopper {
-    /// A second connection runs `pg_cancel_backend(pid)`.
-    Pg(PgConnectOptions, i32),
-    /// A second connection runs `KILL QUERY id`.
-    My(MySqlConnectOptions, u64),
-    /// The progress handler returns "stop" while this is set.
-    Lite(Arc<AtomicBool>),
-}
-
 /// One open connection. Not shared: one task try owns it.
 pub struct Db {
     dialect: Dialect,
@@ -169,9 +159,9 @@ impl Db {
                     let seen = flag.clone();
                     // Checked every 1000 virtual-machine steps: cheap, and a long statement
                     // stops within microseconds of the flag being set.
-                    c.lock_handle()
-                        .await?
-                        .set_progress_handler(1000, move || !seen.load(Ordering::Relaxed));
+                    c.lock_handle().await?.set_progress_handler(1000, move || {
+                        !seen.load(std::sync::atomic::Ordering::Relaxed)
+                    });
                     Db { dialect, conn: Conn::Lite(c), stopper: Stopper::Lite(flag) }
                 }
             })
@@ -344,86 +334,4 @@ async fn pg_typed(c: &mut PgConnection, sql: &str, n: usize) -> Result<String, D
         }
     }
     Ok(out)
-}
-
-impl Stopper {
-    /// After a stopped statement returned: SQLite's flag would interrupt the next one too
-    /// (the rollback); the servers' stops apply to one statement only.
-    fn reset(&self) {
-        if let Stopper::Lite(flag) = self {
-            flag.store(false, Ordering::Relaxed);
-        }
-    }
-
-    /// Tells the server to stop the running statement. Best effort: a failure to reach the
-    /// server is logged by the caller's outcome (the statement's own error).
-    async fn stop(&self) {
-        match self {
-            Stopper::Pg(opts, pid) => {
-                if let Ok(mut c) = opts.connect().await {
-                    let _ =
-                        sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-            }
-            Stopper::My(opts, id) => {
-                if let Ok(mut c) = opts.connect().await {
-                    let _ = c.execute(sqlx::raw_sql(&format!("KILL QUERY {id}"))).await;
-                    let _ = c.close().await;
-                }
-            }
-            Stopper::Lite(flag) => flag.store(true, Ordering::Relaxed),
-        }
-    }
-}
-
-fn pg_options(conn: &Connection) -> PgConnectOptions {
-    let mut o = PgConnectOptions::new_without_pgpass()
-        .host(conn.host.as_deref().unwrap_or("localhost"))
-        .port(conn.port.unwrap_or(5432))
-        .application_name("updraft")
-        .options([("TimeZone", "UTC")]);
-    if let Some(u) = &conn.login {
-        o = o.username(u);
-    }
-    if let Some(p) = &conn.password {
-        o = o.password(p);
-    }
-    if let Some(db) = &conn.schema {
-        o = o.database(db);
-    }
-    o.disable_statement_logging()
-}
-
-fn mysql_options(conn: &Connection) -> MySqlConnectOptions {
-    // sqlx would otherwise add PIPES_AS_CONCAT to the session's sql_mode: `||` must keep the
-    // server's meaning. The time zone is UTC (sqlx's default, kept explicitly).
-    let mut o = MySqlConnectOptions::new()
-        .host(conn.host.as_deref().unwrap_or("localhost"))
-        .port(conn.port.unwrap_or(3306))
-        .pipes_as_concat(false)
-        .timezone(Some("+00:00".to_string()));
-    if let Some(u) = &conn.login {
-        o = o.username(u);
-    }
-    if let Some(p) = &conn.password {
-        o = o.password(p);
-    }
-    if let Some(db) = &conn.schema {
-        o = o.database(db);
-    }
-    o.disable_statement_logging()
-}
-
-/// `sqlite:///abs/file.db`, `sqlite://rel/file.db` (relative to the working directory) or
-/// `sqlite::memory:`; the file is created when missing.
-fn sqlite_options(conn: &Connection) -> SqliteConnectOptions {
-    let path = match (&conn.host, &conn.schema) {
-        (None, Some(s)) if s == ":memory:" => ":memory:".to_string(),
-        (Some(h), Some(s)) => format!("{h}/{s}"),
-        (Some(h), None) => h.clone(),
-        (None, Some(s)) => format!("/{s}"),
-        (None, None) => ":memory:".to_string(),
-    };
-    SqliteConnectOptions::new().filename(path).create_if_missing(true).disable_statement_logging()
 }
