@@ -10,7 +10,10 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use updraft::model::{DagRunState, TaskState};
 
+use updraft::operators::{OperatorError, execute};
+
 use crate::support::common::{Db, Env};
+use crate::support::operators::Fixture;
 use crate::support::sql::{Kind, Target, run_dag, targets};
 
 const HOSTILE: &str = r#"it's "quoted"; DROP TABLE notes; --"#;
@@ -316,4 +319,45 @@ async fn a_connection_that_is_no_sql_database_fails_naming_task_field_and_connec
         log.contains("task `q`, `connection`: connection `db` has scheme `redis`, which is not a SQL database"),
         "{log}"
     );
+}
+
+/// A kill (the try's cancellation token, as marking the instance failed fires it) while the
+/// statement is seen running on the server: it is gone from the server when the try returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_stops_a_running_statement_on_the_server() {
+    for t in targets().await {
+        let (sleep, running) = match t.kind {
+            Kind::Postgres => (
+                "SELECT pg_sleep(61)",
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(61)' \
+                 AND state = 'active'",
+            ),
+            Kind::MySql => (
+                "SELECT SLEEP(61)",
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(61)'",
+            ),
+            Kind::Sqlite => continue,
+        };
+        let task = format!("type: sql\nconnection: db\nsql: \"{sleep}\"");
+        let f = Fixture::with_conns(&[("slow", &task)], &[("UPDRAFT_CONN_DB", &t.url)]).await;
+        let ctx = f.ctx("slow").await;
+        let cancel = ctx.cancel.clone();
+        let try_ = tokio::spawn(async move { execute(&ctx).await });
+        let start = Instant::now();
+        while t.count(running).await == 0 {
+            assert!(start.elapsed() < Duration::from_secs(20), "{:?}: never seen running", t.kind);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cancel.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(15), try_)
+            .await
+            .expect("the try returns soon after the kill")
+            .expect("join");
+        match result {
+            Err(OperatorError::Retryable(m)) => assert!(m.contains("stopped on the server"), "{m}"),
+            other => panic!("{:?}: {other:?}", t.kind),
+        }
+        assert_eq!(t.count(running).await, 0, "{:?}: still running on the server", t.kind);
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
 }
