@@ -10,6 +10,7 @@
 #   s3          scripts/s3.sh         UPDRAFT_TEST_S3_ENDPOINT      http://127.0.0.1:19000
 #   registry    scripts/registry.sh   UPDRAFT_TEST_SCHEMA_REGISTRY_URL
 #                                     http://127.0.0.1:18081/apis/ccompat/v7
+#   mariadb     scripts/mariadb.sh    UPDRAFT_TEST_MYSQL_URL        mysql://updraft:updraft@127.0.0.1:13306/updraft
 # e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
 # Adding a server (MySQL/MariaDB):
@@ -72,8 +73,14 @@ start_registry() {
   export UPDRAFT_TEST_SCHEMA_REGISTRY_URL
 }
 
+start_mariadb() {
+  start_server mariadb
+  UPDRAFT_TEST_MYSQL_URL="$("$SCRIPTS_DIR/mariadb.sh" url)"
+  export UPDRAFT_TEST_MYSQL_URL
+}
+
 # The servers UPDRAFT_SERVERS may name, in start order (`all` means every one).
-KNOWN_SERVERS=(postgres kafka cassandra s3 registry)
+KNOWN_SERVERS=(postgres kafka cassandra s3 registry mariadb)
 
 # The one place that decides which servers the test suite gets: PostgreSQL always, the others
 # when UPDRAFT_SERVERS names them.

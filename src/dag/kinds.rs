@@ -38,6 +38,7 @@ mod kafka_to_s3;
 mod s3;
 mod s3_key_sensor;
 mod sensor;
+mod sql;
 mod stream;
 mod trigger_dag;
 
@@ -59,6 +60,7 @@ pub use kafka_to_s3::{KafkaToS3Task, ObjectFormat};
 pub use s3::{S3Operation, S3Task};
 pub use s3_key_sensor::S3KeySensorTask;
 pub use sensor::SensorSettings;
+pub use sql::{Fetch, Script, SqlSensorTask, SqlTask};
 pub use stream::{StartFrom, Until};
 pub use trigger_dag::TriggerDagTask;
 
@@ -108,6 +110,10 @@ macro_rules! for_each_task_type {
             kafka_sensor => KafkaSensor(KafkaSensorTask) { connections, sensor },
             /// Waits for an object or prefix.
             s3_key_sensor => S3KeySensor(S3KeySensorTask) { connections, sensor },
+            /// Statements on PostgreSQL, MySQL/MariaDB or SQLite.
+            sql => Sql(SqlTask) { connections },
+            /// Waits until a query's first cell is truthy.
+            sql_sensor => SqlSensor(SqlSensorTask) { connections, sensor },
         }
     };
 }

@@ -1,8 +1,9 @@
 //! Warnings about a valid DAG: things that load and run but deserve an author's second look.
 //!
-//! This file owns [`warnings`]; today it reports every `| raw` in a `bash` command (and
-//! `{% filter raw %}`), because `raw` switches off the quoting that keeps a value from `conf` or
-//! an upstream XCom from running as shell code. A `sql` command will add its row here.
+//! This file owns [`warnings`]; it reports every `| raw` in a `bash` command and in the SQL
+//! text of `sql` / `sql_sensor` (and `{% filter raw %}`), because `raw` switches off the
+//! quoting (bash) or the binding (SQL) that keeps a value from `conf` or an upstream XCom from
+//! running as code.
 //!
 //! Invariants: pure (the template source is in the DAG; no I/O); a warning never fails a load;
 //! each warning points at the file, line and column of the `raw` it is about, or at the field
@@ -47,12 +48,21 @@ pub fn warnings(dag: &Dag) -> Vec<Warning> {
     let positions = Positions::build(&dag.source);
     let mut out = Vec::new();
     for task in dag.tasks.values() {
-        let TaskKind::Bash(bash) = &task.kind else { continue };
-        let uses = raw_uses(&bash.command);
+        let (field, template, advice) = match &task.kind {
+            TaskKind::Bash(bash) => ("command", bash.command.as_str(), BASH_ADVICE),
+            TaskKind::Sql(t) => match (&t.sql, &t.script) {
+                (Some(sql), _) => ("sql", sql.as_str(), SQL_ADVICE),
+                (None, Some(super::kinds::Script::Inline(s))) => ("script", s.as_str(), SQL_ADVICE),
+                _ => continue,
+            },
+            TaskKind::SqlSensor(t) => ("sql", t.sql.as_str(), SQL_ADVICE),
+            _ => continue,
+        };
+        let uses = raw_uses(template);
         if uses == 0 {
             continue;
         }
-        let path = ["tasks", task.task_id.as_str(), "command"];
+        let path = ["tasks", task.task_id.as_str(), field];
         let field = positions.nearest(&path).value;
         let found = occurrences_after(&dag.source, field);
         for i in 0..uses {
@@ -61,17 +71,20 @@ pub fn warnings(dag: &Dag) -> Vec<Warning> {
                 file: dag.fileloc.clone(),
                 line: at.line,
                 column: at.column,
-                message: format!(
-                    "task `{}`: `raw` pastes a value into the bash command unquoted; a value \
-                     from `conf` or an upstream XCom could then run commands. Pass it in `env:` \
-                     and use \"$NAME\", or drop `raw` to have it quoted",
-                    task.task_id
-                ),
+                message: format!("task `{}`: {advice}", task.task_id),
             });
         }
     }
     out
 }
+
+const BASH_ADVICE: &str = "`raw` pastes a value into the bash command unquoted; a value from \
+     `conf` or an upstream XCom could then run commands. Pass it in `env:` and use \"$NAME\", \
+     or drop `raw` to have it quoted";
+
+const SQL_ADVICE: &str = "`raw` pastes a value into the SQL text instead of binding it; a \
+     value from `conf` or an upstream XCom could then run as SQL. Pass it in `parameters:` (a \
+     value) or `identifiers:` (a name), or drop `raw` to have it bound";
 
 /// How many times `template` applies the `raw` filter: `| raw` inside `{{ }}` / `{% %}` (not
 /// inside a string literal), or `{% filter raw %}`.

@@ -1,4 +1,5 @@
-//! Tests of the DAG warnings: every `raw` in a bash command is reported where it is written.
+//! Tests of the DAG warnings: every `raw` in a bash command or SQL text is reported where it is
+//! written.
 
 use std::path::Path;
 
@@ -57,4 +58,27 @@ fn counting_uses_in_templates() {
     assert_eq!(raw_uses("{{ '}}' | raw }}"), 1);
     assert_eq!(raw_uses("{{ a }} | raw {# {{ a | raw }} #}"), 0);
     assert_eq!(raw_uses("{{ a | rawx }} {{ a | safe }}"), 0);
+}
+
+#[test]
+fn each_raw_in_sql_text_is_located() {
+    let yaml = "\
+dag_id: d
+tasks:
+  q:
+    type: sql
+    connection: db
+    sql: SELECT * FROM {{ params.t | raw }}
+  s:
+    type: sql
+    connection: db
+    script: |
+      DELETE FROM t WHERE day = {{ ds }};
+      INSERT INTO {{ params.t | raw }} VALUES (1)
+  wait: { type: sql_sensor, connection: db, sql: 'SELECT {{ params.x }}' }
+";
+    assert_eq!(lint(yaml), ["d.yaml:6:38", "d.yaml:12:33"]);
+    let dag = parse_dag_str(yaml, Path::new("d.yaml")).unwrap();
+    let w = &warnings(&dag)[0];
+    assert!(w.message.contains("task `q`") && w.message.contains("parameters:"), "{}", w.message);
 }

@@ -35,6 +35,8 @@ pub mod log_path;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;
+pub mod sql;
+pub mod sql_sensor;
 pub mod stream;
 pub mod template;
 pub mod trigger_dag;

@@ -174,6 +174,20 @@ impl Renderer {
         escape::finish(escaping, key, &rendered).map_err(|e| template_error(e, text))
     }
 
+    /// Renders a SQL statement: the text with each value's spot marked by a sentinel, and the
+    /// values in order, to be bound as parameters (`operators::sql`); `| raw` values are part
+    /// of the text. Text without template syntax comes back as is, with no values.
+    pub fn render_sql(&self, text: &str) -> Result<(String, Vec<String>), OperatorError> {
+        if !is_template(text) {
+            return Ok((text.to_string(), Vec::new()));
+        }
+        let (key, rendered) = escape::Key::with_fresh(|| {
+            self.env.render_named_str(Escaping::Sql.template_name(), text, &self.ctx)
+        });
+        let rendered = rendered.map_err(|e| template_error(e, text))?;
+        escape::sql_values(key, &rendered).map_err(|e| template_error(e, text))
+    }
+
     /// Renders every string inside a JSON value (object keys stay as written).
     pub fn render_json(
         &self,

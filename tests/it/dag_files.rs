@@ -35,7 +35,7 @@ const BROKEN: &[Expect] = &[
             "unknown task type `bassh` in task `extract`; did you mean `bash`? (valid types: bash, \
              empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag, \
              kafka_produce, http_to_kafka, kafka_to_cassandra, kafka_to_s3, s3, cql, kafka_sensor, \
-             s3_key_sensor)",
+             s3_key_sensor",
         )],
     ),
     (
@@ -126,6 +126,23 @@ const BROKEN: &[Expect] = &[
         )],
     ),
     ("not_utf8.yaml", &[(3, 6, "the file is not UTF-8 text: byte 0xE9 cannot be read here")]),
+    (
+        "sql_two_statements.yaml",
+        &[
+            (
+                7,
+                7,
+                "`sql` of task `refresh` holds more than one statement (the second starts on line 2",
+            ),
+            (9, 3, "task `both` (sql) needs exactly one of `sql` (one statement) or `script`"),
+            (18, 18, "`parameters` of task `names`: `my day` is not a name"),
+            (
+                22,
+                20,
+                "`script.file` of task `escape` must be a relative path inside the DAG's folder",
+            ),
+        ],
+    ),
 ];
 
 fn broken() -> DagBag {

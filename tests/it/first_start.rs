@@ -31,7 +31,7 @@ async fn streaming_examples_start_paused_and_the_rest_runs_green() {
     let env = env_with_example_dags().await;
     let running = env.start().await;
     env.wait_until("every example DAG recorded", LIMIT, || async {
-        env.store.list_dags().await.map(|d| d.len() == 4).unwrap_or(false)
+        env.store.list_dags().await.map(|d| d.len() == 5).unwrap_or(false)
     })
     .await;
     for dag in env.store.list_dags().await.expect("dags") {
@@ -51,11 +51,18 @@ async fn streaming_examples_start_paused_and_the_rest_runs_green() {
     let first = env.store.list_runs("csv_etl", None, 10).await.expect("runs");
     assert_eq!(first.len(), 1, "one run, no catch-up");
     assert_success(&env.wait_run(first[0].id, LIMIT).await);
+    // sql_report runs on SQLite with no configuration (`sqlite_default` in the home).
+    env.wait_until("sql_report's first run", LIMIT, || async {
+        env.store.list_runs("sql_report", None, 10).await.map(|r| !r.is_empty()).unwrap_or(false)
+    })
+    .await;
+    let sql_run = env.store.list_runs("sql_report", None, 10).await.expect("runs");
+    assert_success(&env.wait_run(sql_run[0].id, LIMIT).await);
     for dag_id in STREAMING {
         let runs = env.store.list_runs(dag_id, None, 10).await.expect("runs");
         assert!(runs.is_empty(), "{dag_id} created a run while paused: {runs:?}");
     }
-    for dag_id in ["csv_etl", "file_drop"] {
+    for dag_id in ["csv_etl", "file_drop", "sql_report"] {
         let runs = env.store.list_runs(dag_id, None, 10).await.expect("runs");
         assert!(runs.iter().all(|r| r.state != DagRunState::Failed), "{dag_id}: {runs:?}");
     }

@@ -21,6 +21,7 @@ mod pipelines;
 mod pipelines_sql;
 mod scheduler;
 mod schema_registry;
+mod sql;
 mod stop_requests;
 mod streaming;
 mod streaming_objects;

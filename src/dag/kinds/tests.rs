@@ -28,6 +28,8 @@ const MINIMAL: &[(&str, &str)] = &[
     ("cql", "statements: ['SELECT 1']"),
     ("kafka_sensor", "topic: t"),
     ("s3_key_sensor", "key: 's3://b/k'"),
+    ("sql", "connection: db, sql: 'SELECT 1'"),
+    ("sql_sensor", "connection: db, sql: 'SELECT 1'"),
 ];
 
 /// A one-task DAG of `type_name` with `settings` (flow-mapping entries, may be empty).

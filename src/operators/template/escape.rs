@@ -39,6 +39,8 @@ pub enum Escaping {
     Text,
     /// A `bash` command: each value is quoted for the shell quoting state where it lands.
     Shell,
+    /// A SQL statement: each value becomes a bound parameter (`Renderer::render_sql`).
+    Sql,
 }
 
 impl Escaping {
@@ -49,11 +51,16 @@ impl Escaping {
         match self {
             Escaping::Text => "<template>",
             Escaping::Shell => "<bash command>",
+            Escaping::Sql => "<sql statement>",
         }
     }
 
     fn of_template(name: &str) -> Escaping {
-        if name == Escaping::Shell.template_name() { Escaping::Shell } else { Escaping::Text }
+        match name {
+            n if n == Escaping::Shell.template_name() => Escaping::Shell,
+            n if n == Escaping::Sql.template_name() => Escaping::Sql,
+            _ => Escaping::Text,
+        }
     }
 }
 
@@ -226,5 +233,26 @@ pub(super) fn finish(escaping: Escaping, key: Key, rendered: &str) -> Result<Str
     match escaping {
         Escaping::Text => Ok(rendered.to_string()),
         Escaping::Shell => super::shell::escape(&pieces).map_err(fail),
+        // A statement's values are not text: they leave through `sql_values`.
+        Escaping::Sql => Err(fail("SQL is rendered with its values apart".to_string())),
     }
+}
+
+/// A rendered SQL template: the text with each value replaced by its sentinel
+/// (`dag::sql_text::value_sentinel(n)`), and the values in order. The SQL layer turns each
+/// sentinel into a bound parameter.
+pub(super) fn sql_values(key: Key, rendered: &str) -> Result<(String, Vec<String>), Error> {
+    let fail = |msg: String| Error::new(ErrorKind::InvalidOperation, msg);
+    let mut text = String::with_capacity(rendered.len());
+    let mut values = Vec::new();
+    for piece in pieces(key, rendered).map_err(fail)? {
+        match piece {
+            Piece::Code(c) => text.push_str(c),
+            Piece::Value(v) => {
+                text.push_str(&crate::dag::sql_text::value_sentinel(values.len()));
+                values.push(v);
+            }
+        }
+    }
+    Ok((text, values))
 }

@@ -318,3 +318,18 @@ fn shell_errors_name_the_problem() {
     assert!(fatal("echo {{ nope }}").contains("undefined"));
     assert!(fatal("echo $(( {{ who }} ))").contains("integer"));
 }
+
+#[test]
+fn sql_values_leave_the_text_as_sentinels() {
+    use crate::dag::sql_text::value_sentinel as v;
+    let r = renderer_with(None);
+    let (text, values) = r
+        .render_sql("SELECT {{ params.region }}, '{{ ds }}' FROM t{% for i in [1, 2] %}, {{ i }}{% endfor %}")
+        .unwrap();
+    assert_eq!(text, format!("SELECT {}, '{}' FROM t, {}, {}", v(0), v(1), v(2), v(3)));
+    assert_eq!(values, ["us", "2026-01-02", "1", "2"]);
+    // `| raw` is SQL text, as the author wrote it; plain text needs no rendering.
+    let (text, values) = r.render_sql("SELECT * FROM {{ 'events' | raw }}").unwrap();
+    assert_eq!((text.as_str(), values.len()), ("SELECT * FROM events", 0));
+    assert_eq!(r.render_sql("SELECT 1").unwrap(), ("SELECT 1".to_string(), vec![]));
+}

@@ -6,4 +6,5 @@
 pub mod api;
 pub mod common;
 pub mod operators;
+pub mod sql;
 pub mod streaming;
