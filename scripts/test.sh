@@ -18,10 +18,10 @@
 #                          need Kafka, Cassandra and S3); PostgreSQL is always started. Name fewer
 #                          while iterating, e.g. UPDRAFT_SERVERS=postgres (tests of the servers
 #                          left out then skip, with a note; in CI they fail). Each runs natively on
-#                          127.0.0.1 from the cache (scripts/kafka.sh, cassandra.sh, s3.sh; the
-#                          first start downloads, later ones take seconds). Ports:
+#                          127.0.0.1 from the cache (scripts/kafka.sh, cassandra.sh, s3.sh,
+#                          registry.sh; the first start downloads, later ones take seconds). Ports:
 #                          UPDRAFT_KAFKA_PORT (19092), UPDRAFT_CASSANDRA_PORT (19042),
-#                          UPDRAFT_S3_PORT (19000)
+#                          UPDRAFT_S3_PORT (19000), UPDRAFT_REGISTRY_PORT (18081)
 #   UPDRAFT_KEEP_SERVERS=1 leave the servers this run started running
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
 #   UPDRAFT_HEARTBEAT      seconds between the "still running" lines of a long step (60)
@@ -33,8 +33,10 @@
 # $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS).
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
-# UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port) and
-# UPDRAFT_TEST_S3_ENDPOINT (a URL); a test of a server that was not asked for skips (fails in CI).
+# UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port),
+# UPDRAFT_TEST_S3_ENDPOINT and UPDRAFT_TEST_SCHEMA_REGISTRY_URL (URLs; the registry's is its
+# Confluent-compatible base, .../apis/ccompat/v7); a test of a server that was not asked for skips
+# (fails in CI).
 #
 # Build tools: rdkafka builds its bundled librdkafka (C: cc, make, pkg-config, zlib headers) and
 # libsqlite3-sys and ring build C with cc; missing ones are installed with apt-get.

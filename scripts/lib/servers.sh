@@ -8,6 +8,8 @@
 #   kafka       scripts/kafka.sh      UPDRAFT_TEST_KAFKA_BROKERS    127.0.0.1:19092
 #   cassandra   scripts/cassandra.sh  UPDRAFT_TEST_CASSANDRA_HOST   127.0.0.1:19042
 #   s3          scripts/s3.sh         UPDRAFT_TEST_S3_ENDPOINT      http://127.0.0.1:19000
+#   registry    scripts/registry.sh   UPDRAFT_TEST_SCHEMA_REGISTRY_URL
+#                                     http://127.0.0.1:18081/apis/ccompat/v7
 # e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
 # Adding a server (MySQL/MariaDB):
@@ -63,8 +65,15 @@ start_s3() {
   export UPDRAFT_TEST_S3_ENDPOINT
 }
 
+# The Confluent-compatible schema registry (Apicurio's /apis/ccompat/v7), for the Avro tests.
+start_registry() {
+  start_server registry
+  UPDRAFT_TEST_SCHEMA_REGISTRY_URL="$("$SCRIPTS_DIR/registry.sh" url)"
+  export UPDRAFT_TEST_SCHEMA_REGISTRY_URL
+}
+
 # The servers UPDRAFT_SERVERS may name, in start order (`all` means every one).
-KNOWN_SERVERS=(postgres kafka cassandra s3)
+KNOWN_SERVERS=(postgres kafka cassandra s3 registry)
 
 # The one place that decides which servers the test suite gets: PostgreSQL always, the others
 # when UPDRAFT_SERVERS names them.

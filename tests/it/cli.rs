@@ -194,8 +194,34 @@ fn docker_compose_describes_the_whole_stack() {
         "cassandra",
         "minio",
         "mysql",
+        "mariadb",
+        "schema-registry",
     ] {
         assert!(services.contains_key(name), "service {name}");
     }
     assert_eq!(doc["services"]["updraft-worker"]["deploy"]["replicas"].as_i64(), Some(2));
+
+    // The connections the Avro tasks and the flight-board mart use point at those services, and
+    // the workers wait for both.
+    let env = &doc["x-updraft-env"];
+    let conn = |id: &str| env[id].as_str().unwrap_or_else(|| panic!("{id} in x-updraft-env"));
+    let registry = conn("UPDRAFT_CONN_SCHEMA_REGISTRY_DEFAULT");
+    assert_eq!(registry, "http://schema-registry:8080/apis/ccompat/v7");
+    let image = doc["services"]["schema-registry"]["image"].as_str().unwrap_or_default();
+    assert!(image.starts_with("apicurio/apicurio-registry:3."), "{image}");
+    let mart = conn("UPDRAFT_CONN_MART");
+    assert_eq!(mart, "mysql://updraft:updraft@mariadb:3306/mart");
+    let mariadb = &doc["services"]["mariadb"];
+    assert!(mariadb["image"].as_str().unwrap_or_default().starts_with("mariadb:"));
+    assert_eq!(mariadb["environment"]["MARIADB_DATABASE"].as_str(), Some("mart"));
+    assert_eq!(mariadb["environment"]["MARIADB_USER"].as_str(), Some("updraft"));
+    assert_eq!(mariadb["environment"]["MARIADB_PASSWORD"].as_str(), Some("updraft"));
+    let waits = &doc["services"]["updraft-worker"]["depends_on"];
+    for dep in ["mariadb", "schema-registry"] {
+        assert_eq!(
+            waits[dep]["condition"].as_str(),
+            Some("service_healthy"),
+            "worker waits for {dep}"
+        );
+    }
 }

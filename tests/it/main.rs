@@ -19,6 +19,7 @@ mod first_start;
 mod operators;
 mod pipelines;
 mod scheduler;
+mod schema_registry;
 mod stop_requests;
 mod streaming;
 mod streaming_objects;

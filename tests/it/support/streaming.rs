@@ -20,6 +20,21 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 
+/// The address of a server in `var`, or `None` (with a printed note) when the test command did
+/// not start that server. In CI every server is started, so a missing one fails the test with
+/// the reason.
+pub fn server_var(var: &str) -> Option<String> {
+    let v = std::env::var(var).ok().filter(|v| !v.is_empty());
+    if v.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{var} must be set in CI: scripts/test.sh starts the servers and sets it"
+        );
+        eprintln!("{var} is not set: test SKIPPED (scripts/test.sh starts the servers)");
+    }
+    v
+}
+
 /// Addresses of the servers `scripts/test.sh` started.
 #[derive(Debug, Clone)]
 pub struct Servers {
@@ -35,21 +50,9 @@ impl Servers {
     /// The servers, or `None` (with a printed note) when the test command did not start them.
     /// In CI they are always started, so a missing one fails the test with the reason.
     pub fn get() -> Option<Servers> {
-        let read = |var: &str| {
-            let v = std::env::var(var).ok().filter(|v| !v.is_empty());
-            if v.is_none() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{var} must be set in CI: scripts/test.sh starts Kafka, Cassandra and S3 and \
-                     sets it"
-                );
-                eprintln!("{var} is not set: test SKIPPED (scripts/test.sh starts the servers)");
-            }
-            v
-        };
-        let kafka = read("UPDRAFT_TEST_KAFKA_BROKERS");
-        let cassandra = read("UPDRAFT_TEST_CASSANDRA_HOST");
-        let s3 = read("UPDRAFT_TEST_S3_ENDPOINT");
+        let kafka = server_var("UPDRAFT_TEST_KAFKA_BROKERS");
+        let cassandra = server_var("UPDRAFT_TEST_CASSANDRA_HOST");
+        let s3 = server_var("UPDRAFT_TEST_S3_ENDPOINT");
         Some(Servers { kafka: kafka?, cassandra: cassandra?, s3: s3? })
     }
 
