@@ -22,6 +22,7 @@ mod scheduler;
 mod schema_registry;
 mod stop_requests;
 mod streaming;
+mod streaming_avro;
 mod streaming_objects;
 mod streaming_recovery;
 mod task_secrets;
