@@ -8,8 +8,9 @@
 //! same mapping.
 //!
 //! Invariant: schema only, and checked at load time. An inline Avro schema is parsed here, a
-//! `{file: x.avsc}` one when the DAG file is loaded (`parse/kind_records.rs`), a transform
-//! expression is compiled there too: a task whose schema or expression is broken never loads.
+//! `{file: x.avsc}` one when the DAG file is loaded from its folder (`parse/kind_records.rs`),
+//! a transform expression is compiled there too: a task whose schema or expression is broken
+//! never loads.
 //! Nothing here talks to a registry or a broker.
 
 use indexmap::IndexMap;
@@ -75,12 +76,14 @@ impl PartialEq for AvroSchema {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SchemaSource {
     Parsed(AvroSchema),
-    /// `{file: x.avsc}`, before the loader resolved it. Never left in a loaded DAG.
+    /// `{file: x.avsc}` (relative to the DAG file's folder) not read yet: in a DAG parsed
+    /// from its stored copy, without the folder. The folder's parse has read and checked it;
+    /// a run reads it from the DAGs folder.
     File(String),
 }
 
 impl SchemaSource {
-    /// The parsed schema (always, in a loaded DAG).
+    /// The parsed schema (always, in a DAG loaded from its folder).
     pub fn parsed(&self) -> Option<&AvroSchema> {
         match self {
             SchemaSource::Parsed(s) => Some(s),

@@ -36,7 +36,9 @@ use self::transform::{Applied, Pipeline};
 use super::json_path::{KeyTemplate, as_text};
 use super::kafka_client::KeyedMessage;
 use super::{OperatorError, TaskContext};
-use crate::dag::kinds::{AvroSchema, Format, KeyFormat, RecordSettings, SubjectStrategy};
+use crate::dag::kinds::{
+    AvroSchema, Format, KeyFormat, RecordSettings, SchemaSource, SubjectStrategy,
+};
 
 /// The first byte of a Confluent-framed message.
 pub const MAGIC: u8 = 0;
@@ -94,6 +96,28 @@ fn subject(
     })
 }
 
+/// The schema of `source`: parsed at load time, or a `{file: ...}` the DAG was parsed without
+/// (a stored copy), read now from the DAGs folder beside the DAG file.
+fn schema_of(
+    ctx: &TaskContext,
+    source: Option<&SchemaSource>,
+    field: &str,
+) -> Result<Option<AvroSchema>, OperatorError> {
+    let name = match source {
+        None => return Ok(None),
+        Some(SchemaSource::Parsed(s)) => return Ok(Some(s.clone())),
+        Some(SchemaSource::File(name)) => name,
+    };
+    let dir = ctx.dag.fileloc.parent().unwrap_or(std::path::Path::new(""));
+    let path = ctx.settings.dags_folder.join(dir).join(name);
+    let fatal = |why: String| OperatorError::Fatal(format!("`{field}`: {why}"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| fatal(format!("cannot read `{}`: {e}", path.display())))?;
+    AvroSchema::parse(&text, Some(name.clone()))
+        .map(Some)
+        .map_err(|e| fatal(format!("`{}` is not a valid Avro schema: {e}", path.display())))
+}
+
 fn registry(
     ctx: &TaskContext,
     settings: &RecordSettings,
@@ -126,19 +150,19 @@ impl Encoder {
         let mut enc = Encoder { value: None, key_format: settings.key_format, key: None };
         let Some(registry) = registry else { return Ok(enc) };
         let strategy = settings.subject_strategy;
-        let need = |s: Option<&AvroSchema>, field: &str| {
-            s.cloned()
+        let need = |s: Option<&SchemaSource>, field: &str| {
+            schema_of(ctx, s, field)?
                 .ok_or_else(|| OperatorError::Fatal(format!("`{field}` is needed to write Avro")))
         };
         if settings.format == Format::Avro {
-            let schema = need(settings.value_schema(), "schema")?;
+            let schema = need(settings.schema.as_ref(), "schema")?;
             let subject = subject(strategy, topic, Part::Value, &schema)?;
             let id = registry.register(&subject, &schema.json).await?;
             ctx.log.line(format!("values: Avro, schema id {id} (subject `{subject}`)"));
             enc.value = Some((Codec::new(&schema.schema), id));
         }
         if settings.key_format == KeyFormat::Avro {
-            let schema = need(settings.key_avro_schema(), "key_schema")?;
+            let schema = need(settings.key_schema.as_ref(), "key_schema")?;
             let subject = subject(strategy, topic, Part::Key, &schema)?;
             let id = registry.register(&subject, &schema.json).await?;
             ctx.log.line(format!("keys: Avro, schema id {id} (subject `{subject}`)"));
@@ -251,13 +275,15 @@ impl Decoder {
         settings: &RecordSettings,
     ) -> Result<Decoder, OperatorError> {
         let registry = registry(ctx, settings)?;
-        let codec = |s: Option<&AvroSchema>| s.map(|s| Codec::new(&s.schema));
+        let codec = |s: Option<&SchemaSource>, field: &str| {
+            schema_of(ctx, s, field).map(|s| s.map(|s| Codec::new(&s.schema)))
+        };
         Ok(Decoder {
             format: settings.format,
             key_format: settings.key_format,
             registry,
-            reader: codec(settings.value_schema()),
-            key_reader: codec(settings.key_avro_schema()),
+            reader: codec(settings.schema.as_ref(), "schema")?,
+            key_reader: codec(settings.key_schema.as_ref(), "key_schema")?,
             writers: Mutex::default(),
         })
     }
