@@ -83,6 +83,14 @@ pub enum SchemaSource {
 }
 
 impl SchemaSource {
+    /// Whether a schema file's path stays inside the DAG file's folder: relative, no `..`
+    /// (a DAG names its own files, not the machine's).
+    pub fn stays_inside(name: &str) -> bool {
+        use std::path::Component;
+        let mut parts = std::path::Path::new(name).components();
+        parts.all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    }
+
     /// The parsed schema (always, in a DAG loaded from its folder).
     pub fn parsed(&self) -> Option<&AvroSchema> {
         match self {

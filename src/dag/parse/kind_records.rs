@@ -53,6 +53,14 @@ pub(super) fn check(cx: &mut Ctx, r: &mut RecordSettings, type_name: &str, path:
 /// Reads and parses a `{file: ...}` schema, relative to the DAG file's folder.
 fn resolve(cx: &mut Ctx, source: &mut SchemaSource, at: &[String], id: &str, field: &str) {
     let SchemaSource::File(name) = source else { return };
+    if !SchemaSource::stays_inside(name) {
+        let msg = format!(
+            "`{field}` of task `{id}` names `{name}`; a schema file is a relative path inside \
+             the DAG file's folder (no `..`)"
+        );
+        cx.at_value(at, msg);
+        return;
+    }
     // A copy of the DAG parsed without its folder (a worker or the web server reading the
     // stored source): the folder's parse checked the file, and a run reads it again
     // (`operators::records`).

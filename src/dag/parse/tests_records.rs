@@ -139,6 +139,9 @@ fn schema_files_are_read_beside_the_dag_file() {
             .contains("`schema` of task `p`: `broken.avsc` is not a valid Avro schema")
     );
     assert!(msg(&src("missing.avsc")).contains("cannot read `missing.avsc`"));
+    for outside in ["/etc/passwd", "../x.avsc", "a/../../x.avsc"] {
+        assert!(msg(&src(outside)).contains("a relative path inside the DAG file's folder"));
+    }
     // Without the folder (a stored copy), the file stays named, to be read by the run.
     let stored = parse(&src("station.avsc")).expect("a stored copy parses");
     let TaskKind::KafkaProduce(p) = &stored.tasks["p"].kind else { panic!() };

@@ -108,6 +108,11 @@ fn schema_of(
         Some(SchemaSource::Parsed(s)) => return Ok(Some(s.clone())),
         Some(SchemaSource::File(name)) => name,
     };
+    if !SchemaSource::stays_inside(name) {
+        return Err(OperatorError::Fatal(format!(
+            "`{field}`: `{name}` is outside the DAG's folder"
+        )));
+    }
     let dir = ctx.dag.fileloc.parent().unwrap_or(std::path::Path::new(""));
     let path = ctx.settings.dags_folder.join(dir).join(name);
     let fatal = |why: String| OperatorError::Fatal(format!("`{field}`: {why}"));
