@@ -20,17 +20,18 @@
 //! Invariant: never panics on a value; every error is a sentence naming the field's path
 //! (`flight.departure.time`), which becomes the dead-letter reason or the task's error.
 
+mod decode;
+mod scalars;
+
 use std::collections::HashMap;
 
 use apache_avro::Schema;
-use apache_avro::schema::{DecimalSchema, RecordSchema};
+use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value as Avro;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use chrono::{
-    DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Timelike, Utc,
-};
-use serde_json::{Map, Number, Value as Json};
+use chrono::NaiveDate;
+use serde_json::Value as Json;
+
+use self::scalars::{as_f64, as_i64, base64, decimal_in, time_in, ts_in};
 
 const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
 
@@ -265,105 +266,6 @@ impl Codec {
         }
         Ok(Avro::Record(fields))
     }
-
-    /// The JSON of a decoded value; `schema` is the one it was read with.
-    fn to_json(&self, schema: &Schema, value: Avro, path: &mut String) -> Result<Json, String> {
-        let schema = self.resolve(schema)?;
-        Ok(match (value, schema) {
-            (Avro::Null, _) => Json::Null,
-            (Avro::Boolean(b), _) => Json::Bool(b),
-            (Avro::Int(n), _) => Json::from(n),
-            (Avro::Long(n), _) => Json::from(n),
-            (Avro::Float(n), _) => Number::from_f64(f64::from(n)).map_or(Json::Null, Json::Number),
-            (Avro::Double(n), _) => Number::from_f64(n).map_or(Json::Null, Json::Number),
-            (Avro::String(s), _) | (Avro::Enum(_, s), _) => Json::String(s),
-            (Avro::Bytes(b), _) | (Avro::Fixed(_, b), _) => Json::String(B64.encode(b)),
-            (Avro::Union(i, v), Schema::Union(u)) => {
-                let branch = u
-                    .variants()
-                    .get(i as usize)
-                    .ok_or_else(|| format!("{}: no union branch {i}", at(path)))?;
-                self.to_json(branch, *v, path)?
-            }
-            (Avro::Array(items), Schema::Array(a)) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, item) in items.into_iter().enumerate() {
-                    let len = push(path, &i.to_string());
-                    out.push(self.to_json(&a.items, item, path)?);
-                    path.truncate(len);
-                }
-                Json::Array(out)
-            }
-            (Avro::Map(m), Schema::Map(ms)) => {
-                let mut out = Map::new();
-                for (k, v) in m {
-                    let len = push(path, &k);
-                    let j = self.to_json(&ms.types, v, path)?;
-                    path.truncate(len);
-                    out.insert(k, j);
-                }
-                Json::Object(out)
-            }
-            (Avro::Record(fields), Schema::Record(r)) => {
-                let mut out = Map::new();
-                for (name, v) in fields {
-                    let len = push(path, &name);
-                    let field_schema =
-                        r.lookup.get(&name).and_then(|i| r.fields.get(*i)).map(|f| &f.schema);
-                    let j = match field_schema {
-                        Some(s) => self.to_json(s, v, path)?,
-                        None => return Err(format!("{}: not in the record schema", at(path))),
-                    };
-                    path.truncate(len);
-                    out.insert(name, j);
-                }
-                Json::Object(out)
-            }
-            (Avro::Date(d), _) => match EPOCH.checked_add_signed(TimeDelta::days(d.into())) {
-                Some(day) => Json::String(day.format("%Y-%m-%d").to_string()),
-                None => return Err(format!("{}: date out of range", at(path))),
-            },
-            (Avro::TimeMillis(ms), _) => time_out(i64::from(ms) * 1_000_000, 3),
-            (Avro::TimeMicros(us), _) => time_out(us * 1_000, 6),
-            (Avro::TimestampMillis(t), _) => {
-                ts_out(DateTime::from_timestamp_millis(t), SecondsFormat::Millis, true)
-            }
-            (Avro::TimestampMicros(t), _) => {
-                ts_out(DateTime::from_timestamp_micros(t), SecondsFormat::Micros, true)
-            }
-            (Avro::TimestampNanos(t), _) => {
-                ts_out(Some(DateTime::from_timestamp_nanos(t)), SecondsFormat::Nanos, true)
-            }
-            (Avro::LocalTimestampMillis(t), _) => {
-                ts_out(DateTime::from_timestamp_millis(t), SecondsFormat::Millis, false)
-            }
-            (Avro::LocalTimestampMicros(t), _) => {
-                ts_out(DateTime::from_timestamp_micros(t), SecondsFormat::Micros, false)
-            }
-            (Avro::LocalTimestampNanos(t), _) => {
-                ts_out(Some(DateTime::from_timestamp_nanos(t)), SecondsFormat::Nanos, false)
-            }
-            (Avro::Decimal(d), Schema::Decimal(ds)) => {
-                let bytes: Vec<u8> = Vec::try_from(&d).map_err(|e| format!("{}: {e}", at(path)))?;
-                Json::String(
-                    decimal_text(&bytes, ds.scale)
-                        .ok_or_else(|| format!("{}: decimal over 38 digits", at(path)))?,
-                )
-            }
-            (Avro::Uuid(u), _) => Json::String(u.to_string()),
-            (Avro::Duration(d), _) => serde_json::json!({
-                "months": u32::from(d.months()),
-                "days": u32::from(d.days()),
-                "millis": u32::from(d.millis()),
-            }),
-            (v, s) => {
-                return Err(format!(
-                    "{}: the value {v:?} does not match its schema {s:?}",
-                    at(path)
-                ));
-            }
-        })
-    }
 }
 
 const TS: &str = "a timestamp (RFC 3339, or epoch in the schema's unit)";
@@ -418,153 +320,4 @@ fn mismatch(path: &str, want: &str, found: &Json) -> String {
         shown = format!("{}...", shown.chars().take(60).collect::<String>());
     }
     format!("{} must be {want}, not {shown}", at(path))
-}
-
-fn as_i64(json: &Json) -> Option<i64> {
-    match json {
-        Json::Number(n) => n.as_i64().or_else(|| {
-            n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64)
-        }),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_f64(json: &Json) -> Option<f64> {
-    match json {
-        Json::Number(n) => n.as_f64(),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn base64(json: &Json) -> Option<Vec<u8>> {
-    json.as_str().and_then(|s| B64.decode(s).ok())
-}
-
-/// Time of day in `per_sec` units: `HH:MM:SS[.f]` or a number already in those units.
-fn time_in(json: &Json, per_sec: i64) -> Option<i64> {
-    if let Json::String(s) = json
-        && let Ok(t) = NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
-    {
-        let nanos =
-            i64::from(t.num_seconds_from_midnight()) * 1_000_000_000 + i64::from(t.nanosecond());
-        return Some(nanos / (1_000_000_000 / per_sec));
-    }
-    as_i64(json).filter(|n| (0..86_400 * per_sec).contains(n))
-}
-
-fn time_out(nanos: i64, digits: usize) -> Json {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    let t =
-        NaiveTime::from_num_seconds_from_midnight_opt(secs as u32, frac as u32).unwrap_or_default();
-    let text = t.format("%H:%M:%S%.9f").to_string();
-    // `%.9f` writes nine digits; keep the schema's precision.
-    Json::String(text[..9 + digits].to_string())
-}
-
-/// Epoch in `per_sec` units from RFC 3339 (`utc`: any offset, converted) or a naive date-time
-/// (local timestamps, and UTC ones written without an offset), or a number in those units.
-fn ts_in(json: &Json, per_sec: i64, utc: bool) -> Option<i64> {
-    let Json::String(s) = json else { return as_i64(json) };
-    let naive = if utc {
-        match DateTime::parse_from_rfc3339(s) {
-            Ok(t) => Some(t.naive_utc()),
-            Err(_) => parse_naive(s),
-        }
-    } else {
-        parse_naive(s)
-    };
-    let Some(t) = naive else { return s.trim().parse().ok() };
-    let t = t.and_utc();
-    match per_sec {
-        1_000 => Some(t.timestamp_millis()),
-        1_000_000 => Some(t.timestamp_micros()),
-        _ => t.timestamp_nanos_opt(),
-    }
-}
-
-fn parse_naive(s: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-        .ok()
-}
-
-fn ts_out(t: Option<DateTime<Utc>>, digits: SecondsFormat, utc: bool) -> Json {
-    let Some(t) = t else { return Json::Null };
-    let text = t.to_rfc3339_opts(digits, true);
-    Json::String(if utc { text } else { text.trim_end_matches('Z').to_string() })
-}
-
-/// A decimal from a string or a number, scaled to the schema's scale and checked against its
-/// precision; the unscaled value as big-endian two's complement.
-fn decimal_in(d: &DecimalSchema, json: &Json) -> Result<Avro, String> {
-    let text = match json {
-        Json::String(s) => s.trim().to_string(),
-        Json::Number(n) => n.to_string(),
-        other => {
-            return Err(format!("must be a decimal (a string such as \"12.50\"), not {other}"));
-        }
-    };
-    let unscaled = scale_decimal(&text, d.scale)
-        .ok_or_else(|| format!("`{text}` is not a decimal with at most {} decimals", d.scale))?;
-    let digits = unscaled.unsigned_abs().checked_ilog10().map_or(1, |l| l as usize + 1);
-    if digits > d.precision {
-        return Err(format!(
-            "`{text}` has more than {} digits (the schema's precision)",
-            d.precision
-        ));
-    }
-    let bytes = unscaled.to_be_bytes();
-    // The shortest two's complement form: drop leading bytes that only repeat the sign.
-    let mut start = 0;
-    while start < 15 {
-        let (b, next) = (bytes[start], bytes[start + 1]);
-        if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-            start += 1;
-        } else {
-            break;
-        }
-    }
-    Ok(Avro::Decimal(apache_avro::Decimal::from(&bytes[start..])))
-}
-
-/// `"-12.5"` at scale 2 -> -1250; `None` when it is not a number or has too many decimals.
-fn scale_decimal(text: &str, scale: usize) -> Option<i128> {
-    let (neg, body) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let frac = frac.trim_end_matches('0');
-    if (int.is_empty() && frac.is_empty()) || frac.len() > scale {
-        return None;
-    }
-    if !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut digits = format!("{int}{frac}");
-    digits.extend(std::iter::repeat_n('0', scale - frac.len()));
-    let n: i128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
-    Some(if neg { -n } else { n })
-}
-
-/// The text of an unscaled big-endian two's complement value at `scale`.
-fn decimal_text(bytes: &[u8], scale: usize) -> Option<String> {
-    if bytes.len() > 16 {
-        return None;
-    }
-    let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) { 0xff } else { 0 };
-    let mut buf = [fill; 16];
-    buf[16 - bytes.len()..].copy_from_slice(bytes);
-    let n = i128::from_be_bytes(buf);
-    let digits = n.unsigned_abs().to_string();
-    let sign = if n < 0 { "-" } else { "" };
-    if scale == 0 {
-        return Some(format!("{sign}{digits}"));
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    Some(format!("{sign}{int}.{frac}"))
 }
