@@ -33,7 +33,9 @@
 # The browser test (tests/it/browser.rs) gets chromium and playwright-core from scripts/browser.sh
 # (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis
 # test (tests/it/api_schemathesis.rs) gets the tool from scripts/schemathesis.sh (PyPI, a venv in
-# $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS).
+# $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS). The Avro wire-format tests
+# (tests/it/streaming_avro.rs) check against fastavro from scripts/fastavro.sh (PyPI, a venv in
+# $UPDRAFT_CACHE/fastavro; UPDRAFT_TEST_FASTAVRO).
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port),
@@ -199,4 +201,8 @@ export UPDRAFT_TEST_NODE_PATH
 step "schemathesis" scripts/schemathesis.sh install
 UPDRAFT_TEST_SCHEMATHESIS="$(scripts/schemathesis.sh path)"
 export UPDRAFT_TEST_SCHEMATHESIS
+# The Avro tests' independent client (tests/it/streaming_avro.rs), from PyPI into a venv.
+step "fastavro" scripts/fastavro.sh install
+UPDRAFT_TEST_FASTAVRO="$(scripts/fastavro.sh path)"
+export UPDRAFT_TEST_FASTAVRO
 step "cargo test" run_tests

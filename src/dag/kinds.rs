@@ -7,7 +7,8 @@
 //!    variant, `TaskKind::TYPE_NAMES`, the parser's row and the operators' dispatch all come
 //!    from it);
 //! 2. its settings struct `FooTask` in `kinds/foo.rs` (`deny_unknown_fields`; a sensor has a
-//!    `#[serde(skip)] sensor: SensorSettings` field), declared and re-exported below;
+//!    `#[serde(skip)] sensor: SensorSettings` field, a Kafka type a `#[serde(skip)]
+//!    record_settings: RecordSettings` one), declared and re-exported below;
 //! 3. its operator `src/operators/foo.rs` with `pub async fn run(ctx: &TaskContext, task:
 //!    &FooTask) -> Result<Outcome, OperatorError>`, and its `pub mod foo;` in `operators/mod.rs`;
 //! 4. its minimal YAML in the table of `kinds/tests.rs` (a test fails for a type without one);
@@ -35,6 +36,7 @@ mod kafka_produce;
 mod kafka_sensor;
 mod kafka_to_cassandra;
 mod kafka_to_s3;
+mod records;
 mod s3;
 mod s3_key_sensor;
 mod sensor;
@@ -57,6 +59,10 @@ pub use kafka_produce::KafkaProduceTask;
 pub use kafka_sensor::KafkaSensorTask;
 pub use kafka_to_cassandra::{ColumnSource, CqlType, KafkaToCassandraTask};
 pub use kafka_to_s3::{KafkaToS3Task, ObjectFormat};
+pub use records::{
+    AvroSchema, Flatten, Format, KeyFormat, RecordSettings, SchemaSource, SubjectStrategy,
+    Transform,
+};
 pub use s3::{S3Operation, S3Task};
 pub use s3_key_sensor::S3KeySensorTask;
 pub use sensor::SensorSettings;
@@ -70,7 +76,10 @@ pub use trigger_dag::TriggerDagTask;
 ///   for these: bash tries are the hand-off hot path);
 /// - `sensor`: the type pokes; the shared [`SensorSettings`] keys sit beside its own in YAML
 ///   and land in its `sensor` field;
-/// - `sensor if FIELD`: as `sensor`, but the task pokes only when its bool `FIELD` is true.
+/// - `sensor if FIELD`: as `sensor`, but the task pokes only when its bool `FIELD` is true;
+/// - `records`: the type reads or writes Kafka records; the shared [`RecordSettings`] keys
+///   (`format`, `schema`, `transform`...) sit beside its own and land in its `record_settings`
+///   field (not combined with `sensor`).
 ///
 /// `for_each_task_type!(callback)` expands to `callback! { rows }`. Three callbacks read it:
 /// `declare_task_kinds` below (the enum, names and flags), `parse::kind` (the parser table)
@@ -95,13 +104,13 @@ macro_rules! for_each_task_type {
             /// Triggers a run of another DAG, optionally waiting for it.
             trigger_dag => TriggerDag(TriggerDagTask) { sensor if wait_for_completion },
             /// Produces records to a Kafka topic.
-            kafka_produce => KafkaProduce(KafkaProduceTask) { connections },
+            kafka_produce => KafkaProduce(KafkaProduceTask) { connections, records },
             /// REST ingestion: pages of a JSON API, split into records, produced to Kafka.
-            http_to_kafka => HttpToKafka(HttpToKafkaTask) { connections },
+            http_to_kafka => HttpToKafka(HttpToKafkaTask) { connections, records },
             /// Streaming sink: Kafka -> Cassandra rows.
-            kafka_to_cassandra => KafkaToCassandra(KafkaToCassandraTask) { connections },
+            kafka_to_cassandra => KafkaToCassandra(KafkaToCassandraTask) { connections, records },
             /// Streaming sink: Kafka -> time-partitioned objects.
-            kafka_to_s3 => KafkaToS3(KafkaToS3Task) { connections },
+            kafka_to_s3 => KafkaToS3(KafkaToS3Task) { connections, records },
             /// Object operations: put, get, copy, delete, list.
             s3 => S3(S3Task) { connections },
             /// Statements on Cassandra.
@@ -137,6 +146,17 @@ macro_rules! poke_settings {
     ($t:ident; $other:tt $($rest:tt)*) => { poke_settings!($t; $($rest)*) };
 }
 
+/// The record settings of config `$t` per a row's flags: `None` for a type without Kafka
+/// records.
+macro_rules! records_of {
+    ($t:ident;) => {{
+        let _ = $t;
+        None
+    }};
+    ($t:ident; records $($rest:tt)*) => { Some(&mut $t.record_settings) };
+    ($t:ident; $other:tt $($rest:tt)*) => { records_of!($t; $($rest)*) };
+}
+
 /// Refuses a flag that is not one of those documented on [`for_each_task_type!`], so a typo
 /// in a row is a compile error rather than a type silently declared without it.
 macro_rules! check_flags {
@@ -144,10 +164,11 @@ macro_rules! check_flags {
     (connections $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     (sensor if $when:ident $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     (sensor $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
+    (records $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     ($($other:tt)*) => {
         compile_error!(concat!(
             "unknown task-type flag `", stringify!($($other)*),
-            "`; the flags are `connections`, `sensor` and `sensor if FIELD`"
+            "`; the flags are `connections`, `sensor`, `sensor if FIELD` and `records`"
         ));
     };
 }
@@ -195,6 +216,13 @@ macro_rules! declare_task_kinds {
             pub fn sensor(&self) -> Option<SensorSettings> {
                 match self {
                     $( TaskKind::$variant(t) => poke_settings!(t; $($flag)*), )*
+                }
+            }
+
+            /// The record settings (format, schema, transforms) of a Kafka task type.
+            pub fn records_mut(&mut self) -> Option<&mut RecordSettings> {
+                match self {
+                    $( TaskKind::$variant(t) => records_of!(t; $($flag)*), )*
                 }
             }
         }

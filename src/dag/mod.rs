@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use graph::DagGraph;
 pub use kinds::TaskKind;
-pub use parse::{parse_dag, parse_dag_str};
+pub use parse::{parse_dag, parse_dag_in, parse_dag_str};
 pub use schedule::Schedule;
 
 /// A validated DAG: what one YAML file says, with defaults applied.

@@ -1,7 +1,8 @@
 //! One DAG file's text -> validated [`Dag`], or every problem in it with line and column.
 //!
 //! This file owns the top level of the file and the checks that need every task (dependencies,
-//! cycles). It reads the file in [`parse_dag`] and nothing else: the folder walk is `loader`'s.
+//! cycles). It reads the file in [`parse_dag`], and the Avro schema files its tasks name (in
+//! `kind_records`), nothing else: the folder walk is `loader`'s.
 //! It must not stop at the first problem: each reader records its error and parsing goes on,
 //! so a user fixes a file in one pass.
 //!
@@ -10,6 +11,7 @@
 
 mod ctx;
 mod kind;
+mod kind_records;
 mod kind_sql;
 mod kind_streaming;
 mod merge;
@@ -17,6 +19,8 @@ mod params;
 mod task;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_records;
 #[cfg(test)]
 mod tests_streaming;
 #[cfg(test)]
@@ -71,14 +75,20 @@ pub fn parse_dag(abs_path: &Path, display_path: &Path) -> ParseResult {
         }
     };
     match yaml::decode(&bytes) {
-        Ok(src) => parse_dag_str(src, display_path),
+        Ok(src) => parse_dag_in(src, display_path, abs_path.parent()),
         Err(e) => fail(e.line, e.column, e.message),
     }
 }
 
 /// Parses the text of a DAG file; `file` is used for `Dag::fileloc`, errors and the default
-/// `dag_id` (its stem).
+/// `dag_id` (its stem). Files a task names (an Avro schema's `{file: ...}`) cannot be read
+/// without the file's folder: [`parse_dag_in`] takes one.
 pub fn parse_dag_str(src: &str, file: &Path) -> ParseResult {
+    parse_dag_in(src, file, None)
+}
+
+/// [`parse_dag_str`], reading the files a task names from `dir` (the DAG file's folder).
+pub fn parse_dag_in(src: &str, file: &Path, dir: Option<&Path>) -> ParseResult {
     let root = match yaml::load(src) {
         Ok(v) => v,
         Err(e) => {
@@ -87,6 +97,7 @@ pub fn parse_dag_str(src: &str, file: &Path) -> ParseResult {
         }
     };
     let mut cx = Ctx::new(file, src);
+    cx.dir = dir;
     report_duplicates(&mut cx);
     let dag = parse_root(&mut cx, &root, src, file);
     let mut errors = cx.errors;

@@ -1,8 +1,9 @@
 //! From a Kafka message to the bound values of one prepared INSERT: the column mapping of
 //! `kafka_to_cassandra`, checked once against the table's real types.
 //!
-//! This file owns the INSERT statement's shape and the per-message mapping. A message that
-//! cannot become a row returns a reason (a sentence naming the column), which the operator sends
+//! This file owns the INSERT statement's shape and the per-message mapping from a message's
+//! decoded record and key (`records::Decoder`). A message that cannot become a row returns a
+//! reason (a sentence naming the column), which the operator sends
 //! to the dead-letter topic: it must never panic on a message and never drop one silently.
 
 use rdkafka::Message;
@@ -85,26 +86,32 @@ impl RowMapper {
         Ok(RowMapper { columns, key_columns, write_timestamp })
     }
 
-    /// The values of `msg`'s row, or why there is none.
-    pub fn values(&self, msg: &BorrowedMessage<'_>) -> Result<RowValues, String> {
-        let payload = msg.payload().unwrap_or_default();
-        let json: Value =
-            serde_json::from_slice(payload).map_err(|e| format!("the message is not JSON: {e}"))?;
+    /// Whether a column reads the message key (only then is it decoded).
+    pub fn uses_key(&self) -> bool {
+        self.columns.iter().any(|(_, s, _)| matches!(s, Source::Key))
+    }
+
+    /// The values of the row of `msg`, whose value decoded to `json` and key to `key`, or why
+    /// there is none.
+    pub fn values(
+        &self,
+        msg: &BorrowedMessage<'_>,
+        json: &Value,
+        key: Option<&Value>,
+    ) -> Result<RowValues, String> {
         if !json.is_object() {
             return Err("the message is not a JSON object".into());
         }
         let mut row = Vec::with_capacity(self.columns.len() + 1);
         for (name, source, typ) in &self.columns {
             let value = match source {
-                Source::Path(p) => match lookup(&json, p) {
+                Source::Path(p) => match lookup(json, p) {
                     Some(v) => to_cql(v, typ).map_err(|e| format!("column `{name}` ({p}): {e}"))?,
                     None => None,
                 },
-                Source::Key => match msg.key() {
+                Source::Key => match key {
                     Some(k) => {
-                        let text = String::from_utf8_lossy(k).into_owned();
-                        to_cql(&Value::String(text), typ)
-                            .map_err(|e| format!("column `{name}` ($key): {e}"))?
+                        to_cql(k, typ).map_err(|e| format!("column `{name}` ($key): {e}"))?
                     }
                     None => None,
                 },

@@ -4,10 +4,10 @@
 //!
 //! This file owns pagination, per-request retries (5xx, 408, 429, timeouts, refused
 //! connections; exponential back-off from 1 s) and the per-page produce. Invariant: a page's
-//! records are acknowledged by Kafka (idempotent producer) before the next page is requested, so
-//! a failed try has produced whole pages only, and its XCom counts acknowledged records. A retry
-//! of the task re-reads from the first page: at-least-once, made exactly-once downstream by keyed
-//! upserts.
+//! records (transformed and encoded by `records`) are acknowledged by Kafka (idempotent
+//! producer) before the next page is requested, so a failed try has produced whole pages only,
+//! and its XCom counts acknowledged records. A retry of the task re-reads from the first page:
+//! at-least-once, made exactly-once downstream by keyed upserts.
 
 use std::time::Duration;
 
@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use super::http::{HttpResponse, check_status, request_limited};
 use super::json_path::lookup;
 use super::kafka_client::{config_for, produce_all, producer};
-use super::kafka_produce::to_messages;
+use super::records::transform::Program;
+use super::records::{Encoder, to_messages};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::{HttpTask, HttpToKafkaTask};
 
@@ -28,6 +29,11 @@ const MAX_PAGE: usize = 64 * 1024 * 1024;
 pub async fn run(ctx: &TaskContext, task: &HttpToKafkaTask) -> Result<Outcome, OperatorError> {
     let topic = ctx.render("topic", &task.topic)?;
     let producer = producer(config_for(ctx, &task.kafka_connection)?, &task.producer_config)?;
+    let settings = &task.record_settings;
+    let encoder = Encoder::new(ctx, settings, &topic).await?;
+    let program = Program::for_task(ctx, settings);
+    let pipeline = program.compile()?;
+    let mut filtered = 0u64;
     let mut req = task.request();
     let mut page_no = task.pagination.as_ref().map_or(1, |p| p.start_page);
     let max_pages = task.pagination.as_ref().map_or(1, |p| p.max_pages);
@@ -44,12 +50,14 @@ pub async fn run(ctx: &TaskContext, task: &HttpToKafkaTask) -> Result<Outcome, O
         })?;
         let items = split(&body, task.records.as_deref())?;
         let n = items.len();
-        let messages = to_messages(ctx, task.key.as_deref(), items)?;
+        let (messages, dropped) =
+            to_messages(ctx, task.key.as_deref(), items, &pipeline, &encoder)?;
         let done = produce_all(&producer, &topic, messages, &ctx.cancel).await?;
         pages += 1;
         records += done.messages;
         bytes += done.bytes;
-        ctx.log.line(format!("page {pages}: {n} record(s) -> `{topic}`"));
+        filtered += dropped;
+        ctx.log.line(format!("page {pages}: {n} record(s) -> `{topic}` ({dropped} filtered out)"));
 
         let Some(p) = &task.pagination else { break };
         if pages >= max_pages {
@@ -77,6 +85,7 @@ pub async fn run(ctx: &TaskContext, task: &HttpToKafkaTask) -> Result<Outcome, O
         "pages": pages,
         "records": records,
         "bytes": bytes,
+        "filtered": filtered,
     }))))
 }
 

@@ -82,6 +82,25 @@ impl KeyTemplate {
             }
         }
     }
+
+    /// The key of `record` as a value, for structured (JSON or Avro) keys: a path gives the
+    /// value itself, a template its text, read as JSON when `parse` and it is JSON text.
+    pub fn value(
+        &self,
+        renderer: &mut Renderer,
+        record: &Value,
+        parse: bool,
+    ) -> Result<Option<Value>, OperatorError> {
+        match self {
+            KeyTemplate::Path(p) if parse => {
+                Ok(lookup(record, p).filter(|v| !v.is_null()).cloned())
+            }
+            _ => Ok(self.key(renderer, record)?.map(|text| {
+                let json = if parse { serde_json::from_str(&text).ok() } else { None };
+                json.unwrap_or(Value::String(text))
+            })),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -141,8 +141,8 @@ pub fn consumer(
     Ok(GroupConsumer(Some(Arc::new(consumer))))
 }
 
-/// One message to produce: its key (none lets the producer spread them) and payload.
-pub type KeyedMessage = (Option<String>, Vec<u8>);
+/// One message to produce: its key's bytes (none lets the producer spread them) and payload.
+pub type KeyedMessage = (Option<Vec<u8>>, Vec<u8>);
 
 /// What a bulk produce did.
 #[derive(Debug, Default, Clone, Copy)]

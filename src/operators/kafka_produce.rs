@@ -1,14 +1,16 @@
 //! `type: kafka_produce`: records given inline, from a file, or from a template (an upstream
 //! XCom), produced to a topic with a key per record.
 //!
-//! This file owns where the records come from and how each becomes a message (JSON text,
-//! strings as they are). It must not return before the broker acknowledged every message: the
-//! XCom it reports (`messages`, `bytes`, `topic`) counts acknowledged messages only.
+//! This file owns where the records come from; how each becomes a message (transforms, JSON or
+//! Avro, the key) is `records`'. It must not return before the broker acknowledged every
+//! message: the XCom it reports (`messages`, `bytes`, `filtered`, `topic`) counts acknowledged
+//! messages only.
 
 use serde_json::{Value, json};
 
-use super::json_path::KeyTemplate;
-use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
+use super::kafka_client::{config_for, produce_all, producer};
+use super::records::transform::Program;
+use super::records::{Encoder, to_messages};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::KafkaProduceTask;
 
@@ -18,9 +20,13 @@ pub async fn run(ctx: &TaskContext, task: &KafkaProduceTask) -> Result<Outcome, 
     let records = records(ctx, task).await?;
     let cfg = config_for(ctx, &task.connection)?;
     let producer = producer(cfg, &task.producer_config)?;
-    let messages = to_messages(ctx, task.key.as_deref(), records)?;
+    let settings = &task.record_settings;
+    let encoder = Encoder::new(ctx, settings, &topic).await?;
+    let program = Program::for_task(ctx, settings);
+    let pipeline = program.compile()?;
+    let (messages, filtered) = to_messages(ctx, task.key.as_deref(), records, &pipeline, &encoder)?;
     let n = messages.len();
-    ctx.log.line(format!("producing {n} record(s) to `{topic}`"));
+    ctx.log.line(format!("producing {n} record(s) to `{topic}` ({filtered} filtered out)"));
     let done = produce_all(&producer, &topic, messages, &ctx.cancel).await?;
     ctx.log.line(format!(
         "{} message(s), {} bytes acknowledged by `{topic}`",
@@ -30,28 +36,8 @@ pub async fn run(ctx: &TaskContext, task: &KafkaProduceTask) -> Result<Outcome, 
         "topic": topic,
         "messages": done.messages,
         "bytes": done.bytes,
+        "filtered": filtered,
     }))))
-}
-
-/// Turns records into `(key, payload)` pairs: strings are sent as they are, anything else as
-/// its JSON text.
-pub fn to_messages(
-    ctx: &TaskContext,
-    key: Option<&str>,
-    records: Vec<Value>,
-) -> Result<Vec<KeyedMessage>, OperatorError> {
-    let key = KeyTemplate::compile(key);
-    let mut renderer = ctx.renderer();
-    let mut out = Vec::with_capacity(records.len());
-    for record in records {
-        let k = key.key(&mut renderer, &record)?;
-        let payload = match record {
-            Value::String(s) => s.into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
-        out.push((k, payload));
-    }
-    Ok(out)
 }
 
 async fn records(ctx: &TaskContext, task: &KafkaProduceTask) -> Result<Vec<Value>, OperatorError> {

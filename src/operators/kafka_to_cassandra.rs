@@ -3,15 +3,17 @@
 //! Each message is mapped to the values of one prepared INSERT (`cassandra_rows`) stamped
 //! `USING TIMESTAMP` with its Kafka timestamp, and written as a single-partition write;
 //! `concurrency` writes are in flight at once (the driver routes each to its token owner, which
-//! is what small single-partition batches would buy, without their coordinator cost). A message
-//! that cannot become a row, or whose row the server or the driver refuses (told apart from
-//! cluster trouble by the driver's error kinds, see `rejects_the_row`), goes to the dead-letter
-//! topic with the reason in a header.
+//! is what small single-partition batches would buy, without their coordinator cost). Messages
+//! are decoded (JSON or Avro) and transformed by `records` first; one a filter drops is
+//! acknowledged at once. A message that does not decode or cannot become a row, or whose row
+//! the server or the driver refuses (told apart from cluster trouble by the driver's error
+//! kinds, see `rejects_the_row`), goes to the dead-letter topic with the reason in a header.
 //!
 //! Invariants: offsets are committed only up to the lowest offset not yet acknowledged by
 //! Cassandra or the dead-letter topic (`stream::Offsets`), so a crash re-delivers and never
 //! loses; with a primary key taken from the message, a re-delivery is an idempotent upsert.
-//! No message is dropped: each one is a row, a dead letter, or a failed (retried) try. The loop
+//! No message is dropped: each one is a row, a dead letter, filtered out by the task's own
+//! `filter`, or a failed (retried) try. The loop
 //! stops promptly on cancellation, committing only what was acknowledged.
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ use serde_json::json;
 use super::cassandra_client::session;
 use super::cassandra_rows::{RowMapper, RowValues, insert_statement};
 use super::kafka_client::{config_for, consumer, producer};
+use super::records::transform::Program;
+use super::records::{DecodeError, Decoder, Read};
 use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::KafkaToCassandraTask;
@@ -67,9 +71,11 @@ struct Done {
 struct Counts {
     rows: u64,
     dead_letters: u64,
+    /// Dropped by a `filter` step.
+    filtered: u64,
 }
 
-/// Consumes until `until`, writing rows; XCom: `{messages, rows, dead_letters, seconds}`.
+/// Consumes until `until`, writing rows; XCom: `{messages, rows, dead_letters, filtered}`.
 pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outcome, OperatorError> {
     let topic = ctx.render("topic", &task.topic)?;
     let group = ctx.render("group_id", &task.group_id)?;
@@ -91,6 +97,9 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
         OperatorError::Fatal(format!("cannot prepare `{cql}` (does the table exist?): {e}"))
     })?;
     let mapper = RowMapper::new(&task.columns, &prepared, task.write_timestamp)?;
+    let decoder = Decoder::new(ctx, &task.record_settings).await?;
+    let program = Program::for_task(ctx, &task.record_settings);
+    let pipeline = program.compile()?;
     ctx.log.line(format!("`{topic}` (group `{group}`) -> {table}; dead letters -> `{dlq_topic}`"));
 
     let kafka = config_for(ctx, &task.kafka_connection)?;
@@ -148,17 +157,41 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
                     let (partition, offset) = (m.partition(), m.offset());
                     stopper.on_message(partition);
                     offsets.dispatched(partition, offset);
-                    match mapper.values(&m) {
-                        Ok(values) => {
+                    let row = match decoder.record(m.payload(), &pipeline).await {
+                        Ok(Read::Record(record)) => {
+                            let key = if mapper.uses_key() {
+                                decoder.key(m.key()).await
+                            } else {
+                                Ok(None)
+                            };
+                            key.and_then(|k| {
+                                mapper.values(&m, &record, k.as_ref()).map_err(DecodeError::DeadLetter)
+                            })
+                            .map(Some)
+                        }
+                        Ok(Read::Filtered) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    match row {
+                        Ok(None) => {
+                            counts.filtered += 1;
+                            offsets.acked(partition, offset);
+                        }
+                        Ok(Some(values)) => {
                             let original = (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec));
                             inflight.push(writer.write(partition, offset, values, original).boxed());
                         }
-                        Err(reason) => {
+                        Err(DecodeError::DeadLetter(reason)) => {
                             let send = dlq.send(&m, &reason);
                             inflight.push(async move {
                                 let result = send.await.map(|()| Landed::DeadLetter);
                                 Done { partition, offset, result, original: None }
                             }.boxed());
+                        }
+                        Err(DecodeError::Failed(e)) => {
+                            // Never acknowledged: the next try reads it again.
+                            failure.get_or_insert(e);
+                            reading = false;
                         }
                     }
                     if stopper.full() {
@@ -205,10 +238,11 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
         })?;
     }
     let summary = format!(
-        "{} messages: {} rows, {} dead letters ({:.0} msg/s)",
+        "{} messages: {} rows, {} dead letters, {} filtered out ({:.0} msg/s)",
         stopper.received,
         counts.rows,
         counts.dead_letters,
+        counts.filtered,
         progress.average(stopper.received)
     );
     ctx.log.line(&summary);
@@ -224,6 +258,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
         "messages": stopper.received,
         "rows": counts.rows,
         "dead_letters": counts.dead_letters,
+        "filtered": counts.filtered,
     }))))
 }
 

@@ -8,9 +8,11 @@
 //! written, and a partition has at most one object written but not committed. An object's name
 //! is fixed by its partition and first offset, and a restart resumes at the first offset of
 //! that uncommitted object: it rewrites the same key (whatever the new batch's length), so no
-//! object is lost or duplicated and no message appears in two objects. Messages that are not
-//! JSON go to the dead-letter topic (acknowledged before the offsets that cover them are
-//! committed), never into an object. A partition that goes back to its committed offset (a
+//! object is lost or duplicated and no message appears in two objects. Each message is decoded
+//! (JSON, or Avro written as its JSON, see `records`) and transformed; a line is the record as
+//! transformed, and JSON without transforms is copied as it came. Messages that do not decode
+//! (or that a transform step fails on) go to the dead-letter topic (acknowledged before the
+//! offsets that cover them are committed), never into an object. A partition that goes back to its committed offset (a
 //! rebalance hands it back) drops its buffer, so a re-read message never lands twice.
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +29,8 @@ use serde_json::json;
 
 use super::kafka_client::{config_for, consumer, producer};
 use super::objects::{Location, open, store_error};
+use super::records::transform::Program;
+use super::records::{DecodeError, Decoder, Read};
 use super::stream::{DeadLetters, Progress, Stopper, dead_letter_topic};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::KafkaToS3Task;
@@ -63,6 +67,11 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
     let kafka = config_for(ctx, &task.kafka_connection)?;
     let dlq = DeadLetters::new(producer(kafka.clone(), &Default::default())?, dlq_topic.clone());
     let consumer = consumer(kafka, &group, task.start_from, &task.consumer_config)?;
+    let decoder = Decoder::new(ctx, &task.record_settings).await?;
+    let program = Program::for_task(ctx, &task.record_settings);
+    let pipeline = program.compile()?;
+    // JSON copied as it came: validated, never re-serialized (the common, fastest case).
+    let verbatim = decoder.is_json() && pipeline.is_empty();
     consumer
         .subscribe(&[&topic])
         .map_err(|e| OperatorError::Fatal(format!("cannot subscribe to `{topic}`: {e}")))?;
@@ -74,6 +83,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
     let mut stopper = Stopper::new(task.until);
     let mut progress = Progress::default();
     let (mut records, mut dead, mut keys) = (0u64, 0u64, Vec::<String>::new());
+    let mut filtered = 0u64;
     let mut objects = 0u64;
     let mut reading = true;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -136,18 +146,40 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
                         b.opened = Some(Instant::now());
                     }
                     b.last = m.offset();
-                    let payload = m.payload().unwrap_or_default();
-                    match check_json(payload) {
-                        Ok(compact) => {
-                            b.lines.extend_from_slice(compact.as_deref().unwrap_or(payload));
+                    let line = if verbatim {
+                        let payload = m.payload().unwrap_or_default();
+                        match check_json(payload) {
+                            Ok(compact) => {
+                                b.lines.extend_from_slice(compact.as_deref().unwrap_or(payload));
+                                Ok(true)
+                            }
+                            Err(reason) => Err(DecodeError::DeadLetter(reason)),
+                        }
+                    } else {
+                        match decoder.record(m.payload(), &pipeline).await {
+                            Ok(Read::Record(v)) => {
+                                // Writing a Value into a Vec cannot fail.
+                                let _ = serde_json::to_writer(&mut b.lines, &v);
+                                Ok(true)
+                            }
+                            Ok(Read::Filtered) => Ok(false),
+                            Err(e) => Err(e),
+                        }
+                    };
+                    match line {
+                        Ok(true) => {
                             b.lines.push(b'\n');
                             b.records += 1;
                         }
-                        Err(reason) => {
+                        // Covered by the buffer's offsets: committed with its object.
+                        Ok(false) => filtered += 1,
+                        Err(DecodeError::DeadLetter(reason)) => {
                             // Acknowledged before this offset can be committed with the object.
                             dlq.send(&m, &reason).await?;
                             dead += 1;
                         }
+                        // Nothing of this buffer is committed: the next try reads it again.
+                        Err(DecodeError::Failed(e)) => return Err(e),
                     }
                     if full(b) && !uploading.contains(&p) {
                         uploading.insert(p);
@@ -184,7 +216,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
         }
     };
     let summary = format!(
-        "{} messages: {objects} objects, {records} records, {dead} dead letters ({:.0} msg/s)",
+        "{} messages: {objects} objects, {records} records, {dead} dead letters, {filtered} filtered out ({:.0} msg/s)",
         stopper.received,
         progress.average(stopper.received)
     );
@@ -199,6 +231,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToS3Task) -> Result<Outcome, Ope
         "records": records,
         "objects": objects,
         "dead_letters": dead,
+        "filtered": filtered,
         "keys": keys,
     }))))
 }

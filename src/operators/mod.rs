@@ -2,7 +2,8 @@
 //!
 //! One module per task type, named after the type (`file_sensor.rs` is `type: file_sensor`),
 //! with a `run` function; the Kafka, Cassandra and S3 ones share `kafka_client`,
-//! `cassandra_client`, `cassandra_rows`, `objects`, `stream` and `json_path`. [`execute`] is
+//! `cassandra_client`, `cassandra_rows`, `objects`, `stream`, `json_path` and `records` (record
+//! formats, Avro and the schema registry, transforms). [`execute`] is
 //! the one `match` over the closed [`TaskKind`] enum, generated from the
 //! declaration of the task types (`dag::kinds::for_each_task_type!`), so a type without its
 //! operator module does not compile. An operator gets a [`TaskContext`] (the run, its
@@ -33,6 +34,7 @@ pub mod kafka_to_s3;
 pub mod log;
 pub mod log_path;
 pub mod objects;
+pub mod records;
 pub mod s3;
 pub mod s3_key_sensor;
 pub mod sql;

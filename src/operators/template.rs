@@ -65,6 +65,12 @@ pub fn is_template(text: &str) -> bool {
 }
 
 impl Renderer {
+    /// The template names of this try (`ds`, `params`, `var`...), for code that evaluates
+    /// its own expressions over them (the Kafka tasks' transforms).
+    pub fn context(&self) -> &BTreeMap<String, Value> {
+        &self.ctx
+    }
+
     /// The renderer of a running try.
     pub fn for_task(ctx: &TaskContext) -> Renderer {
         Renderer::new(RenderInput {

@@ -24,6 +24,7 @@ mod schema_registry;
 mod sql;
 mod stop_requests;
 mod streaming;
+mod streaming_avro;
 mod streaming_objects;
 mod streaming_recovery;
 mod task_secrets;

@@ -8,8 +8,10 @@
 //! ```text
 //! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle|web]... [--postgres]
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
+//! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
 //! ```
 
+mod records;
 mod streaming;
 mod web;
 
@@ -342,6 +344,7 @@ async fn main() {
             "load" => bench.load(),
             "idle" => bench.idle().await,
             "web" => bench.web().await,
+            "records" => records::run(messages.min(200_000)),
             "kafka_to_cassandra" | "kafka_to_s3" => match &servers {
                 Some(s) if scenario == "kafka_to_cassandra" => {
                     bench.to_cassandra(s, messages).await
@@ -354,7 +357,7 @@ async fn main() {
             },
             other => eprintln!(
                 "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web, \
-                 kafka_to_cassandra, kafka_to_s3 or all"
+                 kafka_to_cassandra, kafka_to_s3, records or all"
             ),
         }
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Dur, HttpTask, kafka_default, one};
+use super::{Dur, HttpTask, RecordSettings, kafka_default, one};
 
 /// How `http_to_kafka` walks through pages.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -73,6 +73,9 @@ pub struct HttpToKafkaTask {
     /// Extra producer settings (librdkafka names).
     #[serde(default)]
     pub producer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }
 
 impl HttpToKafkaTask {

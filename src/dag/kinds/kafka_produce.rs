@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::kafka_default;
+use super::{RecordSettings, kafka_default};
 
 /// `type: kafka_produce`: records given inline, from a file, or from an upstream XCom.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -30,4 +30,7 @@ pub struct KafkaProduceTask {
     /// Extra producer settings (librdkafka names), e.g. `compression.type: zstd`.
     #[serde(default)]
     pub producer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 
 use super::stream::{StartFrom, Until, caught_up, earliest, progress};
-use super::{Dur, cassandra_default, kafka_default, yes};
+use super::{Dur, RecordSettings, cassandra_default, kafka_default, yes};
 
 /// CQL types a column mapping may name; the table's own type is used when none is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -103,4 +103,7 @@ pub struct KafkaToCassandraTask {
     /// Extra consumer settings (librdkafka names).
     #[serde(default)]
     pub consumer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }

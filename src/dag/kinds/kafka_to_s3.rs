@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::stream::{StartFrom, Until, caught_up, earliest, progress};
-use super::{Dur, aws_default, kafka_default};
+use super::{Dur, RecordSettings, aws_default, kafka_default};
 
 /// Object format of `kafka_to_s3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -50,9 +50,9 @@ pub struct KafkaToS3Task {
     pub group_id: String,
     /// Where objects go (templated): `s3://bucket/prefix` or `file:///folder`.
     pub url: String,
-    /// Object format.
+    /// Object format (`format` is the messages' one, shared by every Kafka task).
     #[serde(default = "jsonl")]
-    pub format: ObjectFormat,
+    pub object_format: ObjectFormat,
     /// An object is written when it holds this many messages...
     #[serde(default = "max_records")]
     pub max_records: usize,
@@ -65,7 +65,8 @@ pub struct KafkaToS3Task {
     /// When to stop.
     #[serde(default = "caught_up")]
     pub until: Until,
-    /// Where messages that are not JSON go; the default is `<topic>.dlq`.
+    /// Where messages that do not decode (or whose transform fails) go; the default is
+    /// `<topic>.dlq`.
     pub dead_letter_topic: Option<String>,
     /// Where a new group starts.
     #[serde(default = "earliest")]
@@ -76,4 +77,7 @@ pub struct KafkaToS3Task {
     /// Extra consumer settings (librdkafka names).
     #[serde(default)]
     pub consumer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }

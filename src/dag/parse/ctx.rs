@@ -27,13 +27,16 @@ pub(super) fn child(path: &[String], segment: &str) -> YPath {
 /// Collects the errors of one file.
 pub(super) struct Ctx<'a> {
     file: &'a Path,
+    /// The folder of the DAG file, for files it names (`schema: {file: x.avsc}`); `None` for
+    /// a text parsed without one, where such a file is an error.
+    pub(super) dir: Option<&'a Path>,
     pub(super) pos: Positions,
     pub(super) errors: Vec<LoadError>,
 }
 
 impl<'a> Ctx<'a> {
     pub(super) fn new(file: &'a Path, src: &str) -> Ctx<'a> {
-        Ctx { file, pos: Positions::build(src), errors: Vec::new() }
+        Ctx { file, dir: None, pos: Positions::build(src), errors: Vec::new() }
     }
 
     /// Records an error at an explicit position (`line` 0 means the whole file).

@@ -15,8 +15,8 @@ use crate::dag::TaskKind;
 use crate::dag::kinds::{
     BashTask, CqlTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
     HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask, KafkaToCassandraTask, KafkaToS3Task,
-    S3KeySensorTask, S3Task, SensorSettings, SqlSensorTask, SqlTask, TriggerDagTask,
-    for_each_task_type,
+    RecordSettings, S3KeySensorTask, S3Task, SensorSettings, SqlSensorTask, SqlTask,
+    TriggerDagTask, for_each_task_type,
 };
 
 /// An error from a typed struct, with the path inside the task's settings.
@@ -26,7 +26,7 @@ pub(super) type PathError = serde_path_to_error::Error<serde_yaml::Error>;
 pub(super) struct KindDef {
     pub(super) name: &'static str,
     /// Field names the type accepts, read from its struct's `Deserialize` impl (and, for a
-    /// sensor, from [`SensorSettings`]'s).
+    /// sensor, from [`SensorSettings`]'s, for a Kafka type from [`RecordSettings`]').
     pub(super) fields: fn() -> Vec<&'static str>,
     pub(super) build: fn(Value) -> Result<TaskKind, PathError>,
 }
@@ -38,13 +38,26 @@ macro_rules! is_sensor {
     ($other:tt $($rest:tt)*) => { is_sensor!($($rest)*) };
 }
 
+/// `true` when a row's flags include `records`.
+macro_rules! has_records {
+    () => { false };
+    (records $($rest:tt)*) => { true };
+    ($other:tt $($rest:tt)*) => { has_records!($($rest)*) };
+}
+
 /// Builds a row's variant: a sensor's struct and its [`SensorSettings`] come from their own
 /// keys of the same mapping, and the settings land in the struct's `sensor` field.
 macro_rules! build_kind {
     ($v:ident, $variant:ident, $config:ident;) => { de::<$config>($v).map(TaskKind::$variant) };
     ($v:ident, $variant:ident, $config:ident; sensor $($rest:tt)*) => {
-        de_sensor::<$config>($v).map(|(mut config, sensor)| {
+        de_split::<$config, SensorSettings>($v).map(|(mut config, sensor)| {
             config.sensor = sensor;
+            TaskKind::$variant(config)
+        })
+    };
+    ($v:ident, $variant:ident, $config:ident; records $($rest:tt)*) => {
+        de_split::<$config, RecordSettings>($v).map(|(mut config, records)| {
+            config.record_settings = records;
             TaskKind::$variant(config)
         })
     };
@@ -63,7 +76,11 @@ macro_rules! kind_table {
         pub(super) const KINDS: &[KindDef] = &[$(
             KindDef {
                 name: stringify!($name),
-                fields: || fields_with_sensor(fields_of::<$config>(), is_sensor!($($flag)*)),
+                fields: || fields_with(
+                    fields_of::<$config>(),
+                    is_sensor!($($flag)*),
+                    has_records!($($flag)*),
+                ),
                 build: |v| build_kind!(v, $variant, $config; $($flag)*),
             },
         )*];
@@ -99,21 +116,28 @@ fn de<T: DeserializeOwned>(v: Value) -> Result<T, PathError> {
     serde_path_to_error::deserialize(v)
 }
 
-/// A struct's fields, followed by the sensor settings' when the type is a sensor.
-fn fields_with_sensor(own: &'static [&'static str], sensor: bool) -> Vec<&'static str> {
+/// A struct's fields, followed by the sensor settings' when the type is a sensor and the record
+/// settings' when it has Kafka records.
+fn fields_with(own: &'static [&'static str], sensor: bool, records: bool) -> Vec<&'static str> {
     let mut fields = own.to_vec();
     if sensor {
         fields.extend_from_slice(fields_of::<SensorSettings>());
     }
+    if records {
+        fields.extend_from_slice(fields_of::<RecordSettings>());
+    }
     fields
 }
 
-/// A sensor's own struct from its own keys and [`SensorSettings`] from the poke keys of the
-/// same mapping. When both have an error, the one written first in the file is returned, as
-/// one struct would have done (a missing field counts as written last).
-fn de_sensor<T: DeserializeOwned>(v: Value) -> Result<(T, SensorSettings), PathError> {
-    let Value::Mapping(map) = v else { return de::<T>(v).map(|t| (t, SensorSettings::default())) };
-    let poke_keys = fields_of::<SensorSettings>();
+/// A type's own struct from its own keys and a shared settings struct `S` (the poke or the
+/// record settings) from `S`'s keys of the same mapping. When both have an error, the one
+/// written first in the file is returned, as one struct would have done (a missing field
+/// counts as written last).
+fn de_split<T: DeserializeOwned, S: DeserializeOwned + Default>(
+    v: Value,
+) -> Result<(T, S), PathError> {
+    let Value::Mapping(map) = v else { return de::<T>(v).map(|t| (t, S::default())) };
+    let poke_keys = fields_of::<S>();
     let is_poke = |k: &Value| k.as_str().is_some_and(|k| poke_keys.contains(&k));
     let order: Vec<String> = map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
     let (mut own, mut poke) = (Mapping::new(), Mapping::new());
@@ -121,7 +145,7 @@ fn de_sensor<T: DeserializeOwned>(v: Value) -> Result<(T, SensorSettings), PathE
         let part = if is_poke(&k) { &mut poke } else { &mut own };
         part.insert(k, val);
     }
-    match (de::<T>(Value::Mapping(own)), de::<SensorSettings>(Value::Mapping(poke))) {
+    match (de::<T>(Value::Mapping(own)), de::<S>(Value::Mapping(poke))) {
         (Ok(t), Ok(s)) => Ok((t, s)),
         (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
         (Err(a), Err(b)) => {
@@ -213,6 +237,9 @@ pub(super) fn serde_message(msg: &str) -> String {
 pub(super) fn check(cx: &mut Ctx, mut kind: TaskKind, path: &[String]) -> Option<TaskKind> {
     let before = cx.errors.len();
     let type_name = kind.type_name();
+    if let Some(records) = kind.records_mut() {
+        super::kind_records::check(cx, records, type_name, path);
+    }
     match &mut kind {
         TaskKind::Http(h) => check_http(cx, h, type_name, path),
         TaskKind::HttpSensor(s) => check_http(cx, &mut s.request, type_name, path),
