@@ -12,6 +12,8 @@ pub mod stop;
 pub mod transition;
 pub mod trigger;
 pub mod try_end;
+pub mod try_start;
+pub mod user_change;
 
 pub use dag_run::{DueRuns, due_runs, may_start_run};
 pub use schedule_ti::{
@@ -25,3 +27,5 @@ pub use transition::{
 };
 pub use trigger::{Readiness, UpstreamCounts, UpstreamWait, readiness};
 pub use try_end::{TryEnd, TryFacts, TryResult, try_end};
+pub use try_start::{TryStart, start_try};
+pub use user_change::{ClearScope, UserWrite};

@@ -38,7 +38,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use actions::ClearTi;
+pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use dags::DagRecord;
 pub use pools::PoolRow;
