@@ -5,12 +5,15 @@
 //! test`). A trigger only writes a queued run; the scheduler starts it. Which instances may be
 //! cleared or marked, and what that writes, is `model::user_change`'s decision.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{ActionError, Actor, Audit, Result, audit};
-use crate::dag::Dag;
 use crate::dag::params::{check_conf, form_conf};
+use crate::dag::{Dag, DagCache};
 use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
 use crate::model::{ClearScope, RunType, TaskState, user_change};
 use crate::store::{DagRecord, NewRun, RunRow, Store, StoreError, TiChange, TiRow};
@@ -75,24 +78,27 @@ pub struct TriggerRequest {
     pub logical_date: Option<DateTime<Utc>>,
 }
 
-/// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
-pub async fn stored_dag(store: &Store, dag_id: &str) -> Result<(DagRecord, Dag)> {
+/// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source through
+/// `dags` (parsed once per version of the source).
+pub async fn stored_dag(
+    store: &Store,
+    dags: &DagCache,
+    dag_id: &str,
+) -> Result<(DagRecord, Arc<Dag>)> {
     let rec = store.get_dag(dag_id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ActionError::NotFound(format!("no DAG `{dag_id}`")),
         other => other.into(),
     })?;
-    let dag = crate::dag::parse_dag_str(&rec.source, std::path::Path::new(&rec.fileloc)).map_err(
-        |errs| {
-            let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
-            ActionError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
-        },
-    )?;
+    let dag = dags.parse(dag_id, Path::new(&rec.fileloc), &rec.source).map_err(|errs| {
+        let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+        ActionError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
+    })?;
     Ok((rec, dag))
 }
 
 /// [`stored_dag`], refused when its file is gone or broken (nothing of it can run).
-pub async fn active_dag(store: &Store, dag_id: &str) -> Result<Dag> {
-    let (rec, dag) = stored_dag(store, dag_id).await?;
+pub async fn active_dag(store: &Store, dags: &DagCache, dag_id: &str) -> Result<Arc<Dag>> {
+    let (rec, dag) = stored_dag(store, dags, dag_id).await?;
     if !rec.is_active {
         return Err(ActionError::Conflict(format!(
             "DAG `{dag_id}` is not active (its file is gone or broken)"
@@ -241,13 +247,14 @@ pub async fn find_ti(store: &Store, run: &RunRow, task_id: &str, map_index: i64)
 /// alone). Returns the number cleared.
 pub async fn clear(
     store: &Store,
+    dags: &DagCache,
     actor: &Actor,
     run: &RunRow,
     task_id: &str,
     map_index: Option<i64>,
     downstream: bool,
 ) -> Result<u64> {
-    let (_, dag) = stored_dag(store, &run.dag_id).await?;
+    let (_, dag) = stored_dag(store, dags, &run.dag_id).await?;
     if !dag.tasks.contains_key(task_id) {
         return Err(ActionError::NotFound(format!("no task `{task_id}` in DAG `{}`", run.dag_id)));
     }

@@ -25,11 +25,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::dag::DagCache;
 use crate::dag::loader::DagFolder;
 use crate::dag::schedule::DataInterval;
 use crate::executor::Executor;
 use crate::store::{ProcessRow, QueueCaps, Store, StoreError};
-use crate::worker::{DagCache, TryReport};
+use crate::worker::TryReport;
 
 /// Where the scheduler reads the time.
 pub trait Clock: Send + Sync {

@@ -68,7 +68,7 @@ impl Harness {
         let store = Store::open(&settings.database_url).await.expect("open store");
         let dag = parse(yaml);
         store.sync_dags([&dag], std::iter::empty::<&LoadError>(), now).await.expect("sync");
-        let dags = Arc::new(DagCache::new(store.clone()));
+        let dags = Arc::new(DagCache::new());
         dags.replace_all([dag]);
         let clock = Arc::new(ManualClock::new(now));
         let executor = Arc::new(Recorder::default());

@@ -126,7 +126,7 @@ pub(super) async fn trigger(
         )
         .into());
     }
-    let dag = actions::active_dag(&state.store, &dag_id).await?;
+    let dag = actions::active_dag(&state.store, &state.dags, &dag_id).await?;
     let req = TriggerRequest {
         conf: ConfInput::Json(body.conf),
         run_id: body.dag_run_id,
