@@ -62,8 +62,8 @@ async fn kill_and_restart(env: Env) {
     let killed_at = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128;
     let running_at_kill =
         env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Running).count();
-    // Longer than a task's command: without PR_SET_PDEATHSIG an orphaned command would finish
-    // (and write its end line) before the restart's recovery could kill it.
+    // Kept sleep, longer than a task's command: without PR_SET_PDEATHSIG an orphaned command
+    // would finish (and write its end line) before the restart's recovery could kill it.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut second = start_scheduler(&env);
     let done = env.wait_run(run.id, Duration::from_secs(180)).await;
