@@ -238,7 +238,9 @@ impl Store {
     }
 
     /// Replaces the placeholder of a mapped task (map_index -1, state none) by one instance
-    /// per item, or marks it skipped when there are no items. One transaction.
+    /// per item, in one transaction; nothing when the placeholder changed meanwhile. `items`
+    /// is what `model::expansion` mapped (never empty: no items is its `skipped` decision,
+    /// written like any other state).
     pub async fn expand_mapped(
         &self,
         placeholder: &TiRow,
@@ -247,34 +249,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        if items.is_empty() {
-            sqlx::query(
-                "UPDATE task_instance SET state = 'skipped', note = 'foreach gave no items', \
-                 end_date = $1, updated_at = $1 WHERE id = $2 AND state = 'none'",
-            )
-            .bind(to_us(now))
+        let done = sqlx::query("DELETE FROM task_instance WHERE id = $1 AND state = 'none'")
             .bind(placeholder.id)
             .execute(&mut *tx)
             .await?;
-        } else {
-            let done = sqlx::query("DELETE FROM task_instance WHERE id = $1 AND state = 'none'")
-                .bind(placeholder.id)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(());
-            }
-            let tis: Vec<NewTi> = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| NewTi {
-                    map_index: i as i64,
-                    map_item: Some(item.clone()),
-                    ..template.clone()
-                })
-                .collect();
-            insert_tis(&mut tx, placeholder.run_pk, &tis, now).await?;
+        if done.rows_affected() == 0 {
+            return Ok(());
         }
+        let tis: Vec<NewTi> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| NewTi {
+                map_index: i as i64,
+                map_item: Some(item.clone()),
+                ..template.clone()
+            })
+            .collect();
+        insert_tis(&mut tx, placeholder.run_pk, &tis, now).await?;
         tx.commit().await?;
         Ok(())
     }
