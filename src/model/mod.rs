@@ -5,6 +5,7 @@
 //! stored in the metadata database and must never be renamed.
 
 pub mod dag_run;
+pub mod ids;
 pub mod run_id;
 pub mod schedule_ti;
 pub mod state;
@@ -16,6 +17,7 @@ pub mod try_start;
 pub mod user_change;
 
 pub use dag_run::{DueRuns, due_runs, may_start_run};
+pub use ids::{RunPk, TiId};
 pub use schedule_ti::{
     Decision, Expansion, Next, TiFacts, WaitReason, Why, expansion, schedule_ti,
 };

@@ -11,13 +11,13 @@ use chrono::{DateTime, Utc};
 
 use super::stops::request_stop;
 use super::{Result, Store, parse_col, to_us};
-use crate::model::{self, DagRunState, TaskState, UserWrite};
+use crate::model::{self, DagRunState, RunPk, TaskState, TiId, UserWrite};
 
 /// One task instance a user changes, with what `model::user_change` decided for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TiChange {
     /// Task instance primary key.
-    pub id: i64,
+    pub id: TiId,
     /// The state the caller saw; the change applies only if it is still so.
     pub from: TaskState,
     /// What to write (`model::user_change::clear` or `mark`).
@@ -31,7 +31,7 @@ impl Store {
     /// counts: it applies once the try is stopped).
     pub async fn change_tis(
         &self,
-        run_pk: i64,
+        run_pk: RunPk,
         changes: &[TiChange],
         note: &str,
         now: DateTime<Utc>,
@@ -85,7 +85,7 @@ impl Store {
 }
 
 /// Gives a run the state `model` decides for a run whose instances a user changed.
-async fn reopen_run(tx: &mut sqlx::Transaction<'static, sqlx::Any>, run_pk: i64) -> Result<()> {
+async fn reopen_run(tx: &mut sqlx::Transaction<'static, sqlx::Any>, run_pk: RunPk) -> Result<()> {
     let row = sqlx::query("SELECT state FROM dag_run WHERE id = $1")
         .bind(run_pk)
         .fetch_optional(&mut **tx)

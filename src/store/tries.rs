@@ -10,13 +10,13 @@ use sqlx::Row;
 
 use super::tis::{TI_COLS, TiRow, ti_row};
 use super::{Result, Store, opt_time, parse_col, to_us};
-use crate::model::{self, TaskState};
+use crate::model::{self, TaskState, TiId};
 
 /// The end of a try, applied only if the instance is still running that try.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinishTry {
     /// Task instance primary key.
-    pub ti_id: i64,
+    pub ti_id: TiId,
     /// The try that ends.
     pub try_number: i64,
     /// Final or waiting state decided by `model`.
@@ -82,7 +82,7 @@ impl Store {
     /// (someone else took or changed it).
     pub async fn start_try(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
         hostname: &str,
         pid: i64,
         owner_process: &str,
@@ -154,7 +154,7 @@ impl Store {
     /// Returns false, writing nothing, when the instance no longer runs this try.
     pub async fn set_try_process(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
         try_number: i64,
         p: &TryProcess,
     ) -> Result<bool> {
@@ -175,7 +175,7 @@ impl Store {
     }
 
     /// The processes recorded for the current try of an instance, if any were.
-    pub async fn try_process(&self, ti_id: i64) -> Result<Option<TryProcess>> {
+    pub async fn try_process(&self, ti_id: TiId) -> Result<Option<TryProcess>> {
         let row = sqlx::query(
             "SELECT pid, pgid, sid, cgroup, boot_id FROM task_instance WHERE id = $1 AND pid IS NOT NULL",
         )
@@ -230,7 +230,7 @@ impl Store {
     }
 
     /// The tries of a task instance, first to last.
-    pub async fn tries(&self, ti_id: i64) -> Result<Vec<TryRow>> {
+    pub async fn tries(&self, ti_id: TiId) -> Result<Vec<TryRow>> {
         let rows = sqlx::query(
             "SELECT try_number, state, runnable_at, queued_at, start_date, end_date, hostname, \
              log_path, error FROM task_try WHERE ti_id = $1 ORDER BY try_number",
@@ -280,7 +280,7 @@ pub(super) async fn end_try_row(
 /// Stores a try's return value as the instance's XCom `return_value`.
 pub(super) async fn put_return_value(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    ti_id: i64,
+    ti_id: TiId,
     value: &serde_json::Value,
 ) -> Result<()> {
     sqlx::query(

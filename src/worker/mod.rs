@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::dag::{DagCache, Task, TaskKind};
-use crate::model::{self, TaskState, TryResult};
+use crate::model::{self, RunPk, TaskState, TiId, TryResult};
 use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
 
@@ -51,9 +51,9 @@ pub struct WorkerEnv {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TryReport {
     /// The task instance.
-    pub ti_id: i64,
+    pub ti_id: TiId,
     /// Its run.
-    pub run_pk: i64,
+    pub run_pk: RunPk,
     /// The state the try ended in; None when the try never started (not queued any more).
     pub state: Option<TaskState>,
 }

@@ -86,7 +86,7 @@ pub(super) async fn list(
     let mut runs = state.store.list_runs(&dag_id, q.before, limit + 1).await?;
     let more = runs.len() as i64 > limit;
     runs.truncate(limit as usize);
-    let next_before = if more { runs.last().map(|r| r.id) } else { None };
+    let next_before = if more { runs.last().map(|r| r.id.0) } else { None };
     let total_entries = state.store.count_runs(&dag_id).await?;
     Ok(Json(RunList {
         dag_runs: runs.into_iter().map(RunJson::from).collect(),
