@@ -215,14 +215,14 @@ impl Store {
     pub async fn list_runs(
         &self,
         dag_id: &str,
-        before: Option<i64>,
+        before: Option<RunPk>,
         limit: i64,
     ) -> Result<Vec<RunRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         ))
         .bind(dag_id)
-        .bind(before.unwrap_or(i64::MAX))
+        .bind(before.unwrap_or(RunPk(i64::MAX)))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
