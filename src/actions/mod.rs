@@ -9,7 +9,7 @@
 //!   admin tool run by whoever holds the database credentials. These functions take an
 //!   [`Actor`] only to record who did it.
 //! - Every change writes exactly one audit entry through [`audit`], the only audit insert.
-//! - States are decided by `model` (`can_clear`, `can_mark`, `cleared_max_tries`), conf by
+//! - States are decided by `model` (`user_change`: what a clear or mark writes), conf by
 //!   `dag::params::check_conf`; the store persists what is decided here.
 //! - One error type, [`ActionError`], which `web::error` and the CLI each map (to a status code,
 //!   to an exit code).

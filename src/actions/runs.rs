@@ -3,17 +3,20 @@
 //! Invariants: every run created here passed [`check_run_id`] and had its conf checked by
 //! `dag::params` — whichever door it came through (API, form, CLI trigger, backfill, `dags
 //! test`). A trigger only writes a queued run; the scheduler starts it. Which instances may be
-//! cleared or marked is `model`'s decision.
+//! cleared or marked, and what that writes, is `model::user_change`'s decision.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{ActionError, Actor, Audit, Result, audit};
-use crate::dag::Dag;
 use crate::dag::params::{check_conf, form_conf};
+use crate::dag::{Dag, DagCache};
 use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
-use crate::model::{self, RunType, TaskState};
-use crate::store::{ClearTi, DagRecord, NewRun, RunRow, Store, StoreError, TiRow};
+use crate::model::{ClearScope, RunType, TaskState, user_change};
+use crate::store::{DagRecord, NewRun, RunRow, Store, StoreError, TiChange, TiRow};
 
 pub use crate::model::run_id::MAX_RUN_ID;
 
@@ -75,24 +78,27 @@ pub struct TriggerRequest {
     pub logical_date: Option<DateTime<Utc>>,
 }
 
-/// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
-pub async fn stored_dag(store: &Store, dag_id: &str) -> Result<(DagRecord, Dag)> {
+/// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source through
+/// `dags` (parsed once per version of the source).
+pub async fn stored_dag(
+    store: &Store,
+    dags: &DagCache,
+    dag_id: &str,
+) -> Result<(DagRecord, Arc<Dag>)> {
     let rec = store.get_dag(dag_id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ActionError::NotFound(format!("no DAG `{dag_id}`")),
         other => other.into(),
     })?;
-    let dag = crate::dag::parse_dag_str(&rec.source, std::path::Path::new(&rec.fileloc)).map_err(
-        |errs| {
-            let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
-            ActionError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
-        },
-    )?;
+    let dag = dags.parse(dag_id, Path::new(&rec.fileloc), &rec.source).map_err(|errs| {
+        let first = errs.first().map(|e| e.to_string()).unwrap_or_default();
+        ActionError::Internal(format!("stored source of `{dag_id}` no longer parses: {first}"))
+    })?;
     Ok((rec, dag))
 }
 
 /// [`stored_dag`], refused when its file is gone or broken (nothing of it can run).
-pub async fn active_dag(store: &Store, dag_id: &str) -> Result<Dag> {
-    let (rec, dag) = stored_dag(store, dag_id).await?;
+pub async fn active_dag(store: &Store, dags: &DagCache, dag_id: &str) -> Result<Arc<Dag>> {
+    let (rec, dag) = stored_dag(store, dags, dag_id).await?;
     if !rec.is_active {
         return Err(ActionError::Conflict(format!(
             "DAG `{dag_id}` is not active (its file is gone or broken)"
@@ -241,41 +247,34 @@ pub async fn find_ti(store: &Store, run: &RunRow, task_id: &str, map_index: i64)
 /// alone). Returns the number cleared.
 pub async fn clear(
     store: &Store,
+    dags: &DagCache,
     actor: &Actor,
     run: &RunRow,
     task_id: &str,
     map_index: Option<i64>,
     downstream: bool,
 ) -> Result<u64> {
-    let (_, dag) = stored_dag(store, &run.dag_id).await?;
+    let (_, dag) = stored_dag(store, dags, &run.dag_id).await?;
     if !dag.tasks.contains_key(task_id) {
         return Err(ActionError::NotFound(format!("no task `{task_id}` in DAG `{}`", run.dag_id)));
     }
-    let targets = |ti: &TiRow| ti.task_id == task_id && map_index.is_none_or(|m| m == ti.map_index);
+    let downstream = if downstream { dag.graph.all_downstream(task_id) } else { Vec::new() };
+    let scope = ClearScope { task_id, map_index, downstream: &downstream };
     let tis = store.run_tis(run.id).await?;
-    if !tis.iter().any(targets) {
+    if !tis.iter().any(|ti| scope.targets(&ti.task_id, ti.map_index)) {
         return Err(ActionError::NotFound(format!(
             "no task instance `{}` in run `{}`",
             ti_name(task_id, map_index),
             run.run_id
         )));
     }
-    let mut tasks = vec![task_id.to_string()];
-    if downstream {
-        tasks.extend(dag.graph.all_downstream(task_id));
-    }
-    let picked: Vec<ClearTi> = tis
+    let picked: Vec<TiChange> = tis
         .iter()
-        .filter(|ti| tasks.contains(&ti.task_id))
-        .filter(|ti| ti.task_id != task_id || targets(ti))
-        .filter(|ti| model::can_clear(ti.state))
-        .map(|ti| ClearTi {
-            id: ti.id,
-            from: ti.state,
-            max_tries: model::cleared_max_tries(
-                ti.try_number,
-                dag.tasks.get(&ti.task_id).map(|t| t.retries).unwrap_or(0),
-            ),
+        .filter(|ti| scope.touches(&ti.task_id, ti.map_index))
+        .filter_map(|ti| {
+            let retries = dag.tasks.get(&ti.task_id).map(|t| t.retries).unwrap_or(0);
+            let write = user_change::clear(ti.state, ti.try_number, retries)?;
+            Some(TiChange { id: ti.id, from: ti.state, write })
         })
         .collect();
     if picked.is_empty() {
@@ -284,8 +283,9 @@ pub async fn clear(
         ));
     }
     let note = format!("cleared by {}", actor.name());
-    let n = store.clear_tis(run.id, &picked, &note, Utc::now()).await?;
-    let extra = format!("{n} task instance(s){}", if downstream { " with downstream" } else { "" });
+    let n = store.change_tis(run.id, &picked, &note, Utc::now()).await?;
+    let with = if downstream.is_empty() { "" } else { " with downstream" };
+    let extra = format!("{n} task instance(s){with}");
     let entry = Audit::new("clear").dag(&run.dag_id).run(&run.run_id).task(task_id, map_index);
     audit(store, actor, entry.extra(extra)).await?;
     Ok(n)
@@ -299,15 +299,16 @@ pub async fn mark(
     ti: &TiRow,
     to: TaskState,
 ) -> Result<()> {
-    if !model::can_mark(ti.state, to) {
+    let Some(write) = user_change::mark(ti.state, to) else {
         return Err(ActionError::Conflict(format!(
             "cannot mark a task instance in state {} as {to}: only success or failed, and not the state it has",
             ti.state
         )));
-    }
+    };
     let note = format!("marked {to} by {}", actor.name());
-    let applied = store.mark_ti(run.id, ti.id, ti.state, to, &note, Utc::now()).await?;
-    if !applied {
+    let change = TiChange { id: ti.id, from: ti.state, write };
+    let applied = store.change_tis(run.id, &[change], &note, Utc::now()).await?;
+    if applied == 0 {
         return Err(ActionError::Conflict(
             "the task instance changed state meanwhile: reload and try again".into(),
         ));

@@ -14,7 +14,7 @@ use super::bag::{find_dag, load_bag};
 use super::{CmdResult, Failure, engine, parse_conf, parse_when};
 use crate::actions::{self, ActionError, ConfInput, TriggerRequest};
 use crate::config::Settings;
-use crate::dag::{Dag, DagBag, lint, loader, parse_dag};
+use crate::dag::{Dag, DagBag, DagCache, lint, loader, parse_dag};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -217,8 +217,9 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
 /// The DAG to act on: as the scheduler recorded it, or, when no scheduler has seen it yet,
 /// from its file in the DAGs folder.
 async fn dag_for(settings: &Settings, store: &Store, dag_id: &str) -> Result<Dag, Failure> {
-    match actions::active_dag(store, dag_id).await {
-        Ok(dag) => Ok(dag),
+    // A command reads one DAG once: a cache of its own is enough.
+    match actions::active_dag(store, &DagCache::new(), dag_id).await {
+        Ok(dag) => Ok(Arc::unwrap_or_clone(dag)),
         Err(ActionError::NotFound(_)) => Ok(find_dag(settings, dag_id)?.0),
         Err(e) => Err(e.into()),
     }

@@ -9,11 +9,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CmdResult, Failure};
 use crate::config::{ExecutorKind, Settings};
+use crate::dag::DagCache;
 use crate::dag::loader::{self, DagFolder};
 use crate::executor::LocalExecutor;
 use crate::scheduler::{Scheduler, SchedulerOptions, SchedulerParts, SystemClock};
 use crate::store::{ProcessRow, Store};
-use crate::worker::{DagCache, WorkerEnv};
+use crate::worker::WorkerEnv;
 
 /// A scheduler ready to run, and the DAG cache it shares with its workers.
 pub struct Engine {
@@ -51,7 +52,7 @@ pub fn build(
     kind: &str,
 ) -> Engine {
     let process = this_process(kind);
-    let dags = Arc::new(DagCache::new(store.clone()));
+    let dags = Arc::new(DagCache::new());
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let env = Arc::new(WorkerEnv {
         metrics: metrics.clone(),
@@ -167,6 +168,10 @@ pub async fn serve(settings: Settings, role: Role) -> CmdResult {
         })?;
         println!("Web UI and API on http://{addr}/");
         let state = crate::web::AppState::new(store.clone(), settings.clone(), metrics.clone());
+        let state = match &engine {
+            Some(engine) => state.with_dags(engine.dags.clone()),
+            None => state,
+        };
         Some(tokio::spawn(crate::web::serve(listener, state, shutdown.clone())))
     };
     let Some(engine) = engine else {

@@ -16,10 +16,11 @@ use super::{CmdResult, Failure, engine, parse_conf, parse_when};
 use crate::actions::{self, ConfInput, TriggerRequest};
 use crate::config::Settings;
 use crate::dag::Dag;
+use crate::dag::DagCache;
 use crate::model::{DagRunState, RunType, TaskState};
 use crate::scheduler::SchedulerOptions;
 use crate::store::{NewRun, NewTi, QueueCaps, RunRow, Store, TiUpdate};
-use crate::worker::{self, DagCache, WorkerEnv};
+use crate::worker::{self, WorkerEnv};
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
@@ -201,7 +202,7 @@ async fn test_task(
             "task `{task_id}` could not be queued (is its pool defined?)"
         )));
     };
-    let dags = Arc::new(DagCache::new(store.clone()));
+    let dags = Arc::new(DagCache::new());
     dags.replace_all([dag.clone()]);
     let env = WorkerEnv {
         store: store.clone(),

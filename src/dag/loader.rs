@@ -107,8 +107,9 @@ impl DagFolder {
     }
 }
 
-/// The error for the second file defining a dag_id, at its `dag_id:` line when written.
-fn duplicate_dag_id(dag: &super::Dag, first: &Path) -> LoadError {
+/// The error for the second file defining a dag_id, at its `dag_id:` line when written (the
+/// editor reports the same error, from here).
+pub fn duplicate_dag_id(dag: &super::Dag, first: &Path) -> LoadError {
     // Without a `dag_id:` line the id came from the file name: the whole file is the place.
     let at = Positions::build(&dag.source).get(&["dag_id"]).map_or(Pos::START, |l| l.value);
     LoadError {

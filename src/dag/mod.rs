@@ -7,6 +7,7 @@
 //! Task settings are parsed into one typed struct per task type ([`kinds`]), so later layers never
 //! look at raw YAML. Templated strings stay strings here; they are rendered at run time.
 
+pub mod cache;
 pub mod graph;
 pub mod kinds;
 pub mod lint;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+pub use cache::DagCache;
 pub use graph::DagGraph;
 pub use kinds::TaskKind;
 pub use parse::{parse_dag, parse_dag_in, parse_dag_str};

@@ -5,6 +5,7 @@
 //! stored in the metadata database and must never be renamed.
 
 pub mod dag_run;
+pub mod ids;
 pub mod run_id;
 pub mod schedule_ti;
 pub mod state;
@@ -12,8 +13,11 @@ pub mod stop;
 pub mod transition;
 pub mod trigger;
 pub mod try_end;
+pub mod try_start;
+pub mod user_change;
 
 pub use dag_run::{DueRuns, due_runs, may_start_run};
+pub use ids::{RunPk, TiId};
 pub use schedule_ti::{
     Decision, Expansion, Next, TiFacts, WaitReason, Why, expansion, schedule_ti,
 };
@@ -25,3 +29,5 @@ pub use transition::{
 };
 pub use trigger::{Readiness, UpstreamCounts, UpstreamWait, readiness};
 pub use try_end::{TryEnd, TryFacts, TryResult, try_end};
+pub use try_start::{TryStart, start_try};
+pub use user_change::{ClearScope, UserWrite};

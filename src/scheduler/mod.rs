@@ -25,11 +25,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::dag::DagCache;
 use crate::dag::loader::DagFolder;
 use crate::dag::schedule::DataInterval;
 use crate::executor::Executor;
+use crate::model::RunPk;
 use crate::store::{ProcessRow, QueueCaps, Store, StoreError};
-use crate::worker::{DagCache, TryReport};
+use crate::worker::TryReport;
 
 /// Where the scheduler reads the time.
 pub trait Clock: Send + Sync {
@@ -84,7 +86,7 @@ pub struct SchedulerOptions {
     /// A process whose heartbeat is older than this is dead: its task instances are recovered.
     pub process_timeout: Duration,
     /// Stop once this run has finished (for `dags test`).
-    pub exit_after_run: Option<i64>,
+    pub exit_after_run: Option<RunPk>,
     /// Grace given to running tries at shutdown before they are cancelled.
     pub shutdown_grace: Duration,
 }
@@ -128,9 +130,9 @@ pub struct Scheduler {
     opts: SchedulerOptions,
     reports: mpsc::UnboundedReceiver<TryReport>,
     /// Runs to re-examine before waiting again.
-    dirty: BTreeSet<i64>,
+    dirty: BTreeSet<RunPk>,
     /// Running runs this scheduler knows: run primary key -> DAG id.
-    running: HashMap<i64, String>,
+    running: HashMap<RunPk, String>,
     /// Interval of the newest scheduled run per DAG, once looked up.
     last_interval: HashMap<String, Option<DataInterval>>,
     /// The next scheduled interval last written to the store, per DAG.

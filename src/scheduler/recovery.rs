@@ -107,7 +107,7 @@ impl Scheduler {
                 match containment::stop(&procs, RECOVERY_STOP, &TaskLog::sink()).await {
                     Ok(_) => Ok::<bool, StoreError>(true),
                     Err(survivors) => {
-                        tracing::warn!(ti_id = ti.id, dag_id = %ti.dag_id, task_id = %ti.task_id, error = %survivors, "processes of a dead worker's try survive; it stays running until the next sweep");
+                        tracing::warn!(ti_id = ti.id.0, dag_id = %ti.dag_id, task_id = %ti.task_id, error = %survivors, "processes of a dead worker's try survive; it stays running until the next sweep");
                         Ok(false)
                     }
                 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::{Scheduler, SchedulerError};
 use crate::dag::{Dag, Foreach};
 use crate::model::{
-    self, DagRunState, Expansion, Next, RunType, TaskState, TiFacts, UpstreamCounts,
+    self, DagRunState, Expansion, Next, RunPk, RunType, TaskState, TiFacts, UpstreamCounts,
 };
 use crate::operators::template::{RenderInput, Renderer};
 use crate::store::{NewRun, NewTi, RunRow, StoreError, TiRow, TiUpdate};
@@ -182,7 +182,7 @@ impl Scheduler {
     /// Examines one running run: applies what `model` decides for its pending instances
     /// (see [`plan_run`]), expands mapped tasks, and finishes the run when every instance is
     /// finished.
-    pub(super) async fn schedule_run(&mut self, run_pk: i64) -> Result<(), SchedulerError> {
+    pub(super) async fn schedule_run(&mut self, run_pk: RunPk) -> Result<(), SchedulerError> {
         let dag_id = match self.running.get(&run_pk) {
             Some(id) => id.clone(),
             None => {
@@ -216,7 +216,7 @@ impl Scheduler {
     /// the run), and its pending instances.
     pub(super) async fn read_run(
         &self,
-        run_pk: i64,
+        run_pk: RunPk,
     ) -> Result<(Counts, Vec<TiRow>), SchedulerError> {
         let mut counts: Counts = HashMap::new();
         for (task_id, state, n) in self.store.run_state_counts(run_pk).await? {
@@ -228,7 +228,7 @@ impl Scheduler {
     async fn finish_run_if_done(
         &mut self,
         dag: &Dag,
-        run_pk: i64,
+        run_pk: RunPk,
         counts: &Counts,
     ) -> Result<(), SchedulerError> {
         let present = |(s, n): (&TaskState, &i64)| (*n > 0).then_some(*s);
@@ -248,7 +248,7 @@ impl Scheduler {
                 .set_run_state(run_pk, DagRunState::Running, state, self.clock.now())
                 .await?
         {
-            tracing::info!(dag_id = %dag.dag_id, run_pk, state = %state, "run finished");
+            tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");
             self.running.remove(&run_pk);
             if self.opts.exit_after_run == Some(run_pk) {
                 self.finished_target = true;

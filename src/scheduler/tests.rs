@@ -68,7 +68,7 @@ impl Harness {
         let store = Store::open(&settings.database_url).await.expect("open store");
         let dag = parse(yaml);
         store.sync_dags([&dag], std::iter::empty::<&LoadError>(), now).await.expect("sync");
-        let dags = Arc::new(DagCache::new(store.clone()));
+        let dags = Arc::new(DagCache::new());
         dags.replace_all([dag]);
         let clock = Arc::new(ManualClock::new(now));
         let executor = Arc::new(Recorder::default());
@@ -128,13 +128,13 @@ impl Harness {
         days
     }
 
-    async fn ti(&self, run_pk: i64, task_id: &str) -> TiRow {
+    async fn ti(&self, run_pk: RunPk, task_id: &str) -> TiRow {
         let tis = self.store.run_tis(run_pk).await.expect("tis");
         tis.into_iter().find(|t| t.task_id == task_id).expect("instance exists")
     }
 
     /// Stands in for a worker: starts the queued try of `task_id` and ends it as `end` says.
-    async fn run_try(&self, run_pk: i64, task_id: &str, end: impl FnOnce(&TiRow) -> FinishTry) {
+    async fn run_try(&self, run_pk: RunPk, task_id: &str, end: impl FnOnce(&TiRow) -> FinishTry) {
         let ti = self.ti(run_pk, task_id).await;
         assert_eq!(ti.state, TaskState::Queued, "{task_id} is queued before it runs");
         let now = self.clock.now();

@@ -2,106 +2,81 @@
 //! again) and mark them success or failed.
 //!
 //! Invariants: every write is a compare-and-set on the state the caller saw, so an action
-//! racing the scheduler changes nothing rather than something unexpected; the new values
-//! (state, max tries) are decided by `model`, not here. An instance whose try is running
-//! (`model::needs_stop`) does not change state here: the action is recorded as a stop request,
-//! and the try's worker (or crash recovery) applies it once the try's processes are gone. A
-//! finished run touched by an action is set back to running so that the scheduler re-examines
-//! it and decides its state again.
+//! racing the scheduler changes nothing rather than something unexpected; what is written
+//! (a stop request, a clear with its max tries, a mark) and what becomes of the run are decided
+//! by `model::user_change`, not here. A stop request leaves the instance's state alone: the
+//! try's worker (or crash recovery) applies it once the try's processes are gone.
 
 use chrono::{DateTime, Utc};
 
 use super::stops::request_stop;
-use super::{Result, Store, to_us};
-use crate::model::{self, StopRequest, TaskState};
+use super::{Result, Store, parse_col, to_us};
+use crate::model::{self, DagRunState, RunPk, TaskState, TiId, UserWrite};
 
-/// One task instance to clear.
+/// One task instance a user changes, with what `model::user_change` decided for it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClearTi {
+pub struct TiChange {
     /// Task instance primary key.
-    pub id: i64,
-    /// The state the caller saw; the clear applies only if it is still so.
+    pub id: TiId,
+    /// The state the caller saw; the change applies only if it is still so.
     pub from: TaskState,
-    /// New `max_tries` (from `model::transition::cleared_max_tries`).
-    pub max_tries: i64,
+    /// What to write (`model::user_change::clear` or `mark`).
+    pub write: UserWrite,
 }
 
 impl Store {
-    /// Clears instances of one run (back to `none`, retry and sensor timers reset) and reopens
-    /// the run; a running one gets a stop request instead (it is cleared once its try is
-    /// stopped). Returns how many were cleared or asked to stop. One transaction.
-    pub async fn clear_tis(
+    /// Applies a user's clear or mark to instances of one run, in one transaction, each by a
+    /// compare-and-set on its `from` state; a run that any of them changed takes the state
+    /// `model::user_change::reopened` gives it. Returns how many applied (a stop request
+    /// counts: it applies once the try is stopped).
+    pub async fn change_tis(
         &self,
-        run_pk: i64,
-        tis: &[ClearTi],
+        run_pk: RunPk,
+        changes: &[TiChange],
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let mut cleared = 0;
-        for ti in tis {
-            if model::needs_stop(ti.from) {
-                let request = StopRequest::Clear { max_tries: ti.max_tries };
-                let asked =
-                    request_stop(&mut tx, run_pk, ti.id, &request, note, to_us(now)).await?;
-                cleared += u64::from(asked);
-                continue;
-            }
-            let done = sqlx::query(
-                "UPDATE task_instance SET state = 'none', max_tries = $1, next_try_at = NULL, \
-                 first_poke_at = NULL, runnable_at = NULL, queued_at = NULL, end_date = NULL, \
-                 note = $2, updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
-            )
-            .bind(ti.max_tries)
-            .bind(note)
-            .bind(to_us(now))
-            .bind(ti.id)
-            .bind(run_pk)
-            .bind(ti.from.as_str())
-            .execute(&mut *tx)
-            .await?;
-            cleared += done.rows_affected();
+        let now = to_us(now);
+        let mut applied = 0;
+        for c in changes {
+            let done = match &c.write {
+                UserWrite::Stop(request) => {
+                    u64::from(request_stop(&mut tx, run_pk, c.id, request, note, now).await?)
+                }
+                UserWrite::Clear { max_tries } => sqlx::query(
+                    "UPDATE task_instance SET state = $1, max_tries = $2, next_try_at = NULL, \
+                     first_poke_at = NULL, runnable_at = NULL, queued_at = NULL, \
+                     end_date = NULL, note = $3, updated_at = $4 \
+                     WHERE id = $5 AND run_pk = $6 AND state = $7",
+                )
+                .bind(TaskState::None.as_str())
+                .bind(*max_tries)
+                .bind(note)
+                .bind(now)
+                .bind(c.id)
+                .bind(run_pk)
+                .bind(c.from.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+                UserWrite::Mark(to) => sqlx::query(
+                    "UPDATE task_instance SET state = $1, note = $2, next_try_at = NULL, \
+                     end_date = $3, updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
+                )
+                .bind(to.as_str())
+                .bind(note)
+                .bind(now)
+                .bind(c.id)
+                .bind(run_pk)
+                .bind(c.from.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            };
+            applied += done;
         }
-        if cleared > 0 {
-            reopen_run(&mut tx, run_pk).await?;
-        }
-        tx.commit().await?;
-        Ok(cleared)
-    }
-
-    /// Sets one instance's state by hand (mark success / failed), if it is still in `from`,
-    /// and reopens its run; a running instance gets a stop request instead, and takes `to`
-    /// once its try is stopped. Returns whether it applied (or was requested).
-    pub async fn mark_ti(
-        &self,
-        run_pk: i64,
-        ti_id: i64,
-        from: TaskState,
-        to: TaskState,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        if model::needs_stop(from) {
-            let request = StopRequest::Mark(to);
-            let asked = request_stop(&mut tx, run_pk, ti_id, &request, note, to_us(now)).await?;
-            tx.commit().await?;
-            return Ok(asked);
-        }
-        let done = sqlx::query(
-            "UPDATE task_instance SET state = $1, note = $2, next_try_at = NULL, \
-             end_date = $3, updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
-        )
-        .bind(to.as_str())
-        .bind(note)
-        .bind(to_us(now))
-        .bind(ti_id)
-        .bind(run_pk)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let applied = done.rows_affected() == 1;
-        if applied {
+        if applied > 0 {
             reopen_run(&mut tx, run_pk).await?;
         }
         tx.commit().await?;
@@ -109,14 +84,21 @@ impl Store {
     }
 }
 
-/// A finished run goes back to running; the scheduler then decides its state again.
-async fn reopen_run(tx: &mut sqlx::Transaction<'static, sqlx::Any>, run_pk: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE dag_run SET state = 'running', end_date = NULL \
-         WHERE id = $1 AND state IN ('success', 'failed')",
-    )
-    .bind(run_pk)
-    .execute(&mut **tx)
-    .await?;
+/// Gives a run the state `model` decides for a run whose instances a user changed.
+async fn reopen_run(tx: &mut sqlx::Transaction<'static, sqlx::Any>, run_pk: RunPk) -> Result<()> {
+    let row = sqlx::query("SELECT state FROM dag_run WHERE id = $1")
+        .bind(run_pk)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let from: DagRunState = parse_col(&row, "state")?;
+    let Some(to) = model::user_change::reopened(from) else { return Ok(()) };
+    // A reopened run has no end yet.
+    sqlx::query("UPDATE dag_run SET state = $1, end_date = NULL WHERE id = $2 AND state = $3")
+        .bind(to.as_str())
+        .bind(run_pk)
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

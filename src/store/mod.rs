@@ -18,6 +18,7 @@ mod actions;
 mod admin;
 mod clean;
 mod dags;
+mod ids;
 mod migrations;
 mod pools;
 mod processes;
@@ -38,7 +39,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use actions::ClearTi;
+pub use crate::model::{RunPk, TiId};
+pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use dags::DagRecord;
 pub use pools::PoolRow;

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::tis::{NewTi, insert_tis};
 use super::{Result, Store, StoreError, conflict, json_col, opt_time, parse_col, time, to_us};
-use crate::model::{DagRunState, RunType};
+use crate::model::{DagRunState, RunPk, RunType};
 
 /// A run to create.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl NewRun {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRow {
     /// Primary key.
-    pub id: i64,
+    pub id: RunPk,
     /// DAG of the run.
     pub dag_id: String,
     /// Run id, unique within the DAG.
@@ -115,7 +115,12 @@ impl Store {
 
     /// Moves a queued run to running and creates its task instances, in one transaction.
     /// Returns false when the run was no longer queued (another scheduler took it).
-    pub async fn start_run(&self, run_pk: i64, tis: &[NewTi], now: DateTime<Utc>) -> Result<bool> {
+    pub async fn start_run(
+        &self,
+        run_pk: RunPk,
+        tis: &[NewTi],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
             "UPDATE dag_run SET state = 'running', start_date = $1 WHERE id = $2 AND state = 'queued'",
@@ -136,7 +141,7 @@ impl Store {
     /// run runs again). `from` guards against a concurrent change.
     pub async fn set_run_state(
         &self,
-        run_pk: i64,
+        run_pk: RunPk,
         from: DagRunState,
         to: DagRunState,
         now: DateTime<Utc>,
@@ -167,7 +172,7 @@ impl Store {
     }
 
     /// One run by primary key.
-    pub async fn get_run(&self, run_pk: i64) -> Result<RunRow> {
+    pub async fn get_run(&self, run_pk: RunPk) -> Result<RunRow> {
         let row = sqlx::query(&format!("SELECT {RUN_COLS} FROM dag_run WHERE id = $1"))
             .bind(run_pk)
             .fetch_optional(&self.pool)
@@ -210,14 +215,14 @@ impl Store {
     pub async fn list_runs(
         &self,
         dag_id: &str,
-        before: Option<i64>,
+        before: Option<RunPk>,
         limit: i64,
     ) -> Result<Vec<RunRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         ))
         .bind(dag_id)
-        .bind(before.unwrap_or(i64::MAX))
+        .bind(before.unwrap_or(RunPk(i64::MAX)))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use super::tries::{FinishTry, end_try_row, put_return_value};
 use super::{Result, Store, parse_col, to_us};
-use crate::model::{AfterStop, StopRequest, TaskState};
+use crate::model::{AfterStop, RunPk, StopRequest, TaskState, TiId};
 
 /// A request waiting for a running try to stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +25,8 @@ pub struct PendingStop {
 /// Returns whether the instance was running (and so took the request).
 pub(super) async fn request_stop(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    run_pk: i64,
-    ti_id: i64,
+    run_pk: RunPk,
+    ti_id: TiId,
     request: &StopRequest,
     note: &str,
     now: i64,
@@ -50,7 +50,7 @@ pub(super) async fn request_stop(
 impl Store {
     /// Running tries of `owner_process` that a user asked to stop: `(ti_id, try_number)`.
     /// Cheap enough to ask every second: it reads only running instances (an index range).
-    pub async fn stop_requests(&self, owner_process: &str) -> Result<Vec<(i64, i64)>> {
+    pub async fn stop_requests(&self, owner_process: &str) -> Result<Vec<(TiId, i64)>> {
         let rows = sqlx::query(
             "SELECT id, try_number FROM task_instance WHERE state = 'running' \
              AND owner_process = $1 AND requested_state IS NOT NULL",
@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// The stop request on try `try_number` of an instance, if it is still running with one.
-    pub async fn pending_stop(&self, ti_id: i64, try_number: i64) -> Result<Option<PendingStop>> {
+    pub async fn pending_stop(&self, ti_id: TiId, try_number: i64) -> Result<Option<PendingStop>> {
         let row = sqlx::query(
             "SELECT requested_state, requested_max_tries, requested_note FROM task_instance \
              WHERE id = $1 AND try_number = $2 AND state = 'running' \

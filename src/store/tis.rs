@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::{Result, Store, opt_time, parse_col, to_us};
-use crate::model::TaskState;
+use crate::model::{RunPk, TaskState, TiId};
 
 /// A task instance to create.
 #[derive(Debug, Clone)]
@@ -52,9 +52,9 @@ impl NewTi {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TiRow {
     /// Primary key.
-    pub id: i64,
+    pub id: TiId,
     /// Run primary key.
-    pub run_pk: i64,
+    pub run_pk: RunPk,
     /// DAG id.
     pub dag_id: String,
     /// Run id.
@@ -107,7 +107,7 @@ pub struct TiRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TiUpdate {
     /// Task instance primary key.
-    pub id: i64,
+    pub id: TiId,
     /// Expected current state.
     pub from: TaskState,
     /// New state.
@@ -154,7 +154,7 @@ pub(super) fn ti_row(row: &AnyRow) -> Result<TiRow> {
 
 pub(super) async fn insert_tis(
     tx: &mut Transaction<'static, Any>,
-    run_pk: i64,
+    run_pk: RunPk,
     tis: &[NewTi],
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -185,7 +185,7 @@ pub(super) async fn insert_tis(
 
 impl Store {
     /// Every task instance of a run, in task then map order.
-    pub async fn run_tis(&self, run_pk: i64) -> Result<Vec<TiRow>> {
+    pub async fn run_tis(&self, run_pk: RunPk) -> Result<Vec<TiRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {TI_COLS} FROM task_instance WHERE run_pk = $1 ORDER BY id"
         ))
@@ -196,7 +196,7 @@ impl Store {
     }
 
     /// One task instance by primary key.
-    pub async fn get_ti(&self, ti_id: i64) -> Result<Option<TiRow>> {
+    pub async fn get_ti(&self, ti_id: TiId) -> Result<Option<TiRow>> {
         let row = sqlx::query(&format!("SELECT {TI_COLS} FROM task_instance WHERE id = $1"))
             .bind(ti_id)
             .fetch_optional(&self.pool)
@@ -238,7 +238,9 @@ impl Store {
     }
 
     /// Replaces the placeholder of a mapped task (map_index -1, state none) by one instance
-    /// per item, or marks it skipped when there are no items. One transaction.
+    /// per item, in one transaction; nothing when the placeholder changed meanwhile. `items`
+    /// is what `model::expansion` mapped (never empty: no items is its `skipped` decision,
+    /// written like any other state).
     pub async fn expand_mapped(
         &self,
         placeholder: &TiRow,
@@ -247,34 +249,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        if items.is_empty() {
-            sqlx::query(
-                "UPDATE task_instance SET state = 'skipped', note = 'foreach gave no items', \
-                 end_date = $1, updated_at = $1 WHERE id = $2 AND state = 'none'",
-            )
-            .bind(to_us(now))
+        let done = sqlx::query("DELETE FROM task_instance WHERE id = $1 AND state = 'none'")
             .bind(placeholder.id)
             .execute(&mut *tx)
             .await?;
-        } else {
-            let done = sqlx::query("DELETE FROM task_instance WHERE id = $1 AND state = 'none'")
-                .bind(placeholder.id)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Ok(());
-            }
-            let tis: Vec<NewTi> = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| NewTi {
-                    map_index: i as i64,
-                    map_item: Some(item.clone()),
-                    ..template.clone()
-                })
-                .collect();
-            insert_tis(&mut tx, placeholder.run_pk, &tis, now).await?;
+        if done.rows_affected() == 0 {
+            return Ok(());
         }
+        let tis: Vec<NewTi> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| NewTi {
+                map_index: i as i64,
+                map_item: Some(item.clone()),
+                ..template.clone()
+            })
+            .collect();
+        insert_tis(&mut tx, placeholder.run_pk, &tis, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -297,7 +288,7 @@ impl Store {
     }
 
     /// Puts a queued instance whose executor is gone back to scheduled (it never started).
-    pub async fn requeue_orphan(&self, ti_id: i64, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn requeue_orphan(&self, ti_id: TiId, now: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE task_instance SET state = 'scheduled', owner_process = NULL, updated_at = $1 \
              WHERE id = $2 AND state = 'queued'",
@@ -311,7 +302,7 @@ impl Store {
 
     /// Instances of a run per (task, state): what trigger rules and the run state need,
     /// without decoding every row of a wide fan-out.
-    pub async fn run_state_counts(&self, run_pk: i64) -> Result<Vec<(String, TaskState, i64)>> {
+    pub async fn run_state_counts(&self, run_pk: RunPk) -> Result<Vec<(String, TaskState, i64)>> {
         let rows = sqlx::query(
             "SELECT task_id, state, COUNT(*) AS n FROM task_instance WHERE run_pk = $1 \
              GROUP BY task_id, state",
@@ -326,7 +317,7 @@ impl Store {
 
     /// Instances of a run the scheduler may move: not yet examined (`none`) or waiting for a
     /// retry or re-poke.
-    pub async fn run_pending_tis(&self, run_pk: i64) -> Result<Vec<TiRow>> {
+    pub async fn run_pending_tis(&self, run_pk: RunPk) -> Result<Vec<TiRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {TI_COLS} FROM task_instance WHERE run_pk = $1 \
              AND state IN ('none', 'up_for_retry', 'up_for_reschedule') ORDER BY id"

@@ -1,19 +1,22 @@
 //! Tries of task instances: the compare-and-set writes that start and end a try, what
 //! identifies a running try's processes (for crash recovery), and the per-try timings
 //! (runnable, queued, started, ended) that make latency measurable per phase.
+//!
+//! Invariant: the state and try number a try starts or ends with are `model`'s answers
+//! (`start_try`, `try_end`); these writes only apply them, by compare-and-set.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::tis::{TI_COLS, TiRow, ti_row};
 use super::{Result, Store, opt_time, parse_col, to_us};
-use crate::model::TaskState;
+use crate::model::{self, TaskState, TiId};
 
 /// The end of a try, applied only if the instance is still running that try.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinishTry {
     /// Task instance primary key.
-    pub ti_id: i64,
+    pub ti_id: TiId,
     /// The try that ends.
     pub try_number: i64,
     /// Final or waiting state decided by `model`.
@@ -73,12 +76,13 @@ pub struct TryProcess {
 }
 
 impl Store {
-    /// Starts the next try of a queued instance: queued -> running with try_number + 1 (a
-    /// sensor's re-poke keeps its try), stamps host, pid and owner, and records the try.
-    /// Returns None when the instance was not queued any more (someone else took or changed it).
+    /// Starts the next try of a queued instance: queued -> running with the try number
+    /// `model::start_try` decides (a sensor's re-poke keeps its try), stamps host, pid and
+    /// owner, and records the try. Returns None when the instance was not queued any more
+    /// (someone else took or changed it).
     pub async fn start_try(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
         hostname: &str,
         pid: i64,
         owner_process: &str,
@@ -86,21 +90,43 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<TiRow>> {
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE task_instance SET state = 'running', \
-             try_number = CASE WHEN first_poke_at IS NULL THEN try_number + 1 ELSE try_number END, \
-             start_date = $1, end_date = NULL, hostname = $2, pid = $3, owner_process = $4, \
+        let seen =
+            sqlx::query("SELECT state, try_number, first_poke_at FROM task_instance WHERE id = $1")
+                .bind(ti_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(seen) = seen else { return Ok(None) };
+        let state: TaskState = parse_col(&seen, "state")?;
+        let try_number: i64 = seen.try_get("try_number")?;
+        let first_poke: Option<i64> = seen.try_get("first_poke_at")?;
+        let Some(start) = model::start_try(state, try_number, first_poke.is_some()) else {
+            return Ok(None);
+        };
+        // Compare-and-set on everything the decision read: a claimer that got there first, or
+        // a clear in between, makes this write miss.
+        let poke_cas = if first_poke.is_some() { "= $10" } else { "IS NULL" };
+        let sql = format!(
+            "UPDATE task_instance SET state = $1, try_number = $2, \
+             start_date = $3, end_date = NULL, hostname = $4, pid = $5, owner_process = $6, \
              pgid = NULL, sid = NULL, cgroup = NULL, boot_id = NULL, requested_state = NULL, \
-             requested_max_tries = NULL, requested_note = NULL, \
-             updated_at = $1 WHERE id = $5 AND state = 'queued' RETURNING {TI_COLS}"
-        ))
-        .bind(to_us(now))
-        .bind(hostname)
-        .bind(pid)
-        .bind(owner_process)
-        .bind(ti_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+             requested_max_tries = NULL, requested_note = NULL, updated_at = $3 \
+             WHERE id = $7 AND state = $8 AND try_number = $9 AND first_poke_at {poke_cas} \
+             RETURNING {TI_COLS}"
+        );
+        let mut update = sqlx::query(&sql)
+            .bind(start.state.as_str())
+            .bind(start.try_number)
+            .bind(to_us(now))
+            .bind(hostname)
+            .bind(pid)
+            .bind(owner_process)
+            .bind(ti_id)
+            .bind(state.as_str())
+            .bind(try_number);
+        if let Some(first_poke) = first_poke {
+            update = update.bind(first_poke);
+        }
+        let row = update.fetch_optional(&mut *tx).await?;
         let Some(row) = row else { return Ok(None) };
         let ti = ti_row(&row)?;
         sqlx::query(
@@ -128,7 +154,7 @@ impl Store {
     /// Returns false, writing nothing, when the instance no longer runs this try.
     pub async fn set_try_process(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
         try_number: i64,
         p: &TryProcess,
     ) -> Result<bool> {
@@ -149,7 +175,7 @@ impl Store {
     }
 
     /// The processes recorded for the current try of an instance, if any were.
-    pub async fn try_process(&self, ti_id: i64) -> Result<Option<TryProcess>> {
+    pub async fn try_process(&self, ti_id: TiId) -> Result<Option<TryProcess>> {
         let row = sqlx::query(
             "SELECT pid, pgid, sid, cgroup, boot_id FROM task_instance WHERE id = $1 AND pid IS NOT NULL",
         )
@@ -204,7 +230,7 @@ impl Store {
     }
 
     /// The tries of a task instance, first to last.
-    pub async fn tries(&self, ti_id: i64) -> Result<Vec<TryRow>> {
+    pub async fn tries(&self, ti_id: TiId) -> Result<Vec<TryRow>> {
         let rows = sqlx::query(
             "SELECT try_number, state, runnable_at, queued_at, start_date, end_date, hostname, \
              log_path, error FROM task_try WHERE ti_id = $1 ORDER BY try_number",
@@ -254,7 +280,7 @@ pub(super) async fn end_try_row(
 /// Stores a try's return value as the instance's XCom `return_value`.
 pub(super) async fn put_return_value(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    ti_id: i64,
+    ti_id: TiId,
     value: &serde_json::Value,
 ) -> Result<()> {
     sqlx::query(

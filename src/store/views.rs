@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::tis::{TI_COLS, ti_row};
 use super::{Result, Store, json_col, opt_time, parse_col, time};
-use crate::model::{DagRunState, TaskState};
+use crate::model::{DagRunState, RunPk, TaskState, TiId};
 use crate::store::TiRow;
 
 /// Filters of the DAG list.
@@ -63,7 +63,7 @@ pub struct RunDot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridCell {
     /// Run primary key.
-    pub run_pk: i64,
+    pub run_pk: RunPk,
     /// Task id.
     pub task_id: String,
     /// Map index (-1 unless mapped).
@@ -218,13 +218,13 @@ impl Store {
     }
 
     /// The task instances of the given runs, for the grid (light columns only).
-    pub async fn grid_cells(&self, run_pks: &[i64]) -> Result<Vec<GridCell>> {
+    pub async fn grid_cells(&self, run_pks: &[RunPk]) -> Result<Vec<GridCell>> {
         if run_pks.is_empty() {
             return Ok(Vec::new());
         }
         // Primary keys are integers we produced: inlining them is safe and avoids a bind
         // per run.
-        let ids: Vec<String> = run_pks.iter().map(i64::to_string).collect();
+        let ids: Vec<String> = run_pks.iter().map(RunPk::to_string).collect();
         let rows = sqlx::query(&format!(
             "SELECT run_pk, task_id, map_index, state, try_number, start_date, end_date \
              FROM task_instance WHERE run_pk IN ({})",
@@ -250,7 +250,7 @@ impl Store {
     /// A task instance by its key.
     pub async fn find_ti(
         &self,
-        run_pk: i64,
+        run_pk: RunPk,
         task_id: &str,
         map_index: i64,
     ) -> Result<Option<TiRow>> {
@@ -268,7 +268,7 @@ impl Store {
     /// Rendered template fields of a task instance's last try (JSON object), if recorded.
     pub async fn ti_rendered(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
         let row = sqlx::query("SELECT rendered FROM task_instance WHERE id = $1")
             .bind(ti_id)

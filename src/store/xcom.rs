@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::{Result, Store};
+use crate::model::RunPk;
 
 /// One XCom value of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +20,7 @@ pub struct XComRow {
 
 impl Store {
     /// Every XCom of a run.
-    pub async fn run_xcoms(&self, run_pk: i64) -> Result<Vec<XComRow>> {
+    pub async fn run_xcoms(&self, run_pk: RunPk) -> Result<Vec<XComRow>> {
         let rows = sqlx::query(
             "SELECT task_id, map_index, key, value FROM xcom WHERE run_pk = $1 \
              ORDER BY task_id, map_index",

@@ -32,7 +32,7 @@ use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::dag::Dag;
+use crate::dag::{Dag, DagCache};
 use crate::store::Store;
 
 pub use error::{ApiError, WebError};
@@ -49,6 +49,9 @@ pub struct AppState {
     pub limiter: Arc<limiter::LoginLimiter>,
     /// Counters and histograms shared with the scheduler of this process, if any.
     pub metrics: Arc<Metrics>,
+    /// DAGs parsed from their stored source, shared by every page and API call (and with
+    /// the scheduler of this process, if any).
+    pub dags: Arc<DagCache>,
     /// Tags and owners for the DAG list's filter menus, with the time they were read.
     facets: Arc<std::sync::Mutex<Option<(std::time::Instant, Facets)>>>,
 }
@@ -68,8 +71,16 @@ impl AppState {
             settings,
             limiter: Default::default(),
             metrics,
+            dags: Default::default(),
             facets: Default::default(),
         }
+    }
+
+    /// The same state over `dags`, the DAGs this process's scheduler keeps (standalone), so
+    /// that a page shows the folder's DAG without parsing it again.
+    pub fn with_dags(mut self, dags: Arc<DagCache>) -> AppState {
+        self.dags = dags;
+        self
     }
 
     /// Tags and owners of the active DAGs, re-read at most every [`FACETS_TTL`].
@@ -87,9 +98,10 @@ impl AppState {
         Ok(fresh)
     }
 
-    /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source.
-    pub async fn dag(&self, dag_id: &str) -> Result<(crate::store::DagRecord, Dag), WebError> {
-        Ok(crate::actions::stored_dag(&self.store, dag_id).await?)
+    /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source once
+    /// per version of it.
+    pub async fn dag(&self, dag_id: &str) -> Result<(crate::store::DagRecord, Arc<Dag>), WebError> {
+        Ok(crate::actions::stored_dag(&self.store, &self.dags, dag_id).await?)
     }
 }
 

@@ -20,12 +20,11 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::dag::{Task, TaskKind};
-use crate::model::{self, TaskState, TryResult};
+use crate::dag::{DagCache, Task, TaskKind};
+use crate::model::{self, RunPk, TaskState, TiId, TryResult};
 use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
 
-pub use dags::DagCache;
 pub use stop::{RunningTries, record_end, watch};
 
 /// What a worker needs, shared by every try it runs.
@@ -52,9 +51,9 @@ pub struct WorkerEnv {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TryReport {
     /// The task instance.
-    pub ti_id: i64,
+    pub ti_id: TiId,
     /// Its run.
-    pub run_pk: i64,
+    pub run_pk: RunPk,
     /// The state the try ended in; None when the try never started (not queued any more).
     pub state: Option<TaskState>,
 }
@@ -141,7 +140,8 @@ async fn prepare(
     log: TaskLog,
 ) -> Result<(TaskContext, Task), OperatorError> {
     let fatal = |e: StoreError| OperatorError::Fatal(e.to_string());
-    let dag = env.dags.get(&ti.dag_id).await.map_err(OperatorError::Fatal)?;
+    let dag =
+        dags::dag_for(&env.store, &env.dags, &ti.dag_id).await.map_err(OperatorError::Fatal)?;
     let task = dag.tasks.get(&ti.task_id).cloned().ok_or_else(|| {
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::WorkerEnv;
-use crate::model::{self, TaskState};
+use crate::model::{self, TaskState, TiId};
 use crate::operators::TaskLog;
 use crate::operators::containment::reaper;
 use crate::store::{FinishTry, Store, StoreError};
@@ -30,7 +30,7 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// The tries this worker runs, so a stop request can reach them.
 #[derive(Default)]
 pub struct RunningTries {
-    inner: Mutex<HashMap<i64, Entry>>,
+    inner: Mutex<HashMap<TiId, Entry>>,
 }
 
 struct Entry {
@@ -42,14 +42,14 @@ struct Entry {
 }
 
 impl RunningTries {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TiId, Entry>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a try that has started.
     pub(super) fn insert(
         &self,
-        ti_id: i64,
+        ti_id: TiId,
         try_number: i64,
         cancel: CancellationToken,
         log: TaskLog,
@@ -59,7 +59,7 @@ impl RunningTries {
     }
 
     /// Forgets a try that returned; true when a stop request had cancelled it.
-    pub(super) fn remove(&self, ti_id: i64) -> bool {
+    pub(super) fn remove(&self, ti_id: TiId) -> bool {
         self.lock().remove(&ti_id).is_some_and(|e| e.stopping)
     }
 
@@ -68,7 +68,7 @@ impl RunningTries {
     }
 
     /// Cancels try `try_number` of `ti_id` if this worker runs it (once).
-    fn stop(&self, ti_id: i64, try_number: i64) {
+    fn stop(&self, ti_id: TiId, try_number: i64) {
         if let Some(e) = self.lock().get_mut(&ti_id)
             && e.try_number == try_number
             && !e.stopping

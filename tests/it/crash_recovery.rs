@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{Db, Env};
 use serde_json::json;
-use updraft::model::{DagRunState, TaskState};
+use updraft::model::{DagRunState, TaskState, user_change};
+use updraft::store::TiChange;
 
 fn start_scheduler(env: &Env) -> Child {
     start_scheduler_with(env, &[])
@@ -61,8 +62,8 @@ async fn kill_and_restart(env: Env) {
     let killed_at = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128;
     let running_at_kill =
         env.tis(run.id).await.iter().filter(|t| t.state == TaskState::Running).count();
-    // Longer than a task's command: without PR_SET_PDEATHSIG an orphaned command would finish
-    // (and write its end line) before the restart's recovery could kill it.
+    // Kept sleep, longer than a task's command: without PR_SET_PDEATHSIG an orphaned command
+    // would finish (and write its end line) before the restart's recovery could kill it.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut second = start_scheduler(&env);
     let done = env.wait_run(run.id, Duration::from_secs(180)).await;
@@ -335,19 +336,11 @@ tasks:
     let slow = env.tis(run.id).await.into_iter().find(|t| t.task_id == "slow").expect("slow");
     assert_eq!(slow.state, TaskState::Running);
     wait_reaped(started[0]).await;
-    let marked = env
-        .store
-        .mark_ti(
-            run.id,
-            slow.id,
-            TaskState::Running,
-            TaskState::Success,
-            "marked",
-            chrono::Utc::now(),
-        )
-        .await
-        .expect("mark");
-    assert!(marked, "the mark of a running instance is accepted");
+    let write = user_change::mark(slow.state, TaskState::Success).expect("may be marked");
+    let mark = TiChange { id: slow.id, from: slow.state, write };
+    let marked =
+        env.store.change_tis(run.id, &[mark], "marked", chrono::Utc::now()).await.expect("mark");
+    assert_eq!(marked, 1, "the mark of a running instance is accepted");
     let second = start_scheduler(&env);
     let done = env.wait_run(run.id, Duration::from_secs(60)).await;
     stop(second);

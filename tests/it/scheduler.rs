@@ -442,6 +442,9 @@ async fn pause_holds_runs_and_clean_removes_history(env: Env) {
     let running = env.start().await;
     env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("p").await.is_ok() }).await;
     env.store.set_paused("p", true).await.unwrap();
+    // Kept sleeps: what is tested is that nothing happens. The first lets a pass that began
+    // before the pause end; the second gives the scheduler four polls (200 ms) to wrongly
+    // start the run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let run = env.trigger("p", json!({})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -12,10 +12,16 @@ use chrono::Utc;
 use common::{Db, Env};
 use serde_json::json;
 use updraft::config::ExecutorKind;
-use updraft::model::{self, DagRunState, RunType, StopRequest, TaskState};
-use updraft::store::{ClearTi, FinishTry, NewRun, NewTi, QueueCaps, RunRow, TiRow, TiUpdate};
+use updraft::model::{self, DagRunState, RunType, StopRequest, TaskState, user_change};
+use updraft::store::{FinishTry, NewRun, NewTi, QueueCaps, RunRow, TiChange, TiRow, TiUpdate};
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// A user's mark of `ti` as `to`, as `model` decides it.
+fn mark(ti: &TiRow, to: TaskState) -> TiChange {
+    let write = user_change::mark(ti.state, to).expect("the mark is allowed");
+    TiChange { id: ti.id, from: ti.state, write }
+}
 
 /// The lines a check writes for every pid of `pids` still alive (zombies count as gone), then
 /// `checked`.
@@ -105,10 +111,10 @@ async fn mark_success_stops_the_command_before_downstream_starts(env: Env, execu
     let applied = c
         .env
         .store
-        .mark_ti(run.id, slow.id, TaskState::Running, TaskState::Success, note, Utc::now())
+        .change_tis(run.id, &[mark(&slow, TaskState::Success)], note, Utc::now())
         .await
         .expect("mark");
-    assert!(applied, "a running instance accepts the mark");
+    assert_eq!(applied, 1, "a running instance accepts the mark");
     let (done, seen) = c.finish(&run, &slow).await;
     running.stop().await;
     assert_eq!(done.state, DagRunState::Success, "report: {}", c.report());
@@ -140,10 +146,10 @@ async fn mark_failed_is_not_retried(env: Env, executor: ExecutorKind) {
     let applied = c
         .env
         .store
-        .mark_ti(run.id, slow.id, TaskState::Running, TaskState::Failed, "by tester", Utc::now())
+        .change_tis(run.id, &[mark(&slow, TaskState::Failed)], "by tester", Utc::now())
         .await
         .expect("mark");
-    assert!(applied);
+    assert_eq!(applied, 1);
     let (done, seen) = c.finish(&run, &slow).await;
     // Before the engine stops (which would kill what is left anyway): the run is over, so
     // nothing of slow may be running.
@@ -172,13 +178,10 @@ async fn clear_stops_the_command_and_runs_a_new_try(env: Env, executor: Executor
         command.replace('\'', "''")
     );
     let (running, run, slow) = c.start("cleared", &yaml).await;
-    assert!(model::can_clear(slow.state), "a running instance may be cleared");
-    let clear = ClearTi {
-        id: slow.id,
-        from: TaskState::Running,
-        max_tries: model::cleared_max_tries(slow.try_number, 0),
-    };
-    let n = c.env.store.clear_tis(run.id, &[clear], "cleared by tester", Utc::now()).await;
+    let write = user_change::clear(slow.state, slow.try_number, 0);
+    let write = write.expect("a running instance may be cleared");
+    let clear = TiChange { id: slow.id, from: slow.state, write };
+    let n = c.env.store.change_tis(run.id, &[clear], "cleared by tester", Utc::now()).await;
     assert_eq!(n.expect("clear"), 1);
     let (done, seen) = c.finish(&run, &slow).await;
     running.stop().await;
@@ -284,8 +287,9 @@ async fn the_newest_request_is_applied_once(env: Env) {
     store.queue_scheduled(&caps, "w", now).await.expect("queue");
     let ti = store.start_try(ti.id, "h", 1, "w", |n| format!("{n}.log"), now).await;
     let ti = ti.expect("start").expect("started");
-    let mark = |to| store.mark_ti(run.id, ti.id, TaskState::Running, to, "by tester", Utc::now());
-    assert!(mark(TaskState::Success).await.expect("mark"));
+    let mark_as =
+        async |to| store.change_tis(run.id, &[mark(&ti, to)], "by tester", Utc::now()).await;
+    assert_eq!(mark_as(TaskState::Success).await.expect("mark"), 1);
     let finish = FinishTry {
         ti_id: ti.id,
         try_number: ti.try_number,
@@ -300,7 +304,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
     assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
     let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");
     assert_eq!(first.request, StopRequest::Mark(TaskState::Success));
-    assert!(mark(TaskState::Failed).await.expect("second mark"));
+    assert_eq!(mark_as(TaskState::Failed).await.expect("second mark"), 1);
     let outcome = model::after_stop(&first.request, None);
     assert!(!store.finish_stopped(&finish, &first, &outcome).await.expect("stale"), "replaced");
     let newest = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");

@@ -214,6 +214,8 @@ async fn cancelling_a_forever_sink_stops_promptly() {
     let ctx = f.ctx("sink").await;
     let cancel = ctx.cancel.clone();
     let stopper = async {
+        // Kept sleep: the cancel must land while the sink's loop waits on a topic that never
+        // ends (`until: forever`); what is measured is how fast it stops after that.
         tokio::time::sleep(Duration::from_secs(3)).await;
         cancel.cancel();
         std::time::Instant::now()

@@ -4,13 +4,11 @@
 use crate::support::common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use common::{Db, Env};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
-use tokio_util::sync::CancellationToken;
-use updraft::web::AppState;
+
+use crate::support::web::WebApp;
 
 const GOOD: &str = "dag_id: good\ntasks:\n  a:\n    type: bash\n    command: echo hi\n";
 const BROKEN: &str = "dag_id: good\ntasks:\n  a:\n    type: bash\n    comand: echo hi\n";
@@ -19,7 +17,8 @@ struct App {
     env: Env,
     base: String,
     http: reqwest::Client,
-    _stop: tokio_util::sync::DropGuard,
+    /// The server, stopped when this is dropped.
+    _app: WebApp,
 }
 
 /// A logged-in browser: its session cookie and CSRF token.
@@ -37,17 +36,8 @@ struct Reply {
 impl App {
     async fn new() -> App {
         let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-        let state = AppState::new(
-            env.store.clone(),
-            Arc::new(env.settings.clone()),
-            Arc::new(Default::default()),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = CancellationToken::new();
-        tokio::spawn(updraft::web::serve(listener, state, stop.clone()));
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
-        App { env, base, http, _stop: stop.drop_guard() }
+        let app = WebApp::serve(&env).await;
+        App { env, base: app.base.clone(), http: app.http.clone(), _app: app }
     }
 
     async fn user(&self, name: &str, password: &str, roles: &[&str]) {

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -14,9 +13,10 @@ use tower::ServiceExt;
 use updraft::config::Settings;
 use updraft::dag::parse_dag_str;
 use updraft::model::{DagRunState, RunType, TaskState};
-use updraft::secrets::token_hash;
 use updraft::store::{NewRun, Store, TiUpdate};
-use updraft::web::{AppState, Metrics};
+use updraft::web::AppState;
+
+use crate::support::web::{Creds, ROLES, app_state, logged_in};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -193,8 +193,6 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("POST", "/logout", "/logout", "", Need::Login),
 ];
 
-const ROLES: [&str; 4] = ["viewer", "operator", "author", "admin"];
-
 fn allowed(need: Need, role: &str) -> bool {
     match need {
         Need::Public | Need::Login | Need::Read => true,
@@ -206,8 +204,8 @@ fn allowed(need: Need, role: &str) -> bool {
 
 struct Fixture {
     state: AppState,
-    /// role -> (session cookie value, csrf token, api token)
-    creds: Vec<(&'static str, String, String, String)>,
+    /// One logged-in user per role, named after the role.
+    creds: Vec<Creds>,
     _home: tempfile::TempDir,
 }
 
@@ -254,17 +252,9 @@ async fn fixture() -> Fixture {
         .expect("done");
     let mut creds = Vec::new();
     for role in ROLES {
-        let id = store.create_user(role, "", "x", &[role.to_string()], now).await.expect("user");
-        let (cookie, csrf, token) =
-            (format!("cookie-{role}"), format!("csrf-{role}"), format!("token-{role}"));
-        store
-            .create_session(&token_hash(&cookie), id, &csrf, now, now + chrono::Duration::hours(1))
-            .await
-            .expect("session");
-        store.create_token(id, "t", &token_hash(&token), now, None).await.expect("token");
-        creds.push((role, cookie, csrf, token));
+        creds.push(logged_in(&store, role, &[role]).await);
     }
-    let state = AppState::new(store, Arc::new(settings), Arc::new(Metrics::default()));
+    let state = app_state(&store, &settings);
     Fixture { state, creds, _home: home }
 }
 
@@ -273,16 +263,17 @@ async fn call(
     method: &str,
     path: &str,
     body: &str,
-    who: Option<&(&str, String, String, String)>,
+    who: Option<&Creds>,
 ) -> (StatusCode, String) {
     let api = path.starts_with("/api/");
     let mut req = Request::builder().method(method).uri(path);
     let mut body = body.to_string();
-    if let Some((_, cookie, csrf, token)) = who {
+    if let Some(who) = who {
+        let csrf = &who.csrf;
         if api {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            req = req.header(header::AUTHORIZATION, format!("Bearer {}", who.token));
         } else {
-            req = req.header(header::COOKIE, format!("updraft_session={cookie}"));
+            req = req.header(header::COOKIE, who.cookie());
             if method == "POST" {
                 body = if body.is_empty() {
                     format!("csrf={csrf}")
@@ -339,10 +330,10 @@ async fn every_route_checks_the_role_on_the_server() {
             let refused = status == StatusCode::FORBIDDEN
                 || status == StatusCode::UNAUTHORIZED
                 || login_redirect;
-            if allowed(*need, who.0) == refused {
+            if allowed(*need, &who.name) == refused {
                 failures.push(format!(
                     "{method} {path} as {}: {status} {location} (needs {need:?})",
-                    who.0
+                    who.name
                 ));
             }
         }
@@ -353,7 +344,7 @@ async fn every_route_checks_the_role_on_the_server() {
 #[tokio::test]
 async fn a_page_post_without_the_csrf_token_is_refused() {
     let f = fixture().await;
-    let admin = f.creds.iter().find(|c| c.0 == "admin").expect("admin");
+    let admin = f.creds.iter().find(|c| c.name == "admin").expect("admin");
     for (method, _, path, body, _) in ROUTES {
         if *method != "POST" || path.starts_with("/api/") || *path == "/login" {
             continue;
@@ -361,7 +352,7 @@ async fn a_page_post_without_the_csrf_token_is_refused() {
         let req = Request::builder()
             .method("POST")
             .uri(*path)
-            .header(header::COOKIE, format!("updraft_session={}", admin.1))
+            .header(header::COOKIE, admin.cookie())
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(format!("csrf=forged&{body}")))
             .expect("request");

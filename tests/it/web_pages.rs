@@ -3,23 +3,27 @@
 
 use crate::support::common;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
 use common::{Db, Env, both};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 use updraft::model::{DagRunState, TaskState};
-use updraft::secrets::token_hash;
 use updraft::store::RunRow;
-use updraft::web::{AppState, Metrics};
+
+use crate::support::web::{Creds, WebApp, role_users};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-both!(pages_show_a_finished_run, logs_are_served_safely, clear_and_mark);
+both!(
+    pages_show_a_finished_run,
+    logs_are_served_safely,
+    clear_and_mark,
+    a_changed_dag_shows_at_once
+);
 
 const DAG: &str = r#"
 dag_id: pages
@@ -49,63 +53,23 @@ tasks:
     command: echo "item {{ item }}"
 "#;
 
-/// A served app with one user per role; each client carries its user's session cookie.
+/// A served app with one logged-in user per role.
 struct Web {
-    base: String,
-    http: reqwest::Client,
-    /// (session cookie, csrf) per role name.
-    sessions: std::collections::HashMap<&'static str, (String, String)>,
-    shutdown: CancellationToken,
+    app: WebApp,
+    users: HashMap<&'static str, Creds>,
 }
 
 impl Web {
     async fn start(env: &Env) -> Web {
-        let state = AppState::new(
-            env.store.clone(),
-            Arc::new(env.settings.clone()),
-            Arc::new(Metrics::default()),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let shutdown = CancellationToken::new();
-        tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
-        let mut sessions = std::collections::HashMap::new();
-        let now = Utc::now();
-        for role in ["viewer", "operator", "admin"] {
-            let id = env
-                .store
-                .create_user(
-                    role,
-                    &format!("{role}@example.com"),
-                    "unused-hash",
-                    &[role.to_string()],
-                    now,
-                )
-                .await
-                .expect("user");
-            let (cookie, csrf) = (format!("session-{role}"), format!("csrf-{role}"));
-            env.store
-                .create_session(
-                    &token_hash(&cookie),
-                    id,
-                    &csrf,
-                    now,
-                    now + chrono::Duration::hours(1),
-                )
-                .await
-                .expect("session");
-            sessions.insert(role, (cookie, csrf));
-        }
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
-        Web { base, http, sessions, shutdown }
+        Web { app: WebApp::serve(env).await, users: role_users(&env.store).await }
     }
 
     fn cookie(&self, role: &str) -> String {
-        format!("updraft_session={}", self.sessions[role].0)
+        self.users[role].cookie()
     }
 
     fn csrf(&self, role: &str) -> String {
-        self.sessions[role].1.clone()
+        self.users[role].csrf.clone()
     }
 
     async fn get(
@@ -114,8 +78,9 @@ impl Web {
         path: &str,
     ) -> (StatusCode, reqwest::header::HeaderMap, String) {
         let r = self
+            .app
             .http
-            .get(format!("{}{path}", self.base))
+            .get(self.app.url(path))
             .header("cookie", self.cookie(role))
             .send()
             .await
@@ -126,8 +91,9 @@ impl Web {
 
     async fn post(&self, role: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let r = self
+            .app
             .http
-            .post(format!("{}{path}", self.base))
+            .post(self.app.url(path))
             .header("cookie", self.cookie(role))
             .form(form)
             .send()
@@ -140,12 +106,6 @@ impl Web {
             .unwrap_or_default()
             .to_string();
         (r.status(), location)
-    }
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
@@ -383,7 +343,7 @@ async fn clear_and_mark(env: Env) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.contains("error="), "{location}");
-    let (_, _, page) = web.get("operator", location.trim_start_matches(&web.base)).await;
+    let (_, _, page) = web.get("operator", location.trim_start_matches(&web.app.base)).await;
     assert!(
         page.contains("id=\"action-error\"") && page.contains("expected success or failed"),
         "{page}"
@@ -402,6 +362,27 @@ async fn clear_and_mark(env: Env) {
     assert!(page.contains("id=\"clear\"") && page.contains("id=\"mark-failed\""));
     let audit = env.store.list_audit(None, None, 100).await.expect("audit");
     assert!(audit.iter().filter(|a| a.event == "clear").count() >= 2, "{audit:?}");
+}
+
+/// A DAG whose file changed is shown as it is now: the page's parsed DAG is looked up by the
+/// stored source, never kept by id.
+async fn a_changed_dag_shows_at_once(env: Env) {
+    let version = |task: &str| {
+        let src = format!("dag_id: changing\ntasks:\n  {task}:\n    type: empty\n");
+        updraft::dag::parse_dag_str(&src, Path::new("changing.yaml")).expect("valid")
+    };
+    env.store.sync_dags([&version("alpha")], [], Utc::now()).await.expect("sync");
+    let web = Web::start(&env).await;
+    let (status, _, page) = web.get("viewer", "/dags/changing").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("alpha"), "{page}");
+    env.store.sync_dags([&version("beta")], [], Utc::now()).await.expect("sync");
+    let (_, _, page) = web.get("viewer", "/dags/changing").await;
+    assert!(page.contains("beta") && !page.contains("alpha"), "the new version: {page}");
+    assert_eq!(web.app.state.dags.stored_len(), 2, "each version parsed once");
+    let (_, _, again) = web.get("viewer", "/dags/changing").await;
+    assert!(again.contains("beta"));
+    assert_eq!(web.app.state.dags.stored_len(), 2, "a page view parses nothing known");
 }
 
 /// The grid at its largest (100 runs x 50 tasks) costs two queries: it renders in well

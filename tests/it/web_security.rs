@@ -7,14 +7,14 @@
 use crate::support::common;
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Db, Env};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-use tokio_util::sync::CancellationToken;
 use updraft::web::AppState;
+
+use crate::support::web::WebApp;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "right-password-1";
@@ -23,7 +23,8 @@ struct App {
     env: Env,
     base: String,
     state: AppState,
-    _stop: tokio_util::sync::DropGuard,
+    /// The server, stopped when this is dropped.
+    _app: WebApp,
 }
 
 /// A browser at one address: its session (after login) and CSRF token.
@@ -70,16 +71,8 @@ impl App {
     }
 
     async fn serve(env: Env) -> App {
-        let state = AppState::new(
-            env.store.clone(),
-            Arc::new(env.settings.clone()),
-            Arc::new(Default::default()),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = CancellationToken::new();
-        tokio::spawn(updraft::web::serve(listener, state.clone(), stop.clone()));
-        App { env, base, state, _stop: stop.drop_guard() }
+        let app = WebApp::serve(&env).await;
+        App { env, base: app.base.clone(), state: app.state.clone(), _app: app }
     }
 
     async fn user(&self, name: &str, roles: &[&str]) {

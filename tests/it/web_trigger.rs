@@ -5,16 +5,13 @@
 use crate::support::common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::Utc;
 use common::{Db, Env, both};
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use updraft::secrets::token_hash;
-use updraft::web::{AppState, Metrics};
+
+use crate::support::web::{WebApp, logged_in};
 
 const TYPED: &str = r#"
 dag_id: typed
@@ -35,32 +32,21 @@ async fn the_form_converts_checks_and_shows_errors_beside_fields(env: Env) {
     let dag = updraft::dag::parse_dag_str(TYPED, Path::new("typed.yaml")).expect("valid DAG");
     let now = Utc::now();
     env.store.sync_dags([&dag], [], now).await.expect("sync");
-    let id = env.store.create_user("olivia", "", "unused", &["operator".into()], now).await;
-    let id = id.expect("user");
-    let later = now + chrono::Duration::hours(1);
-    env.store.create_session(&token_hash("sess"), id, "tok", now, later).await.expect("session");
-    let state = AppState::new(
-        env.store.clone(),
-        Arc::new(env.settings.clone()),
-        Arc::new(Metrics::default()),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/dags/typed/trigger", listener.local_addr().expect("addr"));
-    let shutdown = CancellationToken::new();
-    tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
-    let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+    let olivia = logged_in(&env.store, "olivia", &["operator"]).await;
+    let app = WebApp::serve(&env).await;
+    let (http, url, cookie) = (&app.http, app.url("/dags/typed/trigger"), olivia.cookie());
     let post = |fields: Vec<(&'static str, &'static str)>| {
-        let (http, url) = (&http, &url);
+        let (url, cookie, csrf) = (&url, &cookie, olivia.csrf.as_str());
         async move {
-            let mut form = vec![("csrf", "tok")];
+            let mut form = vec![("csrf", csrf)];
             form.extend(fields);
-            let r = http.post(url).header("cookie", "updraft_session=sess").form(&form);
+            let r = http.post(url).header("cookie", cookie).form(&form);
             let r = r.send().await.expect("POST");
             (r.status(), r.text().await.expect("body"))
         }
     };
 
-    let page = http.get(&url).header("cookie", "updraft_session=sess").send().await.expect("GET");
+    let page = http.get(&url).header("cookie", &cookie).send().await.expect("GET");
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("body");
     for part in [
@@ -116,5 +102,4 @@ async fn the_form_converts_checks_and_shows_errors_beside_fields(env: Env) {
         serde_json::Value::Object(run.conf),
         json!({"rows": 7, "who": "you", "n": 12, "tags": ["a"], "extra": true})
     );
-    shutdown.cancel();
 }

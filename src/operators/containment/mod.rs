@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::TaskLog;
+use crate::model::TiId;
 
 /// The environment variable that marks every process of a try. A process keeps it through
 /// `setsid` and double forks; only a process that rebuilds its environment loses it.
@@ -31,7 +32,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// The key of one try, unique on a host: the instance, the try number and the process that
 /// runs it (whose id holds the host, its pid and its start time). Safe as a file name.
-pub fn try_key(owner_process: &str, ti_id: i64, try_number: i64) -> String {
+pub fn try_key(owner_process: &str, ti_id: TiId, try_number: i64) -> String {
     let owner: String = owner_process
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
@@ -233,11 +234,11 @@ mod tests {
 
     #[test]
     fn keys_are_unique_per_try_and_safe_as_file_names() {
-        let a = try_key("host-1:123:456", 7, 1);
+        let a = try_key("host-1:123:456", TiId(7), 1);
         assert_eq!(a, "try-7-1-host-1_123_456");
-        assert_ne!(a, try_key("host-1:123:456", 7, 2));
-        assert_ne!(a, try_key("host-1:124:456", 7, 1));
-        assert!(!try_key("a/../b c", 1, 1).contains(['/', ' ']));
+        assert_ne!(a, try_key("host-1:123:456", TiId(7), 2));
+        assert_ne!(a, try_key("host-1:124:456", TiId(7), 1));
+        assert!(!try_key("a/../b c", TiId(1), 1).contains(['/', ' ']));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::*;
 use crate::dag::{DagGraph, Foreach, Schedule, Task, TaskKind, TriggerRule};
-use crate::model::{DagRunState, RunType};
+use crate::model::{DagRunState, RunPk, RunType};
 
 /// A DAG with tasks `a` (plain), `m` (mapped) and `t` (the task rendered).
 fn dag() -> Dag {
@@ -63,7 +63,7 @@ fn dag() -> Dag {
 fn run() -> RunRow {
     let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
     RunRow {
-        id: 1,
+        id: RunPk(1),
         dag_id: "d".into(),
         run_id: "manual__x".into(),
         run_type: RunType::Manual,

@@ -152,7 +152,7 @@ async fn detail(state: &AppState, dag_id: &str) -> Result<DagDetail, WebError> {
         max_active_runs: rec.max_active_runs,
         max_active_tasks: rec.max_active_tasks,
         param_schemas: dag.param_specs.iter().map(|(k, s)| (k.clone(), s.schema())).collect(),
-        params: dag.params,
+        params: dag.params.clone(),
         tasks,
     })
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
 use crate::actions::{self, ConfInput, TriggerRequest};
+use crate::model::RunPk;
 use crate::store::RunRow;
 use crate::web::auth::Action;
 use crate::web::{AppState, WebError};
@@ -83,10 +84,10 @@ pub(super) async fn list(
     // 404 for an unknown DAG rather than an empty list, so typos show.
     state.store.get_dag(&dag_id).await?;
     // One more than asked tells whether an older page exists without a second query.
-    let mut runs = state.store.list_runs(&dag_id, q.before, limit + 1).await?;
+    let mut runs = state.store.list_runs(&dag_id, q.before.map(RunPk), limit + 1).await?;
     let more = runs.len() as i64 > limit;
     runs.truncate(limit as usize);
-    let next_before = if more { runs.last().map(|r| r.id) } else { None };
+    let next_before = if more { runs.last().map(|r| r.id.0) } else { None };
     let total_entries = state.store.count_runs(&dag_id).await?;
     Ok(Json(RunList {
         dag_runs: runs.into_iter().map(RunJson::from).collect(),
@@ -126,7 +127,7 @@ pub(super) async fn trigger(
         )
         .into());
     }
-    let dag = actions::active_dag(&state.store, &dag_id).await?;
+    let dag = actions::active_dag(&state.store, &state.dags, &dag_id).await?;
     let req = TriggerRequest {
         conf: ConfInput::Json(body.conf),
         run_id: body.dag_run_id,

@@ -214,6 +214,7 @@ pub(super) async fn clear(
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let cleared = actions::clear(
         &state.store,
+        &state.dags,
         &user.actor(),
         &run,
         &task_id,

@@ -1,20 +1,15 @@
 //! Fixtures of the REST API tests: a store with DAG files loaded by a running engine, users
-//! with API tokens for each role, the web server on 127.0.0.1, and a client that checks every
-//! answer is JSON.
+//! with API tokens for each role and the web server on 127.0.0.1 (both from `web`), and a
+//! client that checks every answer is JSON.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-use updraft::secrets::{random_token, token_hash};
-use updraft::web::auth::hash_password;
-use updraft::web::{AppState, Metrics};
 
 use crate::support::common::{Env, Running};
+use crate::support::web::{self, WebApp};
 
 /// The main DAG: params, two chained tasks writing several log lines, a third downstream.
 pub const HELLO: &str = r#"
@@ -60,13 +55,8 @@ pub struct ApiEnv {
     pub admin: String,
     /// A user with no role at all (may authenticate, may do nothing).
     pub nobody: String,
-    shutdown: CancellationToken,
-}
-
-impl Drop for ApiEnv {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    /// The server, stopped when this is dropped.
+    _app: WebApp,
 }
 
 /// What the server answered.
@@ -97,34 +87,22 @@ impl ApiEnv {
             })
             .await;
         }
-        let mut tokens = Vec::new();
-        for (name, roles) in
-            [("viewer", &["viewer"][..]), ("operator", &["operator"]), ("admin", &["admin"])]
-                .into_iter()
-                .chain([("nobody", &[][..])])
-        {
-            tokens.push(user_token(&env, name, roles).await);
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = AppState::new(
-            env.store.clone(),
-            Arc::new(env.settings.clone()),
-            Arc::new(Metrics::default()),
-        );
-        let shutdown = CancellationToken::new();
-        tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
-        let [viewer, operator, admin, nobody] = <[String; 4]>::try_from(tokens).expect("4");
+        let token = async |name, roles| web::logged_in(&env.store, name, roles).await.token;
+        let viewer = token("viewer", &["viewer"]).await;
+        let operator = token("operator", &["operator"]).await;
+        let admin = token("admin", &["admin"]).await;
+        let nobody = token("nobody", &[]).await;
+        let app = WebApp::serve(&env).await;
         ApiEnv {
             env,
             engine: Some(engine),
-            base,
+            base: app.base.clone(),
             client: reqwest::Client::new(),
             viewer,
             operator,
             admin,
             nobody,
-            shutdown,
+            _app: app,
         }
     }
 
@@ -195,17 +173,6 @@ impl ApiEnv {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
-
-/// Creates a user with `roles` and an API token; returns the token.
-pub async fn user_token(env: &Env, name: &str, roles: &[&str]) -> String {
-    let now = Utc::now();
-    let hash = hash_password("password-123".into()).await.expect("hash");
-    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    let id = env.store.create_user(name, "", &hash, &roles, now).await.expect("user");
-    let token = random_token();
-    env.store.create_token(id, "test", &token_hash(&token), now, None).await.expect("token");
-    token
 }
 
 /// Percent-encodes a path segment (run ids hold `:` and `+`).

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use updraft::cli::engine;
 use updraft::config::Settings;
 use updraft::dag::loader::DagFolder;
-use updraft::model::{DagRunState, RunType, TaskState};
+use updraft::model::{DagRunState, RunPk, RunType, TaskState};
 use updraft::scheduler::SchedulerOptions;
 use updraft::store::{NewRun, RunRow, Store, TiRow};
 
@@ -130,7 +130,7 @@ impl Env {
     }
 
     /// Waits (at most `limit`) until the run is finished; panics with its states otherwise.
-    pub async fn wait_run(&self, run_pk: i64, limit: Duration) -> RunRow {
+    pub async fn wait_run(&self, run_pk: RunPk, limit: Duration) -> RunRow {
         let start = Instant::now();
         loop {
             let run = self.store.get_run(run_pk).await.expect("get run");
@@ -163,7 +163,7 @@ impl Env {
     }
 
     /// Task instances of a run by task id (sorted by map index).
-    pub async fn tis(&self, run_pk: i64) -> Vec<TiRow> {
+    pub async fn tis(&self, run_pk: RunPk) -> Vec<TiRow> {
         let mut tis = self.store.run_tis(run_pk).await.expect("tis");
         tis.sort_by(|a, b| {
             (a.task_id.as_str(), a.map_index).cmp(&(b.task_id.as_str(), b.map_index))
@@ -172,7 +172,7 @@ impl Env {
     }
 
     /// The state of one (unmapped) task of a run.
-    pub async fn state(&self, run_pk: i64, task_id: &str) -> TaskState {
+    pub async fn state(&self, run_pk: RunPk, task_id: &str) -> TaskState {
         self.tis(run_pk)
             .await
             .into_iter()

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use updraft::config::Settings;
 use updraft::dag::{Dag, DagGraph, Schedule, Task, TaskKind, TriggerRule};
-use updraft::model::{RunType, TaskState};
+use updraft::model::{RunType, TaskState, TiId};
 use updraft::operators::{TaskContext, TaskLog};
 use updraft::store::{NewRun, NewTi, QueueCaps, RunRow, Store, TiUpdate};
 
@@ -173,7 +173,7 @@ impl Fixture {
         self.store.get_run(run.id).await.unwrap()
     }
 
-    pub async fn set_ti_state(&self, id: i64, from: TaskState, to: TaskState) {
+    pub async fn set_ti_state(&self, id: TiId, from: TaskState, to: TaskState) {
         let update = TiUpdate { id, from, to, note: None };
         assert_eq!(self.store.apply_ti_updates(&[update], Utc::now()).await.unwrap(), 1);
     }

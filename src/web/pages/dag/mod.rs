@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::{Chrome, fmt_duration, fmt_time, render, url_encode};
 use crate::dag::Dag;
-use crate::model::{DagRunState, TaskState};
+use crate::model::{DagRunState, RunPk, TaskState};
 use crate::store::{DagRecord, GridCell, RunRow};
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
@@ -195,9 +195,9 @@ async fn grid(
     let shown = q.runs.unwrap_or(GRID_RUNS).clamp(1, GRID_MAX_RUNS);
     let mut runs = state.store.list_runs(&dag_id, None, shown).await?;
     runs.reverse(); // oldest left, newest right
-    let pks: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    let pks: Vec<RunPk> = runs.iter().map(|r| r.id).collect();
     let cells = state.store.grid_cells(&pks).await?;
-    let mut by_key: HashMap<(i64, &str), Vec<&GridCell>> = HashMap::with_capacity(cells.len());
+    let mut by_key: HashMap<(RunPk, &str), Vec<&GridCell>> = HashMap::with_capacity(cells.len());
     for c in &cells {
         by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
     }

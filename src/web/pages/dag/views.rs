@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::{DagQuery, Header, relevance, run_href, ti_href};
 use crate::actions;
-use crate::model::{DagRunState, TaskState};
+use crate::model::{DagRunState, RunPk, TaskState};
 use crate::store::{RunRow, TiRow};
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, fmt_duration, fmt_time, render, url_encode};
@@ -177,7 +177,7 @@ pub(super) async fn runs(
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
     // One more than a page tells whether an older page exists.
-    let mut rows = state.store.list_runs(&dag_id, q.before, RUNS_PAGE + 1).await?;
+    let mut rows = state.store.list_runs(&dag_id, q.before.map(RunPk), RUNS_PAGE + 1).await?;
     let more = rows.len() as i64 > RUNS_PAGE;
     rows.truncate(RUNS_PAGE as usize);
     let next_url = more

@@ -125,7 +125,7 @@ async fn form(
     Path(dag_id): Path<String>,
 ) -> Result<Response, WebError> {
     user.require(Action::Operate)?;
-    let (_, dag) = actions::stored_dag(&state.store, &dag_id).await?;
+    let (_, dag) = actions::stored_dag(&state.store, &state.dags, &dag_id).await?;
     let page = TriggerPage {
         chrome: Chrome::new(&user, "dags", format!("Trigger {dag_id}")),
         dag_id_url: url_encode(&dag_id),
@@ -184,7 +184,7 @@ async fn submit(
     form: Form<BTreeMap<String, String>>,
 ) -> Result<Response, WebError> {
     form.user.require(Action::Operate)?;
-    let dag = actions::active_dag(&state.store, &dag_id).await?;
+    let dag = actions::active_dag(&state.store, &state.dags, &dag_id).await?;
     let sent = &form.data;
     let result = match request(&dag, sent) {
         Ok(req) => actions::trigger(&state.store, &form.user.actor(), &dag, req).await,

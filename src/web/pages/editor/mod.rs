@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
 use crate::actions;
 use crate::dag::Dag;
-use crate::dag::positions::Positions;
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
 
@@ -176,16 +175,7 @@ fn validate_in(folder: &Path, file: &str, content: &str) -> Result<Dag, Vec<Erro
         .map_err(|errs| errs.into_iter().map(view).collect::<Vec<_>>())?;
     let bag = crate::dag::loader::load_folder(folder);
     if let Some(other) = bag.dags.get(&dag.dag_id).filter(|d| d.fileloc != Path::new(file)) {
-        let at = Positions::build(content).get(&["dag_id"]).map(|l| l.value);
-        return Err(vec![ErrorView {
-            line: at.map_or(0, |p| p.line),
-            column: at.map_or(0, |p| p.column),
-            message: format!(
-                "dag_id `{}` is already defined in `{}`; dag ids must be unique",
-                dag.dag_id,
-                other.fileloc.display()
-            ),
-        }]);
+        return Err(vec![view(crate::dag::loader::duplicate_dag_id(&dag, &other.fileloc))]);
     }
     Ok(dag)
 }
@@ -375,5 +365,22 @@ mod tests {
             Some("my_dag")
         );
         assert_eq!(normalize("a\r\nb\r\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn a_dag_id_another_file_defines_is_refused_where_it_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dag = "dag_id: same\ntasks:\n  a:\n    type: empty\n";
+        std::fs::write(dir.path().join("first.yaml"), dag).expect("write");
+        let refused = |file: &str, content: &str| {
+            let errors = validate_in(dir.path(), file, content).expect_err("a second definition");
+            assert_eq!(errors.len(), 1);
+            assert!(errors[0].message.contains("already defined in `first.yaml`"));
+            (errors[0].line, errors[0].column)
+        };
+        assert_eq!(refused("second.yaml", &format!("# a comment\n{dag}")), (2, 9));
+        // Without a `dag_id:` line the id is the file's name: the whole file is the place.
+        assert_eq!(refused("same.yaml", "tasks:\n  a:\n    type: empty\n"), (1, 1));
+        assert!(validate_in(dir.path(), "first.yaml", dag).is_ok(), "its own file may keep it");
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::actions;
 use crate::config::Settings;
+use crate::model::TiId;
 use crate::store::{Store, TiRow};
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
@@ -163,7 +164,7 @@ struct Follow {
     store: Store,
     root: PathBuf,
     path: PathBuf,
-    ti_id: i64,
+    ti_id: TiId,
     try_number: i64,
 }
 

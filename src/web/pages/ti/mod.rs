@@ -271,6 +271,7 @@ async fn clear(
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let result = actions::clear(
         &state.store,
+        &state.dags,
         &form.user.actor(),
         &run,
         &task_id,

@@ -1,0 +1,161 @@
+//! What a user's clear or mark of task instances writes: which instances a clear touches, what
+//! each one becomes, and what becomes of their run.
+//!
+//! Pure: the use case (`actions::runs`) asks these functions and hands the answers to the
+//! store, which writes them by compare-and-set on the state the user saw and decides nothing.
+
+use super::stop::{StopRequest, needs_stop};
+use super::transition::{can_clear, can_mark, cleared_max_tries};
+use super::{DagRunState, TaskState};
+
+/// What a clear or mark writes on one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserWrite {
+    /// Its try is running: only the request is recorded; the try is stopped first and the
+    /// request applied once its processes are gone (`stop::after_stop`).
+    Stop(StopRequest),
+    /// Run it again: state `none`, `max_tries` tries in all, and its retry and sensor timers,
+    /// queue times and end cleared, so that the scheduler takes it up as new.
+    Clear {
+        /// From `cleared_max_tries`.
+        max_tries: i64,
+    },
+    /// Set `state` by hand: ended now, no retry pending.
+    Mark(TaskState),
+}
+
+/// What clearing an instance in `state` after `try_number` tries writes (its task allows
+/// `retries` retries), or None when it may not be cleared now (queued: a worker is about to
+/// take it).
+pub fn clear(state: TaskState, try_number: i64, retries: u32) -> Option<UserWrite> {
+    if !can_clear(state) {
+        return None;
+    }
+    let max_tries = cleared_max_tries(try_number, retries);
+    Some(if needs_stop(state) {
+        UserWrite::Stop(StopRequest::Clear { max_tries })
+    } else {
+        UserWrite::Clear { max_tries }
+    })
+}
+
+/// What marking an instance in `state` as `to` writes, or None when that mark is not allowed
+/// (only success or failed, and not the state it has).
+pub fn mark(state: TaskState, to: TaskState) -> Option<UserWrite> {
+    if !can_mark(state, to) {
+        return None;
+    }
+    Some(if needs_stop(state) {
+        UserWrite::Stop(StopRequest::Mark(to))
+    } else {
+        UserWrite::Mark(to)
+    })
+}
+
+/// The instances a clear of `task_id` touches: that task's instances (one map index, or all
+/// when `map_index` is None) and, when asked, every instance of the tasks downstream of it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClearScope<'a> {
+    /// The task the user cleared.
+    pub task_id: &'a str,
+    /// Its one map index, or None for every one.
+    pub map_index: Option<i64>,
+    /// The tasks downstream of it to clear too (empty unless asked).
+    pub downstream: &'a [String],
+}
+
+impl ClearScope<'_> {
+    /// Whether the instance (`task_id`, `map_index`) is one the user picked.
+    pub fn targets(&self, task_id: &str, map_index: i64) -> bool {
+        task_id == self.task_id && self.map_index.is_none_or(|m| m == map_index)
+    }
+
+    /// Whether the clear touches the instance: a target, or any instance downstream.
+    pub fn touches(&self, task_id: &str, map_index: i64) -> bool {
+        self.targets(task_id, map_index) || self.downstream.iter().any(|d| d == task_id)
+    }
+}
+
+/// The state a run in `state` takes when a clear or mark changed one of its instances: a
+/// finished run goes back to running, so that the scheduler decides its state again; None
+/// leaves it as it is.
+pub fn reopened(state: DagRunState) -> Option<DagRunState> {
+    state.is_finished().then_some(DagRunState::Running)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskState::*;
+
+    #[test]
+    fn a_clear_runs_again_stops_a_running_try_first_and_leaves_a_queued_one() {
+        // (state, tries so far, retries, what it writes)
+        let cases = [
+            (Failed, 1, 0, Some(UserWrite::Clear { max_tries: 2 })),
+            (Success, 2, 1, Some(UserWrite::Clear { max_tries: 4 })),
+            (UpstreamFailed, 0, 2, Some(UserWrite::Clear { max_tries: 3 })),
+            (None, 0, 0, Some(UserWrite::Clear { max_tries: 1 })),
+            (UpForRetry, 1, 3, Some(UserWrite::Clear { max_tries: 5 })),
+            (Running, 1, 0, Some(UserWrite::Stop(StopRequest::Clear { max_tries: 2 }))),
+            (Queued, 1, 0, Option::None),
+        ];
+        for (state, tries, retries, want) in cases {
+            assert_eq!(clear(state, tries, retries), want, "{state} after {tries} tries");
+        }
+    }
+
+    #[test]
+    fn a_mark_sets_success_or_failed_and_stops_a_running_try_first() {
+        let cases = [
+            (Failed, Success, Some(UserWrite::Mark(Success))),
+            (Success, Failed, Some(UserWrite::Mark(Failed))),
+            (None, Success, Some(UserWrite::Mark(Success))),
+            (Running, Failed, Some(UserWrite::Stop(StopRequest::Mark(Failed)))),
+            (Running, Success, Some(UserWrite::Stop(StopRequest::Mark(Success)))),
+            (Success, Success, Option::None),
+            (Failed, Skipped, Option::None),
+            (None, UpForRetry, Option::None),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(mark(from, to), want, "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn a_clear_touches_its_targets_and_what_lies_downstream() {
+        let downstream = ["b".to_string(), "c".to_string()];
+        let all = ClearScope { task_id: "a", map_index: Option::None, downstream: &[] };
+        let one = ClearScope { task_id: "a", map_index: Some(2), downstream: &[] };
+        let down = ClearScope { task_id: "a", map_index: Some(2), downstream: &downstream };
+        // (scope, task, map index, touched)
+        let cases = [
+            (all, "a", -1, true),
+            (all, "a", 5, true),
+            (all, "b", -1, false),
+            (one, "a", 2, true),
+            (one, "a", 3, false),
+            (down, "a", 3, false),
+            (down, "b", 7, true),
+            (down, "c", -1, true),
+            (down, "d", -1, false),
+        ];
+        for (scope, task, map_index, want) in cases {
+            assert_eq!(scope.touches(task, map_index), want, "{task}[{map_index}] in {scope:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_finished_run_is_reopened() {
+        use DagRunState as R;
+        let cases = [
+            (R::Success, Some(R::Running)),
+            (R::Failed, Some(R::Running)),
+            (R::Running, Option::None),
+            (R::Queued, Option::None),
+        ];
+        for (state, want) in cases {
+            assert_eq!(reopened(state), want, "{state}");
+        }
+    }
+}
