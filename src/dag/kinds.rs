@@ -35,9 +35,11 @@ mod kafka_produce;
 mod kafka_sensor;
 mod kafka_to_cassandra;
 mod kafka_to_s3;
+mod kafka_to_sql;
 mod s3;
 mod s3_key_sensor;
 mod sensor;
+mod sql_to_kafka;
 mod stream;
 mod trigger_dag;
 
@@ -56,9 +58,11 @@ pub use kafka_produce::KafkaProduceTask;
 pub use kafka_sensor::KafkaSensorTask;
 pub use kafka_to_cassandra::{ColumnSource, CqlType, KafkaToCassandraTask};
 pub use kafka_to_s3::{KafkaToS3Task, ObjectFormat};
+pub use kafka_to_sql::{KafkaToSqlTask, SinkMode};
 pub use s3::{S3Operation, S3Task};
 pub use s3_key_sensor::S3KeySensorTask;
 pub use sensor::SensorSettings;
+pub use sql_to_kafka::{SourceMode, SqlToKafkaTask};
 pub use stream::{StartFrom, Until};
 pub use trigger_dag::TriggerDagTask;
 
@@ -108,6 +112,10 @@ macro_rules! for_each_task_type {
             kafka_sensor => KafkaSensor(KafkaSensorTask) { connections, sensor },
             /// Waits for an object or prefix.
             s3_key_sensor => S3KeySensor(S3KeySensorTask) { connections, sensor },
+            /// Incremental table source: new rows of a SQL table -> Kafka.
+            sql_to_kafka => SqlToKafka(SqlToKafkaTask) { connections },
+            /// Streaming sink: Kafka -> SQL table rows (insert or upsert).
+            kafka_to_sql => KafkaToSql(KafkaToSqlTask) { connections },
         }
     };
 }

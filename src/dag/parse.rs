@@ -10,6 +10,7 @@
 
 mod ctx;
 mod kind;
+mod kind_sql_kafka;
 mod kind_streaming;
 mod merge;
 mod params;

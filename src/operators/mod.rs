@@ -30,12 +30,17 @@ pub mod kafka_produce;
 pub mod kafka_sensor;
 pub mod kafka_to_cassandra;
 pub mod kafka_to_s3;
+pub mod kafka_to_sql;
 pub mod log;
 pub mod log_path;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;
+pub mod sql_link;
+pub mod sql_rows;
+pub mod sql_to_kafka;
 pub mod stream;
+pub mod table_cursor;
 pub mod template;
 pub mod trigger_dag;
 

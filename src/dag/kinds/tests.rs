@@ -28,6 +28,11 @@ const MINIMAL: &[(&str, &str)] = &[
     ("cql", "statements: ['SELECT 1']"),
     ("kafka_sensor", "topic: t"),
     ("s3_key_sensor", "key: 's3://b/k'"),
+    (
+        "sql_to_kafka",
+        "sql_connection: db, table: t, mode: incrementing, incrementing_column: id, topic: t",
+    ),
+    ("kafka_to_sql", "sql_connection: db, topic: t, group_id: g, table: t, columns: {id: id}"),
 ];
 
 /// A one-task DAG of `type_name` with `settings` (flow-mapping entries, may be empty).

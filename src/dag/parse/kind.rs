@@ -15,7 +15,8 @@ use crate::dag::TaskKind;
 use crate::dag::kinds::{
     BashTask, CqlTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
     HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask, KafkaToCassandraTask, KafkaToS3Task,
-    S3KeySensorTask, S3Task, SensorSettings, TriggerDagTask, for_each_task_type,
+    KafkaToSqlTask, S3KeySensorTask, S3Task, SensorSettings, SqlToKafkaTask, TriggerDagTask,
+    for_each_task_type,
 };
 
 /// An error from a typed struct, with the path inside the task's settings.
@@ -224,6 +225,8 @@ pub(super) fn check(cx: &mut Ctx, mut kind: TaskKind, path: &[String]) -> Option
         TaskKind::KafkaToCassandra(t) => super::kind_streaming::check_to_cassandra(cx, t, path),
         TaskKind::KafkaToS3(t) => super::kind_streaming::check_to_s3(cx, t, path),
         TaskKind::S3(t) => super::kind_streaming::check_s3(cx, t, path),
+        TaskKind::SqlToKafka(t) => super::kind_sql_kafka::check_sql_to_kafka(cx, t, path),
+        TaskKind::KafkaToSql(t) => super::kind_sql_kafka::check_kafka_to_sql(cx, t, path),
         TaskKind::Cql(t) if t.statements.is_empty() => {
             let msg = format!("task `{}` (cql) has no `statements`", path[1]);
             cx.at_key(&child(path, "statements"), msg);
