@@ -7,8 +7,8 @@
 
 use crate::support::operators::Fixture;
 use crate::support::streaming::{Servers, unique};
-use crate::support::tables::{TestDb, conns, kafka, produce_tombstone};
 use crate::support::streaming_run::{kill_9_at, spawn_task, wait_success};
+use crate::support::tables::{TestDb, conns, kafka, produce_tombstone};
 
 use std::time::Duration;
 
@@ -74,7 +74,11 @@ async fn upserts_dead_letters_and_tombstones(db: TestDb, k: Servers) {
     let rows = db.pairs("SELECT id, status FROM flights ORDER BY id").await;
     assert_eq!(
         rows,
-        vec![(1, Some("departed".into())), (2, Some("boarding".into())), (6, Some("landed".into()))]
+        vec![
+            (1, Some("departed".into())),
+            (2, Some("boarding".into())),
+            (6, Some("landed".into()))
+        ]
     );
 
     let letters = k.read_all(&format!("{topic}.dlq"), Duration::from_secs(30));
@@ -89,8 +93,7 @@ async fn upserts_dead_letters_and_tombstones(db: TestDb, k: Servers) {
     assert!(reason("5").contains("not JSON"), "{}", reason("5"));
 
     // Across runs, an upsert replaces the row.
-    k.produce(&topic, vec![msg("2", json!({"id": 2, "s": {"status": "closed"}, "gate": 8}))])
-        .await;
+    k.produce(&topic, vec![msg("2", json!({"id": 2, "s": {"status": "closed"}, "gate": 8}))]).await;
     let out = run(&f).await;
     assert_eq!(out["rows"], json!(1), "resumed from the committed offsets: {out}");
     let rows = db.pairs("SELECT gate, status FROM flights WHERE id = 2").await;
@@ -128,7 +131,8 @@ async fn kill_9_mid_stream(db: TestDb, k: Servers) {
     k.create_topic(&topic, 3).await;
     let text = db.text();
     db.exec(&format!("CREATE TABLE t (id BIGINT PRIMARY KEY, v {text})")).await;
-    let msgs = (0..MESSAGES).map(|i| msg(&format!("k{i}"), json!({"id": i, "v": format!("value {i}")})));
+    let msgs =
+        (0..MESSAGES).map(|i| msg(&format!("k{i}"), json!({"id": i, "v": format!("value {i}")})));
     k.produce(&topic, msgs.collect()).await;
     let task = format!(
         "type: kafka_to_sql\nsql_connection: db\ntopic: {topic}\ngroup_id: {topic}\ntable: t\n\
@@ -136,7 +140,9 @@ async fn kill_9_mid_stream(db: TestDb, k: Servers) {
     );
     let vars = conns(&k, &db);
     let mut first = spawn_task(dir.path(), &task, &vars);
-    let killed_at = kill_9_at(&mut first, 30_000, || async { db.int("SELECT COUNT(*) FROM t").await as u64 }).await;
+    let killed_at =
+        kill_9_at(&mut first, 30_000, || async { db.int("SELECT COUNT(*) FROM t").await as u64 })
+            .await;
     assert!(killed_at < MESSAGES as u64, "killed after {killed_at} rows");
 
     wait_success(spawn_task(dir.path(), &task, &vars), dir.path());

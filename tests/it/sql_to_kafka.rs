@@ -101,8 +101,7 @@ async fn late_rows_inside_the_lag(db: TestDb, k: Servers) {
     let topic = unique("src_lag");
     k.create_topic(&topic, 1).await;
     let ts = db.timestamp();
-    db.exec(&format!("CREATE TABLE events (id BIGINT PRIMARY KEY, ts {ts} NOT NULL, v INT)"))
-        .await;
+    db.exec(&format!("CREATE TABLE events (id BIGINT PRIMARY KEY, ts {ts} NOT NULL, v INT)")).await;
     // An old row, and the newest row: inside the 3 s lag window, so not read yet.
     db.exec(&format!("INSERT INTO events VALUES (1, {}, 1)", db.ago(60.0))).await;
     db.exec(&format!("INSERT INTO events VALUES (3, {}, 3)", db.ago(0.0))).await;

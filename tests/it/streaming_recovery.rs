@@ -15,8 +15,8 @@ use object_store::ObjectStore;
 use serde_json::{Value, json};
 use updraft::operators::{Outcome, TaskContext, execute};
 
-use operators_support::Fixture;
 use crate::support::streaming_run::{kill_9_at, spawn_task, wait_success};
+use operators_support::Fixture;
 use streaming_support::{Servers, unique};
 
 const MESSAGES: i64 = 100_000;
