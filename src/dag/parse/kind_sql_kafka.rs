@@ -127,3 +127,79 @@ fn check_list(cx: &mut Ctx, list: &[String], at: &[String], id: &str, field: &st
         check_column(cx, name, &child(at, &i.to_string()), id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::dag::kinds::{SinkMode, SourceMode};
+    use crate::dag::{TaskKind, parse_dag_str};
+
+    fn errors(src: &str) -> Vec<String> {
+        match parse_dag_str(src, Path::new("dags/t.yaml")) {
+            Ok(_) => panic!("expected errors for:\n{src}"),
+            Err(e) => e.iter().map(|e| format!("{}:{}: {}", e.line, e.column, e.message)).collect(),
+        }
+    }
+
+    #[test]
+    fn sql_to_kafka_settings_and_defaults() {
+        let src = "tasks:\n  src:\n    type: sql_to_kafka\n    sql_connection: pg\n    \
+                   table: public.stations\n    mode: timestamp+incrementing\n    \
+                   timestamp_column: updated_at\n    incrementing_column: id\n    topic: st\n";
+        let dag = parse_dag_str(src, Path::new("dags/t.yaml")).expect("valid");
+        let TaskKind::SqlToKafka(t) = &dag.tasks["src"].kind else { panic!() };
+        assert_eq!(t.mode, SourceMode::TimestampIncrementing);
+        assert_eq!(t.lag.0, Duration::from_secs(5));
+        assert_eq!(t.batch_size, 10_000);
+        assert_eq!(t.kafka_connection, "kafka_default");
+    }
+
+    #[test]
+    fn sql_to_kafka_mistakes_are_located() {
+        let base = "tasks:\n  src:\n    type: sql_to_kafka\n    sql_connection: pg\n    topic: t\n";
+        let e = errors(&format!(
+            "{base}    table: 'a b'\n    mode: timestamp+incrementing\n    incrementing_column: id\n"
+        ));
+        assert!(
+            e.iter().any(|m| m.starts_with("6:12:") && m.contains("`table` of task `src`")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("needs `timestamp_column`")), "{e:?}");
+        let e = errors(&format!(
+            "{base}    table: t\n    mode: incrementing\n    incrementing_column: 'id; drop'\n    \
+             timestamp_column: ts\n    key_columns: []\n"
+        ));
+        assert!(
+            e.iter().any(|m| m.contains("column `id; drop` of task `src` is not a plain")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|m| m.contains("needs `mode: timestamp+incrementing`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("`key_columns` of task `src` is empty")), "{e:?}");
+    }
+
+    #[test]
+    fn kafka_to_sql_keys_sources_and_modes() {
+        let base = "tasks:\n  sink:\n    type: kafka_to_sql\n    sql_connection: db\n    \
+                    topic: t\n    group_id: g\n    table: flights\n";
+        let ok =
+            format!("{base}    mode: upsert\n    key_columns: [id]\n    columns: {{id: id}}\n");
+        let dag = parse_dag_str(&ok, Path::new("dags/t.yaml")).expect("valid");
+        let TaskKind::KafkaToSql(t) = &dag.tasks["sink"].kind else { panic!() };
+        assert_eq!((t.mode, t.batch_size), (SinkMode::Upsert, 5_000));
+        let e = errors(&format!(
+            "{base}    mode: upsert\n    columns: {{id: id, at: $when, n: {{path: x, type: int}}}}\n"
+        ));
+        assert!(e.iter().any(|m| m.contains("with `mode: upsert` needs `key_columns`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("reads `$when`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("names a `type`")), "{e:?}");
+        let e = errors(&format!(
+            "{base}    delete_on_tombstone: true\n    key_columns: [code]\n    columns: {{id: id}}\n"
+        ));
+        assert!(
+            e.iter().any(|m| m.contains("key column `code` of task `sink` is not one of")),
+            "{e:?}"
+        );
+    }
+}
