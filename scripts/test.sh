@@ -26,6 +26,9 @@
 #   UPDRAFT_SKIP_LINT=1    skip fmt and clippy while iterating
 #   UPDRAFT_HEARTBEAT      seconds between the "still running" lines of a long step (60)
 #   UPDRAFT_PG_DIR         where root's PostgreSQL cluster lives (scripts/postgres.sh)
+#   UPDRAFT_MARIADB_PORT   default 13306: MariaDB (`mariadb` in UPDRAFT_SERVERS; Debian's
+#                          mariadb-server, scripts/mariadb.sh), read by the SQL tests through
+#                          UPDRAFT_TEST_MYSQL_URL; UPDRAFT_MARIADB_DIR: root's data folder
 #
 # The browser test (tests/it/browser.rs) gets chromium and playwright-core from scripts/browser.sh
 # (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis

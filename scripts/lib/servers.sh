@@ -8,6 +8,7 @@
 #   kafka       scripts/kafka.sh      UPDRAFT_TEST_KAFKA_BROKERS    127.0.0.1:19092
 #   cassandra   scripts/cassandra.sh  UPDRAFT_TEST_CASSANDRA_HOST   127.0.0.1:19042
 #   s3          scripts/s3.sh         UPDRAFT_TEST_S3_ENDPOINT      http://127.0.0.1:19000
+#   mariadb     scripts/mariadb.sh    UPDRAFT_TEST_MYSQL_URL        mysql://updraft:updraft@127.0.0.1:13306/updraft
 # e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
 # Adding a server (MySQL/MariaDB):
@@ -63,8 +64,14 @@ start_s3() {
   export UPDRAFT_TEST_S3_ENDPOINT
 }
 
+start_mariadb() {
+  start_server mariadb
+  UPDRAFT_TEST_MYSQL_URL="$("$SCRIPTS_DIR/mariadb.sh" url)"
+  export UPDRAFT_TEST_MYSQL_URL
+}
+
 # The servers UPDRAFT_SERVERS may name, in start order (`all` means every one).
-KNOWN_SERVERS=(postgres kafka cassandra s3)
+KNOWN_SERVERS=(postgres kafka cassandra s3 mariadb)
 
 # The one place that decides which servers the test suite gets: PostgreSQL always, the others
 # when UPDRAFT_SERVERS names them.

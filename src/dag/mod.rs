@@ -15,6 +15,7 @@ pub mod params;
 pub mod parse;
 pub mod positions;
 pub mod schedule;
+pub mod sql_text;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -36,6 +36,7 @@ pub mod log_path;
 pub mod objects;
 pub mod s3;
 pub mod s3_key_sensor;
+pub mod sql;
 pub mod sql_link;
 pub mod sql_rows;
 pub mod sql_to_kafka;

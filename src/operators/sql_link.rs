@@ -1,11 +1,19 @@
-//! The user databases of the table source and sink (`sql_to_kafka`, `kafka_to_sql`): a pool
-//! from a `postgres://`, `mysql://` or `sqlite://` connection, the dialect's identifier quoting
-//! and placeholders, and what the catalog says about a table (its columns, their types, its
-//! primary key).
+//! The user databases of the table source and sink (`sql_to_kafka`, `kafka_to_sql`): a small
+//! pool from a `postgres://`, `mysql://` or `sqlite://` connection, the dialect (the SQL
+//! layer's, `operators::sql`) with its identifier quoting and placeholders, and what the
+//! catalog says about a table (its columns, their types, its primary key).
 //!
-//! Invariants: identifiers reach SQL text only through [`Dialect::quote`], after the DAG
-//! parser accepted them as plain identifiers; values are always bound parameters. Sessions run
-//! in UTC, so timestamps without a zone mean the same on every connection.
+//! Why a pool of their own rather than the SQL layer's one-statement `Db` session: the sink
+//! tells a row the database refuses (a dead letter) from a table or connection problem (a
+//! failed try) by the error's SQLSTATE and kind, which `Db`'s errors do not carry; and both
+//! streaming loops run the same statement text thousands of times, which a pool keeps
+//! prepared (`Db` prepares each statement afresh). Dialects, schemes and quoting are the
+//! layer's.
+//!
+//! Invariants: identifiers reach SQL text only through [`SqlText::quote`] (the layer's
+//! `quote_identifier`), after the DAG parser accepted them by the same rule; values are always
+//! bound parameters. Sessions run in UTC, so timestamps without a zone mean the same on every
+//! connection.
 
 use std::time::Duration;
 
@@ -15,47 +23,29 @@ use sqlx::{AnyPool, Executor, Row};
 
 use super::{Connection, OperatorError, TaskContext};
 
-/// The SQL dialect of a connection, from its scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Postgres,
-    Mysql,
-    Sqlite,
+pub use super::sql::Dialect;
+use super::sql::{Db, quote_identifier};
+
+/// What the table source and sink write into SQL text, per dialect.
+pub trait SqlText {
+    /// `name` (or `schema.name`) quoted as an identifier by the SQL layer's one quoting
+    /// rule. Every name given here passed that rule at load time (`parse/kind_sql_kafka.rs`)
+    /// or at start ([`cast_type`]); were one to fail anyway, it becomes nothing, and the
+    /// statement a syntax error rather than text from elsewhere.
+    fn quote(self, name: &str) -> String;
+    /// The `n`th (1-based) bind placeholder.
+    fn placeholder(self, n: usize) -> String;
 }
 
-impl Dialect {
-    /// The dialect of a connection's scheme (`postgres`, `postgresql`, `mysql`, `mariadb`,
-    /// `sqlite`).
-    pub fn of(conn: &Connection) -> Result<Dialect, String> {
-        match conn.conn_type.as_str() {
-            "postgres" | "postgresql" => Ok(Dialect::Postgres),
-            "mysql" | "mariadb" => Ok(Dialect::Mysql),
-            "sqlite" => Ok(Dialect::Sqlite),
-            other => Err(format!(
-                "connection `{}` is `{other}://`; a SQL connection is postgres://, mysql:// or \
-                 sqlite://",
-                conn.conn_id
-            )),
-        }
+impl SqlText for Dialect {
+    fn quote(self, name: &str) -> String {
+        quote_identifier(name, self).unwrap_or_default()
     }
 
-    /// `name` quoted as an identifier (`"a"`, `` `a` ``); a dotted name is quoted per part.
-    pub fn quote(self, name: &str) -> String {
-        let q = match self {
-            Dialect::Mysql => '`',
-            Dialect::Postgres | Dialect::Sqlite => '"',
-        };
-        name.split('.')
-            .map(|part| format!("{q}{}{q}", part.replace(q, &format!("{q}{q}"))))
-            .collect::<Vec<_>>()
-            .join(".")
-    }
-
-    /// The `n`th (1-based) bind placeholder.
-    pub fn placeholder(self, n: usize) -> String {
+    fn placeholder(self, n: usize) -> String {
         match self {
             Dialect::Postgres => format!("${n}"),
-            Dialect::Mysql | Dialect::Sqlite => "?".to_string(),
+            Dialect::MySql | Dialect::Sqlite => "?".to_string(),
         }
     }
 }
@@ -64,7 +54,7 @@ impl Dialect {
 fn url_of(conn: &Connection, dialect: Dialect) -> Result<String, OperatorError> {
     let scheme = match dialect {
         Dialect::Postgres => "postgres",
-        Dialect::Mysql => "mysql",
+        Dialect::MySql => "mysql",
         Dialect::Sqlite => "sqlite",
     };
     let bad = |what: &str| {
@@ -96,7 +86,7 @@ pub async fn connect(
     field: &str,
 ) -> Result<(AnyPool, Dialect), OperatorError> {
     let conn = ctx.connection(conn_id)?;
-    let dialect = Dialect::of(&conn).map_err(|e| {
+    let dialect = Db::dialect_of(&conn).map_err(|e| {
         OperatorError::Fatal(format!("`{field}` of task `{}`: {e}", ctx.task.task_id))
     })?;
     let url = url_of(&conn, dialect)?;
@@ -110,7 +100,7 @@ pub async fn connect(
             Box::pin(async move {
                 match dialect {
                     Dialect::Postgres => conn.execute("SET TIME ZONE 'UTC'").await?,
-                    Dialect::Mysql => conn.execute("SET time_zone = '+00:00'").await?,
+                    Dialect::MySql => conn.execute("SET time_zone = '+00:00'").await?,
                     Dialect::Sqlite => return Ok(()),
                 };
                 Ok(())
@@ -132,7 +122,7 @@ pub struct Column {
     /// Its type, lower-case (`bigint`, `timestamp with time zone`, `datetime`, ...).
     pub data_type: String,
     /// On PostgreSQL, the type as a name a CAST accepts (`"pg_catalog"."int8"`), which also
-    /// covers arrays and user-defined types.
+    /// covers arrays and user-defined types; `None` elsewhere.
     pub cast_type: Option<String>,
 }
 
@@ -154,7 +144,7 @@ fn catalog_query<'q>(
     let q = sqlx::query(sql);
     let q = match dialect {
         Dialect::Sqlite => q,
-        Dialect::Postgres | Dialect::Mysql => q.bind(schema.map(str::to_string)),
+        Dialect::Postgres | Dialect::MySql => q.bind(schema.map(str::to_string)),
     };
     q.bind(name.to_string())
 }
@@ -173,7 +163,7 @@ pub async fn columns(
              WHERE table_schema = COALESCE($1, current_schema()) AND table_name = $2 \
              ORDER BY ordinal_position"
         }
-        Dialect::Mysql => {
+        Dialect::MySql => {
             "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), '', '' \
              FROM information_schema.COLUMNS \
              WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? \
@@ -219,7 +209,7 @@ pub async fn primary_key(
              AND c.table_schema = COALESCE($1, current_schema()) AND c.table_name = $2 \
              ORDER BY k.ordinal_position"
         }
-        Dialect::Mysql => {
+        Dialect::MySql => {
             "SELECT CAST(COLUMN_NAME AS CHAR) FROM information_schema.KEY_COLUMN_USAGE \
              WHERE CONSTRAINT_NAME = 'PRIMARY' AND TABLE_SCHEMA = COALESCE(?, DATABASE()) \
              AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
@@ -278,18 +268,16 @@ mod tests {
     #[test]
     fn quoting_and_placeholders() {
         assert_eq!(Dialect::Postgres.quote("s.t"), "\"s\".\"t\"");
-        assert_eq!(Dialect::Mysql.quote("t"), "`t`");
+        assert_eq!(Dialect::MySql.quote("t"), "`t`");
         assert_eq!(Dialect::Postgres.placeholder(3), "$3");
-        assert_eq!(Dialect::Mysql.placeholder(3), "?");
+        assert_eq!(Dialect::MySql.placeholder(3), "?");
     }
 
     #[test]
     fn urls_from_connections() {
         let conn = Connection::parse("db", "mysql://u:p%40ss@127.0.0.1:3306/mart").unwrap();
-        assert_eq!(url_of(&conn, Dialect::Mysql).unwrap(), "mysql://u:p%40ss@127.0.0.1:3306/mart");
+        assert_eq!(url_of(&conn, Dialect::MySql).unwrap(), "mysql://u:p%40ss@127.0.0.1:3306/mart");
         let conn = Connection::parse("db", "sqlite:///tmp/x.db").unwrap();
         assert_eq!(url_of(&conn, Dialect::Sqlite).unwrap(), "sqlite:///tmp/x.db?mode=rwc");
-        let conn = Connection::parse("db", "ftp://h/x").unwrap();
-        assert!(Dialect::of(&conn).unwrap_err().contains("postgres://, mysql:// or sqlite://"));
     }
 }

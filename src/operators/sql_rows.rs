@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::OperatorError;
 use super::json_path::{Source, as_text, lookup};
-use super::sql_link::{Column, Dialect, find};
+use super::sql_link::{Column, Dialect, SqlText, find};
 use crate::dag::kinds::{KafkaToSqlTask, SinkMode};
 
 /// Bound parameters per statement: below every dialect's limit (SQLite 32,766; PostgreSQL and
@@ -71,7 +71,7 @@ impl SinkTable {
                 name: name.clone(),
                 source: Source::of(&src.path),
                 cast: if dialect == Dialect::Postgres { col.cast_type.clone() } else { None },
-                mysql_time: dialect == Dialect::Mysql && (t == "datetime" || t == "timestamp"),
+                mysql_time: dialect == Dialect::MySql && (t == "datetime" || t == "timestamp"),
             });
         }
         let key = task
@@ -246,7 +246,7 @@ impl SinkTable {
                 .collect();
             let keys: Vec<&String> = self.key.iter().map(|&i| &names[i]).collect();
             match d {
-                Dialect::Mysql => {
+                Dialect::MySql => {
                     let set: Vec<String> = if rest.is_empty() { keys.clone() } else { rest }
                         .iter()
                         .map(|c| format!("{c} = VALUES({c})"))
@@ -376,13 +376,13 @@ mod tests {
              EXCLUDED.\"at\""
         );
         assert_eq!(pg.delete_sql(), "DELETE FROM \"s\".\"t\" WHERE \"id\" = CAST($1 AS int8)");
-        let my = table(Dialect::Mysql, SinkMode::Upsert, &["id"]);
+        let my = table(Dialect::MySql, SinkMode::Upsert, &["id"]);
         assert_eq!(
             my.insert_sql(1),
             "INSERT INTO `s`.`t` (`id`, `name`, `at`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE \
              `name` = VALUES(`name`), `at` = VALUES(`at`)"
         );
-        let plain = table(Dialect::Mysql, SinkMode::Insert, &[]);
+        let plain = table(Dialect::MySql, SinkMode::Insert, &[]);
         assert_eq!(
             plain.insert_sql(1),
             "INSERT INTO `s`.`t` (`id`, `name`, `at`) VALUES (?, ?, ?)"
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn mysql_times_are_written_as_utc_datetimes() {
-        let t = table(Dialect::Mysql, SinkMode::Insert, &[]);
+        let t = table(Dialect::MySql, SinkMode::Insert, &[]);
         let at = &t.columns[2];
         assert_eq!(
             t.normalize(at, "2026-03-01T10:00:00.5+02:00".into()),

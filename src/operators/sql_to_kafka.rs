@@ -16,7 +16,7 @@ use serde_json::json;
 use sqlx::{AnyPool, Row};
 
 use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
-use super::sql_link::{self, Dialect};
+use super::sql_link::{self, Dialect, SqlText};
 use super::table_cursor::{Bind, PollQuery, Position};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::{SourceMode, SqlToKafkaTask, Until};
@@ -159,7 +159,7 @@ async fn poll_query(
             }
             let cast = match dialect {
                 Dialect::Postgres => col.cast_type.clone().unwrap_or_else(|| "timestamptz".into()),
-                Dialect::Mysql | Dialect::Sqlite => "DATETIME(6)".into(),
+                Dialect::MySql | Dialect::Sqlite => "DATETIME(6)".into(),
             };
             Some((dialect.quote(ts), cast))
         }

@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 
-use super::sql_link::Dialect;
+use super::sql_link::{Dialect, SqlText};
 use crate::dag::kinds::SourceMode;
 
 /// A position in the table: everything up to and including it was delivered.
@@ -84,11 +84,11 @@ impl PollQuery {
         let d = self.dialect;
         let col = |c: &str| format!("t.{}", d.quote(c));
         let text = match d {
-            Dialect::Mysql => "CHAR",
+            Dialect::MySql => "CHAR",
             Dialect::Postgres | Dialect::Sqlite => "TEXT",
         };
         let int = match d {
-            Dialect::Mysql => "SIGNED",
+            Dialect::MySql => "SIGNED",
             Dialect::Postgres | Dialect::Sqlite => "BIGINT",
         };
         let ts = match &self.ts {
@@ -101,7 +101,7 @@ impl PollQuery {
                 let cols: Vec<String> = many.iter().map(|c| col(c)).collect();
                 format!("CAST(json_build_array({}) AS TEXT)", cols.join(", "))
             }
-            (many, Dialect::Mysql | Dialect::Sqlite) => {
+            (many, Dialect::MySql | Dialect::Sqlite) => {
                 let cols: Vec<String> = many.iter().map(|c| col(c)).collect();
                 format!("JSON_ARRAY({})", cols.join(", "))
             }
@@ -109,7 +109,7 @@ impl PollQuery {
         let payload = match d {
             // to_json of a row has no argument limit (json_build_object stops at 50 columns).
             Dialect::Postgres => "CAST(to_json(m) AS TEXT)".to_string(),
-            Dialect::Mysql | Dialect::Sqlite => {
+            Dialect::MySql | Dialect::Sqlite => {
                 let pairs: Vec<String> =
                     self.columns.iter().map(|c| format!("'{c}', {}", col(c))).collect();
                 format!("JSON_OBJECT({})", pairs.join(", "))
@@ -126,7 +126,7 @@ impl PollQuery {
                     self.columns.iter().map(|c| format!("t.{}", self.dialect.quote(c))).collect();
                 format!("{} t CROSS JOIN LATERAL (SELECT {}) m", self.table, cols.join(", "))
             }
-            Dialect::Mysql | Dialect::Sqlite => format!("{} t", self.table),
+            Dialect::MySql | Dialect::Sqlite => format!("{} t", self.table),
         }
     }
 
@@ -137,7 +137,7 @@ impl PollQuery {
             Dialect::Postgres => {
                 format!("t.{ts} < CURRENT_TIMESTAMP - INTERVAL '{lag} microseconds'")
             }
-            Dialect::Mysql => format!("t.{ts} < CURRENT_TIMESTAMP(6) - INTERVAL {lag} MICROSECOND"),
+            Dialect::MySql => format!("t.{ts} < CURRENT_TIMESTAMP(6) - INTERVAL {lag} MICROSECOND"),
             Dialect::Sqlite => {
                 let secs = lag as f64 / 1e6;
                 format!("t.{ts} < strftime('%Y-%m-%d %H:%M:%f', 'now', '-{secs} seconds')")
@@ -256,11 +256,11 @@ mod tests {
 
     #[test]
     fn mysql_and_incrementing_shapes() {
-        let q = query(Dialect::Mysql, true);
+        let q = query(Dialect::MySql, true);
         let (sql, _) = q.next(None, 10);
         assert!(sql.contains("JSON_OBJECT('id', t.`id`, 'ts', t.`ts`, 'v', t.`v`)"), "{sql}");
         assert!(sql.contains("t.`ts` < CURRENT_TIMESTAMP(6) - INTERVAL 5000000 MICROSECOND"));
-        let q = query(Dialect::Mysql, false);
+        let q = query(Dialect::MySql, false);
         let (sql, binds) = q.next(Some(&Position { ts: None, id: 9 }), 10);
         assert!(sql.ends_with("WHERE t.`id` > ? ORDER BY t.`id` LIMIT 10"), "{sql}");
         assert_eq!(binds, vec![Bind::Int(9)]);

@@ -35,7 +35,7 @@ const BROKEN: &[Expect] = &[
             "unknown task type `bassh` in task `extract`; did you mean `bash`? (valid types: bash, \
              empty, http, file_sensor, http_sensor, external_task_sensor, trigger_dag, \
              kafka_produce, http_to_kafka, kafka_to_cassandra, kafka_to_s3, s3, cql, kafka_sensor, \
-             s3_key_sensor)",
+             s3_key_sensor, sql_to_kafka, kafka_to_sql)",
         )],
     ),
     (
@@ -166,7 +166,8 @@ fn good_dags_load_with_their_settings() {
     assert!(changed);
     assert!(bag.errors.is_empty(), "{:#?}", bag.errors);
     let ids: Vec<&str> = bag.dags.keys().map(String::as_str).collect();
-    let want = ["anchors", "api_watch", "etl_daily", "manual_sensors", "once_from_stem", "table_streams"];
+    let want =
+        ["anchors", "api_watch", "etl_daily", "manual_sensors", "once_from_stem", "table_streams"];
     assert_eq!(ids, want);
 
     let etl = &bag.dags["etl_daily"];

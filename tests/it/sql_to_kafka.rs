@@ -8,6 +8,7 @@
 use crate::support::common::{self, Db, Env};
 use crate::support::operators::Fixture;
 use crate::support::streaming::{Servers, unique};
+use crate::support::streaming_run::own_binary;
 use crate::support::tables::{TestDb, conns, kafka};
 
 use std::collections::HashMap;
@@ -205,7 +206,7 @@ async fn the_cursor_store_on_postgres() {
 const ROWS: i64 = 100_000;
 
 fn start_scheduler(env: &Env, vars: &[(String, String)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_updraft"))
+    Command::new(own_binary(env.dir.path()))
         .arg("scheduler")
         .envs(vars.iter().map(|(a, b)| (a.as_str(), b.as_str())))
         .env("UPDRAFT_HOME", &env.settings.home)

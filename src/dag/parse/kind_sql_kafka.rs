@@ -7,8 +7,9 @@
 //! (quoted), so they must be known, plain identifiers at load time.
 
 use super::ctx::{Ctx, child};
-use super::kind_streaming::{check_name, check_source, is_identifier};
+use super::kind_streaming::{check_name, check_source};
 use crate::dag::kinds::{KafkaToSqlTask, SinkMode, SourceMode, SqlToKafkaTask};
+use crate::dag::sql_text::{Dialect, quote_identifier};
 
 pub(super) fn check_sql_to_kafka(cx: &mut Ctx, t: &SqlToKafkaTask, path: &[String]) {
     let id = &path[1];
@@ -99,13 +100,18 @@ pub(super) fn check_kafka_to_sql(cx: &mut Ctx, t: &KafkaToSqlTask, path: &[Strin
     }
 }
 
+/// The SQL layer's one rule for a name written into SQL: a plain name, or `schema.name`
+/// (the same in every dialect; only the quotes differ).
+fn plain(name: &str) -> bool {
+    quote_identifier(name, Dialect::Postgres).is_ok()
+}
+
 /// `table` or `schema.table`, plain identifiers.
 fn check_table(cx: &mut Ctx, table: &str, path: &[String]) {
-    let parts: Vec<&str> = table.split('.').collect();
-    if parts.len() > 2 || !parts.iter().all(|p| is_identifier(p)) {
+    if !plain(table) {
         let msg = format!(
             "`table` of task `{}` is `{table}`; write `table` or `schema.table` (letters, \
-             digits, _; not templated)",
+             digits, _, at most 63 characters; not templated)",
             path[1]
         );
         cx.at_value(&child(path, "table"), msg);
@@ -113,7 +119,7 @@ fn check_table(cx: &mut Ctx, table: &str, path: &[String]) {
 }
 
 fn check_column(cx: &mut Ctx, name: &str, at: &[String], id: &str) {
-    if !is_identifier(name) {
+    if name.contains('.') || !plain(name) {
         let msg = format!("column `{name}` of task `{id}` is not a plain identifier");
         cx.at_value(at, msg);
     }

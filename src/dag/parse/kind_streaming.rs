@@ -157,7 +157,7 @@ pub(super) fn check_name(cx: &mut Ctx, value: &str, field: &str, path: &[String]
     }
 }
 
-pub(super) fn is_identifier(s: &str) -> bool {
+fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

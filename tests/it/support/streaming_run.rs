@@ -4,6 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+/// A copy of the `updraft` binary this test crate was built with, in `dir`: a target folder
+/// shared with other checkouts may get another checkout's binary at the same path while a
+/// kill-and-restart test runs, and the restart must run the same code as the first process.
+pub fn own_binary(dir: &std::path::Path) -> std::path::PathBuf {
+    let copy = dir.join("updraft-bin");
+    if !copy.exists() {
+        std::fs::copy(env!("CARGO_BIN_EXE_updraft"), &copy).expect("copy the updraft binary");
+    }
+    copy
+}
+
 /// One `updraft tasks test` process running `task_yaml` as task `sink` of DAG `crash`, with
 /// `conns` (`UPDRAFT_CONN_*`) as its connections. Its output goes to `out.log` in `dir`.
 pub fn spawn_task(
@@ -23,7 +34,7 @@ pub fn spawn_task(
         .unwrap();
     let out =
         std::fs::OpenOptions::new().create(true).append(true).open(dir.join("out.log")).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"));
+    let mut cmd = std::process::Command::new(own_binary(dir));
     cmd.args(["tasks", "test", "crash", "sink"])
         .env("UPDRAFT_HOME", dir.join("home"))
         .env("UPDRAFT_DAGS_FOLDER", &dags)
