@@ -1,4 +1,4 @@
-//! `kafka_to_sql` against real Kafka, PostgreSQL and MariaDB on 127.0.0.1: upserts keep the
+//! `kafka_to_sql` against real Kafka, PostgreSQL and MariaDB on 127.0.0.1 (and SQLite): upserts keep the
 //! last message of a key (inside a batch and across batches); rows the database refuses go to
 //! the dead-letter topic with its reason while the rest of their batch is written; tombstones
 //! delete rows; a mapping to a missing column fails at start naming task, field and column;
@@ -110,6 +110,13 @@ async fn postgres_upserts_dedupe_dead_letters_and_tombstones() {
 async fn mariadb_upserts_dedupe_dead_letters_and_tombstones() {
     let (Some(k), Some(db)) = (kafka(), TestDb::mysql().await) else { return };
     upserts_dead_letters_and_tombstones(db, k).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_upserts_dedupe_dead_letters_and_tombstones() {
+    let Some(k) = kafka() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    upserts_dead_letters_and_tombstones(TestDb::sqlite(dir.path()).await, k).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -363,9 +363,9 @@ async fn main() {
                          and/or UPDRAFT_BENCH_MYSQL_URL"
                     );
                 } else if scenario == "kafka_to_sql" {
-                    bench.to_sql(&kafka, &dbs, messages).await;
+                    bench.table_sink(&kafka, &dbs, messages).await;
                 } else {
-                    bench.from_sql(&kafka, &dbs, messages).await;
+                    bench.table_source(&kafka, &dbs, messages).await;
                 }
             }
             other => eprintln!(

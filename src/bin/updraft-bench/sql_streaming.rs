@@ -56,6 +56,14 @@ impl Db {
         }
     }
 
+    /// A short name for tables, topics, groups and DAGs of this database's runs.
+    fn short(&self) -> &'static str {
+        match self {
+            Db::Postgres(..) => "pg",
+            Db::Mysql(..) => "my",
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             Db::Postgres(_, u) | Db::Mysql(_, u) => u,
@@ -301,19 +309,31 @@ impl Bench {
     }
 
     /// `kafka_to_sql` (a one-task DAG run by the engine) beside the bare loop, per database.
-    pub(crate) async fn to_sql(&self, kafka: &str, dbs: &[Db], n: usize) {
+    pub(crate) async fn table_sink(&self, kafka: &str, dbs: &[Db], n: usize) {
         let id = Utc::now().timestamp_millis();
         let topic = format!("bench_sql_{id}");
         let feed =
             crate::streaming::Servers { kafka: kafka.into(), cassandra: "".into(), s3: "".into() };
         feed.fill_topic(&topic, n).await;
         for db in dbs {
-            let (bare_t, updraft_t) = (format!("bare_{id}"), format!("updraft_{id}"));
+            // Names per database: each side's consumer group and each DAG's metadata database
+            // are its own.
+            let s = db.short();
+            let (bare_t, updraft_t) = (format!("bare_{s}_{id}"), format!("updraft_{s}_{id}"));
             db.quotes_table(&bare_t).await;
             db.quotes_table(&updraft_t).await;
-            let bare = bare_kafka_to_sql(kafka, db, &bare_t, &topic, n).await;
-            let dag = kafka_to_sql_dag("to_sql", &topic, &updraft_t);
-            let (run, _, updraft) = self.with_db(kafka, db).run_dag("to_sql", &dag, 4).await;
+            let name = format!("to_sql_{s}");
+            let dag = kafka_to_sql_dag(&name, &topic, &updraft_t);
+            let bench = self.with_db(kafka, db);
+            // `--updraft-first` swaps the order: the second side writes into a database that
+            // already took the first side's rows.
+            let (bare, (run, _, updraft)) = if self.updraft_first {
+                let u = bench.run_dag(&name, &dag, 4).await;
+                (bare_kafka_to_sql(kafka, db, &bare_t, &topic, n).await, u)
+            } else {
+                let b = bare_kafka_to_sql(kafka, db, &bare_t, &topic, n).await;
+                (b, bench.run_dag(&name, &dag, 4).await)
+            };
             assert_eq!(run.state.as_str(), "success", "the kafka_to_sql run failed");
             // The feed's ids repeat no key: every message is a row on both sides.
             assert_eq!(db.count(&updraft_t).await, db.count(&bare_t).await, "same rows");
@@ -322,18 +342,24 @@ impl Bench {
     }
 
     /// `sql_to_kafka` beside the bare loop, per database.
-    pub(crate) async fn from_sql(&self, kafka: &str, dbs: &[Db], n: usize) {
+    pub(crate) async fn table_source(&self, kafka: &str, dbs: &[Db], n: usize) {
         let id = Utc::now().timestamp_millis();
         for db in dbs {
-            let table = format!("quotes_{id}");
+            let s = db.short();
+            let table = format!("quotes_{s}_{id}");
             db.quotes_table(&table).await;
             db.fill(&table, n).await;
-            let (bare_topic, topic) = (format!("bench_src_bare_{id}"), format!("bench_src_{id}"));
+            let (bare_topic, topic) =
+                (format!("bench_src_bare_{s}_{id}"), format!("bench_src_{s}_{id}"));
             let (bare, rows) = bare_sql_to_kafka(kafka, db, &table, &bare_topic).await;
             assert_eq!(rows, n, "the bare loop read every row");
-            let dag = sql_to_kafka_dag("from_sql", &topic, &table);
-            let (run, _, updraft) = self.with_db(kafka, db).run_dag("from_sql", &dag, 4).await;
+            let name = format!("from_sql_{s}");
+            let dag = sql_to_kafka_dag(&name, &topic, &table);
+            let (run, store, updraft) = self.with_db(kafka, db).run_dag(&name, &dag, 4).await;
             assert_eq!(run.state.as_str(), "success", "the sql_to_kafka run failed");
+            let xcom = store.run_xcoms(run.id).await.expect("xcom");
+            let produced = xcom.iter().find_map(|x| x.value["rows"].as_u64());
+            assert_eq!(produced, Some(n as u64), "the task produced every row");
             crate::streaming::report(&format!("sql_to_kafka ({})", db.name()), n, bare, updraft);
         }
     }

@@ -13,7 +13,7 @@ use super::streaming::{Servers, unique};
 
 /// A database of its own on one of the test servers.
 pub struct TestDb {
-    /// `postgres` or `mysql`.
+    /// `postgres`, `mysql` or `sqlite`.
     pub kind: &'static str,
     /// Its URL, for `UPDRAFT_CONN_DB`.
     pub url: String,
@@ -44,6 +44,18 @@ impl TestDb {
         let _ = conn.close().await;
         let cut = base.rfind('/').expect("database URL has a path");
         Some(TestDb::open("mysql", format!("{}/{name}", &base[..cut])).await)
+    }
+
+    /// A new SQLite database file in `dir`.
+    pub async fn sqlite(dir: &std::path::Path) -> TestDb {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}/user.db", dir.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{url}?mode=rwc"))
+            .await
+            .expect("create the SQLite database");
+        TestDb { kind: "sqlite", url, pool }
     }
 
     async fn open(kind: &'static str, url: String) -> TestDb {
