@@ -1,7 +1,7 @@
 //! `type: sql_to_kafka`: the incremental table source. Each poll reads the next rows after the
 //! stored cursor (`table_cursor`), produces them to the topic keyed by the primary key, waits
 //! until Kafka acknowledged every one, and only then stores the new cursor in the metadata
-//! database.
+//! database; the next poll runs meanwhile.
 //!
 //! Invariants: the cursor never runs ahead of what Kafka acknowledged (a crash re-produces the
 //! last batch at most: at-least-once, never a skipped row); it never stops inside a timestamp
@@ -62,15 +62,27 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
     };
     let (mut rows, mut polls) = (0u64, 0u64);
     let mut last_progress = Instant::now();
+    // The next poll runs while the current batch is produced: it reads after the batch's last
+    // row, which moves nothing stored; the cursor is written only once the batch is
+    // acknowledged.
+    let mut polled =
+        cancellable(ctx, poll(&pool, &query, cursor.as_ref(), task.batch_size)).await?;
     loop {
-        let polled =
-            cancellable(ctx, poll(&pool, &query, cursor.as_ref(), task.batch_size)).await?;
         polls += 1;
         let got = polled.rows.len() as u64;
-        if let Some((last, _)) = polled.rows.last() {
-            let last = last.clone();
-            let messages = polled.rows.into_iter().map(|(_, m)| m);
-            produce_all(&producer, &topic, messages, &ctx.cancel).await?;
+        let full = got >= task.batch_size;
+        let last = polled.rows.last().map(|(p, _)| p.clone());
+        let messages = polled.rows.into_iter().map(|(_, m)| m);
+        let produce = produce_all(&producer, &topic, messages, &ctx.cancel);
+        let ahead = async {
+            match (&last, full) {
+                (Some(at), true) => Some(poll(&pool, &query, Some(at), task.batch_size).await),
+                _ => None,
+            }
+        };
+        let (produced, ahead) = tokio::join!(produce, cancellable(ctx, async { Ok(ahead.await) }));
+        produced?;
+        if let Some(last) = last {
             // Every message up to `last` is acknowledged: only now may the cursor move.
             ctx.store
                 .set_cursor(&cursor_name, &last.to_json(), chrono::Utc::now())
@@ -84,7 +96,6 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
             let at = cursor.as_ref().map_or("none".into(), |c| c.to_json().to_string());
             ctx.log.line(format!("{rows} rows produced in {polls} polls, cursor {at}"));
         }
-        let full = got >= task.batch_size;
         let stop = match task.until {
             Until::CaughtUp => !full,
             Until::MaxMessages(n) => rows >= n,
@@ -93,16 +104,20 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
         if stop || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        if !full {
-            let mut wait = task.poll_interval.0;
-            if let Some(d) = deadline {
-                wait = wait.min(d.saturating_duration_since(Instant::now()));
+        polled = match ahead? {
+            Some(next) => next?,
+            None => {
+                let mut wait = task.poll_interval.0;
+                if let Some(d) = deadline {
+                    wait = wait.min(d.saturating_duration_since(Instant::now()));
+                }
+                tokio::select! {
+                    () = ctx.cancel.cancelled() => return Err(killed(rows)),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                cancellable(ctx, poll(&pool, &query, cursor.as_ref(), task.batch_size)).await?
             }
-            tokio::select! {
-                () = ctx.cancel.cancelled() => return Err(killed(rows)),
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
+        };
     }
     let secs = started.elapsed().as_secs_f64();
     let at = cursor.as_ref().map(Position::to_json);
