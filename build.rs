@@ -12,6 +12,10 @@ use std::{env, fs};
 
 fn main() {
     println!("cargo::rerun-if-changed=migrations");
+    // Checkouts sharing one target folder share this script's output too; a run from another
+    // checkout (listing its own files) is newer than this one's files, so mtimes alone would
+    // leave it in place. The working directory names the checkout: a change of it re-runs.
+    println!("cargo::rerun-if-env-changed=PWD");
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it")).join("migrations.rs");
     let mut code = String::new();

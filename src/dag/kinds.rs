@@ -36,11 +36,13 @@ mod kafka_produce;
 mod kafka_sensor;
 mod kafka_to_cassandra;
 mod kafka_to_s3;
+mod kafka_to_sql;
 mod records;
 mod s3;
 mod s3_key_sensor;
 mod sensor;
 mod sql;
+mod sql_to_kafka;
 mod stream;
 mod trigger_dag;
 
@@ -59,6 +61,7 @@ pub use kafka_produce::KafkaProduceTask;
 pub use kafka_sensor::KafkaSensorTask;
 pub use kafka_to_cassandra::{ColumnSource, CqlType, KafkaToCassandraTask};
 pub use kafka_to_s3::{KafkaToS3Task, ObjectFormat};
+pub use kafka_to_sql::{KafkaToSqlTask, SinkMode};
 pub use records::{
     AvroSchema, Flatten, Format, KeyFormat, RecordSettings, SchemaSource, SubjectStrategy,
     Transform,
@@ -67,6 +70,7 @@ pub use s3::{S3Operation, S3Task};
 pub use s3_key_sensor::S3KeySensorTask;
 pub use sensor::SensorSettings;
 pub use sql::{Fetch, Script, SqlSensorTask, SqlTask};
+pub use sql_to_kafka::{SourceMode, SqlToKafkaTask};
 pub use stream::{StartFrom, Until};
 pub use trigger_dag::TriggerDagTask;
 
@@ -123,6 +127,10 @@ macro_rules! for_each_task_type {
             sql => Sql(SqlTask) { connections },
             /// Waits until a query's first cell is truthy.
             sql_sensor => SqlSensor(SqlSensorTask) { connections, sensor },
+            /// Incremental table source: new rows of a SQL table -> Kafka.
+            sql_to_kafka => SqlToKafka(SqlToKafkaTask) { connections },
+            /// Streaming sink: Kafka -> SQL table rows (insert or upsert).
+            kafka_to_sql => KafkaToSql(KafkaToSqlTask) { connections },
         }
     };
 }

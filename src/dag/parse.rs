@@ -13,6 +13,7 @@ mod ctx;
 mod kind;
 mod kind_records;
 mod kind_sql;
+mod kind_sql_kafka;
 mod kind_streaming;
 mod merge;
 mod params;

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::OperatorError;
 use super::cassandra_client::to_cql;
-use super::json_path::lookup;
+use super::json_path::{Source, lookup};
 use crate::dag::kinds::{ColumnSource, CqlType};
 
 /// The bound values of one INSERT (the write time last, when stamped).
@@ -31,15 +31,6 @@ pub fn insert_statement<'a>(
     let marks = vec!["?"; names.len()].join(", ");
     let using = if write_timestamp { " USING TIMESTAMP ?" } else { "" };
     format!("INSERT INTO {table} ({}) VALUES ({marks}){using}", names.join(", "))
-}
-
-enum Source {
-    Path(String),
-    Key,
-    Topic,
-    Partition,
-    Offset,
-    Timestamp,
 }
 
 /// The mapping of a task, with each column's type as the table declares it.
@@ -71,14 +62,7 @@ impl RowMapper {
                     "column `{name}` is declared {want:?} in the task but is {typ:?} in the table"
                 )));
             }
-            let source = match src.path.as_str() {
-                "$key" => Source::Key,
-                "$topic" => Source::Topic,
-                "$partition" => Source::Partition,
-                "$offset" => Source::Offset,
-                "$timestamp" => Source::Timestamp,
-                p => Source::Path(p.to_string()),
-            };
+            let source = Source::of(&src.path);
             columns.push((name.clone(), source, typ));
         }
         let key_columns =

@@ -26,6 +26,38 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Where a mapped column's value comes from (`columns:` of the Kafka sinks): a dotted path
+/// into the message, or one of the message's own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A dotted path into the JSON payload.
+    Path(String),
+    /// `$key`: the message key, as text.
+    Key,
+    /// `$topic`.
+    Topic,
+    /// `$partition`.
+    Partition,
+    /// `$offset`.
+    Offset,
+    /// `$timestamp`: the message's Kafka timestamp.
+    Timestamp,
+}
+
+impl Source {
+    /// The source a column mapping names (the parser accepted only these spellings).
+    pub fn of(path: &str) -> Source {
+        match path {
+            "$key" => Source::Key,
+            "$topic" => Source::Topic,
+            "$partition" => Source::Partition,
+            "$offset" => Source::Offset,
+            "$timestamp" => Source::Timestamp,
+            p => Source::Path(p.to_string()),
+        }
+    }
+}
+
 /// A JSON value as the text a key or a text column gets: strings unquoted, null as nothing.
 pub fn as_text(value: &Value) -> Option<String> {
     match value {

@@ -17,6 +17,7 @@
 mod actions;
 mod admin;
 mod clean;
+mod cursors;
 mod dags;
 mod ids;
 mod migrations;

@@ -183,7 +183,9 @@ fn good_dags_load_with_their_settings() {
     assert!(changed);
     assert!(bag.errors.is_empty(), "{:#?}", bag.errors);
     let ids: Vec<&str> = bag.dags.keys().map(String::as_str).collect();
-    assert_eq!(ids, ["anchors", "api_watch", "etl_daily", "manual_sensors", "once_from_stem"]);
+    let want =
+        ["anchors", "api_watch", "etl_daily", "manual_sensors", "once_from_stem", "table_streams"];
+    assert_eq!(ids, want);
 
     let etl = &bag.dags["etl_daily"];
     assert_eq!(etl.schedule.to_string(), "30 2 * * *");

@@ -9,9 +9,11 @@
 //! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle|web]... [--postgres]
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
+//! updraft-bench kafka_to_sql sql_to_kafka [--messages=N]              (SQL streaming)
 //! ```
 
 mod records;
+mod sql_streaming;
 mod streaming;
 mod web;
 
@@ -355,9 +357,23 @@ async fn main() {
                      UPDRAFT_BENCH_S3_ENDPOINT (scripts/bench.sh sets them)"
                 ),
             },
+            "kafka_to_sql" | "sql_to_kafka" => {
+                let kafka = std::env::var("UPDRAFT_BENCH_KAFKA_BROKERS").unwrap_or_default();
+                let dbs = sql_streaming::Db::from_env().await;
+                if kafka.is_empty() || dbs.is_empty() {
+                    eprintln!(
+                        "{scenario} needs UPDRAFT_BENCH_KAFKA_BROKERS and UPDRAFT_BENCH_POSTGRES_URL \
+                         and/or UPDRAFT_BENCH_MYSQL_URL"
+                    );
+                } else if scenario == "kafka_to_sql" {
+                    bench.table_sink(&kafka, &dbs, messages).await;
+                } else {
+                    bench.table_source(&kafka, &dbs, messages).await;
+                }
+            }
             other => eprintln!(
                 "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web, \
-                 kafka_to_cassandra, kafka_to_s3, records or all"
+                 kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records or all"
             ),
         }
     }

@@ -30,6 +30,11 @@ const MINIMAL: &[(&str, &str)] = &[
     ("s3_key_sensor", "key: 's3://b/k'"),
     ("sql", "connection: db, sql: 'SELECT 1'"),
     ("sql_sensor", "connection: db, sql: 'SELECT 1'"),
+    (
+        "sql_to_kafka",
+        "sql_connection: db, table: t, mode: incrementing, incrementing_column: id, topic: t",
+    ),
+    ("kafka_to_sql", "sql_connection: db, topic: t, group_id: g, table: t, columns: {id: id}"),
 ];
 
 /// A one-task DAG of `type_name` with `settings` (flow-mapping entries, may be empty).

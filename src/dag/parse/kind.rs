@@ -15,8 +15,8 @@ use crate::dag::TaskKind;
 use crate::dag::kinds::{
     BashTask, CqlTask, EmptyTask, ExternalTaskSensorTask, FileSensorTask, HttpSensorTask, HttpTask,
     HttpToKafkaTask, KafkaProduceTask, KafkaSensorTask, KafkaToCassandraTask, KafkaToS3Task,
-    RecordSettings, S3KeySensorTask, S3Task, SensorSettings, SqlSensorTask, SqlTask,
-    TriggerDagTask, for_each_task_type,
+    KafkaToSqlTask, RecordSettings, S3KeySensorTask, S3Task, SensorSettings, SqlSensorTask,
+    SqlTask, SqlToKafkaTask, TriggerDagTask, for_each_task_type,
 };
 
 /// An error from a typed struct, with the path inside the task's settings.
@@ -254,6 +254,8 @@ pub(super) fn check(cx: &mut Ctx, mut kind: TaskKind, path: &[String]) -> Option
         TaskKind::S3(t) => super::kind_streaming::check_s3(cx, t, path),
         TaskKind::Sql(t) => super::kind_sql::check_sql(cx, t, path),
         TaskKind::SqlSensor(t) => super::kind_sql::check_sensor(cx, t, path),
+        TaskKind::SqlToKafka(t) => super::kind_sql_kafka::check_sql_to_kafka(cx, t, path),
+        TaskKind::KafkaToSql(t) => super::kind_sql_kafka::check_kafka_to_sql(cx, t, path),
         TaskKind::Cql(t) if t.statements.is_empty() => {
             let msg = format!("task `{}` (cql) has no `statements`", path[1]);
             cx.at_key(&child(path, "statements"), msg);

@@ -69,16 +69,7 @@ pub(super) fn check_to_cassandra(cx: &mut Ctx, t: &KafkaToCassandraTask, path: &
         if !is_identifier(name) {
             cx.at_key(&at, format!("column `{name}` of task `{id}` is not a CQL identifier"));
         }
-        let p = source.path.as_str();
-        let bad_path = p.is_empty() || p.split('.').any(str::is_empty);
-        if (p.starts_with('$') && !MESSAGE_FIELDS.contains(&p)) || bad_path {
-            let msg = format!(
-                "column `{name}` of task `{id}` reads `{p}`; write a dotted JSON path (a.b.c) \
-                 or one of {}",
-                MESSAGE_FIELDS.join(", ")
-            );
-            cx.at_value(&at, msg);
-        }
+        check_source(cx, &source.path, name, &at, id);
     }
     if t.concurrency == 0 {
         let msg = format!("`concurrency` of task `{id}` must be 1 or more");
@@ -146,7 +137,21 @@ fn check_url(cx: &mut Ctx, url: &str, field: &str, path: &[String]) {
     }
 }
 
-fn check_name(cx: &mut Ctx, value: &str, field: &str, path: &[String]) {
+/// A column's source is a dotted JSON path or one of [`MESSAGE_FIELDS`] (every sink with a
+/// column mapping reads its sources this way).
+pub(super) fn check_source(cx: &mut Ctx, p: &str, name: &str, at: &[String], id: &str) {
+    let bad_path = p.is_empty() || p.split('.').any(str::is_empty);
+    if (p.starts_with('$') && !MESSAGE_FIELDS.contains(&p)) || bad_path {
+        let msg = format!(
+            "column `{name}` of task `{id}` reads `{p}`; write a dotted JSON path (a.b.c) or \
+             one of {}",
+            MESSAGE_FIELDS.join(", ")
+        );
+        cx.at_value(at, msg);
+    }
+}
+
+pub(super) fn check_name(cx: &mut Ctx, value: &str, field: &str, path: &[String]) {
     if value.trim().is_empty() {
         cx.at_value(&child(path, field), format!("`{field}` of task `{}` is empty", path[1]));
     }
