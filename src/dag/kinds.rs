@@ -128,9 +128,9 @@ macro_rules! for_each_task_type {
             /// Waits until a query's first cell is truthy.
             sql_sensor => SqlSensor(SqlSensorTask) { connections, sensor },
             /// Incremental table source: new rows of a SQL table -> Kafka.
-            sql_to_kafka => SqlToKafka(SqlToKafkaTask) { connections },
+            sql_to_kafka => SqlToKafka(SqlToKafkaTask) { connections, records },
             /// Streaming sink: Kafka -> SQL table rows (insert or upsert).
-            kafka_to_sql => KafkaToSql(KafkaToSqlTask) { connections },
+            kafka_to_sql => KafkaToSql(KafkaToSqlTask) { connections, records },
         }
     };
 }

@@ -27,11 +27,13 @@ use sqlx::AnyPool;
 use tokio::time::Instant;
 
 use super::kafka_client::{config_for, consumer, producer};
+use super::records::transform::Program;
+use super::records::{DecodeError, Decoder, Read};
 use super::sql_link;
 use super::sql_rows::{Op, SinkTable, bind, row_fault};
 use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic};
 use super::{OperatorError, Outcome, TaskContext};
-use crate::dag::kinds::KafkaToSqlTask;
+use crate::dag::kinds::{Format, KafkaToSqlTask};
 
 /// How often committed offsets are sent to Kafka while running.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -54,6 +56,8 @@ struct Written {
     dead_letters: u64,
     /// Rows the batch replaced by a later message of the same key.
     merged: u64,
+    /// Messages a `filter` step dropped.
+    filtered: u64,
     /// The messages now acknowledged.
     acked: Vec<(i32, i64)>,
 }
@@ -71,6 +75,15 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
         "`{topic}` (group `{group}`) -> {} ({:?}); dead letters -> `{dlq_topic}`",
         task.table, task.mode
     ));
+    // Avro or transforms: each message is decoded (and transformed) by `records`; plain JSON
+    // messages go straight to the column mapping.
+    let settings = &task.record_settings;
+    let program = Program::for_task(ctx, settings);
+    let records = if settings.format == Format::Json && settings.transform.is_empty() {
+        None
+    } else {
+        Some((Decoder::new(ctx, settings).await?, program.compile()?))
+    };
     let kafka = config_for(ctx, &task.kafka_connection)?;
     let dlq = Arc::new(DeadLetters::new(producer(kafka.clone(), &Default::default())?, dlq_topic));
     let consumer = consumer(kafka, &group, task.start_from, &task.consumer_config)?;
@@ -137,11 +150,36 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
                     let (partition, offset) = (m.partition(), m.offset());
                     stopper.on_message(partition);
                     offsets.dispatched(partition, offset);
-                    let op = sink.op(&m);
-                    let original = (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec));
-                    let source = format!("{topic}/{partition}/{offset}");
-                    batch.push(Entry { partition, offset, op, original, source });
-                    batch_started.get_or_insert_with(Instant::now);
+                    let op = match &records {
+                        None => Some(sink.op(&m)),
+                        // A tombstone has nothing to decode: the sink's delete rule reads it.
+                        Some(_) if m.payload().is_none() => Some(sink.op(&m)),
+                        Some((decoder, pipeline)) => {
+                            match decoder.record(m.payload(), pipeline).await {
+                                Ok(Read::Record(v)) => Some(sink.op_of_record(&m, v)),
+                                Ok(Read::Filtered) => {
+                                    // Nothing to write: acknowledged now, committed in order.
+                                    offsets.acked(partition, offset);
+                                    totals.filtered += 1;
+                                    None
+                                }
+                                Err(DecodeError::DeadLetter(why)) => Some(Op::Reject(why)),
+                                Err(DecodeError::Failed(e)) => {
+                                    // Never acknowledged: the next try reads it again.
+                                    failure = Some(e);
+                                    reading = false;
+                                    None
+                                }
+                            }
+                        }
+                    };
+                    if let Some(op) = op {
+                        let original =
+                            (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec));
+                        let source = format!("{topic}/{partition}/{offset}");
+                        batch.push(Entry { partition, offset, op, original, source });
+                        batch_started.get_or_insert_with(Instant::now);
+                    }
                     if stopper.full() {
                         reading = false;
                     }
@@ -211,6 +249,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
         "deleted": totals.deleted,
         "dead_letters": totals.dead_letters,
         "merged": totals.merged,
+        "filtered": totals.filtered,
     }))))
 }
 

@@ -97,11 +97,17 @@ impl SinkTable {
     /// What `msg` asks of the table.
     pub fn op(&self, msg: &BorrowedMessage<'_>) -> Op {
         let Some(payload) = msg.payload() else { return self.tombstone(msg) };
-        let json: Value = match serde_json::from_slice(payload) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return Op::Reject("the message is not a JSON object".into()),
-            Err(e) => return Op::Reject(format!("the message is not JSON: {e}")),
-        };
+        match serde_json::from_slice(payload) {
+            Ok(json) => self.op_of_record(msg, json),
+            Err(e) => Op::Reject(format!("the message is not JSON: {e}")),
+        }
+    }
+
+    /// What `msg` asks of the table, its value already decoded (and transformed) to `json`.
+    pub fn op_of_record(&self, msg: &BorrowedMessage<'_>, json: Value) -> Op {
+        if !json.is_object() {
+            return Op::Reject("the message is not a JSON object".into());
+        }
         let values: Vec<Value> = self.columns.iter().map(|c| self.value(c, msg, &json)).collect();
         for &i in &self.key {
             if values[i].is_null() {

@@ -16,14 +16,59 @@ use serde_json::json;
 use sqlx::{AnyPool, Row};
 
 use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
+use super::records::Encoder;
+use super::records::transform::{Applied, Pipeline, Program};
 use super::sql_link::{self, Dialect, SqlText};
 use super::table_cursor::{Bind, PollQuery, Position};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::{SourceMode, SqlToKafkaTask, Until};
 
-/// Rows of one poll: position and message.
+/// One row as the database rendered it: its primary key as text, its columns as JSON text.
+type RowText = (Option<String>, String);
+
+/// Rows of one poll: position and row.
 struct Polled {
-    rows: Vec<(Position, KeyedMessage)>,
+    rows: Vec<(Position, RowText)>,
+}
+
+/// How rows become messages. Plain JSON rows with no transform go out as the database
+/// rendered them (the fast path); otherwise each row is parsed, transformed and encoded
+/// (`records`: Avro with the registry, or JSON).
+struct Messages<'p> {
+    encoder: Encoder,
+    pipeline: Pipeline<'p>,
+    plain: bool,
+}
+
+impl Messages<'_> {
+    /// The messages of `rows` and how many a filter dropped. A row a step or the encoder fails
+    /// on fails the try, naming its id: the table is the task's own input.
+    fn encode(&self, rows: Vec<(Position, RowText)>) -> Result<(Vec<KeyedMessage>, u64), OperatorError> {
+        if self.plain {
+            let out = rows.into_iter().map(|(_, (k, v))| (k.map(String::into_bytes), v.into_bytes()));
+            return Ok((out.collect(), 0));
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut filtered = 0;
+        for (at, (key, payload)) in rows {
+            let bad = |why: String| OperatorError::Fatal(format!("row with id {}: {why}", at.id));
+            let record: serde_json::Value = serde_json::from_str(&payload)
+                .map_err(|e| bad(format!("the database's JSON of the row: {e}")))?;
+            let record = match self.pipeline.apply(record).map_err(bad)? {
+                Applied::Keep(r) => r,
+                Applied::Filtered => {
+                    filtered += 1;
+                    continue;
+                }
+            };
+            let key = match key {
+                Some(k) => Some(self.encoder.key(&serde_json::Value::String(k)).map_err(bad)?),
+                None => None,
+            };
+            out.push((key, self.encoder.value(&record).map_err(bad)?));
+        }
+        Ok((out, filtered))
+    }
 }
 
 /// Polls until `until`, producing rows; XCom: `{rows, polls, cursor, table, topic, seconds}`.
@@ -54,13 +99,20 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
     let start = cursor.as_ref().map_or("the start".to_string(), |c| c.to_json().to_string());
     ctx.log.line(format!("{} -> `{topic}`; cursor `{cursor_name}` at {start}", task.table));
     let producer = producer(config_for(ctx, &task.kafka_connection)?, &task.producer_config)?;
+    let settings = &task.record_settings;
+    let program = Program::for_task(ctx, settings);
+    let encoder = Encoder::new(ctx, settings, &topic).await?;
+    let plain = !settings.uses_registry()
+        && settings.key_format == crate::dag::kinds::KeyFormat::String
+        && settings.transform.is_empty();
+    let messages = Messages { encoder, pipeline: program.compile()?, plain };
 
     let started = Instant::now();
     let deadline = match task.until {
         Until::Duration(d) => Some(started + d.0),
         _ => None,
     };
-    let (mut rows, mut polls) = (0u64, 0u64);
+    let (mut rows, mut polls, mut filtered) = (0u64, 0u64, 0u64);
     let mut last_progress = Instant::now();
     // The next poll runs while the current batch is produced: it reads after the batch's last
     // row, which moves nothing stored; the cursor is written only once the batch is
@@ -72,8 +124,9 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
         let got = polled.rows.len() as u64;
         let full = got >= task.batch_size;
         let last = polled.rows.last().map(|(p, _)| p.clone());
-        let messages = polled.rows.into_iter().map(|(_, m)| m);
-        let produce = produce_all(&producer, &topic, messages, &ctx.cancel);
+        let (batch, dropped) = messages.encode(polled.rows)?;
+        filtered += dropped;
+        let produce = produce_all(&producer, &topic, batch, &ctx.cancel);
         let ahead = async {
             match (&last, full) {
                 (Some(at), true) => Some(poll(&pool, &query, Some(at), task.batch_size).await),
@@ -131,6 +184,7 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
         "topic": topic,
         "rows": rows,
         "polls": polls,
+        "filtered": filtered,
         "cursor_name": cursor_name,
         "cursor": at,
         "seconds": secs,
@@ -240,7 +294,7 @@ async fn fetch(
     pool: &AnyPool,
     sql: &str,
     binds: Vec<Bind>,
-) -> Result<Vec<(Position, KeyedMessage)>, OperatorError> {
+) -> Result<Vec<(Position, RowText)>, OperatorError> {
     let mut query = sqlx::query(sql);
     for b in binds {
         query = match b {
@@ -256,7 +310,7 @@ async fn fetch(
             let ts: Option<String> = r.try_get(1)?;
             let key: Option<String> = r.try_get(2)?;
             let payload: String = r.try_get(3)?;
-            Ok((Position { ts, id }, (key, payload.into_bytes())))
+            Ok((Position { ts, id }, (key, payload)))
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(failed)

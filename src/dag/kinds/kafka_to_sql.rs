@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::kafka_to_cassandra::ColumnSource;
 use super::stream::{StartFrom, Until, caught_up, earliest, progress};
-use super::{Dur, kafka_default};
+use super::{Dur, RecordSettings, kafka_default};
 
 /// How a message becomes a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,4 +88,7 @@ pub struct KafkaToSqlTask {
     /// Extra consumer settings (librdkafka names).
     #[serde(default)]
     pub consumer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::stream::{Until, caught_up, progress};
-use super::{Dur, kafka_default};
+use super::{Dur, RecordSettings, kafka_default};
 
 /// How new rows are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -86,4 +86,7 @@ pub struct SqlToKafkaTask {
     /// Extra producer settings (librdkafka names).
     #[serde(default)]
     pub producer_config: BTreeMap<String, String>,
+    /// Record format, schema and transforms (their keys sit beside the ones above).
+    #[serde(skip)]
+    pub record_settings: RecordSettings,
 }
