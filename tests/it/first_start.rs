@@ -12,18 +12,28 @@ use common::{Db, Env, assert_success};
 use updraft::model::DagRunState;
 
 const LIMIT: Duration = Duration::from_secs(120);
-const STREAMING: [&str; 2] = ["market_data_lake", "user_ingestion"];
+const STREAMING: [&str; 4] = ["flight_board", "market_data_lake", "transit_status", "user_ingestion"];
 
 /// An engine over a copy of the repository's `dags/` folder, as `standalone` reads it.
 async fn env_with_example_dags() -> Env {
     let env = Env::new(Db::Sqlite).await.expect("sqlite env");
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("dags");
-    for entry in std::fs::read_dir(examples).expect("dags/") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        env.write_dag(&name, &std::fs::read_to_string(&path).expect("read"));
-    }
+    copy_tree(&examples, &env.dags_dir());
     env
+}
+
+/// Copies the folder `from` (DAG files and the SQL and schema files beside them) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +41,7 @@ async fn streaming_examples_start_paused_and_the_rest_runs_green() {
     let env = env_with_example_dags().await;
     let running = env.start().await;
     env.wait_until("every example DAG recorded", LIMIT, || async {
-        env.store.list_dags().await.map(|d| d.len() == 5).unwrap_or(false)
+        env.store.list_dags().await.map(|d| d.len() == 7).unwrap_or(false)
     })
     .await;
     for dag in env.store.list_dags().await.expect("dags") {
