@@ -63,7 +63,6 @@ find_binaries() {
   [[ -n $MARIADBD ]] || MARIADBD=$(compgen -G '/usr/sbin/mariadbd' || true)
   INSTALL_DB=$(command -v mariadb-install-db || command -v mysql_install_db || true)
   CLIENT=$(command -v mariadb || command -v mysql || true)
-  ADMIN=$(command -v mariadb-admin || command -v mysqladmin || true)
 }
 
 ensure_binaries() {

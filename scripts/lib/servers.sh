@@ -13,7 +13,7 @@
 #   mariadb     scripts/mariadb.sh    UPDRAFT_TEST_MYSQL_URL        mysql://updraft:updraft@127.0.0.1:13306/updraft
 # e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
-# Adding a server (MySQL/MariaDB):
+# Adding a server:
 #   1. write scripts/<name>.sh with start|stop|status|url, like scripts/kafka.sh (helpers for a
 #      one-process server in scripts/lib/daemon.sh);
 #   2. add a start_<name> function below that calls start_server and exports the variable the

@@ -130,7 +130,7 @@ const BROKEN: &[Expect] = &[
         "sql_two_statements.yaml",
         &[
             (
-                7,
+                8,
                 7,
                 "`sql` of task `refresh` holds more than one statement (the second starts on line 2",
             ),

@@ -2,7 +2,8 @@
 //! Updraft's Avro read by fastavro (Confluent framing by hand in `support/avro_peer.py`) and
 //! fastavro's read by Updraft, every logical type of the pipelines both ways; a schema the
 //! registry refuses fails the task with the registry's own message; a message that does not
-//! decode lands in the dead-letter topic with the reason; transforms on a source and a sink.
+//! decode lands in the dead-letter topic with the reason; transforms on a source and a sink,
+//! Avro keys, and a reader schema newer than the writer's.
 //!
 //! Needs `UPDRAFT_TEST_KAFKA_BROKERS`, `UPDRAFT_TEST_SCHEMA_REGISTRY_URL` and
 //! `UPDRAFT_TEST_FASTAVRO` (`scripts/fastavro.sh path`); skips without them, fails in CI.
@@ -292,7 +293,7 @@ async fn transforms_on_a_source_and_a_sink_with_a_reader_schema() {
         .collect();
     let source = json!({
         "type": "kafka_produce", "topic": topic, "records": flights, "key": "{{ record.id }}",
-        "format": "avro", "schema": writer,
+        "format": "avro", "schema": writer, "key_format": "avro", "key_schema": "long",
         "transform": [
             {"filter": "status != 'cancelled'"},
             {"compute": {"delay_min": "(times.actual - times.sched) / 60", "day": "ds"}},
@@ -308,6 +309,16 @@ async fn transforms_on_a_source_and_a_sink_with_a_reader_schema() {
     let f = env.fixture(&[("source", source), ("sink", sink)]).await;
     let out = done(execute(&f.ctx("source").await).await);
     assert_eq!((out["messages"].clone(), out["filtered"].clone()), (json!(4), json!(2)), "{out}");
+    // The keys are Avro longs under `<topic>-key`, as fastavro reads them.
+    let raw = read_raw(&env.servers, &topic, Duration::from_secs(30));
+    let hex: Vec<String> = raw.iter().filter_map(|(k, _, _)| k.as_deref().map(to_hex)).collect();
+    let mut keys: Vec<i64> = env
+        .peer(&["read", &env.registry], &hex.join("\n"))
+        .lines()
+        .map(|l| l.parse().expect("a long"))
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec![1, 2, 4, 5]);
     let out = done(execute(&f.ctx("sink").await).await);
     assert_eq!((out["records"].clone(), out["filtered"].clone()), (json!(3), json!(1)), "{out}");
     let want: Vec<Value> = [1, 2, 4]

@@ -62,7 +62,14 @@ fn one_statement(cx: &mut Ctx, sql: &str, field: &str, path: &[String]) {
              {line} of it); `{field}` is exactly one statement — use `script:` for several",
             path[1]
         );
-        cx.at_value(&child(path, field), msg);
+        // A block scalar (`sql: |` and the text below) maps its lines onto the file's: point
+        // at the second statement itself. Elsewhere, at the value.
+        let at = cx.pos.nearest(&child(path, field));
+        if at.value.line > at.key.line {
+            cx.at(at.value.line + line - 1, at.value.column, msg);
+        } else {
+            cx.at_value(&child(path, field), msg);
+        }
     }
 }
 

@@ -72,7 +72,7 @@ impl Program {
     /// Compiles every expression; a failure here is the task's error (the load-time check
     /// compiles the same text, so it does not happen with a loaded DAG).
     pub fn compile(&self) -> Result<Pipeline<'_>, OperatorError> {
-        fn split(p: &String) -> Vec<&str> {
+        fn split(p: &str) -> Vec<&str> {
             p.split('.').collect()
         }
         let expr = |text: &'_ String, what: &str| {
@@ -83,8 +83,8 @@ impl Program {
         let mut steps = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
             steps.push(match step {
-                Transform::Select(f) => Step::Select(f.iter().map(split).collect()),
-                Transform::Drop(f) => Step::Drop(f.iter().map(split).collect()),
+                Transform::Select(f) => Step::Select(f.iter().map(|p| split(p)).collect()),
+                Transform::Drop(f) => Step::Drop(f.iter().map(|p| split(p)).collect()),
                 Transform::Rename(m) => {
                     Step::Rename(m.iter().map(|(a, b)| (split(a), split(b))).collect())
                 }

@@ -5,6 +5,8 @@ and schemas fetched from / registered with the registry over plain HTTP.
   avro_peer.py decode REGISTRY_URL    stdin: one hex payload per line; each must be framed,
                                       its schema fetched by id, and its datum equal (as Python
                                       values) to the next record of RECORDS. Prints "ok N".
+  avro_peer.py read REGISTRY_URL      stdin: one hex payload per line; prints each datum as
+                                      JSON, one a line (keys, small records).
   avro_peer.py encode REGISTRY_URL SUBJECT SCHEMA_FILE
                                       registers the schema under SUBJECT and prints one hex
                                       payload per record of RECORDS.
@@ -55,20 +57,27 @@ def http(method, url, body=None):
         return json.load(resp)
 
 
-def decode(registry):
+def datums(registry):
+    """Each stdin line's datum, unframed by hand, read with the schema its id names."""
     schemas = {}
-    n = 0
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
+    for n, line in enumerate(l.strip() for l in sys.stdin if l.strip()):
         payload = bytes.fromhex(line)
         assert payload[0] == 0, f"message {n}: magic byte {payload[0]}, not 0"
         (schema_id,) = struct.unpack(">I", payload[1:5])
         if schema_id not in schemas:
             text = http("GET", f"{registry}/schemas/ids/{schema_id}")["schema"]
             schemas[schema_id] = fastavro.parse_schema(json.loads(text))
-        got = fastavro.schemaless_reader(io.BytesIO(payload[5:]), schemas[schema_id])
+        yield fastavro.schemaless_reader(io.BytesIO(payload[5:]), schemas[schema_id])
+
+
+def read(registry):
+    for datum in datums(registry):
+        print(json.dumps(datum, default=str))
+
+
+def decode(registry):
+    n = 0
+    for got in datums(registry):
         want = RECORDS[n % len(RECORDS)]
         if got != want:
             diff = {k: (got.get(k), want.get(k)) for k in want if got.get(k) != want.get(k)}
@@ -92,5 +101,7 @@ def encode(registry, subject, schema_file):
 if __name__ == "__main__":
     if sys.argv[1] == "decode":
         decode(sys.argv[2].rstrip("/"))
+    elif sys.argv[1] == "read":
+        read(sys.argv[2].rstrip("/"))
     else:
         encode(sys.argv[2].rstrip("/"), sys.argv[3], sys.argv[4])
