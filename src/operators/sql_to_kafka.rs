@@ -43,9 +43,13 @@ struct Messages<'p> {
 impl Messages<'_> {
     /// The messages of `rows` and how many a filter dropped. A row a step or the encoder fails
     /// on fails the try, naming its id: the table is the task's own input.
-    fn encode(&self, rows: Vec<(Position, RowText)>) -> Result<(Vec<KeyedMessage>, u64), OperatorError> {
+    fn encode(
+        &self,
+        rows: Vec<(Position, RowText)>,
+    ) -> Result<(Vec<KeyedMessage>, u64), OperatorError> {
         if self.plain {
-            let out = rows.into_iter().map(|(_, (k, v))| (k.map(String::into_bytes), v.into_bytes()));
+            let out =
+                rows.into_iter().map(|(_, (k, v))| (k.map(String::into_bytes), v.into_bytes()));
             return Ok((out.collect(), 0));
         }
         let mut out = Vec::with_capacity(rows.len());

@@ -12,7 +12,8 @@ use common::{Db, Env, assert_success};
 use updraft::model::DagRunState;
 
 const LIMIT: Duration = Duration::from_secs(120);
-const STREAMING: [&str; 4] = ["flight_board", "market_data_lake", "transit_status", "user_ingestion"];
+const STREAMING: [&str; 4] =
+    ["flight_board", "market_data_lake", "transit_status", "user_ingestion"];
 
 /// An engine over a copy of the repository's `dags/` folder, as `standalone` reads it.
 async fn env_with_example_dags() -> Env {

@@ -57,7 +57,9 @@ async fn recorded_apis() -> String {
         )
         .route(
             "/weather/current",
-            get(|| async { ([("content-type", "application/json")], fixture("weather_current.json")) }),
+            get(|| async {
+                ([("content-type", "application/json")], fixture("weather_current.json"))
+            }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -89,8 +91,7 @@ async fn env_with(name: &str, conns: &[(&str, String)]) -> Env {
 /// that did not succeed.
 async fn run_to_success(env: &Env, dag_id: &str, conf: Value) {
     let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() })
-        .await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() }).await;
     env.store.set_paused(dag_id, false).await.expect("unpause");
     let run = env.trigger(dag_id, conf).await;
     let run = env.wait_run(run.id, LIMIT).await;
@@ -124,7 +125,8 @@ struct ExpectedBoard {
 }
 
 fn expected_board() -> ExpectedBoard {
-    let mut e = ExpectedBoard { flights: 0, destinations: BTreeMap::new(), airlines: BTreeMap::new() };
+    let mut e =
+        ExpectedBoard { flights: 0, destinations: BTreeMap::new(), airlines: BTreeMap::new() };
     for (file, arriving) in [("flights_arrivals.json", true), ("flights_departures.json", false)] {
         let body: Value = serde_json::from_str(&fixture(file)).unwrap();
         for f in body["data"].as_array().unwrap() {
@@ -166,7 +168,11 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
     let api = recorded_apis().await;
     let env = env_with(
         "flight_board",
-        &[("kafka_default", format!("kafka://{kafka}")), ("mart", mart.clone()), ("flights_api", api)],
+        &[
+            ("kafka_default", format!("kafka://{kafka}")),
+            ("mart", mart.clone()),
+            ("flights_api", api),
+        ],
     )
     .await;
     let topic = unique("flights");
@@ -180,7 +186,8 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
         .await
         .unwrap();
     let want = expected_board();
-    let flights: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM flights").fetch_one(&mut db).await.unwrap();
+    let flights: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM flights").fetch_one(&mut db).await.unwrap();
     assert_eq!(flights as usize, want.flights, "one row per kept flight, no duplicates");
     let leaked: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM flights WHERE flight_status = 'cancelled' OR airline_iata = 'XX'",
@@ -220,7 +227,8 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
             (r.get::<String, _>(0), (n(1), n(2), n(3), n(4)))
         })
         .collect();
-    let totals: BTreeMap<String, i64> = want.airlines.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+    let totals: BTreeMap<String, i64> =
+        want.airlines.iter().map(|(k, v)| (k.clone(), v.0)).collect();
     let airline_ranks = ranks(&totals);
     let expected: BTreeMap<String, (i64, i64, i64, i64)> = want
         .airlines
@@ -337,7 +345,10 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
     assert_eq!(got, want, "turnstile_totals");
 
     // The latest arrival of each line is its last station, with the previous one recorded.
-    let rows = sqlx::query("SELECT line, station_id FROM latest_arrivals").fetch_all(&mut db).await.unwrap();
+    let rows = sqlx::query("SELECT line, station_id FROM latest_arrivals")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
     let got: BTreeMap<String, i32> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     let mut want: BTreeMap<String, (i32, i32)> = BTreeMap::new();
     for s in &all {
@@ -348,10 +359,11 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
     }
     let want: BTreeMap<String, i32> = want.into_iter().map(|(l, (_, id))| (l, id)).collect();
     assert_eq!(got, want, "latest_arrivals");
-    let firsts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM arrivals WHERE prev_station_id IS NULL")
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
+    let firsts: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM arrivals WHERE prev_station_id IS NULL")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
     assert_eq!(firsts, 3, "one first stop per line");
 
     // The weather observations, typed through Avro (timestamp-millis, double, enum).
@@ -362,7 +374,8 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
     .fetch_all(&mut db)
     .await
     .unwrap();
-    let got: Vec<(String, f64, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    let got: Vec<(String, f64, String)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
     let body: Value = serde_json::from_str(&fixture("weather_current.json")).unwrap();
     let want: Vec<(String, f64, String)> = body["observations"]
         .as_array()
@@ -370,7 +383,11 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
         .iter()
         .map(|o| {
             let ts = o["timestamp"].as_str().unwrap();
-            (ts[11..16].to_string(), o["temperature_f"].as_f64().unwrap(), o["status"].as_str().unwrap().into())
+            (
+                ts[11..16].to_string(),
+                o["temperature_f"].as_f64().unwrap(),
+                o["status"].as_str().unwrap().into(),
+            )
         })
         .collect();
     assert_eq!(got, want, "weather");
