@@ -13,10 +13,9 @@ use std::time::Duration;
 
 use axum::extract::Query;
 use axum::routing::get;
-use common::{Db, Env, assert_success};
+use common::{Db, Env};
 use serde_json::{Value, json};
 use streaming_support::{Servers, count_rows, unique};
-use updraft::model::TaskState;
 
 const LIMIT: Duration = Duration::from_secs(180);
 
@@ -63,30 +62,13 @@ async fn env_with(file: &str, s: &Servers, api: &str) -> Env {
     env
 }
 
-/// The streaming examples start paused (they need servers a first start lacks): unpause, as
-/// a user does once the servers run.
-async fn unpause(env: &Env, dag_id: &str) {
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() }).await;
-    env.store.set_paused(dag_id, false).await.expect("unpause");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_ingestion_lands_every_user_in_cassandra() {
     let Some(s) = Servers::get() else { return };
     let api = recorded_apis().await;
     let env = env_with("user_ingestion.yaml", &s, &api).await;
     let (topic, ks) = (unique("users_created"), unique("spark_streams"));
-    let running = env.start().await;
-    unpause(&env, "user_ingestion").await;
-    let run = env.trigger("user_ingestion", json!({"topic": topic, "keyspace": ks})).await;
-    let run = env.wait_run(run.id, LIMIT).await;
-    for ti in env.tis(run.id).await {
-        if ti.state != TaskState::Success {
-            panic!("{} ended {}:\n{}", ti.task_id, ti.state, env.log(&ti, ti.try_number));
-        }
-    }
-    assert_success(&run);
-    running.stop().await;
+    env.run_example("user_ingestion", json!({"topic": topic, "keyspace": ks}), LIMIT).await;
 
     let session = s.cassandra().await;
     assert_eq!(count_rows(&session, &format!("{ks}.created_users")).await, 10);
@@ -130,20 +112,11 @@ async fn market_data_lake_writes_the_days_objects_and_lists_them() {
     let env = env_with("market_data_lake.yaml", &s, &api).await;
     let (topic, bucket) = (unique("stock_quotes"), unique("market").replace('_', "-"));
     s.create_bucket(&bucket).await;
-    let running = env.start().await;
-    unpause(&env, "market_data_lake").await;
-    let run = env.trigger("market_data_lake", json!({"topic": topic, "bucket": bucket})).await;
-    let run = env.wait_run(run.id, LIMIT).await;
-    for ti in env.tis(run.id).await {
-        if ti.state != TaskState::Success {
-            panic!("{} ended {}:\n{}", ti.task_id, ti.state, env.log(&ti, ti.try_number));
-        }
-    }
-    assert_success(&run);
+    let run =
+        env.run_example("market_data_lake", json!({"topic": topic, "bucket": bucket}), LIMIT).await;
     let tis = env.tis(run.id).await;
     let list = tis.iter().find(|t| t.task_id == "list_today").unwrap();
     let xcom = env.store.run_xcoms(run.id).await.unwrap();
-    running.stop().await;
 
     let objects = s.objects(&bucket, &topic).await;
     let today = chrono::Utc::now().format("dt=%Y-%m-%d").to_string();

@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use axum::extract::Query;
 use axum::routing::get;
-use common::{Db, Env, assert_success};
+use common::{Db, Env};
 use serde_json::{Value, json};
 use sqlx::Row;
-use updraft::model::TaskState;
 
 use crate::support::streaming::unique;
 
@@ -85,23 +84,6 @@ async fn env_with(name: &str, conns: &[(&str, String)]) -> Env {
         env.settings.connections.insert(id.to_string(), uri.clone());
     }
     env
-}
-
-/// Runs one manual run of `dag_id` with `conf` to its end and fails with the log of any task
-/// that did not succeed.
-async fn run_to_success(env: &Env, dag_id: &str, conf: Value) {
-    let running = env.start().await;
-    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag(dag_id).await.is_ok() }).await;
-    env.store.set_paused(dag_id, false).await.expect("unpause");
-    let run = env.trigger(dag_id, conf).await;
-    let run = env.wait_run(run.id, LIMIT).await;
-    for ti in env.tis(run.id).await {
-        if ti.state != TaskState::Success {
-            panic!("{} ended {}:\n{}", ti.task_id, ti.state, env.log(&ti, ti.try_number));
-        }
-    }
-    assert_success(&run);
-    running.stop().await;
 }
 
 /// A fresh database on the test MariaDB, as a `mysql://` URL.
@@ -176,7 +158,7 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
     )
     .await;
     let topic = unique("flights");
-    run_to_success(&env, "flight_board", json!({"topic": topic})).await;
+    env.run_example("flight_board", json!({"topic": topic}), LIMIT).await;
 
     // The day the run was for: what the mart's rows are keyed by.
     use sqlx::Connection;
@@ -321,7 +303,7 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
     )
     .await;
     let prefix = unique("cta");
-    run_to_success(&env, "transit_status", json!({"topic_prefix": prefix})).await;
+    env.run_example("transit_status", json!({"topic_prefix": prefix}), LIMIT).await;
 
     let all = stations();
     // Every station reached Kafka as Avro and came back through the transform with its line.

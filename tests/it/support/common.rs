@@ -190,6 +190,27 @@ impl Env {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
+
+    /// One manual run of a paused example DAG, as a user runs it once its servers are up:
+    /// starts the engine, waits for the DAG, unpauses it, triggers a run with `conf` and waits
+    /// for its end (bounded by `limit`); fails with the log of any task that did not succeed.
+    /// The engine is stopped before the finished run is returned.
+    pub async fn run_example(&self, dag_id: &str, conf: serde_json::Value, limit: Duration) -> RunRow {
+        let running = self.start().await;
+        self.wait_until("DAG loaded", limit, || async { self.store.get_dag(dag_id).await.is_ok() })
+            .await;
+        self.store.set_paused(dag_id, false).await.expect("unpause");
+        let run = self.trigger(dag_id, conf).await;
+        let run = self.wait_run(run.id, limit).await;
+        for ti in self.tis(run.id).await {
+            if ti.state != TaskState::Success {
+                panic!("{} ended {}:\n{}", ti.task_id, ti.state, self.log(&ti, ti.try_number));
+            }
+        }
+        assert_success(&run);
+        running.stop().await;
+        run
+    }
 }
 
 /// A running engine; dropping it stops the scheduler.
