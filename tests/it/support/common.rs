@@ -195,7 +195,12 @@ impl Env {
     /// starts the engine, waits for the DAG, unpauses it, triggers a run with `conf` and waits
     /// for its end (bounded by `limit`); fails with the log of any task that did not succeed.
     /// The engine is stopped before the finished run is returned.
-    pub async fn run_example(&self, dag_id: &str, conf: serde_json::Value, limit: Duration) -> RunRow {
+    pub async fn run_example(
+        &self,
+        dag_id: &str,
+        conf: serde_json::Value,
+        limit: Duration,
+    ) -> RunRow {
         let running = self.start().await;
         self.wait_until("DAG loaded", limit, || async { self.store.get_dag(dag_id).await.is_ok() })
             .await;
