@@ -34,7 +34,7 @@ use super::cassandra_rows::{RowMapper, RowValues, insert_statement};
 use super::kafka_client::{config_for, consumer, producer};
 use super::records::transform::Program;
 use super::records::{DecodeError, Decoder, Read};
-use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic};
+use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic, end_try};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::KafkaToCassandraTask;
 
@@ -232,11 +232,6 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
         };
         let _ = tokio::time::timeout(DRAIN_ON_CANCEL, drain).await;
     }
-    if let Some(tpl) = offsets.to_commit(&topic) {
-        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
-            OperatorError::Retryable(format!("cannot commit offsets of `{topic}`: {e}"))
-        })?;
-    }
     let summary = format!(
         "{} messages: {} rows, {} dead letters, {} filtered out ({:.0} msg/s)",
         stopper.received,
@@ -245,13 +240,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToCassandraTask) -> Result<Outco
         counts.filtered,
         progress.average(stopper.received)
     );
-    ctx.log.line(&summary);
-    if cancelled {
-        return Err(OperatorError::Retryable(format!("killed after {summary}")));
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    end_try(ctx, &consumer, &mut offsets, &topic, &summary, cancelled, failure)?;
     Ok(Outcome::Done(Some(json!({
         "topic": topic,
         "table": table,

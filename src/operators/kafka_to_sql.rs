@@ -31,7 +31,7 @@ use super::records::transform::Program;
 use super::records::{DecodeError, Decoder, Read};
 use super::sql_link;
 use super::sql_rows::{Op, SinkTable, bind, row_fault};
-use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic};
+use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic, end_try};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::{Format, KafkaToSqlTask};
 
@@ -219,11 +219,6 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
             }
         }
     }
-    if let Some(tpl) = offsets.to_commit(&topic) {
-        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
-            OperatorError::Retryable(format!("cannot commit offsets of `{topic}`: {e}"))
-        })?;
-    }
     let summary = format!(
         "{} messages: {} rows written, {} deleted, {} dead letters, {} merged in batches \
          ({:.0} msg/s)",
@@ -234,13 +229,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
         totals.merged,
         progress.average(stopper.received)
     );
-    ctx.log.line(&summary);
-    if cancelled {
-        return Err(OperatorError::Retryable(format!("killed after {summary}")));
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    end_try(ctx, &consumer, &mut offsets, &topic, &summary, cancelled, failure)?;
     Ok(Outcome::Done(Some(json!({
         "topic": topic,
         "table": task.table,

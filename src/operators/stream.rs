@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -291,6 +291,30 @@ pub fn dead_letter_topic(
         Some(t) => ctx.render("dead_letter_topic", t),
         None => Ok(format!("{topic}.dlq")),
     }
+}
+
+/// The end of a sink's try, once reading stopped: commits what was acknowledged, logs
+/// `summary`, and turns a kill (`cancelled`) or a write failure into the try's error. Nothing
+/// unacknowledged is committed, so either way the next try reads it again.
+pub fn end_try(
+    ctx: &TaskContext,
+    consumer: &StreamConsumer,
+    offsets: &mut Offsets,
+    topic: &str,
+    summary: &str,
+    cancelled: bool,
+    failure: Option<OperatorError>,
+) -> Result<(), OperatorError> {
+    if let Some(tpl) = offsets.to_commit(topic) {
+        consumer.commit(&tpl, CommitMode::Sync).map_err(|e| {
+            OperatorError::Retryable(format!("cannot commit offsets of `{topic}`: {e}"))
+        })?;
+    }
+    ctx.log.line(summary);
+    if cancelled {
+        return Err(OperatorError::Retryable(format!("killed after {summary}")));
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
