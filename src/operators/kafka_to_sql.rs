@@ -33,7 +33,7 @@ use super::sql_link;
 use super::sql_rows::{Op, SinkTable, bind, row_fault};
 use super::stream::{DeadLetters, Offsets, Progress, Stopper, dead_letter_topic, end_try};
 use super::{OperatorError, Outcome, TaskContext};
-use crate::dag::kinds::{Format, KafkaToSqlTask};
+use crate::dag::kinds::KafkaToSqlTask;
 
 /// How often committed offsets are sent to Kafka while running.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
@@ -79,7 +79,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
     // messages go straight to the column mapping.
     let settings = &task.record_settings;
     let program = Program::for_task(ctx, settings);
-    let records = if settings.format == Format::Json && settings.transform.is_empty() {
+    let records = if settings.is_plain() {
         None
     } else {
         Some((Decoder::new(ctx, settings).await?, program.compile()?))

@@ -106,10 +106,7 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
     let settings = &task.record_settings;
     let program = Program::for_task(ctx, settings);
     let encoder = Encoder::new(ctx, settings, &topic).await?;
-    let plain = !settings.uses_registry()
-        && settings.key_format == crate::dag::kinds::KeyFormat::String
-        && settings.transform.is_empty();
-    let messages = Messages { encoder, pipeline: program.compile()?, plain };
+    let messages = Messages { encoder, pipeline: program.compile()?, plain: settings.is_plain() };
 
     let started = Instant::now();
     let deadline = match task.until {

@@ -1,5 +1,6 @@
-//! What the Kafka sinks (`kafka_to_cassandra`, `kafka_to_s3`) share: which offsets may be
-//! committed, when to stop reading, dead letters, and the progress line.
+//! What the Kafka sinks (`kafka_to_cassandra`, `kafka_to_s3`, `kafka_to_sql`) share: which
+//! offsets may be committed, when to stop reading, dead letters, the progress line, and the end
+//! of a try (`end_try`).
 //!
 //! Invariant: an offset is committed only when every message before it in its partition was
 //! acknowledged by the sink (or by the dead-letter topic). Writes finish out of order, so the

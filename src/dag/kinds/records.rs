@@ -246,6 +246,14 @@ impl Default for RecordSettings {
 }
 
 impl RecordSettings {
+    /// Whether records pass as they are: JSON values, text keys, no transform. A task may then
+    /// skip decoding and encoding its messages.
+    pub fn is_plain(&self) -> bool {
+        self.format == Format::Json
+            && self.key_format == KeyFormat::String
+            && self.transform.is_empty()
+    }
+
     /// Whether anything uses the registry.
     pub fn uses_registry(&self) -> bool {
         self.format == Format::Avro || self.key_format == KeyFormat::Avro
