@@ -35,5 +35,6 @@ pub mod operators;
 pub mod scheduler;
 pub mod secrets;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod worker;

@@ -239,7 +239,7 @@ fn client() -> Result<&'static Client, OperatorError> {
     if let Some(c) = CLIENT.get() {
         return Ok(c);
     }
-    let c = Client::builder()
+    let c = crate::tls::http_client()
         .build()
         .map_err(|e| OperatorError::Fatal(format!("cannot build the HTTP client: {e}")))?;
     // Two tasks may race here; both clients work and the loser's is dropped.

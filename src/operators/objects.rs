@@ -81,7 +81,8 @@ pub fn s3_store(
     conn: &Connection,
     bucket: &str,
 ) -> Result<object_store::aws::AmazonS3, OperatorError> {
-    install_tls_provider();
+    // object_store builds its reqwest client on the process-wide provider.
+    crate::tls::install_provider();
     if !matches!(conn.conn_type.as_str(), "aws" | "s3") {
         return Err(OperatorError::Fatal(format!(
             "connection `{}` is of type `{}`; an S3 connection is aws://... or s3://...",
@@ -119,14 +120,6 @@ pub fn s3_store(
     b.build().map_err(|e| {
         OperatorError::Fatal(format!("connection `{}`: bad S3 settings: {e}", conn.conn_id))
     })
-}
-
-/// Installs rustls's process-wide crypto provider, which object_store's HTTP client needs before
-/// it is built: ring, the one the HTTP task types' client already uses; the default (aws-lc)
-/// would compile a large C library for the same job.
-pub fn install_tls_provider() {
-    // An error means a provider is installed already (an earlier call, or the embedding program).
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Maps a store error: a missing object or bucket is fatal (a retry finds the same), anything

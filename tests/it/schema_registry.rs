@@ -29,7 +29,7 @@ struct Registry {
 impl Registry {
     fn from_env() -> Option<Registry> {
         let base = server_var("UPDRAFT_TEST_SCHEMA_REGISTRY_URL")?;
-        let http = reqwest::Client::builder()
+        let http = updraft::tls::http_client()
             .timeout(Duration::from_secs(15))
             .build()
             .expect("an HTTP client");

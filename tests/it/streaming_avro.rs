@@ -101,7 +101,9 @@ impl Env {
     }
 
     async fn http(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let resp = reqwest::Client::new()
+        let resp = updraft::tls::http_client()
+            .build()
+            .expect("client")
             .request(method, format!("{}{path}", self.registry))
             .header("Content-Type", "application/vnd.schemaregistry.v1+json")
             .timeout(Duration::from_secs(15))

@@ -86,7 +86,7 @@ impl App {
     /// A browser whose connections come from `addr` (a loopback address).
     fn browser(&self, addr: &str) -> Browser {
         let ip: IpAddr = addr.parse().expect("ip");
-        let http = reqwest::Client::builder()
+        let http = updraft::tls::http_client()
             .redirect(Policy::none())
             .local_address(ip)
             .build()

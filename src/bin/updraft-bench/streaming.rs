@@ -112,7 +112,13 @@ impl Servers {
 
     pub async fn bucket(&self, bucket: &str) {
         let url = format!("{}/{bucket}", self.s3);
-        let resp = reqwest::Client::new().put(url).send().await.expect("create bucket");
+        let resp = updraft::tls::http_client()
+            .build()
+            .expect("client")
+            .put(url)
+            .send()
+            .await
+            .expect("create bucket");
         assert!(resp.status().is_success(), "create bucket: {}", resp.status());
     }
 
@@ -180,7 +186,7 @@ impl Servers {
     pub async fn bare_s3(&self, bucket: &str, topic: &str, n: usize) -> Duration {
         let consumer = self.consumer(&format!("{topic}-bare"));
         consumer.subscribe(&[topic]).expect("subscribe");
-        updraft::operators::objects::install_tls_provider();
+        updraft::tls::install_provider();
         let store = Arc::new(
             object_store::aws::AmazonS3Builder::new()
                 .with_endpoint(&self.s3)

@@ -153,7 +153,7 @@ impl Bench {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let state = AppState::new(store.clone(), settings.clone(), Arc::new(Metrics::default()));
         let server = tokio::spawn(updraft::web::serve(listener, state, shutdown.clone()));
-        let client = reqwest::Client::builder()
+        let client = updraft::tls::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(CONNECTIONS)
             .build()

@@ -91,7 +91,7 @@ impl Registry {
                 conn.conn_id
             ))
         })?;
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client()
             .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| OperatorError::Fatal(format!("cannot build an HTTP client: {e}")))?;

@@ -97,7 +97,7 @@ impl ApiEnv {
             env,
             engine: Some(engine),
             base: app.base.clone(),
-            client: reqwest::Client::new(),
+            client: updraft::tls::http_client().build().expect("client"),
             viewer,
             operator,
             admin,

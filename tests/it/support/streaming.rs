@@ -189,13 +189,18 @@ impl Servers {
 
     /// Creates a bucket (moto accepts unsigned requests; object_store cannot create buckets).
     pub async fn create_bucket(&self, bucket: &str) {
-        let resp =
-            reqwest::Client::new().put(format!("{}/{bucket}", self.s3)).send().await.unwrap();
+        let resp = updraft::tls::http_client()
+            .build()
+            .expect("client")
+            .put(format!("{}/{bucket}", self.s3))
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_success(), "create bucket {bucket}: {}", resp.status());
     }
 
     pub fn s3_store(&self, bucket: &str) -> AmazonS3 {
-        updraft::operators::objects::install_tls_provider();
+        updraft::tls::install_provider();
         object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&self.s3)
             .with_allow_http(true)

@@ -92,7 +92,7 @@ impl WebApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = CancellationToken::new();
         tokio::spawn(updraft::web::serve(listener, state.clone(), stop.clone()));
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().expect("client");
+        let http = updraft::tls::http_client().redirect(Policy::none()).build().expect("client");
         WebApp { base, state, http, _stop: stop.drop_guard() }
     }
 
