@@ -26,6 +26,30 @@ pub fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Moves the value at `path` out of `value` (leaving null), like [`lookup`] followed by a
+/// clone, without the clone.
+pub fn take(value: &mut Value, path: &str) -> Option<Value> {
+    let mut cur = value;
+    if !path.is_empty() {
+        for seg in path.split('.') {
+            cur = match cur {
+                Value::Object(map) => map.get_mut(seg)?,
+                Value::Array(items) => items.get_mut(seg.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+    }
+    Some(cur.take())
+}
+
+/// Whether two paths read disjoint parts of a record: neither is the other or inside it.
+pub fn disjoint(a: &str, b: &str) -> bool {
+    let inside = |p: &str, q: &str| {
+        q.is_empty() || p == q || p.strip_prefix(q).is_some_and(|r| r.starts_with('.'))
+    };
+    !inside(a, b) && !inside(b, a)
+}
+
 /// Where a mapped column's value comes from (`columns:` of the Kafka sinks): a dotted path
 /// into the message, or one of the message's own fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +164,28 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn take_moves_the_value_out_and_leaves_null() {
+        let mut v = json!({"a": {"b": [1, {"c": "x"}]}, "d": 2});
+        assert_eq!(take(&mut v, "a.b.1.c"), Some(json!("x")));
+        assert_eq!(take(&mut v, "d"), Some(json!(2)));
+        assert_eq!(take(&mut v, "a.missing"), None);
+        assert_eq!(take(&mut v, "d.e"), None);
+        assert_eq!(v, json!({"a": {"b": [1, {"c": null}]}, "d": null}));
+        assert_eq!(take(&mut v, ""), Some(json!({"a": {"b": [1, {"c": null}]}, "d": null})));
+    }
+
+    #[test]
+    fn paths_are_disjoint_unless_one_contains_the_other() {
+        assert!(disjoint("a", "b"));
+        assert!(disjoint("a.b", "a.c"));
+        assert!(disjoint("ab", "a"));
+        assert!(!disjoint("a", "a"));
+        assert!(!disjoint("a.b", "a"));
+        assert!(!disjoint("a", "a.b.c"));
+        assert!(!disjoint("", "a"));
+    }
 
     #[test]
     fn paths() {

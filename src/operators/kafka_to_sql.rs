@@ -17,17 +17,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use rdkafka::Message;
-use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::BorrowedMessage;
 use serde_json::json;
 use sqlx::AnyPool;
 use tokio::time::Instant;
 
 use super::kafka_client::{config_for, consumer, producer};
-use super::records::transform::Program;
+use super::records::transform::{Pipeline, Program};
 use super::records::{DecodeError, Decoder, Read};
 use super::sql_link;
 use super::sql_rows::{Op, SinkTable, bind, row_fault};
@@ -45,7 +46,6 @@ struct Entry {
     op: Op,
     /// Key and payload, for the dead-letter topic.
     original: (Option<Vec<u8>>, Option<Vec<u8>>),
-    source: String,
 }
 
 /// What writing one batch did.
@@ -91,33 +91,39 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
         .subscribe(&[&topic])
         .map_err(|e| OperatorError::Fatal(format!("cannot subscribe to `{topic}`: {e}")))?;
 
-    let mut offsets = Offsets::default();
-    let mut stopper = Stopper::new(task.until);
+    let mut r = Reader {
+        offsets: Offsets::default(),
+        stopper: Stopper::new(task.until),
+        totals: Written::default(),
+        batch: Vec::with_capacity(task.batch_size),
+        batch_started: None,
+        reading: true,
+        failure: None,
+    };
     let mut progress = Progress::default();
-    let mut totals = Written::default();
-    let mut batch: Vec<Entry> = Vec::with_capacity(task.batch_size);
-    let mut batch_started: Option<Instant> = None;
     let mut writing: Option<BoxFuture<'static, Result<Written, OperatorError>>> = None;
-    let mut reading = true;
-    let mut failure = None;
     let mut commit_tick = tokio::time::interval(COMMIT_EVERY);
     let mut progress_tick =
         tokio::time::interval(task.progress_interval.0.max(Duration::from_millis(100)));
-    let deadline = stopper.deadline().map(Instant::from_std);
+    let deadline = r.stopper.deadline().map(Instant::from_std);
+    // One stream for the whole try: `recv()` would register a new waker per message.
+    let mut stream = consumer.stream();
     let cancelled = loop {
         // A batch is written when it is full, old enough, or the last one; one at a time.
-        let due = batch.len() >= task.batch_size
-            || batch_started.is_some_and(|t| t.elapsed() >= task.max_age.0)
-            || (!reading && !batch.is_empty());
-        if writing.is_none() && due && failure.is_none() {
-            let entries = std::mem::take(&mut batch);
-            batch_started = None;
-            writing = Some(write(pool.clone(), sink.clone(), dlq.clone(), entries).boxed());
+        let due = r.batch.len() >= task.batch_size
+            || r.batch_started.is_some_and(|t| t.elapsed() >= task.max_age.0)
+            || (!r.reading && !r.batch.is_empty());
+        if writing.is_none() && due && r.failure.is_none() {
+            let entries = std::mem::take(&mut r.batch);
+            r.batch_started = None;
+            let to = (sink.clone(), dlq.clone(), topic.clone());
+            writing = Some(write(pool.clone(), to, entries).boxed());
         }
-        if !reading && writing.is_none() && (batch.is_empty() || failure.is_some()) {
+        if !r.reading && writing.is_none() && (r.batch.is_empty() || r.failure.is_some()) {
             break false;
         }
-        let age_due = batch_started.map(|t| t + task.max_age.0);
+        let age_due = r.batch_started.map(|t| t + task.max_age.0);
+        let room = r.reading && r.batch.len() < task.batch_size;
         tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => break true,
@@ -128,97 +134,49 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
                 }
             }, if writing.is_some() => {
                 writing = None;
-                match done {
-                    Ok(w) => {
-                        for (p, o) in &w.acked {
-                            offsets.acked(*p, *o);
-                        }
-                        totals.rows += w.rows;
-                        totals.deleted += w.deleted;
-                        totals.dead_letters += w.dead_letters;
-                        totals.merged += w.merged;
-                    }
-                    Err(e) => {
-                        // Never acknowledged: the next try re-reads these messages.
-                        failure = Some(e);
-                        reading = false;
+                r.written(done);
+            }
+            msg = stream.next(), if room => {
+                // The first message woke the loop; the ones already fetched behind it are
+                // taken without going round the loop's timers again, up to the batch's size.
+                let mut next = msg;
+                while let Some(msg) = next.take() {
+                    r.take(msg, &sink, records.as_ref(), &consumer, ctx).await;
+                    if r.reading && r.batch.len() < task.batch_size {
+                        next = stream.next().now_or_never().flatten();
                     }
                 }
             }
-            msg = consumer.recv(), if reading && batch.len() < task.batch_size => match msg {
-                Ok(m) => {
-                    let (partition, offset) = (m.partition(), m.offset());
-                    stopper.on_message(partition);
-                    offsets.dispatched(partition, offset);
-                    let op = match &records {
-                        None => Some(sink.op(&m)),
-                        // A tombstone has nothing to decode: the sink's delete rule reads it.
-                        Some(_) if m.payload().is_none() => Some(sink.op(&m)),
-                        Some((decoder, pipeline)) => {
-                            match decoder.record(m.payload(), pipeline).await {
-                                Ok(Read::Record(v)) => Some(sink.op_of_record(&m, v)),
-                                Ok(Read::Filtered) => {
-                                    // Nothing to write: acknowledged now, committed in order.
-                                    offsets.acked(partition, offset);
-                                    totals.filtered += 1;
-                                    None
-                                }
-                                Err(DecodeError::DeadLetter(why)) => Some(Op::Reject(why)),
-                                Err(DecodeError::Failed(e)) => {
-                                    // Never acknowledged: the next try reads it again.
-                                    failure = Some(e);
-                                    reading = false;
-                                    None
-                                }
-                            }
-                        }
-                    };
-                    if let Some(op) = op {
-                        let original =
-                            (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec));
-                        let source = format!("{topic}/{partition}/{offset}");
-                        batch.push(Entry { partition, offset, op, original, source });
-                        batch_started.get_or_insert_with(Instant::now);
-                    }
-                    if stopper.full() {
-                        reading = false;
-                    }
-                }
-                Err(KafkaError::PartitionEOF(p)) => {
-                    stopper.on_end(p);
-                    if stopper.done(&consumer) {
-                        reading = false;
-                    }
-                }
-                Err(e) => ctx.log.line(format!("consumer: {e}")),
-            },
             () = sleep_until(age_due), if writing.is_none() && age_due.is_some() => {}
-            () = sleep_until(deadline), if reading => reading = false,
+            () = sleep_until(deadline), if r.reading => r.reading = false,
             _ = commit_tick.tick() => {
-                if let Some(tpl) = offsets.to_commit(&topic) {
+                if let Some(tpl) = r.offsets.to_commit(&topic) {
                     let _ = consumer.commit(&tpl, CommitMode::Async);
                 }
-                if reading && stopper.done(&consumer) {
-                    reading = false;
+                if r.reading && r.stopper.done(&consumer) {
+                    r.reading = false;
                 }
             }
             _ = progress_tick.tick() => {
+                let t = &r.totals;
                 let what = format!(
                     "{} rows written, {} deleted, {} dead letters",
-                    totals.rows, totals.deleted, totals.dead_letters
+                    t.rows, t.deleted, t.dead_letters
                 );
-                progress.log(ctx, &consumer, &topic, stopper.received, &what);
+                progress.log(ctx, &consumer, &topic, r.stopper.received, &what);
             }
         }
     };
+    drop(stream);
     if cancelled && let Some(w) = writing.take() {
         // A transaction already sent may commit: wait for it, briefly, to commit its offsets.
         if let Ok(Ok(w)) = tokio::time::timeout(Duration::from_secs(5), w).await {
             for (p, o) in &w.acked {
-                offsets.acked(*p, *o);
+                r.offsets.acked(*p, *o);
             }
         }
     }
+    let Reader { mut offsets, stopper, totals, failure, .. } = r;
     let summary = format!(
         "{} messages: {} rows written, {} deleted, {} dead letters, {} merged in batches \
          ({:.0} msg/s)",
@@ -242,6 +200,95 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
     }))))
 }
 
+/// The reading side of a try: the batch being filled, what was read and acknowledged, and
+/// whether reading goes on.
+struct Reader {
+    offsets: Offsets,
+    stopper: Stopper,
+    totals: Written,
+    batch: Vec<Entry>,
+    batch_started: Option<Instant>,
+    reading: bool,
+    /// Why the try fails; reading stops, the batch being written finishes.
+    failure: Option<OperatorError>,
+}
+
+impl Reader {
+    /// Takes one message (or partition end) from the consumer into the batch.
+    async fn take(
+        &mut self,
+        msg: KafkaResult<BorrowedMessage<'_>>,
+        sink: &SinkTable,
+        records: Option<&(Decoder, Pipeline<'_>)>,
+        consumer: &StreamConsumer,
+        ctx: &TaskContext,
+    ) {
+        let m = match msg {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(p)) => {
+                self.stopper.on_end(p);
+                if self.stopper.done(consumer) {
+                    self.reading = false;
+                }
+                return;
+            }
+            Err(e) => return ctx.log.line(format!("consumer: {e}")),
+        };
+        let (partition, offset) = (m.partition(), m.offset());
+        self.stopper.on_message(partition);
+        self.offsets.dispatched(partition, offset);
+        let op = match records {
+            None => Some(sink.op(&m)),
+            // A tombstone has nothing to decode: the sink's delete rule reads it.
+            Some(_) if m.payload().is_none() => Some(sink.op(&m)),
+            Some((decoder, pipeline)) => match decoder.record(m.payload(), pipeline).await {
+                Ok(Read::Record(v)) => Some(sink.op_of_record(&m, v)),
+                Ok(Read::Filtered) => {
+                    // Nothing to write: acknowledged now, committed in order.
+                    self.offsets.acked(partition, offset);
+                    self.totals.filtered += 1;
+                    None
+                }
+                Err(DecodeError::DeadLetter(why)) => Some(Op::Reject(why)),
+                Err(DecodeError::Failed(e)) => {
+                    // Never acknowledged: the next try reads it again.
+                    self.failure = Some(e);
+                    self.reading = false;
+                    None
+                }
+            },
+        };
+        if let Some(op) = op {
+            let original = (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec));
+            self.batch.push(Entry { partition, offset, op, original });
+            self.batch_started.get_or_insert_with(Instant::now);
+        }
+        if self.stopper.full() {
+            self.reading = false;
+        }
+    }
+
+    /// A batch's write ended: its messages are acknowledged, or the try fails (they never
+    /// are: the next try re-reads them).
+    fn written(&mut self, done: Result<Written, OperatorError>) {
+        match done {
+            Ok(w) => {
+                for (p, o) in &w.acked {
+                    self.offsets.acked(*p, *o);
+                }
+                self.totals.rows += w.rows;
+                self.totals.deleted += w.deleted;
+                self.totals.dead_letters += w.dead_letters;
+                self.totals.merged += w.merged;
+            }
+            Err(e) => {
+                self.failure = Some(e);
+                self.reading = false;
+            }
+        }
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -251,12 +298,13 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Writes one batch: its de-duplicated operations in one transaction, or, when the database
 /// refuses the batch for a row's fault, row by row with the refused rows dead-lettered.
+/// `to`: the table, the dead-letter topic, and the topic the entries came from.
 async fn write(
     pool: AnyPool,
-    sink: Arc<SinkTable>,
-    dlq: Arc<DeadLetters>,
+    to: (Arc<SinkTable>, Arc<DeadLetters>, String),
     entries: Vec<Entry>,
 ) -> Result<Written, OperatorError> {
+    let (sink, dlq, topic) = to;
     let ops: Vec<&Op> = entries.iter().map(|e| &e.op).collect();
     let keep = sink.dedupe(&ops);
     let mut w = Written {
@@ -305,7 +353,8 @@ async fn write(
         .into_iter()
         .map(|(e, reason)| {
             let (key, payload) = e.original.clone();
-            dlq.send_owned(key, payload, e.source.clone(), reason)
+            let source = format!("{topic}/{}/{}", e.partition, e.offset);
+            dlq.send_owned(key, payload, source, reason)
         })
         .collect();
     w.dead_letters = sends.len() as u64;

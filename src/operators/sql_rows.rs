@@ -9,13 +9,15 @@
 //! convert them to.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use rdkafka::Message;
 use rdkafka::message::BorrowedMessage;
 use serde_json::Value;
 
 use super::OperatorError;
-use super::json_path::{Source, as_text, lookup};
+use super::json_path::{Source, as_text, disjoint, lookup, take};
 use super::sql_link::{Column, Dialect, SqlText, find};
 use crate::dag::kinds::{KafkaToSqlTask, SinkMode};
 
@@ -42,6 +44,9 @@ struct Mapped {
     cast: Option<String>,
     /// MySQL datetime/timestamp: ISO 8601 text is rewritten as `YYYY-MM-DD HH:MM:SS.ffffff`.
     mysql_time: bool,
+    /// No other column reads this path or a part of it: its value is moved out of the record
+    /// instead of cloned.
+    sole: bool,
 }
 
 /// The task's table and mapping, checked against the real table.
@@ -53,6 +58,8 @@ pub struct SinkTable {
     key: Vec<usize>,
     mode: SinkMode,
     delete_on_tombstone: bool,
+    /// The last INSERT text built and its row count: every full batch has the same one.
+    insert_text: Mutex<Option<(usize, Arc<str>)>>,
 }
 
 impl SinkTable {
@@ -72,6 +79,14 @@ impl SinkTable {
                 source: Source::of(&src.path),
                 cast: if dialect == Dialect::Postgres { col.cast_type.clone() } else { None },
                 mysql_time: dialect == Dialect::MySql && (t == "datetime" || t == "timestamp"),
+                sole: false,
+            });
+        }
+        for i in 0..columns.len() {
+            let Source::Path(p) = &columns[i].source else { continue };
+            columns[i].sole = columns.iter().enumerate().all(|(j, c)| match &c.source {
+                Source::Path(q) => i == j || disjoint(p, q),
+                _ => true,
             });
         }
         let key = task
@@ -91,6 +106,7 @@ impl SinkTable {
             key,
             mode: task.mode,
             delete_on_tombstone: task.delete_on_tombstone,
+            insert_text: Mutex::new(None),
         })
     }
 
@@ -104,11 +120,12 @@ impl SinkTable {
     }
 
     /// What `msg` asks of the table, its value already decoded (and transformed) to `json`.
-    pub fn op_of_record(&self, msg: &BorrowedMessage<'_>, json: Value) -> Op {
+    pub fn op_of_record(&self, msg: &BorrowedMessage<'_>, mut json: Value) -> Op {
         if !json.is_object() {
             return Op::Reject("the message is not a JSON object".into());
         }
-        let values: Vec<Value> = self.columns.iter().map(|c| self.value(c, msg, &json)).collect();
+        let values: Vec<Value> =
+            self.columns.iter().map(|c| self.value(c, msg, &mut json)).collect();
         for &i in &self.key {
             if values[i].is_null() {
                 let c = &self.columns[i];
@@ -149,8 +166,9 @@ impl SinkTable {
         Op::Delete(values)
     }
 
-    fn value(&self, c: &Mapped, msg: &BorrowedMessage<'_>, json: &Value) -> Value {
+    fn value(&self, c: &Mapped, msg: &BorrowedMessage<'_>, json: &mut Value) -> Value {
         let v = match &c.source {
+            Source::Path(p) if c.sole => take(json, p).unwrap_or_default(),
             Source::Path(p) => lookup(json, p).cloned().unwrap_or_default(),
             Source::Key => {
                 msg.key().map_or(Value::Null, |k| String::from_utf8_lossy(k).into_owned().into())
@@ -178,22 +196,21 @@ impl SinkTable {
     }
 
     /// The key of a batch entry, for de-duplication; `None` without key columns.
-    fn key_of(&self, op: &Op) -> Option<String> {
+    fn key_of<'o>(&'o self, op: &'o Op) -> Option<RowKey<'o>> {
         if self.key.is_empty() {
             return None;
         }
-        let key: Vec<&Value> = match op {
-            Op::Write(values) => self.key.iter().map(|&i| &values[i]).collect(),
-            Op::Delete(values) => values.iter().collect(),
-            Op::Reject(_) => return None,
-        };
-        Some(serde_json::to_string(&key).unwrap_or_default())
+        match op {
+            Op::Write(values) => Some(RowKey { values, at: Some(&self.key) }),
+            Op::Delete(values) => Some(RowKey { values, at: None }),
+            Op::Reject(_) => None,
+        }
     }
 
     /// Indexes of the operations to apply: for each key, only its last one (a later message
     /// replaces an earlier one, as it would row by row).
     pub fn dedupe(&self, ops: &[&Op]) -> Vec<usize> {
-        let mut last: HashMap<String, usize> = HashMap::new();
+        let mut last: HashMap<RowKey<'_>, usize> = HashMap::with_capacity(ops.len());
         let mut keep = Vec::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
             match self.key_of(op) {
@@ -221,8 +238,21 @@ impl SinkTable {
         }
     }
 
-    /// `INSERT INTO t (..) VALUES (..), (..)` for `rows` rows, with the upsert clause.
-    pub fn insert_sql(&self, rows: usize) -> String {
+    /// `INSERT INTO t (..) VALUES (..), (..)` for `rows` rows, with the upsert clause; built
+    /// once per row count in a row (a full batch's text is hundreds of kilobytes).
+    pub fn insert_sql(&self, rows: usize) -> Arc<str> {
+        let mut last = self.insert_text.lock().unwrap_or_else(|e| e.into_inner());
+        match &*last {
+            Some((n, sql)) if *n == rows => sql.clone(),
+            _ => {
+                let sql: Arc<str> = self.build_insert_sql(rows).into();
+                *last = Some((rows, sql.clone()));
+                sql
+            }
+        }
+    }
+
+    fn build_insert_sql(&self, rows: usize) -> String {
         let d = self.dialect;
         let names: Vec<String> = self.columns.iter().map(|c| d.quote(&c.name)).collect();
         let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.table, names.join(", "));
@@ -303,10 +333,64 @@ fn origin(c: &Mapped) -> &str {
     }
 }
 
-/// Binds one JSON value by its JSON type (text for objects and arrays).
+/// The key columns' values of one operation, hashed and compared as JSON values, without
+/// building a string per message.
+#[derive(Clone, Copy)]
+struct RowKey<'o> {
+    values: &'o [Value],
+    /// The key's positions in `values` (a write's row); `None`: all of them (a delete's key).
+    at: Option<&'o [usize]>,
+}
+
+impl RowKey<'_> {
+    fn parts(&self) -> impl Iterator<Item = &Value> {
+        let all = self.at.is_none().then(|| self.values.iter());
+        let some = self.at.map(|at| at.iter().map(|&i| &self.values[i]));
+        all.into_iter().flatten().chain(some.into_iter().flatten())
+    }
+}
+
+impl PartialEq for RowKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts().eq(other.parts())
+    }
+}
+
+impl Eq for RowKey<'_> {}
+
+impl Hash for RowKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for v in self.parts() {
+            hash_value(v, state);
+        }
+    }
+}
+
+/// Hashes a JSON value consistently with its `==`: integers by value, floats by their bits
+/// (`serde_json` tells 1 and 1.0 apart too; 0.0 and -0.0 are equal and hash alike), objects
+/// by their size only (equal objects may iterate in different orders).
+fn hash_value<H: Hasher>(v: &Value, state: &mut H) {
+    match v {
+        Value::Null => 0u8.hash(state),
+        Value::Bool(b) => (1u8, b).hash(state),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => (2u8, i).hash(state),
+            (None, Some(u)) => (3u8, u).hash(state),
+            _ => (4u8, n.as_f64().map(|f| if f == 0.0 { 0 } else { f.to_bits() })).hash(state),
+        },
+        Value::String(s) => (5u8, s).hash(state),
+        Value::Array(items) => {
+            (6u8, items.len()).hash(state);
+            items.iter().for_each(|i| hash_value(i, state));
+        }
+        Value::Object(map) => (7u8, map.len()).hash(state),
+    }
+}
+
+/// Binds one JSON value by its JSON type (text for objects and arrays); text is bound borrowed.
 pub fn bind<'q>(
     q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    v: &Value,
+    v: &'q Value,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     match v {
         Value::Null => q.bind(None::<String>),
@@ -315,7 +399,7 @@ pub fn bind<'q>(
             Some(i) => q.bind(i),
             None => q.bind(n.as_f64().unwrap_or_default()),
         },
-        Value::String(s) => q.bind(s.clone()),
+        Value::String(s) => q.bind(s.as_str()),
         other => q.bind(as_text(other).unwrap_or_default()),
     }
 }
@@ -375,7 +459,7 @@ mod tests {
     fn upserts_per_dialect() {
         let pg = table(Dialect::Postgres, SinkMode::Upsert, &["id"]);
         assert_eq!(
-            pg.insert_sql(2),
+            &*pg.insert_sql(2),
             "INSERT INTO \"s\".\"t\" (\"id\", \"name\", \"at\") VALUES (CAST($1 AS int8), \
              CAST($2 AS text), CAST($3 AS x)), (CAST($4 AS int8), CAST($5 AS text), CAST($6 AS \
              x)) ON CONFLICT (\"id\") DO UPDATE SET \"name\" = EXCLUDED.\"name\", \"at\" = \
@@ -384,16 +468,40 @@ mod tests {
         assert_eq!(pg.delete_sql(), "DELETE FROM \"s\".\"t\" WHERE \"id\" = CAST($1 AS int8)");
         let my = table(Dialect::MySql, SinkMode::Upsert, &["id"]);
         assert_eq!(
-            my.insert_sql(1),
+            &*my.insert_sql(1),
             "INSERT INTO `s`.`t` (`id`, `name`, `at`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE \
              `name` = VALUES(`name`), `at` = VALUES(`at`)"
         );
         let plain = table(Dialect::MySql, SinkMode::Insert, &[]);
         assert_eq!(
-            plain.insert_sql(1),
+            &*plain.insert_sql(1),
             "INSERT INTO `s`.`t` (`id`, `name`, `at`) VALUES (?, ?, ?)"
         );
         assert_eq!(plain.rows_per_statement(), 10_000);
+        // The text is kept for the next batch of the same size, and rebuilt for another size.
+        assert!(Arc::ptr_eq(&plain.insert_sql(1), &plain.insert_sql(1)));
+        assert_eq!(plain.insert_sql(2).matches("(?, ?, ?)").count(), 2);
+        assert_eq!(plain.insert_sql(1).matches("(?, ?, ?)").count(), 1);
+    }
+
+    #[test]
+    fn keys_are_equal_as_json_values() {
+        let t = table(Dialect::Postgres, SinkMode::Upsert, &["id", "name"]);
+        let w = |id: Value, name: Value| Op::Write(vec![id, name, Value::Null]);
+        let ops = [
+            w(1.into(), "a".into()),
+            w(1.5.into(), "a".into()),
+            w(serde_json::json!(1.0), "a".into()),
+            w(1.into(), "b".into()),
+            w(1.5.into(), "a".into()),
+            w(1.into(), "a".into()),
+            w(serde_json::json!(-0.0), Value::Null),
+            w(serde_json::json!(0.0), Value::Null),
+            Op::Delete(vec![1.into(), "b".into()]),
+        ];
+        let refs: Vec<&Op> = ops.iter().collect();
+        // (1, a) twice, (1.5, a) twice, (0.0, null) twice, (1, b) then its delete; 1.0 is not 1.
+        assert_eq!(t.dedupe(&refs), vec![2, 4, 5, 7, 8]);
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! parse each message and upsert batches of 5,000 rows (the task's default `batch_size`) in
 //! one multi-row statement per transaction. `sql_to_kafka`: both sides read the same table by
 //! id in batches of 10,000 (the task's default) and produce each row as JSON keyed by its id,
-//! waiting for every acknowledgement before the next batch. Servers come from
+//! waiting for every acknowledgement before the next batch. Each side runs twice, in the order
+//! bare, updraft, updraft, bare (`--updraft-first`: the other way round), each run on a server
+//! that has written out the previous run's data (`Db::settle`); the figures are the sides'
+//! means. Servers come from
 //! `UPDRAFT_BENCH_KAFKA_BROKERS`, `UPDRAFT_BENCH_POSTGRES_URL` and `UPDRAFT_BENCH_MYSQL_URL`;
 //! a database whose variable is unset is skipped. Only loopback.
 
@@ -76,6 +79,45 @@ impl Db {
             Db::Mysql(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Waits until the server has written out what the previous side left in memory, so that
+    /// neither side pays for the other's writes: PostgreSQL runs a checkpoint; MariaDB flushes
+    /// until InnoDB has (almost) no dirty pages left (at most a minute).
+    async fn settle(&self) {
+        let started = Instant::now();
+        match self {
+            Db::Postgres(p, _) => {
+                if let Err(e) = sqlx::query("CHECKPOINT").execute(p).await {
+                    println!("  (no checkpoint between the sides: {e})");
+                }
+            }
+            Db::Mysql(p, _) => {
+                // InnoDB flushes lazily: ask for every dirty page now, then restore the setting.
+                let pct: f64 = sqlx::query_scalar("SELECT @@GLOBAL.innodb_max_dirty_pages_pct")
+                    .fetch_one(p)
+                    .await
+                    .expect("setting");
+                let set = |v: f64| format!("SET GLOBAL innodb_max_dirty_pages_pct = {v}");
+                let forced = sqlx::query(&set(0.0)).execute(p).await.is_ok();
+                let dirty = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE \
+                             VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'";
+                while started.elapsed() < Duration::from_secs(60) {
+                    let n: String = sqlx::query_scalar(dirty).fetch_one(p).await.expect("status");
+                    if n.parse::<u64>().unwrap_or(0) <= 100 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if forced {
+                    sqlx::query(&set(pct)).execute(p).await.expect("restore the setting");
+                }
+            }
+        }
+    }
+
+    async fn drop_table(&self, name: &str) {
+        self.exec(&format!("DROP TABLE IF EXISTS {name}")).await;
     }
 
     /// Creates the quotes table `name` (dropping an old one).
@@ -316,28 +358,30 @@ impl Bench {
             crate::streaming::Servers { kafka: kafka.into(), cassandra: "".into(), s3: "".into() };
         feed.fill_topic(&topic, n).await;
         for db in dbs {
-            // Names per database: each side's consumer group and each DAG's metadata database
-            // are its own.
-            let s = db.short();
-            let (bare_t, updraft_t) = (format!("bare_{s}_{id}"), format!("updraft_{s}_{id}"));
-            db.quotes_table(&bare_t).await;
-            db.quotes_table(&updraft_t).await;
-            let name = format!("to_sql_{s}");
-            let dag = kafka_to_sql_dag(&name, &topic, &updraft_t);
             let bench = self.with_db(kafka, db);
-            // `--updraft-first` swaps the order: the second side writes into a database that
-            // already took the first side's rows.
-            let (bare, (run, _, updraft)) = if self.updraft_first {
-                let u = bench.run_dag(&name, &dag, 4).await;
-                (bare_kafka_to_sql(kafka, db, &bare_t, &topic, n).await, u)
-            } else {
-                let b = bare_kafka_to_sql(kafka, db, &bare_t, &topic, n).await;
-                (b, bench.run_dag(&name, &dag, 4).await)
-            };
-            assert_eq!(run.state.as_str(), "success", "the kafka_to_sql run failed");
-            // The feed's ids repeat no key: every message is a row on both sides.
-            assert_eq!(db.count(&updraft_t).await, db.count(&bare_t).await, "same rows");
-            crate::streaming::report(&format!("kafka_to_sql ({})", db.name()), n, bare, updraft);
+            let mut times = Times::default();
+            for (round, side) in self.rounds().into_iter().enumerate() {
+                // Names per run: each run's table, consumer group and metadata database are its
+                // own, and every run reads the whole topic.
+                let table = format!("{}_{}_{id}_{round}", side.name(), db.short());
+                db.quotes_table(&table).await;
+                db.settle().await;
+                let took = match side {
+                    Side::Bare => bare_kafka_to_sql(kafka, db, &table, &topic, n).await,
+                    Side::Updraft => {
+                        let name = format!("to_sql_{}_{round}", db.short());
+                        let dag = kafka_to_sql_dag(&name, &topic, &table);
+                        let (run, _, took) = bench.run_dag(&name, &dag, 4).await;
+                        assert_eq!(run.state.as_str(), "success", "the kafka_to_sql run failed");
+                        took
+                    }
+                };
+                // The feed's ids repeat no key: every message is a row.
+                assert_eq!(db.count(&table).await, n as i64, "{table} has every row");
+                db.drop_table(&table).await;
+                times.add(side, took);
+            }
+            times.report(&format!("kafka_to_sql ({})", db.name()), n);
         }
     }
 
@@ -349,18 +393,84 @@ impl Bench {
             let table = format!("quotes_{s}_{id}");
             db.quotes_table(&table).await;
             db.fill(&table, n).await;
-            let (bare_topic, topic) =
-                (format!("bench_src_bare_{s}_{id}"), format!("bench_src_{s}_{id}"));
-            let (bare, rows) = bare_sql_to_kafka(kafka, db, &table, &bare_topic).await;
-            assert_eq!(rows, n, "the bare loop read every row");
-            let name = format!("from_sql_{s}");
-            let dag = sql_to_kafka_dag(&name, &topic, &table);
-            let (run, store, updraft) = self.with_db(kafka, db).run_dag(&name, &dag, 4).await;
-            assert_eq!(run.state.as_str(), "success", "the sql_to_kafka run failed");
-            let xcom = store.run_xcoms(run.id).await.expect("xcom");
-            let produced = xcom.iter().find_map(|x| x.value["rows"].as_u64());
-            assert_eq!(produced, Some(n as u64), "the task produced every row");
-            crate::streaming::report(&format!("sql_to_kafka ({})", db.name()), n, bare, updraft);
+            let bench = self.with_db(kafka, db);
+            let mut times = Times::default();
+            for (round, side) in self.rounds().into_iter().enumerate() {
+                let topic = format!("bench_src_{}_{s}_{id}_{round}", side.name());
+                db.settle().await;
+                let took = match side {
+                    Side::Bare => {
+                        let (took, rows) = bare_sql_to_kafka(kafka, db, &table, &topic).await;
+                        assert_eq!(rows, n, "the bare loop read every row");
+                        took
+                    }
+                    Side::Updraft => {
+                        let name = format!("from_sql_{s}_{round}");
+                        let dag = sql_to_kafka_dag(&name, &topic, &table);
+                        let (run, store, took) = bench.run_dag(&name, &dag, 4).await;
+                        assert_eq!(run.state.as_str(), "success", "the sql_to_kafka run failed");
+                        let xcom = store.run_xcoms(run.id).await.expect("xcom");
+                        let produced = xcom.iter().find_map(|x| x.value["rows"].as_u64());
+                        assert_eq!(produced, Some(n as u64), "the task produced every row");
+                        took
+                    }
+                };
+                times.add(side, took);
+            }
+            db.drop_table(&table).await;
+            times.report(&format!("sql_to_kafka ({})", db.name()), n);
         }
+    }
+
+    /// The order of the runs, twice per side: `ABBA` cancels a drift of the machine or the
+    /// server over the runs and gives each side one first and one later place.
+    fn rounds(&self) -> [Side; 4] {
+        use Side::{Bare, Updraft};
+        if self.updraft_first {
+            [Updraft, Bare, Bare, Updraft]
+        } else {
+            [Bare, Updraft, Updraft, Bare]
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Bare,
+    Updraft,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Bare => "bare",
+            Side::Updraft => "updraft",
+        }
+    }
+}
+
+/// Each side's run times.
+#[derive(Default)]
+struct Times {
+    bare: Vec<Duration>,
+    updraft: Vec<Duration>,
+}
+
+impl Times {
+    fn add(&mut self, side: Side, took: Duration) {
+        match side {
+            Side::Bare => self.bare.push(took),
+            Side::Updraft => self.updraft.push(took),
+        }
+    }
+
+    /// Each run, then the comparison of the sides' mean times.
+    fn report(&self, what: &str, n: usize) {
+        let secs = |v: &[Duration]| {
+            v.iter().map(|d| format!("{:.1} s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+        };
+        println!("  {what}: bare runs {}; updraft runs {}", secs(&self.bare), secs(&self.updraft));
+        let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len().max(1) as u32;
+        crate::streaming::report(what, n, mean(&self.bare), mean(&self.updraft));
     }
 }
