@@ -116,8 +116,8 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
         if writing.is_none() && due && r.failure.is_none() {
             let entries = std::mem::take(&mut r.batch);
             r.batch_started = None;
-            let to = (sink.clone(), dlq.clone(), topic.clone());
-            writing = Some(write(pool.clone(), to, entries).boxed());
+            let (pool, sink, dlq) = (pool.clone(), sink.clone(), dlq.clone());
+            writing = Some(write(pool, sink, dlq, topic.clone(), entries).boxed());
         }
         if !r.reading && writing.is_none() && (r.batch.is_empty() || r.failure.is_some()) {
             break false;
@@ -171,9 +171,7 @@ pub async fn run(ctx: &TaskContext, task: &KafkaToSqlTask) -> Result<Outcome, Op
     if cancelled && let Some(w) = writing.take() {
         // A transaction already sent may commit: wait for it, briefly, to commit its offsets.
         if let Ok(Ok(w)) = tokio::time::timeout(Duration::from_secs(5), w).await {
-            for (p, o) in &w.acked {
-                r.offsets.acked(*p, *o);
-            }
+            r.ack(&w);
         }
     }
     let Reader { mut offsets, stopper, totals, failure, .. } = r;
@@ -268,14 +266,19 @@ impl Reader {
         }
     }
 
+    /// The messages of a committed batch are acknowledged.
+    fn ack(&mut self, w: &Written) {
+        for (p, o) in &w.acked {
+            self.offsets.acked(*p, *o);
+        }
+    }
+
     /// A batch's write ended: its messages are acknowledged, or the try fails (they never
     /// are: the next try re-reads them).
     fn written(&mut self, done: Result<Written, OperatorError>) {
         match done {
             Ok(w) => {
-                for (p, o) in &w.acked {
-                    self.offsets.acked(*p, *o);
-                }
+                self.ack(&w);
                 self.totals.rows += w.rows;
                 self.totals.deleted += w.deleted;
                 self.totals.dead_letters += w.dead_letters;
@@ -298,13 +301,14 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Writes one batch: its de-duplicated operations in one transaction, or, when the database
 /// refuses the batch for a row's fault, row by row with the refused rows dead-lettered.
-/// `to`: the table, the dead-letter topic, and the topic the entries came from.
+/// `topic` is the one the entries came from.
 async fn write(
     pool: AnyPool,
-    to: (Arc<SinkTable>, Arc<DeadLetters>, String),
+    sink: Arc<SinkTable>,
+    dlq: Arc<DeadLetters>,
+    topic: String,
     entries: Vec<Entry>,
 ) -> Result<Written, OperatorError> {
-    let (sink, dlq, topic) = to;
     let ops: Vec<&Op> = entries.iter().map(|e| &e.op).collect();
     let keep = sink.dedupe(&ops);
     let mut w = Written {

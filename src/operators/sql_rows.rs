@@ -344,9 +344,8 @@ struct RowKey<'o> {
 
 impl RowKey<'_> {
     fn parts(&self) -> impl Iterator<Item = &Value> {
-        let all = self.at.is_none().then(|| self.values.iter());
-        let some = self.at.map(|at| at.iter().map(|&i| &self.values[i]));
-        all.into_iter().flatten().chain(some.into_iter().flatten())
+        let n = self.at.map_or(self.values.len(), <[usize]>::len);
+        (0..n).map(|i| &self.values[self.at.map_or(i, |at| at[i])])
     }
 }
 

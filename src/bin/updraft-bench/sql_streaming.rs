@@ -122,7 +122,7 @@ impl Db {
 
     /// Creates the quotes table `name` (dropping an old one).
     pub async fn quotes_table(&self, name: &str) {
-        self.exec(&format!("DROP TABLE IF EXISTS {name}")).await;
+        self.drop_table(name).await;
         let (text, double) = match self {
             Db::Postgres(..) => ("TEXT", "DOUBLE PRECISION"),
             Db::Mysql(..) => ("VARCHAR(16)", "DOUBLE"),
