@@ -20,5 +20,5 @@ mod values;
 pub use crate::dag::sql_text::{
     Bound, Dialect, Slot, Statement, quote_identifier, rewrite, split, value_sentinel,
 };
-pub use db::{Db, DbError};
+pub use db::{Db, DbError, DbRow};
 pub use task::{XCOM_MAX_BYTES, XCOM_MAX_ROWS, run};

@@ -25,7 +25,8 @@ pub async fn run(ctx: &TaskContext, task: &SqlSensorTask) -> Result<Outcome, Ope
     let result = db
         .execute(&stmt.sql, &stmt.values, &ctx.cancel, &mut |row| {
             if first.is_none() {
-                first = Some(row.into_iter().next().map_or(Value::Null, |(_, v)| v));
+                // The first cell: column 0 of the first row.
+                first = Some(if row.is_empty() { Value::Null } else { row.value(0)? });
             }
             Ok(())
         })

@@ -268,6 +268,8 @@ async fn a_timeout_stops_the_statement_on_the_server() {
     }
 }
 
+/// The first cell is the first column of the query, whatever its name (`a_note`, which sorts
+/// first, is not it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sql_sensor_pokes_until_true_and_times_out() {
     for t in targets().await {
@@ -277,7 +279,7 @@ async fn sql_sensor_pokes_until_true_and_times_out() {
             .await
             .expect("create");
         let yaml = "tasks:\n  wait:\n    type: sql_sensor\n    connection: db\n    poke_interval: 1s\n    \
-                    timeout: 60s\n    sql: \"SELECT COUNT(*) FROM flags WHERE name = :name AND ready = 1\"\n    \
+                    timeout: 60s\n    sql: \"SELECT COUNT(*) AS z_count, 'not the first cell' AS a_note FROM flags WHERE name = :name AND ready = 1\"\n    \
                     parameters: {name: \"{{ params.flag }}\"}\n  \
                     never:\n    type: sql_sensor\n    connection: db\n    poke_interval: 1s\n    timeout: 2s\n    \
                     sql: SELECT ready FROM flags WHERE name = 'nothing'\n";

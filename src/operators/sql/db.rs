@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::mysql::MySqlConnection;
-use sqlx::postgres::PgConnection;
-use sqlx::sqlite::SqliteConnection;
-use sqlx::{ConnectOptions, Connection as _, Either, Executor, Statement as _};
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{ConnectOptions, Connection as _, Either, Executor, Row as _, Statement as _};
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{Stopper, mysql_options, pg_options, sqlite_options};
@@ -200,14 +200,14 @@ impl Db {
     }
 
     /// Runs one statement (the dialect's placeholders, one value each in `values`), giving each
-    /// row to `sink`; returns the rows affected (for a query, the rows returned). When `cancel`
+    /// row to `sink` (as a [`DbRow`]: by column, or whole as a JSON object); returns the rows affected (for a query, the rows returned). When `cancel`
     /// fires, the statement is stopped on the server and the result is [`DbError::Cancelled`].
     pub async fn execute(
         &mut self,
         sql: &str,
         values: &[Value],
         cancel: &CancellationToken,
-        sink: &mut (dyn FnMut(Map<String, Value>) -> Result<(), String> + Send),
+        sink: &mut (dyn FnMut(DbRow<'_>) -> Result<(), String> + Send),
     ) -> Result<u64, DbError> {
         let stopper = self.stopper.clone();
         let run = self.run(sql, values, sink);
@@ -229,11 +229,11 @@ impl Db {
         &mut self,
         sql: &str,
         values: &[Value],
-        sink: &mut (dyn FnMut(Map<String, Value>) -> Result<(), String> + Send),
+        sink: &mut (dyn FnMut(DbRow<'_>) -> Result<(), String> + Send),
     ) -> Result<u64, DbError> {
         /// Streams one query's results: rows to the sink, affected counts summed.
         macro_rules! stream {
-            ($conn:expr, $query:expr, $to_json:path) => {{
+            ($conn:expr, $query:expr, $row:path) => {{
                 let mut affected = 0u64;
                 let mut rows = 0u64;
                 let mut results = $conn.fetch_many($query);
@@ -242,7 +242,7 @@ impl Db {
                         Either::Left(done) => affected += done.rows_affected(),
                         Either::Right(row) => {
                             rows += 1;
-                            sink($to_json(&row).map_err(DbError::Row)?).map_err(DbError::Row)?;
+                            sink($row(&row)).map_err(DbError::Row)?;
                         }
                     }
                 }
@@ -256,24 +256,24 @@ impl Db {
                 for v in values {
                     q = q.bind(values::pg_text(v));
                 }
-                stream!(c, q, values::pg_row)
+                stream!(c, q, DbRow::Pg)
             }
             // Without values, MySQL gets the text protocol: some statements (CREATE TRIGGER
             // on older servers, LOCK TABLES...) cannot be prepared.
-            Conn::My(c) if values.is_empty() => stream!(c, sqlx::raw_sql(sql), values::mysql_row),
+            Conn::My(c) if values.is_empty() => stream!(c, sqlx::raw_sql(sql), DbRow::My),
             Conn::My(c) => {
                 let mut q = sqlx::query(sql).persistent(false);
                 for v in values {
                     q = bind_typed!(q, v);
                 }
-                stream!(c, q, values::mysql_row)
+                stream!(c, q, DbRow::My)
             }
             Conn::Lite(c) => {
                 let mut q = sqlx::query(sql).persistent(false);
                 for v in values {
                     q = bind_typed!(q, v);
                 }
-                stream!(c, q, values::sqlite_row)
+                stream!(c, q, DbRow::Lite)
             }
         }
     }
@@ -285,6 +285,48 @@ impl Db {
             Conn::My(c) => c.close().await,
             Conn::Lite(c) => c.close().await,
         };
+    }
+}
+
+/// One result row, read by the SQL layer's one mapping of column types to JSON (`values`).
+pub enum DbRow<'r> {
+    Pg(&'r PgRow),
+    My(&'r MySqlRow),
+    Lite(&'r SqliteRow),
+}
+
+impl DbRow<'_> {
+    /// How many columns the row has.
+    pub fn len(&self) -> usize {
+        match self {
+            DbRow::Pg(r) => r.len(),
+            DbRow::My(r) => r.len(),
+            DbRow::Lite(r) => r.len(),
+        }
+    }
+
+    /// Whether the row has no column.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Column `i` (0-based, below [`len`](Self::len)) as JSON; an error names the column and
+    /// its type when that type has no JSON form.
+    pub fn value(&self, i: usize) -> Result<Value, String> {
+        match self {
+            DbRow::Pg(r) => values::pg_value(r, i),
+            DbRow::My(r) => values::mysql_value(r, i),
+            DbRow::Lite(r) => values::sqlite_value(r, i),
+        }
+    }
+
+    /// The whole row as a JSON object keyed by column name.
+    pub fn to_map(&self) -> Result<Map<String, Value>, String> {
+        match self {
+            DbRow::Pg(r) => values::row_map(*r, values::pg_value),
+            DbRow::My(r) => values::row_map(*r, values::mysql_value),
+            DbRow::Lite(r) => values::row_map(*r, values::sqlite_value),
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::prepare::{Ready, prepare};
-use super::{Db, DbError};
+use super::{Db, DbError, DbRow};
 use crate::dag::kinds::{Fetch, Script, SqlTask};
 use crate::operators::{OperatorError, Outcome, TaskContext, log_path};
 
@@ -114,10 +114,11 @@ async fn statements(
     for (i, r) in ready.iter().enumerate() {
         let last = i + 1 == n;
         let started = Instant::now();
-        let mut sink = |row: Map<String, Value>| -> Result<(), String> {
+        let mut sink = |row: DbRow<'_>| -> Result<(), String> {
             if !last {
                 return Ok(());
             }
+            let row = row.to_map()?;
             match output.as_mut() {
                 Some(out) => out.write(&row),
                 None => {

@@ -69,121 +69,119 @@ fn b64(bytes: &[u8]) -> Value {
     Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
-/// A PostgreSQL row as a JSON object.
-pub(super) fn pg_row(row: &sqlx::postgres::PgRow) -> Result<Map<String, Value>, String> {
+/// A row as a JSON object, one column at a time by `value`.
+pub(super) fn row_map<R: Row>(
+    row: &R,
+    value: fn(&R, usize) -> Result<Value, String>,
+) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (i, col) in row.columns().iter().enumerate() {
-        let name = col.name();
-        let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-        if raw.is_null() {
-            out.insert(name.to_string(), Value::Null);
-            continue;
-        }
-        let ty = col.type_info().name().to_string();
-        let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
-        macro_rules! get {
-            ($t:ty) => {
-                row.try_get::<$t, _>(i).map_err(|e| fail(&e))?
-            };
-        }
-        let v = match ty.as_str() {
-            "BOOL" => Value::Bool(get!(bool)),
-            "INT2" => Value::from(get!(i16)),
-            "INT4" => Value::from(get!(i32)),
-            "INT8" => Value::from(get!(i64)),
-            "OID" => Value::from(get!(sqlx::postgres::types::Oid).0),
-            "FLOAT4" => float(f64::from(get!(f32))),
-            "FLOAT8" => float(get!(f64)),
-            "NUMERIC" => {
-                let bytes = raw.as_bytes().map_err(|e| fail(&e))?;
-                Value::String(super::numeric::pg_numeric_text(bytes).map_err(|e| fail(&e))?)
-            }
-            "DATE" => Value::String(get!(NaiveDate).to_string()),
-            "TIME" => Value::String(get!(NaiveTime).to_string()),
-            "TIMESTAMP" => utc(get!(NaiveDateTime).and_utc()),
-            "TIMESTAMPTZ" => utc(get!(DateTime<Utc>)),
-            "UUID" => Value::String(get!(uuid::Uuid).to_string()),
-            "JSON" | "JSONB" => get!(Value),
-            "BYTEA" => b64(&get!(Vec<u8>)),
-            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" | "CITEXT" => {
-                Value::String(get!(String))
-            }
-            // An enum's binary form is its label; other types are refused below.
-            _ if matches!(col.type_info().kind(), sqlx::postgres::PgTypeKind::Enum(_)) => {
-                Value::String(raw.as_str().map_err(|e| fail(&e))?.to_string())
-            }
-            _ => return Err(fail(&"no conversion")),
-        };
-        out.insert(name.to_string(), v);
+        out.insert(col.name().to_string(), value(row, i)?);
     }
     Ok(out)
 }
 
-/// A MySQL/MariaDB row as a JSON object.
-pub(super) fn mysql_row(row: &sqlx::mysql::MySqlRow) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        let name = col.name();
-        let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-        if raw.is_null() {
-            out.insert(name.to_string(), Value::Null);
-            continue;
-        }
-        let ty = col.type_info().name().to_string();
-        let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
-        macro_rules! get {
-            ($t:ty) => {
-                row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
-            };
-        }
-        let v = match ty.as_str() {
-            "BOOLEAN" => Value::Bool(get!(bool)),
-            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Value::from(get!(i64)),
-            t if t.ends_with("UNSIGNED") || t == "BIT" || t == "YEAR" => Value::from(get!(u64)),
-            "FLOAT" => float(f64::from(get!(f32))),
-            "DOUBLE" => float(get!(f64)),
-            "DATE" => Value::String(get!(NaiveDate).to_string()),
-            "DATETIME" => utc(get!(NaiveDateTime).and_utc()),
-            "TIMESTAMP" => utc(get!(DateTime<Utc>)),
-            "JSON" => {
-                let text = get!(String);
-                serde_json::from_str(&text).unwrap_or(Value::String(text))
-            }
-            "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
-                b64(&get!(Vec<u8>))
-            }
-            // DECIMAL, TIME (which may exceed a day), text, ENUM and SET: the server's text.
-            _ => Value::String(get!(String)),
-        };
-        out.insert(name.to_string(), v);
+/// Column `i` of a PostgreSQL row as JSON.
+pub(super) fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, String> {
+    let col = &row.columns()[i];
+    let name = col.name();
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(Value::Null);
     }
-    Ok(out)
+    let ty = col.type_info().name().to_string();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
+    macro_rules! get {
+        ($t:ty) => {
+            row.try_get::<$t, _>(i).map_err(|e| fail(&e))?
+        };
+    }
+    Ok(match ty.as_str() {
+        "BOOL" => Value::Bool(get!(bool)),
+        "INT2" => Value::from(get!(i16)),
+        "INT4" => Value::from(get!(i32)),
+        "INT8" => Value::from(get!(i64)),
+        "OID" => Value::from(get!(sqlx::postgres::types::Oid).0),
+        "FLOAT4" => float(f64::from(get!(f32))),
+        "FLOAT8" => float(get!(f64)),
+        "NUMERIC" => {
+            let bytes = raw.as_bytes().map_err(|e| fail(&e))?;
+            Value::String(super::numeric::pg_numeric_text(bytes).map_err(|e| fail(&e))?)
+        }
+        "DATE" => Value::String(get!(NaiveDate).to_string()),
+        "TIME" => Value::String(get!(NaiveTime).to_string()),
+        "TIMESTAMP" => utc(get!(NaiveDateTime).and_utc()),
+        "TIMESTAMPTZ" => utc(get!(DateTime<Utc>)),
+        "UUID" => Value::String(get!(uuid::Uuid).to_string()),
+        "JSON" | "JSONB" => get!(Value),
+        "BYTEA" => b64(&get!(Vec<u8>)),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" | "CITEXT" => {
+            Value::String(get!(String))
+        }
+        // An enum's binary form is its label; other types are refused below.
+        _ if matches!(col.type_info().kind(), sqlx::postgres::PgTypeKind::Enum(_)) => {
+            Value::String(raw.as_str().map_err(|e| fail(&e))?.to_string())
+        }
+        _ => return Err(fail(&"no conversion")),
+    })
 }
 
-/// A SQLite row as a JSON object: by each value's storage class, and a column declared
+/// Column `i` of a MySQL/MariaDB row as JSON.
+pub(super) fn mysql_value(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Value, String> {
+    let col = &row.columns()[i];
+    let name = col.name();
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let ty = col.type_info().name().to_string();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
+    macro_rules! get {
+        ($t:ty) => {
+            row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
+        };
+    }
+    Ok(match ty.as_str() {
+        "BOOLEAN" => Value::Bool(get!(bool)),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Value::from(get!(i64)),
+        t if t.ends_with("UNSIGNED") || t == "BIT" || t == "YEAR" => Value::from(get!(u64)),
+        "FLOAT" => float(f64::from(get!(f32))),
+        "DOUBLE" => float(get!(f64)),
+        "DATE" => Value::String(get!(NaiveDate).to_string()),
+        "DATETIME" => utc(get!(NaiveDateTime).and_utc()),
+        "TIMESTAMP" => utc(get!(DateTime<Utc>)),
+        "JSON" => {
+            let text = get!(String);
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+            b64(&get!(Vec<u8>))
+        }
+        // DECIMAL, TIME (which may exceed a day), text, ENUM and SET: the server's text.
+        _ => Value::String(get!(String)),
+    })
+}
+
+/// Column `i` of a SQLite row as JSON: by the value's storage class, and a column declared
 /// `BOOLEAN` holding 0 or 1 as a boolean.
-pub(super) fn sqlite_row(row: &sqlx::sqlite::SqliteRow) -> Result<Map<String, Value>, String> {
-    let mut out = Map::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        let name = col.name();
-        let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-        let storage = raw.type_info().name().to_string();
-        let declared = col.type_info().name().to_ascii_uppercase();
-        let fail = |e: &dyn std::fmt::Display| column_error(name, &storage, e);
-        macro_rules! get {
-            ($t:ty) => {
-                row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
-            };
-        }
-        let v = match storage.as_str() {
-            "NULL" => Value::Null,
-            "INTEGER" if declared == "BOOLEAN" => Value::Bool(get!(i64) != 0),
-            "INTEGER" => Value::from(get!(i64)),
-            "REAL" => float(get!(f64)),
-            "BLOB" => b64(&get!(Vec<u8>)),
-            _ => Value::String(get!(String)),
+pub(super) fn sqlite_value(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Value, String> {
+    let col = &row.columns()[i];
+    let name = col.name();
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    let storage = raw.type_info().name().to_string();
+    let declared = col.type_info().name().to_ascii_uppercase();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, &storage, e);
+    macro_rules! get {
+        ($t:ty) => {
+            row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
         };
-        out.insert(name.to_string(), v);
     }
-    Ok(out)
+    Ok(match storage.as_str() {
+        "NULL" => Value::Null,
+        "INTEGER" if declared == "BOOLEAN" => Value::Bool(get!(i64) != 0),
+        "INTEGER" => Value::from(get!(i64)),
+        "REAL" => float(get!(f64)),
+        "BLOB" => b64(&get!(Vec<u8>)),
+        _ => Value::String(get!(String)),
+    })
 }
