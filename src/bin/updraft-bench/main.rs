@@ -319,9 +319,29 @@ fn remove(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+const USAGE: &str = "usage: updraft-bench [SCENARIO]... [--postgres] [--messages=N] \
+                     [--updraft-first]
+
+scenarios: handoff, chain, fanout200, fanout10k, load, idle, web (the default set, also `all`);
+           kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records (need the
+           servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*)
+--postgres       the metadata database on UPDRAFT_BENCH_DATABASE_URL instead of SQLite
+--messages=N     messages per streaming scenario (default 1,000,000)
+--updraft-first  run the Updraft side before the bare loop";
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    let known =
+        |a: &str| matches!(a, "--postgres" | "--updraft-first") || a.starts_with("--messages=");
+    if let Some(bad) = args.iter().find(|a| a.starts_with('-') && !known(a)) {
+        eprintln!("unknown option `{bad}`\n\n{USAGE}");
+        std::process::exit(2);
+    }
     let postgres = args.iter().any(|a| a == "--postgres");
     let mut chosen: Vec<&str> =
         args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
@@ -375,10 +395,7 @@ async fn main() {
                     bench.table_source(&kafka, &dbs, messages).await;
                 }
             }
-            other => eprintln!(
-                "unknown scenario `{other}`: use handoff, chain, fanout200, fanout10k, load, idle, web, \
-                 kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records or all"
-            ),
+            other => eprintln!("unknown scenario `{other}`\n\n{USAGE}"),
         }
     }
     remove(&bench.dir);
