@@ -200,8 +200,9 @@ impl Db {
     }
 
     /// Runs one statement (the dialect's placeholders, one value each in `values`), giving each
-    /// row to `sink` (as a [`DbRow`]: by column, or whole as a JSON object); returns the rows affected (for a query, the rows returned). When `cancel`
-    /// fires, the statement is stopped on the server and the result is [`DbError::Cancelled`].
+    /// row to `sink` as a [`DbRow`] (read by column, or whole as a JSON object); returns the
+    /// rows affected (for a query, the rows returned). When `cancel` fires, the statement is
+    /// stopped on the server and the result is [`DbError::Cancelled`].
     pub async fn execute(
         &mut self,
         sql: &str,
