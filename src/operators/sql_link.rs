@@ -3,12 +3,13 @@
 //! layer's, `operators::sql`) with its identifier quoting and placeholders, and what the
 //! catalog says about a table (its columns, their types, its primary key).
 //!
-//! Why a pool of their own rather than the SQL layer's one-statement `Db` session: the sink
-//! tells a row the database refuses (a dead letter) from a table or connection problem (a
-//! failed try) by the error's SQLSTATE and kind, which `Db`'s errors do not carry; and both
-//! streaming loops run the same statement text thousands of times, which a pool keeps
-//! prepared (`Db` prepares each statement afresh). Dialects, schemes and quoting are the
-//! layer's.
+//! Why the sink writes through a pool of its own rather than the SQL layer's one-statement
+//! `Db` session: it tells a row the database refuses (a dead letter) from a table or
+//! connection problem (a failed try) by the error's SQLSTATE and kind, which `Db`'s errors do
+//! not carry; and it runs the same statement text thousands of times, which a pool keeps
+//! prepared (`Db` prepares each statement afresh). The source reads the catalog here, then
+//! polls through `Db`, which reads its rows as the `sql` task does (one poll a batch, so a
+//! prepare per poll costs nothing). Dialects, schemes and quoting are the layer's.
 //!
 //! Invariants: identifiers reach SQL text only through [`SqlText::quote`] (the layer's
 //! `quote_identifier`), after the DAG parser accepted them by the same rule; values are always

@@ -12,66 +12,97 @@
 
 use std::time::Instant;
 
-use serde_json::json;
-use sqlx::{AnyPool, Row};
+use serde_json::{Map, Value, json};
 
 use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
 use super::records::Encoder;
 use super::records::transform::{Applied, Pipeline, Program};
+use super::sql::{Db, DbError, DbRow, pg_reads_natively};
 use super::sql_link::{self, Dialect, SqlText};
-use super::table_cursor::{Bind, PollQuery, Position};
+use super::table_cursor::{Bind, FIRST_MESSAGE_COLUMN, MessageColumn, PollQuery, Position, Select};
 use super::{OperatorError, Outcome, TaskContext};
 use crate::dag::kinds::{SourceMode, SqlToKafkaTask, Until};
 
-/// One row as the database rendered it: its primary key as text, its columns as JSON text.
-type RowText = (Option<String>, String);
-
-/// Rows of one poll: position and row.
+/// The messages of one poll, and the position of its last row.
+#[derive(Default)]
 struct Polled {
-    rows: Vec<(Position, RowText)>,
+    messages: Vec<KeyedMessage>,
+    /// Rows read (a filtered row counts: the cursor moves past it).
+    rows: u64,
+    /// Rows a filter dropped.
+    filtered: u64,
+    last: Option<Position>,
 }
 
-/// How rows become messages. Plain JSON rows with no transform go out as the database
-/// rendered them (the fast path); otherwise each row is parsed, transformed and encoded
-/// (`records`: Avro with the registry, or JSON).
+/// How rows become messages. Each row is read in Rust by the SQL layer's mapping of column
+/// types to JSON (`operators::sql`, the `sql` task's). Plain JSON rows with no transform are
+/// written straight to the message (the fast path); otherwise each row becomes a record that
+/// is transformed and encoded (`records`: Avro with the registry, or JSON).
 struct Messages<'p> {
     encoder: Encoder,
     pipeline: Pipeline<'p>,
     plain: bool,
+    /// The message columns' names, in order.
+    names: Vec<String>,
+    /// The same names as JSON object keys with their colon (`"name":`), escaped once.
+    keys: Vec<Vec<u8>>,
 }
 
 impl Messages<'_> {
-    /// The messages of `rows` and how many a filter dropped. A row a step or the encoder fails
-    /// on fails the try, naming its id: the table is the task's own input.
-    fn encode(
-        &self,
-        rows: Vec<(Position, RowText)>,
-    ) -> Result<(Vec<KeyedMessage>, u64), OperatorError> {
+    /// Reads one polled row into `out`. A row a step or the encoder fails on fails the try,
+    /// naming its id: the table is the task's own input.
+    fn take(&self, row: DbRow<'_>, out: &mut Polled) -> Result<(), String> {
+        let id = row.value(0)?.as_i64().ok_or("a polled row has no id (NULL)")?;
+        let ts = match row.value(1)? {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        };
+        let bad = |why: String| format!("row with id {id}: {why}");
+        let key = match row.value(2).map_err(bad)? {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        };
+        out.rows += 1;
+        out.last = Some(Position { ts, id });
         if self.plain {
-            let out =
-                rows.into_iter().map(|(_, (k, v))| (k.map(String::into_bytes), v.into_bytes()));
-            return Ok((out.collect(), 0));
+            out.messages.push((key.map(String::into_bytes), self.json(&row).map_err(bad)?));
+            return Ok(());
         }
-        let mut out = Vec::with_capacity(rows.len());
-        let mut filtered = 0;
-        for (at, (key, payload)) in rows {
-            let bad = |why: String| OperatorError::Fatal(format!("row with id {}: {why}", at.id));
-            let record: serde_json::Value = serde_json::from_str(&payload)
-                .map_err(|e| bad(format!("the database's JSON of the row: {e}")))?;
-            let record = match self.pipeline.apply(record).map_err(bad)? {
-                Applied::Keep(r) => r,
-                Applied::Filtered => {
-                    filtered += 1;
-                    continue;
-                }
-            };
-            let key = match key {
-                Some(k) => Some(self.encoder.key(&serde_json::Value::String(k)).map_err(bad)?),
-                None => None,
-            };
-            out.push((key, self.encoder.value(&record).map_err(bad)?));
+        let mut record = Map::with_capacity(self.names.len());
+        for (i, name) in self.names.iter().enumerate() {
+            record.insert(name.clone(), row.value(FIRST_MESSAGE_COLUMN + i).map_err(bad)?);
         }
-        Ok((out, filtered))
+        let record = match self.pipeline.apply(Value::Object(record)).map_err(bad)? {
+            Applied::Keep(r) => r,
+            Applied::Filtered => {
+                out.filtered += 1;
+                return Ok(());
+            }
+        };
+        let key = match key {
+            Some(k) => Some(self.encoder.key(&Value::String(k)).map_err(bad)?),
+            None => None,
+        };
+        out.messages.push((key, self.encoder.value(&record).map_err(bad)?));
+        Ok(())
+    }
+
+    /// The message columns of `row` as one JSON object, in column order.
+    fn json(&self, row: &DbRow<'_>) -> Result<Vec<u8>, String> {
+        let mut buf = Vec::with_capacity(16 * self.keys.len() + 2);
+        buf.push(b'{');
+        for (i, key) in self.keys.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(key);
+            let v = row.value(FIRST_MESSAGE_COLUMN + i)?;
+            serde_json::to_writer(&mut buf, &v).map_err(|e| e.to_string())?;
+        }
+        buf.push(b'}');
+        Ok(buf)
     }
 }
 
@@ -91,6 +122,10 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
         )));
     }
     let query = poll_query(&pool, dialect, task, &id).await?;
+    pool.close().await;
+    let mut db = Db::connect(&ctx.connection(&task.sql_connection)?)
+        .await
+        .map_err(|e| OperatorError::Retryable(format!("`sql_connection` of task `{id}`: {e}")))?;
     let store_err = |e: crate::store::StoreError| {
         OperatorError::Retryable(format!("cursor `{cursor_name}` in the metadata database: {e}"))
     };
@@ -106,7 +141,15 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
     let settings = &task.record_settings;
     let program = Program::for_task(ctx, settings);
     let encoder = Encoder::new(ctx, settings, &topic).await?;
-    let messages = Messages { encoder, pipeline: program.compile()?, plain: settings.is_plain() };
+    let names: Vec<String> = query.columns.iter().map(|c| c.name.clone()).collect();
+    let keys = names.iter().map(|n| format!("{}:", Value::String(n.clone())).into_bytes());
+    let messages = Messages {
+        encoder,
+        pipeline: program.compile()?,
+        plain: settings.is_plain(),
+        keys: keys.collect(),
+        names,
+    };
 
     let started = Instant::now();
     let deadline = match task.until {
@@ -118,23 +161,25 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
     // The next poll runs while the current batch is produced: it reads after the batch's last
     // row, which moves nothing stored; the cursor is written only once the batch is
     // acknowledged.
-    let mut polled =
-        cancellable(ctx, poll(&pool, &query, cursor.as_ref(), task.batch_size)).await?;
+    let mut polled = poll(&mut db, &query, &messages, cursor.as_ref(), task.batch_size, ctx)
+        .await
+        .map_err(|e| e.after(0))?;
     loop {
         polls += 1;
-        let got = polled.rows.len() as u64;
+        let got = polled.rows;
         let full = got >= task.batch_size;
-        let last = polled.rows.last().map(|(p, _)| p.clone());
-        let (batch, dropped) = messages.encode(polled.rows)?;
-        filtered += dropped;
-        let produce = produce_all(&producer, &topic, batch, &ctx.cancel);
+        let last = polled.last.take();
+        filtered += polled.filtered;
+        let produce = produce_all(&producer, &topic, polled.messages, &ctx.cancel);
         let ahead = async {
             match (&last, full) {
-                (Some(at), true) => Some(poll(&pool, &query, Some(at), task.batch_size).await),
+                (Some(at), true) => {
+                    Some(poll(&mut db, &query, &messages, Some(at), task.batch_size, ctx).await)
+                }
                 _ => None,
             }
         };
-        let (produced, ahead) = tokio::join!(produce, cancellable(ctx, async { Ok(ahead.await) }));
+        let (produced, ahead) = tokio::join!(produce, ahead);
         produced?;
         if let Some(last) = last {
             // Every message up to `last` is acknowledged: only now may the cursor move.
@@ -158,8 +203,8 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
         if stop || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        polled = match ahead? {
-            Some(next) => next?,
+        polled = match ahead {
+            Some(next) => next.map_err(|e| e.after(rows))?,
             None => {
                 let mut wait = task.poll_interval.0;
                 if let Some(d) = deadline {
@@ -169,10 +214,13 @@ pub async fn run(ctx: &TaskContext, task: &SqlToKafkaTask) -> Result<Outcome, Op
                     () = ctx.cancel.cancelled() => return Err(killed(rows)),
                     () = tokio::time::sleep(wait) => {}
                 }
-                cancellable(ctx, poll(&pool, &query, cursor.as_ref(), task.batch_size)).await?
+                poll(&mut db, &query, &messages, cursor.as_ref(), task.batch_size, ctx)
+                    .await
+                    .map_err(|e| e.after(rows))?
             }
         };
     }
+    db.close().await;
     let secs = started.elapsed().as_secs_f64();
     let at = cursor.as_ref().map(Position::to_json);
     ctx.log.line(format!(
@@ -198,19 +246,9 @@ fn killed(rows: u64) -> OperatorError {
     ))
 }
 
-async fn cancellable<T>(
-    ctx: &TaskContext,
-    f: impl Future<Output = Result<T, OperatorError>>,
-) -> Result<T, OperatorError> {
-    tokio::select! {
-        () = ctx.cancel.cancelled() => Err(killed(0)),
-        r = f => r,
-    }
-}
-
 /// The task's polling queries, after checking every named column against the table.
 async fn poll_query(
-    pool: &AnyPool,
+    pool: &sqlx::AnyPool,
     dialect: Dialect,
     task: &SqlToKafkaTask,
     id: &str,
@@ -235,15 +273,17 @@ async fn poll_query(
         }
         _ => None,
     };
-    let columns = match &task.columns {
-        Some(list) => {
-            for c in list {
-                sql_link::find(&cols, c, id, "columns", table)?;
-            }
-            list.clone()
-        }
-        None => cols.iter().map(|c| c.name.clone()).collect(),
+    let chosen: Vec<&sql_link::Column> = match &task.columns {
+        Some(list) => list
+            .iter()
+            .map(|c| sql_link::find(&cols, c, id, "columns", table))
+            .collect::<Result<_, _>>()?,
+        None => cols.iter().collect(),
     };
+    let columns = chosen
+        .into_iter()
+        .map(|c| MessageColumn { name: c.name.clone(), select: select(dialect, &c.data_type) })
+        .collect();
     let key = match &task.key_columns {
         Some(list) => {
             for c in list {
@@ -267,52 +307,75 @@ async fn poll_query(
     })
 }
 
+/// How a message column of catalog type `data_type` is selected, so that the SQL layer's
+/// mapping reads it as the `sql` task reads the same column where it can, and as text or
+/// PostgreSQL's own JSON where the driver alone could not.
+fn select(dialect: Dialect, data_type: &str) -> Select {
+    match dialect {
+        Dialect::Postgres if !pg_reads_natively(data_type) => Select::ToJson,
+        Dialect::MySql if data_type.ends_with("char") || data_type.ends_with("text") => {
+            Select::Text
+        }
+        _ => Select::Column,
+    }
+}
+
 /// One poll: the next `limit` rows after `after`, completed to the end of the last
 /// timestamp group when the LIMIT cut it.
 async fn poll(
-    pool: &AnyPool,
+    db: &mut Db,
     q: &PollQuery,
+    messages: &Messages<'_>,
     after: Option<&Position>,
     limit: u64,
-) -> Result<Polled, OperatorError> {
+    ctx: &TaskContext,
+) -> Result<Polled, PollError> {
+    let mut out = Polled::default();
     let (sql, binds) = q.next(after, limit);
-    let mut rows = fetch(pool, &sql, binds).await?;
-    if rows.len() as u64 >= limit {
-        while let Some((last, _)) = rows.last() {
-            let Some((sql, binds)) = q.group_rest(last, limit) else { break };
-            let rest = fetch(pool, &sql, binds).await?;
-            let more = rest.len() as u64 >= limit;
-            rows.extend(rest);
-            if !more {
-                break;
-            }
-        }
+    let mut got = fetch(db, &sql, binds, messages, &mut out, ctx).await?;
+    while got >= limit {
+        let Some(last) = out.last.clone() else { break };
+        let Some((sql, binds)) = q.group_rest(&last, limit) else { break };
+        got = fetch(db, &sql, binds, messages, &mut out, ctx).await?;
     }
-    Ok(Polled { rows })
+    Ok(out)
 }
 
+/// Runs one polling query, reading its rows into `out`; the rows it read.
 async fn fetch(
-    pool: &AnyPool,
+    db: &mut Db,
     sql: &str,
     binds: Vec<Bind>,
-) -> Result<Vec<(Position, RowText)>, OperatorError> {
-    let mut query = sqlx::query(sql);
-    for b in binds {
-        query = match b {
-            Bind::Text(t) => query.bind(t),
-            Bind::Int(i) => query.bind(i),
-        };
-    }
-    let failed = |e: sqlx::Error| OperatorError::Retryable(format!("polling failed: {e}"));
-    let rows = query.fetch_all(pool).await.map_err(failed)?;
-    rows.iter()
-        .map(|r| {
-            let id: i64 = r.try_get(0)?;
-            let ts: Option<String> = r.try_get(1)?;
-            let key: Option<String> = r.try_get(2)?;
-            let payload: String = r.try_get(3)?;
-            Ok((Position { ts, id }, (key, payload)))
+    messages: &Messages<'_>,
+    out: &mut Polled,
+    ctx: &TaskContext,
+) -> Result<u64, PollError> {
+    let values: Vec<Value> = binds
+        .into_iter()
+        .map(|b| match b {
+            Bind::Text(t) => Value::String(t),
+            Bind::Int(i) => Value::from(i),
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(failed)
+        .collect();
+    let before = out.rows;
+    db.execute(sql, &values, &ctx.cancel, &mut |row| messages.take(row, out))
+        .await
+        .map_err(PollError)?;
+    Ok(out.rows - before)
+}
+
+/// Why a poll failed.
+struct PollError(DbError);
+
+impl PollError {
+    /// The task's error, `rows` rows into the try. A row that cannot become a message fails
+    /// the try for good (the table is the task's own input); a cancel is a kill; anything
+    /// else (a lost connection, a lock timeout, a failover) may pass on a retry.
+    fn after(self, rows: u64) -> OperatorError {
+        match self.0 {
+            DbError::Cancelled => killed(rows),
+            DbError::Row(why) => OperatorError::Fatal(why),
+            e => OperatorError::Retryable(format!("polling failed: {e}")),
+        }
+    }
 }

@@ -6,7 +6,9 @@
 //! by both, and only those older than the database's clock minus the lag (the clock is read
 //! in the query, so the application's and Updraft's clocks never matter). The timestamp
 //! travels as the database's own text of the value and is cast back to the column's type, so
-//! no precision or zone is lost on the way.
+//! no precision or zone is lost on the way. The message columns are selected as they are and
+//! read in Rust by the SQL layer's mapping of column types to JSON, the `sql` task's; on
+//! PostgreSQL a column of a type that mapping does not know is selected as `to_json(column)`.
 //!
 //! Invariants: identifiers are quoted by the dialect, values bound; a batch cut by the LIMIT
 //! is completed to the end of its last timestamp group ([`PollQuery::group_rest`]) before the
@@ -60,6 +62,31 @@ pub enum Bind {
     Int(i64),
 }
 
+/// Where the message columns start in a polled row: after the id, the timestamp and the key.
+pub const FIRST_MESSAGE_COLUMN: usize = 3;
+
+/// A column of the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageColumn {
+    /// Its plain name.
+    pub name: String,
+    /// How it is selected.
+    pub select: Select,
+}
+
+/// How a message column is selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Select {
+    /// As it is.
+    Column,
+    /// As `to_json(column)`: a PostgreSQL type the SQL layer does not read itself.
+    ToJson,
+    /// As `CAST(column AS CHAR)`: a MySQL text column. With a binary collation (`_bin`, and
+    /// MariaDB's `JSON`) the server flags it binary, which the driver cannot tell from
+    /// `VARBINARY`; the cast gives it the connection's character set.
+    Text,
+}
+
 /// The shape of a table's polling queries, built once per task.
 #[derive(Debug, Clone)]
 pub struct PollQuery {
@@ -70,8 +97,8 @@ pub struct PollQuery {
     pub id: String,
     /// Quoted timestamp column and the type its cursor value is cast back to.
     pub ts: Option<(String, String)>,
-    /// Message columns (plain names).
-    pub columns: Vec<String>,
+    /// Message columns, in message order.
+    pub columns: Vec<MessageColumn>,
     /// Key columns (plain names).
     pub key: Vec<String>,
     /// The lag, in microseconds.
@@ -79,7 +106,9 @@ pub struct PollQuery {
 }
 
 impl PollQuery {
-    /// The selected expressions: id, timestamp text (or NULL), key text, JSON payload.
+    /// The selected expressions: id, timestamp text (or NULL), key text (one column's text, or
+    /// a JSON array of several), then the message columns under their own names, from
+    /// [`FIRST_MESSAGE_COLUMN`] on.
     fn select_list(&self) -> String {
         let d = self.dialect;
         let col = |c: &str| format!("t.{}", d.quote(c));
@@ -106,28 +135,17 @@ impl PollQuery {
                 format!("JSON_ARRAY({})", cols.join(", "))
             }
         };
-        let payload = match d {
-            // to_json of a row has no argument limit (json_build_object stops at 50 columns).
-            Dialect::Postgres => "CAST(to_json(m) AS TEXT)".to_string(),
-            Dialect::MySql | Dialect::Sqlite => {
-                let pairs: Vec<String> =
-                    self.columns.iter().map(|c| format!("'{c}', {}", col(c))).collect();
-                format!("JSON_OBJECT({})", pairs.join(", "))
-            }
-        };
-        format!("CAST(t.{} AS {int}), {ts}, {key}, {payload}", self.id)
-    }
-
-    /// `FROM` with, on PostgreSQL, the message columns as a row `m` for `to_json`.
-    fn from(&self) -> String {
-        match self.dialect {
-            Dialect::Postgres => {
-                let cols: Vec<String> =
-                    self.columns.iter().map(|c| format!("t.{}", self.dialect.quote(c))).collect();
-                format!("{} t CROSS JOIN LATERAL (SELECT {}) m", self.table, cols.join(", "))
-            }
-            Dialect::MySql | Dialect::Sqlite => format!("{} t", self.table),
+        let mut list = format!("CAST(t.{} AS {int}), {ts}, {key}", self.id);
+        for c in &self.columns {
+            list.push_str(", ");
+            let (name, expr) = (d.quote(&c.name), col(&c.name));
+            list.push_str(&match c.select {
+                Select::Column => expr,
+                Select::ToJson => format!("to_json({expr}) AS {name}"),
+                Select::Text => format!("CAST({expr} AS CHAR) AS {name}"),
+            });
         }
+        list
     }
 
     /// Only rows older than the database's clock minus the lag.
@@ -186,9 +204,9 @@ impl PollQuery {
             format!(" WHERE {}", conds.join(" AND "))
         };
         let sql = format!(
-            "SELECT {} FROM {}{filter} ORDER BY {order} LIMIT {limit}",
+            "SELECT {} FROM {} t{filter} ORDER BY {order} LIMIT {limit}",
             self.select_list(),
-            self.from()
+            self.table
         );
         (sql, binds)
     }
@@ -199,9 +217,9 @@ impl PollQuery {
         let ((ts, _), Some(at_ts)) = (self.ts.as_ref()?, &at.ts) else { return None };
         let id = &self.id;
         let sql = format!(
-            "SELECT {} FROM {} WHERE t.{ts} = {} AND t.{id} > {} ORDER BY t.{id} LIMIT {limit}",
+            "SELECT {} FROM {} t WHERE t.{ts} = {} AND t.{id} > {} ORDER BY t.{id} LIMIT {limit}",
             self.select_list(),
-            self.from(),
+            self.table,
             self.cast_ts(1),
             self.dialect.placeholder(2),
         );
@@ -219,7 +237,12 @@ mod tests {
             table: dialect.quote("s.t"),
             id: dialect.quote("id"),
             ts: ts.then(|| (dialect.quote("ts"), "timestamptz".to_string())),
-            columns: vec!["id".into(), "ts".into(), "v".into()],
+            columns: ["id", "ts", "v"]
+                .map(|c| MessageColumn {
+                    name: c.into(),
+                    select: if c == "v" { Select::ToJson } else { Select::Column },
+                })
+                .to_vec(),
             key: vec!["id".into()],
             lag_us: 5_000_000,
         }
@@ -244,9 +267,8 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT CAST(t.\"id\" AS BIGINT), CAST(t.\"ts\" AS TEXT), CAST(t.\"id\" AS TEXT), \
-             CAST(to_json(m) AS TEXT) FROM \"s\".\"t\" t CROSS JOIN LATERAL (SELECT t.\"id\", \
-             t.\"ts\", t.\"v\") m WHERE t.\"ts\" < CURRENT_TIMESTAMP - INTERVAL '5000000 \
-             microseconds' AND (t.\"ts\" > CAST($1 AS timestamptz) OR (t.\"ts\" = CAST($2 AS \
+             t.\"id\", t.\"ts\", to_json(t.\"v\") AS \"v\" FROM \"s\".\"t\" t WHERE t.\"ts\" < \
+             CURRENT_TIMESTAMP - INTERVAL '5000000 microseconds' AND (t.\"ts\" > CAST($1 AS timestamptz) OR (t.\"ts\" = CAST($2 AS \
              timestamptz) AND t.\"id\" > $3)) ORDER BY t.\"ts\", t.\"id\" LIMIT 100"
         );
         assert_eq!(binds, vec![Bind::Text("T".into()), Bind::Text("T".into()), Bind::Int(3)]);
@@ -258,7 +280,7 @@ mod tests {
     fn mysql_and_incrementing_shapes() {
         let q = query(Dialect::MySql, true);
         let (sql, _) = q.next(None, 10);
-        assert!(sql.contains("JSON_OBJECT('id', t.`id`, 'ts', t.`ts`, 'v', t.`v`)"), "{sql}");
+        assert!(sql.starts_with("SELECT CAST(t.`id` AS SIGNED), CAST(t.`ts` AS CHAR), "), "{sql}");
         assert!(sql.contains("t.`ts` < CURRENT_TIMESTAMP(6) - INTERVAL 5000000 MICROSECOND"));
         let q = query(Dialect::MySql, false);
         let (sql, binds) = q.next(Some(&Position { ts: None, id: 9 }), 10);

@@ -126,6 +126,37 @@ pub(super) fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, S
     })
 }
 
+/// Whether [`pg_value`] reads a PostgreSQL column of catalog type `data_type`
+/// (`information_schema.columns.data_type`, lower-case) itself. A reader of a whole table
+/// (`sql_to_kafka`) selects the other columns — arrays, intervals, network addresses,
+/// composites, extension types — through `to_json`, PostgreSQL's own JSON form of them.
+pub fn pg_reads_natively(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "boolean"
+            | "smallint"
+            | "integer"
+            | "bigint"
+            | "oid"
+            | "real"
+            | "double precision"
+            | "numeric"
+            | "date"
+            | "time without time zone"
+            | "timestamp without time zone"
+            | "timestamp with time zone"
+            | "uuid"
+            | "json"
+            | "jsonb"
+            | "bytea"
+            | "text"
+            | "character varying"
+            | "character"
+            | "name"
+            | "\"char\""
+    )
+}
+
 /// Column `i` of a MySQL/MariaDB row as JSON.
 pub(super) fn mysql_value(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Value, String> {
     let col = &row.columns()[i];
