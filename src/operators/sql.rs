@@ -22,4 +22,4 @@ pub use crate::dag::sql_text::{
 };
 pub use db::{Db, DbError, DbRow};
 pub use task::{XCOM_MAX_BYTES, XCOM_MAX_ROWS, run};
-pub use values::pg_reads_natively;
+pub use values::{Cell, pg_reads_natively};

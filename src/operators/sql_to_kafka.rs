@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
 use super::records::Encoder;
 use super::records::transform::{Applied, Pipeline, Program};
-use super::sql::{Db, DbError, DbRow, pg_reads_natively};
+use super::sql::{Cell, Db, DbError, DbRow, pg_reads_natively};
 use super::sql_link::{self, Dialect, SqlText};
 use super::table_cursor::{Bind, FIRST_MESSAGE_COLUMN, MessageColumn, PollQuery, Position, Select};
 use super::{OperatorError, Outcome, TaskContext};
@@ -52,18 +52,10 @@ impl Messages<'_> {
     /// Reads one polled row into `out`. A row a step or the encoder fails on fails the try,
     /// naming its id: the table is the task's own input.
     fn take(&self, row: DbRow<'_>, out: &mut Polled) -> Result<(), String> {
-        let id = row.value(0)?.as_i64().ok_or("a polled row has no id (NULL)")?;
-        let ts = match row.value(1)? {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            other => Some(other.to_string()),
-        };
+        let Cell::Int(id) = row.cell(0)? else { return Err("a polled row has no id".into()) };
+        let ts = text_of(row.cell(1)?);
         let bad = |why: String| format!("row with id {id}: {why}");
-        let key = match row.value(2).map_err(bad)? {
-            Value::Null => None,
-            Value::String(s) => Some(s),
-            other => Some(other.to_string()),
-        };
+        let key = text_of(row.cell(2).map_err(bad)?);
         out.rows += 1;
         out.last = Some(Position { ts, id });
         if self.plain {
@@ -98,11 +90,20 @@ impl Messages<'_> {
                 buf.push(b',');
             }
             buf.extend_from_slice(key);
-            let v = row.value(FIRST_MESSAGE_COLUMN + i)?;
-            serde_json::to_writer(&mut buf, &v).map_err(|e| e.to_string())?;
+            row.cell(FIRST_MESSAGE_COLUMN + i)?.write_json(&mut buf)?;
         }
         buf.push(b'}');
         Ok(buf)
+    }
+}
+
+/// The text of a polled column that the query cast to text (the timestamp, the key).
+fn text_of(cell: Cell<'_>) -> Option<String> {
+    match cell {
+        Cell::Null => None,
+        Cell::Text(s) => Some(s.to_string()),
+        Cell::Owned(s) => Some(s),
+        other => Some(other.into_value().to_string()),
     }
 }
 

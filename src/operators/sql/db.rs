@@ -34,7 +34,7 @@ use sqlx::{ConnectOptions, Connection as _, Either, Executor, Row as _, Statemen
 use tokio_util::sync::CancellationToken;
 
 use super::connect::{Stopper, mysql_options, pg_options, sqlite_options};
-use super::values::{self, bind_typed};
+use super::values::{self, Cell, bind_typed};
 use crate::dag::sql_text::Dialect;
 use crate::operators::Connection;
 
@@ -296,7 +296,7 @@ pub enum DbRow<'r> {
     Lite(&'r SqliteRow),
 }
 
-impl DbRow<'_> {
+impl<'r> DbRow<'r> {
     /// How many columns the row has.
     pub fn len(&self) -> usize {
         match self {
@@ -311,22 +311,27 @@ impl DbRow<'_> {
         self.len() == 0
     }
 
-    /// Column `i` (0-based, below [`len`](Self::len)) as JSON; an error names the column and
-    /// its type when that type has no JSON form.
-    pub fn value(&self, i: usize) -> Result<Value, String> {
+    /// Column `i` (0-based, below [`len`](Self::len)), its text borrowed from the row; an
+    /// error names the column and its type when that type has no JSON form.
+    pub fn cell(&self, i: usize) -> Result<Cell<'r>, String> {
         match self {
-            DbRow::Pg(r) => values::pg_value(r, i),
-            DbRow::My(r) => values::mysql_value(r, i),
-            DbRow::Lite(r) => values::sqlite_value(r, i),
+            DbRow::Pg(r) => values::pg_cell(r, i),
+            DbRow::My(r) => values::mysql_cell(r, i),
+            DbRow::Lite(r) => values::sqlite_cell(r, i),
         }
+    }
+
+    /// Column `i` as JSON.
+    pub fn value(&self, i: usize) -> Result<Value, String> {
+        self.cell(i).map(Cell::into_value)
     }
 
     /// The whole row as a JSON object keyed by column name.
     pub fn to_map(&self) -> Result<Map<String, Value>, String> {
         match self {
-            DbRow::Pg(r) => values::row_map(*r, values::pg_value),
-            DbRow::My(r) => values::row_map(*r, values::mysql_value),
-            DbRow::Lite(r) => values::row_map(*r, values::sqlite_value),
+            DbRow::Pg(r) => values::row_map(*r, values::pg_cell),
+            DbRow::My(r) => values::row_map(*r, values::mysql_cell),
+            DbRow::Lite(r) => values::row_map(*r, values::sqlite_cell),
         }
     }
 }

@@ -57,76 +57,129 @@ pub(super) fn column_error(name: &str, ty: &str, e: impl std::fmt::Display) -> S
     )
 }
 
-fn float(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+/// One column's value as the mapping reads it, borrowing text from the row where it can: a
+/// reader that writes JSON text (`sql_to_kafka`'s messages) writes it without building a
+/// [`Value`], and [`Cell::into_value`] gives the same JSON as a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'r> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    /// Not finite: `null`.
+    Float(f64),
+    /// Text of the row.
+    Text(&'r str),
+    /// Text made from the value (a date, a decimal, base64).
+    Owned(String),
+    /// A JSON column.
+    Json(Value),
 }
 
-fn utc(t: DateTime<Utc>) -> Value {
-    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+impl Cell<'_> {
+    /// The cell as a JSON value.
+    pub fn into_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(n) => Value::from(n),
+            Cell::UInt(n) => Value::from(n),
+            Cell::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Cell::Text(s) => Value::String(s.to_string()),
+            Cell::Owned(s) => Value::String(s),
+            Cell::Json(v) => v,
+        }
+    }
+
+    /// Appends the cell's JSON text (what [`into_value`](Self::into_value) serializes to).
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        let r = match self {
+            Cell::Null => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            Cell::Bool(b) => serde_json::to_writer(&mut *out, b),
+            Cell::Int(n) => serde_json::to_writer(&mut *out, n),
+            Cell::UInt(n) => serde_json::to_writer(&mut *out, n),
+            Cell::Float(f) if f.is_finite() => serde_json::to_writer(&mut *out, f),
+            Cell::Float(_) => {
+                out.extend_from_slice(b"null");
+                Ok(())
+            }
+            Cell::Text(s) => serde_json::to_writer(&mut *out, s),
+            Cell::Owned(s) => serde_json::to_writer(&mut *out, s),
+            Cell::Json(v) => serde_json::to_writer(&mut *out, v),
+        };
+        r.map_err(|e| e.to_string())
+    }
 }
 
-fn b64(bytes: &[u8]) -> Value {
-    Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+fn utc(t: DateTime<Utc>) -> Cell<'static> {
+    Cell::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
-/// A row as a JSON object, one column at a time by `value`.
-pub(super) fn row_map<R: Row>(
-    row: &R,
-    value: fn(&R, usize) -> Result<Value, String>,
+fn b64(bytes: &[u8]) -> Cell<'static> {
+    Cell::Owned(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// A row as a JSON object, one column at a time by `cell`.
+pub(super) fn row_map<'r, R: Row>(
+    row: &'r R,
+    cell: fn(&'r R, usize) -> Result<Cell<'r>, String>,
 ) -> Result<Map<String, Value>, String> {
     let mut out = Map::new();
     for (i, col) in row.columns().iter().enumerate() {
-        out.insert(col.name().to_string(), value(row, i)?);
+        out.insert(col.name().to_string(), cell(row, i)?.into_value());
     }
     Ok(out)
 }
 
-/// Column `i` of a PostgreSQL row as JSON.
-pub(super) fn pg_value(row: &sqlx::postgres::PgRow, i: usize) -> Result<Value, String> {
+/// Column `i` of a PostgreSQL row.
+pub(super) fn pg_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell<'_>, String> {
     let col = &row.columns()[i];
     let name = col.name();
     let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
     if raw.is_null() {
-        return Ok(Value::Null);
+        return Ok(Cell::Null);
     }
-    let ty = col.type_info().name().to_string();
-    let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
+    let ty = col.type_info().name();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, ty, e);
     macro_rules! get {
         ($t:ty) => {
             row.try_get::<$t, _>(i).map_err(|e| fail(&e))?
         };
     }
-    Ok(match ty.as_str() {
-        "BOOL" => Value::Bool(get!(bool)),
-        "INT2" => Value::from(get!(i16)),
-        "INT4" => Value::from(get!(i32)),
-        "INT8" => Value::from(get!(i64)),
-        "OID" => Value::from(get!(sqlx::postgres::types::Oid).0),
-        "FLOAT4" => float(f64::from(get!(f32))),
-        "FLOAT8" => float(get!(f64)),
+    Ok(match ty {
+        "BOOL" => Cell::Bool(get!(bool)),
+        "INT2" => Cell::Int(get!(i16).into()),
+        "INT4" => Cell::Int(get!(i32).into()),
+        "INT8" => Cell::Int(get!(i64)),
+        "OID" => Cell::UInt(get!(sqlx::postgres::types::Oid).0.into()),
+        "FLOAT4" => Cell::Float(get!(f32).into()),
+        "FLOAT8" => Cell::Float(get!(f64)),
         "NUMERIC" => {
             let bytes = raw.as_bytes().map_err(|e| fail(&e))?;
-            Value::String(super::numeric::pg_numeric_text(bytes).map_err(|e| fail(&e))?)
+            Cell::Owned(super::numeric::pg_numeric_text(bytes).map_err(|e| fail(&e))?)
         }
-        "DATE" => Value::String(get!(NaiveDate).to_string()),
-        "TIME" => Value::String(get!(NaiveTime).to_string()),
+        "DATE" => Cell::Owned(get!(NaiveDate).to_string()),
+        "TIME" => Cell::Owned(get!(NaiveTime).to_string()),
         "TIMESTAMP" => utc(get!(NaiveDateTime).and_utc()),
         "TIMESTAMPTZ" => utc(get!(DateTime<Utc>)),
-        "UUID" => Value::String(get!(uuid::Uuid).to_string()),
-        "JSON" | "JSONB" => get!(Value),
-        "BYTEA" => b64(&get!(Vec<u8>)),
+        "UUID" => Cell::Owned(get!(uuid::Uuid).to_string()),
+        "JSON" | "JSONB" => Cell::Json(get!(Value)),
+        "BYTEA" => b64(get!(&[u8])),
         "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" | "CITEXT" => {
-            Value::String(get!(String))
+            Cell::Text(get!(&str))
         }
         // An enum's binary form is its label; other types are refused below.
         _ if matches!(col.type_info().kind(), sqlx::postgres::PgTypeKind::Enum(_)) => {
-            Value::String(raw.as_str().map_err(|e| fail(&e))?.to_string())
+            Cell::Text(raw.as_str().map_err(|e| fail(&e))?)
         }
         _ => return Err(fail(&"no conversion")),
     })
 }
 
-/// Whether [`pg_value`] reads a PostgreSQL column of catalog type `data_type`
+/// Whether [`pg_cell`] reads a PostgreSQL column of catalog type `data_type`
 /// (`information_schema.columns.data_type`, lower-case) itself. A reader of a whole table
 /// (`sql_to_kafka`) selects the other columns — arrays, intervals, network addresses,
 /// composites, extension types — through `to_json`, PostgreSQL's own JSON form of them.
@@ -157,62 +210,63 @@ pub fn pg_reads_natively(data_type: &str) -> bool {
     )
 }
 
-/// Column `i` of a MySQL/MariaDB row as JSON.
-pub(super) fn mysql_value(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Value, String> {
+/// Column `i` of a MySQL/MariaDB row.
+pub(super) fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell<'_>, String> {
     let col = &row.columns()[i];
     let name = col.name();
     let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
     if raw.is_null() {
-        return Ok(Value::Null);
+        return Ok(Cell::Null);
     }
-    let ty = col.type_info().name().to_string();
-    let fail = |e: &dyn std::fmt::Display| column_error(name, &ty, e);
+    let ty = col.type_info().name();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, ty, e);
     macro_rules! get {
         ($t:ty) => {
             row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
         };
     }
-    Ok(match ty.as_str() {
-        "BOOLEAN" => Value::Bool(get!(bool)),
-        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Value::from(get!(i64)),
-        t if t.ends_with("UNSIGNED") || t == "BIT" || t == "YEAR" => Value::from(get!(u64)),
-        "FLOAT" => float(f64::from(get!(f32))),
-        "DOUBLE" => float(get!(f64)),
-        "DATE" => Value::String(get!(NaiveDate).to_string()),
+    Ok(match ty {
+        "BOOLEAN" => Cell::Bool(get!(bool)),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => Cell::Int(get!(i64)),
+        t if t.ends_with("UNSIGNED") || t == "BIT" || t == "YEAR" => Cell::UInt(get!(u64)),
+        "FLOAT" => Cell::Float(get!(f32).into()),
+        "DOUBLE" => Cell::Float(get!(f64)),
+        "DATE" => Cell::Owned(get!(NaiveDate).to_string()),
         "DATETIME" => utc(get!(NaiveDateTime).and_utc()),
         "TIMESTAMP" => utc(get!(DateTime<Utc>)),
         "JSON" => {
-            let text = get!(String);
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            let text = get!(&str);
+            serde_json::from_str(text).map_or(Cell::Text(text), Cell::Json)
         }
         "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
-            b64(&get!(Vec<u8>))
+            b64(get!(&[u8]))
         }
         // DECIMAL, TIME (which may exceed a day), text, ENUM and SET: the server's text.
-        _ => Value::String(get!(String)),
+        _ => Cell::Text(get!(&str)),
     })
 }
 
-/// Column `i` of a SQLite row as JSON: by the value's storage class, and a column declared
-/// `BOOLEAN` holding 0 or 1 as a boolean.
-pub(super) fn sqlite_value(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Value, String> {
+/// Column `i` of a SQLite row, by the value's storage class; a column declared `BOOLEAN`
+/// holding 0 or 1 is a boolean.
+pub(super) fn sqlite_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell<'_>, String> {
     let col = &row.columns()[i];
     let name = col.name();
     let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    let storage = raw.type_info().name().to_string();
-    let declared = col.type_info().name().to_ascii_uppercase();
-    let fail = |e: &dyn std::fmt::Display| column_error(name, &storage, e);
+    let info = raw.type_info();
+    let storage = info.name();
+    let declared = col.type_info().name();
+    let fail = |e: &dyn std::fmt::Display| column_error(name, storage, e);
     macro_rules! get {
         ($t:ty) => {
             row.try_get_unchecked::<$t, _>(i).map_err(|e| fail(&e))?
         };
     }
-    Ok(match storage.as_str() {
-        "NULL" => Value::Null,
-        "INTEGER" if declared == "BOOLEAN" => Value::Bool(get!(i64) != 0),
-        "INTEGER" => Value::from(get!(i64)),
-        "REAL" => float(get!(f64)),
-        "BLOB" => b64(&get!(Vec<u8>)),
-        _ => Value::String(get!(String)),
+    Ok(match storage {
+        "NULL" => Cell::Null,
+        "INTEGER" if declared.eq_ignore_ascii_case("BOOLEAN") => Cell::Bool(get!(i64) != 0),
+        "INTEGER" => Cell::Int(get!(i64)),
+        "REAL" => Cell::Float(get!(f64)),
+        "BLOB" => b64(get!(&[u8])),
+        _ => Cell::Text(get!(&str)),
     })
 }
