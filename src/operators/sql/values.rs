@@ -8,6 +8,11 @@
 //! timestamp without time zone is read as UTC, which every session is set to); JSON columns
 //! are JSON values; UUIDs strings; binary columns base64 (standard alphabet, padded). A column
 //! type with no mapping here is an error naming the column and its type, asking for a cast.
+//! Each column is read once into a [`Cell`], which borrows text from the row: a caller builds
+//! a JSON value from it, or writes its JSON text straight out. MySQL sends a text column of a
+//! binary collation (`utf8mb4_bin`, MariaDB's `JSON`) flagged binary, and the driver does not
+//! pass on the character set that would tell it from `VARBINARY`: it reads as base64 unless
+//! the query casts it (`CAST(c AS CHAR)`; `sql_to_kafka` does so from the catalog).
 //!
 //! Parameters: PostgreSQL receives every value as text and the statement casts it to the type
 //! the server infers for its spot (see `db.rs`), so `'2026-01-02'` works for a date and `'5'`
