@@ -112,9 +112,26 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Foreach {
     /// Items written in the file.
-    List(Vec<serde_json::Value>),
+    List(#[serde(with = "shared_list")] std::sync::Arc<Vec<serde_json::Value>>),
     /// A template rendered when the upstream tasks are done; must render to a JSON/YAML list.
     Template(String),
+}
+
+/// `Foreach::List`'s items, shared by every clone of the task (a try clones its task; a list
+/// of 10,000 items copied per try made a wide fan-out quadratic), serialized as the list.
+mod shared_list {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(items: &Arc<Vec<Value>>, s: S) -> Result<S::Ok, S::Error> {
+        items.as_slice().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<Value>>, D::Error> {
+        Vec::<Value>::deserialize(d).map(Arc::new)
+    }
 }
 
 /// Airflow's trigger rules: when a task may run given its upstream tasks' states.

@@ -268,7 +268,7 @@ impl Scheduler {
     ) -> Result<(), SchedulerError> {
         let task = &dag.tasks[&placeholder.task_id];
         let items = match &task.foreach {
-            Some(Foreach::List(items)) => Ok(items.clone()),
+            Some(Foreach::List(items)) => Ok(items.to_vec()),
             Some(Foreach::Template(text)) => {
                 let xcoms = self.store.run_xcoms(run.id).await?;
                 let db_variables = self.store.list_variables().await?;

@@ -19,6 +19,7 @@ mod admin;
 mod clean;
 mod cursors;
 mod dags;
+mod group;
 mod ids;
 mod migrations;
 mod pools;
@@ -134,6 +135,8 @@ pub struct Store {
     /// writers queue in Rust instead of failing with SQLITE_BUSY. On PostgreSQL the same pool.
     writer: AnyPool,
     backend: Backend,
+    /// The start and end of tries, written in batches (`group.rs`).
+    group: std::sync::Arc<group::Group>,
 }
 
 impl Store {
@@ -159,8 +162,10 @@ impl Store {
                 private_sqlite_files(url)?;
                 let url =
                     if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+                // A connection to a local file cannot go stale: no ping before each use (a
+                // round trip to the connection's thread per statement of the hot path).
                 let options = || {
-                    AnyPoolOptions::new().after_connect(|conn, _| {
+                    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; NORMAL sync is durable
                             // across process crashes (only an OS crash may lose the last
@@ -176,7 +181,7 @@ impl Store {
                 };
                 let writer = options().max_connections(1).connect(&url).await?;
                 let pool = options().max_connections(4).connect(&url).await?;
-                Ok(Store { pool, writer, backend })
+                Ok(Store { pool, writer, backend, group: Default::default() })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -184,7 +189,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
                     .await?;
-                Ok(Store { writer: pool.clone(), pool, backend })
+                Ok(Store { writer: pool.clone(), pool, backend, group: Default::default() })
             }
         }
     }

@@ -8,6 +8,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use tokio::sync::oneshot;
+
+use super::group::{Job, StartTry};
 use super::tis::{TI_COLS, TiRow, ti_row};
 use super::{Result, Store, opt_time, parse_col, to_us};
 use crate::model::{self, TaskState, TiId};
@@ -78,76 +81,28 @@ pub struct TryProcess {
 impl Store {
     /// Starts the next try of a queued instance: queued -> running with the try number
     /// `model::start_try` decides (a sensor's re-poke keeps its try), stamps host, pid and
-    /// owner, and records the try. Returns None when the instance was not queued any more
-    /// (someone else took or changed it).
+    /// owner, and records the try (written with the other tries starting or ending meanwhile:
+    /// `group.rs`). Returns None when the instance was not queued any more (someone else took
+    /// or changed it).
     pub async fn start_try(
         &self,
         ti_id: TiId,
         hostname: &str,
         pid: i64,
         owner_process: &str,
-        log_path: impl Fn(i64) -> String,
+        log_path: impl Fn(i64) -> String + Send + Sync + 'static,
         now: DateTime<Utc>,
     ) -> Result<Option<TiRow>> {
-        let mut tx = self.write_tx().await?;
-        let seen =
-            sqlx::query("SELECT state, try_number, first_poke_at FROM task_instance WHERE id = $1")
-                .bind(ti_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(seen) = seen else { return Ok(None) };
-        let state: TaskState = parse_col(&seen, "state")?;
-        let try_number: i64 = seen.try_get("try_number")?;
-        let first_poke: Option<i64> = seen.try_get("first_poke_at")?;
-        let Some(start) = model::start_try(state, try_number, first_poke.is_some()) else {
-            return Ok(None);
+        let start = StartTry {
+            ti_id,
+            hostname: hostname.to_string(),
+            pid,
+            owner_process: owner_process.to_string(),
+            log_path: Box::new(log_path),
+            now,
         };
-        // Compare-and-set on everything the decision read: a claimer that got there first, or
-        // a clear in between, makes this write miss.
-        let poke_cas = if first_poke.is_some() { "= $10" } else { "IS NULL" };
-        let sql = format!(
-            "UPDATE task_instance SET state = $1, try_number = $2, \
-             start_date = $3, end_date = NULL, hostname = $4, pid = $5, owner_process = $6, \
-             pgid = NULL, sid = NULL, cgroup = NULL, boot_id = NULL, requested_state = NULL, \
-             requested_max_tries = NULL, requested_note = NULL, updated_at = $3 \
-             WHERE id = $7 AND state = $8 AND try_number = $9 AND first_poke_at {poke_cas} \
-             RETURNING {TI_COLS}"
-        );
-        let mut update = sqlx::query(&sql)
-            .bind(start.state.as_str())
-            .bind(start.try_number)
-            .bind(to_us(now))
-            .bind(hostname)
-            .bind(pid)
-            .bind(owner_process)
-            .bind(ti_id)
-            .bind(state.as_str())
-            .bind(try_number);
-        if let Some(first_poke) = first_poke {
-            update = update.bind(first_poke);
-        }
-        let row = update.fetch_optional(&mut *tx).await?;
-        let Some(row) = row else { return Ok(None) };
-        let ti = ti_row(&row)?;
-        sqlx::query(
-            "INSERT INTO task_try (ti_id, try_number, state, runnable_at, queued_at, start_date, \
-             hostname, pid, owner_process, log_path) \
-             VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (ti_id, try_number) DO UPDATE SET state = 'running'",
-        )
-        .bind(ti.id)
-        .bind(ti.try_number)
-        .bind(ti.runnable_at.map(to_us))
-        .bind(ti.queued_at.map(to_us))
-        .bind(to_us(now))
-        .bind(hostname)
-        .bind(pid)
-        .bind(owner_process)
-        .bind(log_path(ti.try_number))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(ti))
+        let (to, answer) = oneshot::channel();
+        self.group_write(Job::Start(start, to), answer).await
     }
 
     /// Records the processes of a running try (its command's leader, group, session, cgroup).
@@ -194,39 +149,14 @@ impl Store {
         .transpose()
     }
 
-    /// Ends a try: running -> `f.state`, with its XCom and timings, in one transaction.
-    /// Returns false (and writes nothing) when the instance is no longer running this try
-    /// (marked or cleared before it started running, or recovered meanwhile), or when a user
-    /// asked to stop it: then `finish_stopped` records the outcome the request decides.
+    /// Ends a try: running -> `f.state`, with its XCom and timings, in one transaction (with
+    /// the other tries starting or ending meanwhile: `group.rs`). Returns false (and writes
+    /// nothing) when the instance is no longer running this try (marked or cleared before it
+    /// started running, or recovered meanwhile), or when a user asked to stop it: then
+    /// `finish_stopped` records the outcome the request decides.
     pub async fn finish_try(&self, f: &FinishTry) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
-        let end = to_us(f.end);
-        let finished_end = (f.state != TaskState::UpForReschedule).then_some(end);
-        let done = sqlx::query(
-            "UPDATE task_instance SET state = $1, next_try_at = $2, first_poke_at = $3, \
-             end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7 \
-             WHERE id = $8 AND try_number = $9 AND state = 'running' AND requested_state IS NULL",
-        )
-        .bind(f.state.as_str())
-        .bind(f.next_try_at.map(to_us))
-        .bind(f.first_poke_at.map(to_us))
-        .bind(finished_end)
-        .bind(f.rendered.as_ref().map(|v| v.to_string()))
-        .bind(f.error.clone())
-        .bind(end)
-        .bind(f.ti_id)
-        .bind(f.try_number)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        end_try_row(&mut tx, f, f.state, f.error.clone()).await?;
-        if let Some(value) = &f.xcom {
-            put_return_value(&mut tx, f.ti_id, value).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        let (to, answer) = oneshot::channel();
+        self.group_write(Job::Finish(f.clone(), to), answer).await
     }
 
     /// The tries of a task instance, first to last.
@@ -254,6 +184,103 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The statements of [`Store::start_try`], in `tx`.
+pub(super) async fn start_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    s: &StartTry,
+) -> Result<Option<TiRow>> {
+    let seen =
+        sqlx::query("SELECT state, try_number, first_poke_at FROM task_instance WHERE id = $1")
+            .bind(s.ti_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(seen) = seen else { return Ok(None) };
+    let state: TaskState = parse_col(&seen, "state")?;
+    let try_number: i64 = seen.try_get("try_number")?;
+    let first_poke: Option<i64> = seen.try_get("first_poke_at")?;
+    let Some(start) = model::start_try(state, try_number, first_poke.is_some()) else {
+        return Ok(None);
+    };
+    // Compare-and-set on everything the decision read: a claimer that got there first, or a
+    // clear in between, makes this write miss.
+    let poke_cas = if first_poke.is_some() { "= $10" } else { "IS NULL" };
+    let sql = format!(
+        "UPDATE task_instance SET state = $1, try_number = $2, \
+         start_date = $3, end_date = NULL, hostname = $4, pid = $5, owner_process = $6, \
+         pgid = NULL, sid = NULL, cgroup = NULL, boot_id = NULL, requested_state = NULL, \
+         requested_max_tries = NULL, requested_note = NULL, updated_at = $3 \
+         WHERE id = $7 AND state = $8 AND try_number = $9 AND first_poke_at {poke_cas} \
+         RETURNING {TI_COLS}"
+    );
+    let mut update = sqlx::query(&sql)
+        .bind(start.state.as_str())
+        .bind(start.try_number)
+        .bind(to_us(s.now))
+        .bind(s.hostname.as_str())
+        .bind(s.pid)
+        .bind(s.owner_process.as_str())
+        .bind(s.ti_id)
+        .bind(state.as_str())
+        .bind(try_number);
+    if let Some(first_poke) = first_poke {
+        update = update.bind(first_poke);
+    }
+    let row = update.fetch_optional(&mut **tx).await?;
+    let Some(row) = row else { return Ok(None) };
+    let ti = ti_row(&row)?;
+    sqlx::query(
+        "INSERT INTO task_try (ti_id, try_number, state, runnable_at, queued_at, start_date, \
+         hostname, pid, owner_process, log_path) \
+         VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (ti_id, try_number) DO UPDATE SET state = 'running'",
+    )
+    .bind(ti.id)
+    .bind(ti.try_number)
+    .bind(ti.runnable_at.map(to_us))
+    .bind(ti.queued_at.map(to_us))
+    .bind(to_us(s.now))
+    .bind(s.hostname.as_str())
+    .bind(s.pid)
+    .bind(s.owner_process.as_str())
+    .bind((s.log_path)(ti.try_number))
+    .execute(&mut **tx)
+    .await?;
+    Ok(Some(ti))
+}
+
+/// The statements of [`Store::finish_try`], in `tx`.
+pub(super) async fn finish_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    f: &FinishTry,
+) -> Result<bool> {
+    let end = to_us(f.end);
+    let finished_end = (f.state != TaskState::UpForReschedule).then_some(end);
+    let done = sqlx::query(
+        "UPDATE task_instance SET state = $1, next_try_at = $2, first_poke_at = $3, \
+         end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7 \
+         WHERE id = $8 AND try_number = $9 AND state = 'running' AND requested_state IS NULL",
+    )
+    .bind(f.state.as_str())
+    .bind(f.next_try_at.map(to_us))
+    .bind(f.first_poke_at.map(to_us))
+    .bind(finished_end)
+    .bind(f.rendered.as_ref().map(|v| v.to_string()))
+    .bind(f.error.clone())
+    .bind(end)
+    .bind(f.ti_id)
+    .bind(f.try_number)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    end_try_row(tx, f, f.state, f.error.clone()).await?;
+    if let Some(value) = &f.xcom {
+        put_return_value(tx, f.ti_id, value).await?;
+    }
+    Ok(true)
 }
 
 /// Closes the history row of try `f.try_number` as `state`.

@@ -69,7 +69,8 @@ pub fn log_path(settings: &Settings, ti: &TiRow, try_number: i64) -> PathBuf {
 pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError> {
     let started = Utc::now();
     let pid = i64::from(std::process::id());
-    let paths = |n| log_path(&env.settings, ti, n).display().to_string();
+    let (settings, row) = (env.settings.clone(), ti.clone());
+    let paths = move |n| log_path(&settings, &row, n).display().to_string();
     let Some(ti) =
         env.store.start_try(ti.id, &env.hostname, pid, &env.process_id, paths, started).await?
     else {

@@ -10,7 +10,7 @@ use common::{Db, Env, both};
 use std::collections::HashMap;
 use updraft::dag::parse_dag_str;
 use updraft::model::TaskState;
-use updraft::store::{NewTi, QueueCaps, Store, TiRow, TiUpdate};
+use updraft::store::{FinishTry, NewTi, QueueCaps, Store, TiRow, TiUpdate};
 
 /// A DAG of `n` independent tasks in pool `p`, one started run of it, and its instances moved
 /// to scheduled. Returns the instances.
@@ -79,4 +79,56 @@ async fn two_schedulers_never_queue_past_a_pool(env: Env) {
     assert_eq!(queued, 3, "the store agrees with what the callers were handed");
 }
 
-both!(two_workers_start_one_queued_try_once, two_schedulers_never_queue_past_a_pool);
+/// Many tries started and ended at once through one store are written in shared
+/// transactions (`store/group.rs`): each caller still gets its own compare-and-set answer.
+async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
+    let tis = scheduled_tis(&env, 12).await;
+    env.store.set_pool("p", 100, "room for all").await.expect("pool");
+    let caps = QueueCaps { free_slots: 100, max_active_tasks: &HashMap::new() };
+    let queued = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
+    assert_eq!(queued.len(), 12);
+    let log = |n: i64| format!("try-{n}.log");
+    // Two starts per instance, all at once: one of each pair wins.
+    let starts = tis.iter().flat_map(|ti| {
+        let store = &env.store;
+        [0, 1].map(move |w| store.start_try(ti.id, "host", w, "worker", log, Utc::now()))
+    });
+    let started = futures::future::join_all(starts).await;
+    for (ti, pair) in tis.iter().zip(started.chunks(2)) {
+        let won: Vec<_> = pair.iter().map(|r| r.as_ref().expect("start").is_some()).collect();
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{}: one start of two: {won:?}", ti.id);
+    }
+    // Every end at once, and one for a try that is not running: only that one misses.
+    let end = |ti: &TiRow, try_number| FinishTry {
+        ti_id: ti.id,
+        try_number,
+        state: TaskState::Success,
+        next_try_at: None,
+        first_poke_at: None,
+        end: Utc::now(),
+        error: None,
+        rendered: None,
+        xcom: Some(serde_json::json!({"ti": ti.id.0})),
+    };
+    let mut ends: Vec<FinishTry> = tis.iter().map(|ti| end(ti, 1)).collect();
+    ends.push(end(&tis[0], 7));
+    let done = futures::future::join_all(ends.iter().map(|f| env.store.finish_try(f))).await;
+    let done: Vec<bool> = done.into_iter().map(|r| r.expect("finish")).collect();
+    assert_eq!(done[..12], [true; 12], "each running try ends");
+    assert!(!done[12], "an end for try 7, which never ran, writes nothing");
+    for ti in &tis {
+        let now = env.store.get_ti(ti.id).await.expect("get").expect("exists");
+        assert_eq!((now.state, now.try_number), (TaskState::Success, 1), "{}", ti.id);
+        let tries = env.store.tries(ti.id).await.expect("tries");
+        assert_eq!(tries.len(), 1, "one try recorded: {tries:?}");
+        assert_eq!(tries[0].state, TaskState::Success);
+    }
+    let xcoms = env.store.run_xcoms(tis[0].run_pk).await.expect("xcoms");
+    assert_eq!(xcoms.len(), 12, "each try's return value stored once");
+}
+
+both!(
+    two_workers_start_one_queued_try_once,
+    two_schedulers_never_queue_past_a_pool,
+    tries_started_and_ended_together_each_get_their_own_answer
+);

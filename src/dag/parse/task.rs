@@ -289,7 +289,7 @@ fn parse_kind(
 fn parse_foreach(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Foreach> {
     match v {
         Value::Sequence(_) => match cx.json(v, path)? {
-            serde_json::Value::Array(items) => Some(Foreach::List(items)),
+            serde_json::Value::Array(items) => Some(Foreach::List(items.into())),
             _ => None,
         },
         Value::String(s) if s.contains("{{") => Some(Foreach::Template(s.clone())),

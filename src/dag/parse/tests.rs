@@ -67,7 +67,7 @@ tasks:
     assert_eq!(load.depends_on, ["extract"]);
     assert_eq!((load.retries, load.pool.as_str()), (0, "small"));
     assert_eq!(load.trigger_rule, TriggerRule::AllDone);
-    assert_eq!(load.foreach, Some(Foreach::List(vec![1.into(), "two".into()])));
+    assert_eq!(load.foreach, Some(Foreach::List(vec![1.into(), "two".into()].into())));
     assert_eq!(dag.graph.topo_order(), ["extract", "load"]);
 }
 

@@ -15,7 +15,9 @@ use crate::model::{DagRunState, RunPk, RunType};
 /// A DAG with tasks `a` (plain), `m` (mapped) and `t` (the task rendered).
 fn dag() -> Dag {
     let mut tasks = IndexMap::new();
-    for (id, foreach) in [("a", None), ("m", Some(Foreach::List(vec![json!(1)]))), ("t", None)] {
+    for (id, foreach) in
+        [("a", None), ("m", Some(Foreach::List(vec![json!(1)].into()))), ("t", None)]
+    {
         let kind: TaskKind = serde_yaml::from_str("type: empty").unwrap();
         tasks.insert(
             id.to_string(),
