@@ -146,6 +146,8 @@ pub struct Scheduler {
     queue_wanted: bool,
     /// Set when a run given by `exit_after_run` has finished.
     finished_target: bool,
+    /// A run finished in this pass: a place under `max_active_runs` may have freed.
+    run_ended: bool,
     /// Loop durations and executor slots, for `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -195,6 +197,7 @@ impl Scheduler {
             paused: Default::default(),
             queue_wanted: true,
             finished_target: false,
+            run_ended: false,
             metrics: p.metrics,
         }
     }
@@ -329,6 +332,14 @@ impl Scheduler {
         // Bounded: expanding a mapped task marks its run dirty once more, at most once per
         // mapped task, so a handful of passes settle it.
         for _ in 0..8 {
+            if std::mem::take(&mut self.run_ended) {
+                // The place a finished run held under its DAG's `max_active_runs` goes to
+                // the next run now, not at the next poll: a catch-up runs back to back.
+                if self.opts.create_scheduled_runs {
+                    self.create_scheduled_runs().await?;
+                }
+                self.start_queued_runs().await?;
+            }
             if self.dirty.is_empty() {
                 break;
             }

@@ -250,6 +250,7 @@ impl Scheduler {
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");
             self.running.remove(&run_pk);
+            self.run_ended = true;
             if self.opts.exit_after_run == Some(run_pk) {
                 self.finished_target = true;
             }

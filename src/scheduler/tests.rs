@@ -211,6 +211,25 @@ async fn max_active_runs_holds_due_runs_until_one_finishes() {
 }
 
 #[tokio::test]
+async fn a_catch_up_run_starts_in_the_pass_that_ends_the_one_before_it() {
+    let yaml = format!("dag_id: serial\ncatchup: true\nmax_active_runs: 1\n{DAILY}");
+    let mut h = Harness::new(&yaml, day(4)).await;
+    h.pass().await;
+    let first = h.store.list_runs("serial", None, 10).await.expect("runs");
+    let [first] = first.as_slice() else { panic!("one run at a time: {first:?}") };
+    h.run_try(first.id, "t", |ti| ended(ti, TaskState::Success, day(4))).await;
+    // The end of the try, as the worker reports it; no poll follows.
+    h.sched.dirty.insert(first.id);
+    h.sched.queue_wanted = true;
+    h.sched.process_dirty().await.expect("schedule");
+    assert_eq!(h.store.get_run(first.id).await.expect("run").state, DagRunState::Success);
+    let runs = h.store.list_runs("serial", None, 10).await.expect("runs");
+    let second = runs.iter().find(|r| r.logical_date == day(2)).expect("the next run exists");
+    assert_eq!(second.state, DagRunState::Running, "started in the same pass");
+    assert_eq!(h.ti(second.id, "t").await.state, TaskState::Queued, "and its task queued");
+}
+
+#[tokio::test]
 async fn a_retry_is_scheduled_exactly_at_next_try_at() {
     let t0 = day(10);
     let yaml = "dag_id: flaky\ntasks:\n  t: { type: empty, retries: 2, retry_delay: 30s }\n";
