@@ -104,7 +104,7 @@ impl Executor for LocalExecutor {
                     // The store failed mid-try: the instance stays queued/running and crash
                     // recovery takes it back; the scheduler still hears about the slot.
                     tracing::error!(ti_id = ti.id.0, error = %e, "task try could not be recorded");
-                    TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: None }
+                    TryReport::never_started(&ti)
                 }
             };
             busy.fetch_sub(1, Ordering::SeqCst);

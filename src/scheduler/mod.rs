@@ -10,6 +10,7 @@
 //! (`model` does; the scheduler reads the store, asks and applies); it reads time only from
 //! its [`Clock`]; every decision is committed to the store before the executor sees it.
 
+mod counts;
 mod recovery;
 mod runs;
 #[cfg(test)]
@@ -148,6 +149,8 @@ pub struct Scheduler {
     finished_target: bool,
     /// A run finished in this pass: a place under `max_active_runs` may have freed.
     run_ended: bool,
+    /// Instance counts of running runs, kept between passes (`counts.rs`).
+    counts: counts::KeptCounts,
     /// Loop durations and executor slots, for `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -198,6 +201,7 @@ impl Scheduler {
             queue_wanted: true,
             finished_target: false,
             run_ended: false,
+            counts: Default::default(),
             metrics: p.metrics,
         }
     }
@@ -251,10 +255,10 @@ impl Scheduler {
                 report = self.reports.recv() => {
                     self.queue_wanted = true;
                     if let Some(r) = report {
-                        self.dirty.insert(r.run_pk);
+                        self.on_report(&r);
                     }
                     while let Ok(r) = self.reports.try_recv() {
-                        self.dirty.insert(r.run_pk);
+                        self.on_report(&r);
                     }
                 }
                 change = dag_changes.recv(), if self.folder.is_some() => {
@@ -271,6 +275,12 @@ impl Scheduler {
         self.executor.drain(self.opts.shutdown_grace).await;
         self.store.process_stopped(&self.process.id, self.clock.now()).await?;
         Ok(())
+    }
+
+    /// The end of a try, as the executor reports it: its run is examined in this pass.
+    fn on_report(&mut self, r: &TryReport) {
+        self.counts.try_ended(r.run_pk, &r.task_id, r.state);
+        self.dirty.insert(r.run_pk);
     }
 
     /// Re-scans the DAG folder (only changed files are parsed) and records the result.
@@ -315,6 +325,9 @@ impl Scheduler {
     /// Work no event announces: schedules, queued runs, retries, other processes' changes.
     async fn poll(&mut self) -> Result<(), SchedulerError> {
         self.queue_wanted = true;
+        // The sweep: what this scheduler did not see (a user's clear or mark, another
+        // process) is read again from the store.
+        self.counts.clear();
         self.paused = self.store.paused_dags().await?;
         if self.opts.create_scheduled_runs {
             self.create_scheduled_runs().await?;

@@ -19,8 +19,7 @@ use crate::model::{
 use crate::operators::template::{RenderInput, Renderer};
 use crate::store::{NewRun, NewTi, RunRow, StoreError, TiRow, TiUpdate};
 
-/// Task instance counts of one run, per task and state.
-pub(super) type Counts = HashMap<String, HashMap<TaskState, i64>>;
+pub(super) use super::counts::Counts;
 
 fn upstream_counts(dag: &Dag, task_id: &str, counts: &Counts) -> UpstreamCounts {
     let mut c = UpstreamCounts::default();
@@ -48,6 +47,12 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// Whether the plan moves an instance or expands a mapped task (rather than only noting
+    /// why instances wait).
+    fn moves(&self) -> bool {
+        !self.expand.is_empty() || self.updates.iter().any(|u| u.from != u.to)
+    }
+
     fn apply(&mut self, ti: &TiRow, next: Next, counts: &mut Counts) {
         match next {
             Next::Move(d) => {
@@ -66,6 +71,20 @@ impl Plan {
             Next::Untouched => {}
         }
     }
+}
+
+/// The run's state by `model` from its instance counts.
+fn run_state(dag: &Dag, counts: &Counts) -> DagRunState {
+    let present = |(s, n): (&TaskState, &i64)| (*n > 0).then_some(*s);
+    let all: Vec<TaskState> = counts.values().flat_map(|m| m.iter().filter_map(present)).collect();
+    let leaves: Vec<TaskState> = dag
+        .graph
+        .leaves()
+        .iter()
+        .filter_map(|t| counts.get(t))
+        .flat_map(|m| m.iter().filter_map(present))
+        .collect();
+    model::run_state(&all, &leaves)
 }
 
 /// Decides, through `model`, what happens to each pending instance of a run: instances of
@@ -197,9 +216,34 @@ impl Scheduler {
         // A DAG this scheduler does not know (file removed or broken): leave its runs alone.
         let Some(dag) = self.dags.cached(&dag_id) else { return Ok(()) };
         let now = self.clock.now();
-        let (mut counts, pending) = self.read_run(run_pk).await?;
-        let plan = plan_run(&dag, &pending, &mut counts, now);
-        self.store.apply_ti_updates(&plan.updates, now).await?;
+        let pending = self.store.run_pending_tis(run_pk).await?;
+        // Kept counts may only decide that instances wait (`counts.rs`): a plan from them that
+        // moves an instance or finishes the run is made again from the store's counts.
+        let (mut counts, mut plan) = match self.counts.get(run_pk) {
+            Some(kept) => {
+                let mut counts = kept.clone();
+                let plan = plan_run(&dag, &pending, &mut counts, now);
+                let done = run_state(&dag, &counts).is_finished();
+                if plan.moves() || done { (None, None) } else { (Some(counts), Some(plan)) }
+            }
+            None => (None, None),
+        };
+        if plan.is_none() {
+            let mut fresh = self.read_counts(run_pk).await?;
+            plan = Some(plan_run(&dag, &pending, &mut fresh, now));
+            counts = Some(fresh);
+        } else if let Some(p) = plan.as_mut() {
+            // Notes from kept counts may name an upstream state that moved on unseen; the
+            // next plan from the store's counts writes them.
+            p.updates.clear();
+        }
+        let (Some(counts), Some(plan)) = (counts, plan) else { return Ok(()) };
+        let applied = self.store.apply_ti_updates(&plan.updates, now).await?;
+        if applied == plan.updates.len() as u64 && plan.expand.is_empty() {
+            self.counts.keep(run_pk, counts.clone());
+        } else {
+            self.counts.forget(run_pk);
+        }
         self.queue_wanted |= plan.updates.iter().any(|u| u.to == TaskState::Scheduled);
         if !plan.expand.is_empty() {
             let run = self.store.get_run(run_pk).await?;
@@ -212,17 +256,13 @@ impl Scheduler {
         self.finish_run_if_done(&dag, run_pk, &counts).await
     }
 
-    /// What examining a run reads: its instance counts per task and state (cheap however wide
-    /// the run), and its pending instances.
-    pub(super) async fn read_run(
-        &self,
-        run_pk: RunPk,
-    ) -> Result<(Counts, Vec<TiRow>), SchedulerError> {
+    /// A run's instance counts per task and state, from the store.
+    pub(super) async fn read_counts(&self, run_pk: RunPk) -> Result<Counts, SchedulerError> {
         let mut counts: Counts = HashMap::new();
         for (task_id, state, n) in self.store.run_state_counts(run_pk).await? {
             counts.entry(task_id).or_default().insert(state, n);
         }
-        Ok((counts, self.store.run_pending_tis(run_pk).await?))
+        Ok(counts)
     }
 
     async fn finish_run_if_done(
@@ -231,17 +271,7 @@ impl Scheduler {
         run_pk: RunPk,
         counts: &Counts,
     ) -> Result<(), SchedulerError> {
-        let present = |(s, n): (&TaskState, &i64)| (*n > 0).then_some(*s);
-        let all: Vec<TaskState> =
-            counts.values().flat_map(|m| m.iter().filter_map(present)).collect();
-        let leaves: Vec<TaskState> = dag
-            .graph
-            .leaves()
-            .iter()
-            .filter_map(|t| counts.get(t))
-            .flat_map(|m| m.iter().filter_map(present))
-            .collect();
-        let state = model::run_state(&all, &leaves);
+        let state = run_state(dag, counts);
         if state.is_finished()
             && self
                 .store
@@ -250,6 +280,7 @@ impl Scheduler {
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");
             self.running.remove(&run_pk);
+            self.counts.forget(run_pk);
             self.run_ended = true;
             if self.opts.exit_after_run == Some(run_pk) {
                 self.finished_target = true;

@@ -218,8 +218,15 @@ async fn a_catch_up_run_starts_in_the_pass_that_ends_the_one_before_it() {
     let first = h.store.list_runs("serial", None, 10).await.expect("runs");
     let [first] = first.as_slice() else { panic!("one run at a time: {first:?}") };
     h.run_try(first.id, "t", |ti| ended(ti, TaskState::Success, day(4))).await;
-    // The end of the try, as the worker reports it; no poll follows.
-    h.sched.dirty.insert(first.id);
+    // The end of the try, as the executor reports it; no poll follows.
+    let ti = h.ti(first.id, "t").await;
+    let report = TryReport {
+        ti_id: ti.id,
+        run_pk: first.id,
+        task_id: "t".into(),
+        state: Some(TaskState::Success),
+    };
+    h.sched.on_report(&report);
     h.sched.queue_wanted = true;
     h.sched.process_dirty().await.expect("schedule");
     assert_eq!(h.store.get_run(first.id).await.expect("run").state, DagRunState::Success);
@@ -227,6 +234,43 @@ async fn a_catch_up_run_starts_in_the_pass_that_ends_the_one_before_it() {
     let second = runs.iter().find(|r| r.logical_date == day(2)).expect("the next run exists");
     assert_eq!(second.state, DagRunState::Running, "started in the same pass");
     assert_eq!(h.ti(second.id, "t").await.state, TaskState::Queued, "and its task queued");
+}
+
+impl Harness {
+    /// Stands in for the executor's report of the end of `task_id`'s try.
+    async fn report(&mut self, run_pk: RunPk, task_id: &str) {
+        let ti = self.ti(run_pk, task_id).await;
+        let task_id = task_id.to_string();
+        self.sched.on_report(&TryReport { ti_id: ti.id, run_pk, task_id, state: Some(ti.state) });
+        self.sched.queue_wanted = true;
+    }
+}
+
+#[tokio::test]
+async fn counts_kept_between_passes_never_schedule_on_a_change_made_behind_the_schedulers_back() {
+    let yaml = "dag_id: join\ntasks:\n  a: {type: empty}\n  b: {type: empty}\n  c: {type: empty, depends_on: [a, b]}\n";
+    let t0 = day(3);
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("join").await;
+    h.pass().await;
+    h.run_try(run.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;
+    h.report(run.id, "a").await;
+    h.sched.process_dirty().await.expect("schedule");
+    assert_eq!(h.ti(run.id, "c").await.state, TaskState::None, "c waits for b");
+    // A user marks `a` failed from another process: the scheduler hears nothing of it.
+    let a = h.ti(run.id, "a").await;
+    let mark = crate::store::TiChange {
+        id: a.id,
+        from: TaskState::Success,
+        write: model::UserWrite::Mark(TaskState::Failed),
+    };
+    assert_eq!(h.store.change_tis(run.id, &[mark], "marked", t0).await.expect("mark"), 1);
+    // `b` ends: by the counts kept since, both upstreams succeeded and `c` would be ready.
+    h.run_try(run.id, "b", |ti| ended(ti, TaskState::Success, t0)).await;
+    h.report(run.id, "b").await;
+    h.sched.process_dirty().await.expect("schedule");
+    let c = h.ti(run.id, "c").await;
+    assert_eq!(c.state, TaskState::UpstreamFailed, "decided on the store's counts: {c:?}");
 }
 
 #[tokio::test]
@@ -334,7 +378,8 @@ async fn a_wait_is_noted_when_it_changes_and_cleared_when_the_task_is_scheduled(
     assert_eq!(note(h.ti(run.id, "b").await), "waiting for upstream a (queued)");
     // Nothing changed: re-examining the run plans no write at all.
     let dag = h.sched.dags.cached("pair").expect("dag");
-    let (mut counts, pending) = h.sched.read_run(run.id).await.expect("read");
+    let mut counts = h.sched.read_counts(run.id).await.expect("counts");
+    let pending = h.store.run_pending_tis(run.id).await.expect("pending");
     let plan = plan_run(&dag, &pending, &mut counts, t0);
     assert!(plan.updates.is_empty() && plan.expand.is_empty(), "{:?}", plan.updates);
     h.run_try(run.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;

@@ -54,6 +54,8 @@ pub struct TryReport {
     pub ti_id: TiId,
     /// Its run.
     pub run_pk: RunPk,
+    /// Its task.
+    pub task_id: String,
     /// The state the try ended in; None when the try never started (not queued any more).
     pub state: Option<TaskState>,
 }
@@ -65,6 +67,13 @@ pub fn log_path(settings: &Settings, ti: &TiRow, try_number: i64) -> PathBuf {
     crate::operators::log_path::try_log(&settings.log_dir(), ids, ti.map_index, try_number)
 }
 
+impl TryReport {
+    /// The report of an instance whose try never started.
+    pub fn never_started(ti: &TiRow) -> TryReport {
+        TryReport { ti_id: ti.id, run_pk: ti.run_pk, task_id: ti.task_id.clone(), state: None }
+    }
+}
+
 /// Runs the next try of the queued task instance `ti` to its end and records the outcome.
 pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError> {
     let started = Utc::now();
@@ -74,7 +83,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     let Some(ti) =
         env.store.start_try(ti.id, &env.hostname, pid, &env.process_id, paths, started).await?
     else {
-        return Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: None });
+        return Ok(TryReport::never_started(ti));
     };
     if let Some(runnable) = ti.runnable_at {
         env.metrics.handoff.observe((started - runnable).to_std().unwrap_or_default());
@@ -130,7 +139,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
             "The task instance changed state while running (recovered meanwhile); outcome dropped",
         );
     }
-    Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, state: recorded })
+    Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, task_id: ti.task_id.clone(), state: recorded })
 }
 
 /// Loads what the operator needs. An error here is fatal for the try (no retry helps a DAG
