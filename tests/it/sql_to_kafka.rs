@@ -116,7 +116,16 @@ async fn late_rows_inside_the_lag(db: TestDb, k: Servers) {
 
     // A transaction that commits late: its timestamp is older than the newest row's (which a
     // cursor on the newest timestamp seen would already have passed), but inside the lag.
-    db.exec(&format!("INSERT INTO events VALUES (2, {}, 2)", db.ago(1.0))).await;
+    // Half a second before row 3's, however long the first run took.
+    let earlier = if db.kind == "postgres" {
+        "ts - INTERVAL '500 milliseconds'"
+    } else {
+        "ts - INTERVAL 500000 MICROSECOND"
+    };
+    db.exec(&format!(
+        "INSERT INTO events (id, ts, v) SELECT 2, {earlier}, 2 FROM events WHERE id = 3"
+    ))
+    .await;
     wait_out_the_lag(&db, 3.0).await;
     let out = run(&f).await;
     assert_eq!(out["rows"], json!(2), "{out}");
