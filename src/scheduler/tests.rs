@@ -138,7 +138,7 @@ impl Harness {
         let ti = self.ti(run_pk, task_id).await;
         assert_eq!(ti.state, TaskState::Queued, "{task_id} is queued before it runs");
         let now = self.clock.now();
-        let started = self.store.start_try(ti.id, "test", 1, "test:1:0", |_| String::new(), now);
+        let started = self.store.start_try(&ti, "test", 1, "test:1:0", |_| String::new(), now);
         let running = started.await.expect("start try").expect("it was queued");
         assert!(self.store.finish_try(&end(&running)).await.expect("finish try"));
     }

@@ -29,6 +29,8 @@ const MAX_BATCH: usize = 256;
 /// The start of a try, as [`Store::start_try`] takes it.
 pub(super) struct StartTry {
     pub ti_id: TiId,
+    /// State, try number and first poke (microseconds) the instance was queued with.
+    pub seen: (crate::model::TaskState, i64, Option<i64>),
     pub hostname: String,
     pub pid: i64,
     pub owner_process: String,

@@ -79,14 +79,15 @@ pub struct TryProcess {
 }
 
 impl Store {
-    /// Starts the next try of a queued instance: queued -> running with the try number
-    /// `model::start_try` decides (a sensor's re-poke keeps its try), stamps host, pid and
-    /// owner, and records the try (written with the other tries starting or ending meanwhile:
-    /// `group.rs`). Returns None when the instance was not queued any more (someone else took
-    /// or changed it).
+    /// Starts the next try of the instance `queued` (as queueing handed it out): queued ->
+    /// running with the try number `model::start_try` decides from it (a sensor's re-poke
+    /// keeps its try), by a compare-and-set on what it shows; stamps host, pid and owner, and
+    /// records the try (written with the other tries starting or ending meanwhile:
+    /// `group.rs`). Returns None when the instance is not as queued any more (someone else
+    /// took or changed it).
     pub async fn start_try(
         &self,
-        ti_id: TiId,
+        queued: &TiRow,
         hostname: &str,
         pid: i64,
         owner_process: &str,
@@ -94,7 +95,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<TiRow>> {
         let start = StartTry {
-            ti_id,
+            ti_id: queued.id,
+            seen: (queued.state, queued.try_number, queued.first_poke_at.map(to_us)),
             hostname: hostname.to_string(),
             pid,
             owner_process: owner_process.to_string(),
@@ -191,20 +193,12 @@ pub(super) async fn start_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     s: &StartTry,
 ) -> Result<Option<TiRow>> {
-    let seen =
-        sqlx::query("SELECT state, try_number, first_poke_at FROM task_instance WHERE id = $1")
-            .bind(s.ti_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(seen) = seen else { return Ok(None) };
-    let state: TaskState = parse_col(&seen, "state")?;
-    let try_number: i64 = seen.try_get("try_number")?;
-    let first_poke: Option<i64> = seen.try_get("first_poke_at")?;
+    let (state, try_number, first_poke) = s.seen;
     let Some(start) = model::start_try(state, try_number, first_poke.is_some()) else {
         return Ok(None);
     };
     // Compare-and-set on everything the decision read: a claimer that got there first, or a
-    // clear in between, makes this write miss.
+    // clear or a new queueing in between, makes this write miss.
     let poke_cas = if first_poke.is_some() { "= $10" } else { "IS NULL" };
     let sql = format!(
         "UPDATE task_instance SET state = $1, try_number = $2, \

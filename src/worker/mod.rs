@@ -81,7 +81,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     let (settings, row) = (env.settings.clone(), ti.clone());
     let paths = move |n| log_path(&settings, &row, n).display().to_string();
     let Some(ti) =
-        env.store.start_try(ti.id, &env.hostname, pid, &env.process_id, paths, started).await?
+        env.store.start_try(ti, &env.hostname, pid, &env.process_id, paths, started).await?
     else {
         return Ok(TryReport::never_started(ti));
     };

@@ -49,8 +49,8 @@ async fn two_workers_start_one_queued_try_once(env: Env) {
     let id = tis[0].id;
     let log = |n: i64| format!("try-{n}.log");
     let (a, b) = tokio::join!(
-        env.store.start_try(id, "host-a", 1, "worker-a", log, Utc::now()),
-        other.start_try(id, "host-b", 2, "worker-b", log, Utc::now()),
+        env.store.start_try(&queued[0], "host-a", 1, "worker-a", log, Utc::now()),
+        other.start_try(&queued[0], "host-b", 2, "worker-b", log, Utc::now()),
     );
     let (a, b) = (a.expect("start a"), b.expect("start b"));
     assert!(a.is_some() != b.is_some(), "exactly one worker starts the try: {a:?} / {b:?}");
@@ -82,16 +82,16 @@ async fn two_schedulers_never_queue_past_a_pool(env: Env) {
 /// Many tries started and ended at once through one store are written in shared
 /// transactions (`store/group.rs`): each caller still gets its own compare-and-set answer.
 async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
-    let tis = scheduled_tis(&env, 12).await;
+    scheduled_tis(&env, 12).await;
     env.store.set_pool("p", 100, "room for all").await.expect("pool");
     let caps = QueueCaps { free_slots: 100, max_active_tasks: &HashMap::new() };
-    let queued = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
-    assert_eq!(queued.len(), 12);
+    let tis = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
+    assert_eq!(tis.len(), 12);
     let log = |n: i64| format!("try-{n}.log");
     // Two starts per instance, all at once: one of each pair wins.
     let starts = tis.iter().flat_map(|ti| {
         let store = &env.store;
-        [0, 1].map(move |w| store.start_try(ti.id, "host", w, "worker", log, Utc::now()))
+        [0, 1].map(move |w| store.start_try(ti, "host", w, "worker", log, Utc::now()))
     });
     let started = futures::future::join_all(starts).await;
     for (ti, pair) in tis.iter().zip(started.chunks(2)) {

@@ -284,8 +284,8 @@ async fn the_newest_request_is_applied_once(env: Env) {
     let up = TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
     store.apply_ti_updates(&[up], now).await.expect("schedule");
     let caps = QueueCaps { free_slots: 1, max_active_tasks: &Default::default() };
-    store.queue_scheduled(&caps, "w", now).await.expect("queue");
-    let ti = store.start_try(ti.id, "h", 1, "w", |n| format!("{n}.log"), now).await;
+    let queued = store.queue_scheduled(&caps, "w", now).await.expect("queue");
+    let ti = store.start_try(&queued[0], "h", 1, "w", |n| format!("{n}.log"), now).await;
     let ti = ti.expect("start").expect("started");
     let mark_as =
         async |to| store.change_tis(run.id, &[mark(&ti, to)], "by tester", Utc::now()).await;

@@ -134,7 +134,8 @@ impl Fixture {
             TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
         self.store.apply_ti_updates(&[update], now).await.unwrap();
         let caps = QueueCaps { free_slots: 10, max_active_tasks: &HashMap::new() };
-        self.store.queue_scheduled(&caps, "test", now).await.unwrap();
+        let queued = self.store.queue_scheduled(&caps, "test", now).await.unwrap();
+        let queued = queued.iter().find(|q| q.id == ti.id).unwrap_or(&ti).clone();
         // Each fixture is its own worker process, as in production: tests running side by side
         // in one binary must not share a try key (and so a cgroup) through equal instance ids.
         static FIXTURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -142,7 +143,7 @@ impl Fixture {
         let owner = format!("test-{}-{n}", std::process::id());
         let ti = self
             .store
-            .start_try(ti.id, "test-host", 1, &owner, |n| format!("{n}.log"), now)
+            .start_try(&queued, "test-host", 1, &owner, |n| format!("{n}.log"), now)
             .await
             .unwrap()
             .unwrap_or(ti);
