@@ -24,6 +24,9 @@ pub struct QueueCaps<'a> {
 /// database takes it; it is the only advisory lock Updraft takes.
 pub const QUEUE_LOCK: i64 = 727_001;
 
+/// Instances queued by one statement at most (well inside every dialect's placeholder limit).
+const QUEUE_BATCH: usize = 500;
+
 impl Store {
     /// Queues scheduled task instances, highest priority first, within the free executor slots,
     /// each DAG's `max_active_tasks` and each pool's slots, all counted and written in one
@@ -90,16 +93,22 @@ impl Store {
             chosen.push(ti);
         }
         let now_us = to_us(now);
-        for ti in &mut chosen {
-            sqlx::query(
+        // One statement per batch of instances rather than one each: the writer is the hot
+        // path's narrow point.
+        for batch in chosen.chunks(QUEUE_BATCH) {
+            let ids: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
                 "UPDATE task_instance SET state = 'queued', queued_at = $1, owner_process = $2, \
-                 updated_at = $1 WHERE id = $3 AND state = 'scheduled'",
-            )
-            .bind(now_us)
-            .bind(owner_process)
-            .bind(ti.id)
-            .execute(&mut *tx)
-            .await?;
+                 updated_at = $1 WHERE state = 'scheduled' AND id IN ({})",
+                ids.join(", ")
+            );
+            let mut update = sqlx::query(&sql).bind(now_us).bind(owner_process);
+            for ti in batch {
+                update = update.bind(ti.id);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        for ti in &mut chosen {
             ti.state = TaskState::Queued;
             ti.queued_at = Some(now);
             ti.owner_process = Some(owner_process.to_string());
