@@ -219,33 +219,29 @@ impl Scheduler {
         let pending = self.store.run_pending_tis(run_pk).await?;
         // Kept counts may only decide that instances wait (`counts.rs`): a plan from them that
         // moves an instance or finishes the run is made again from the store's counts.
-        let (mut counts, mut plan) = match self.counts.get(run_pk) {
-            Some(kept) => {
-                let mut counts = kept.clone();
-                let plan = plan_run(&dag, &pending, &mut counts, now);
-                let done = run_state(&dag, &counts).is_finished();
-                if plan.moves() || done { (None, None) } else { (Some(counts), Some(plan)) }
+        let from_kept = self.counts.get(run_pk).and_then(|kept| {
+            let mut counts = kept.clone();
+            let mut plan = plan_run(&dag, &pending, &mut counts, now);
+            if plan.moves() || run_state(&dag, &counts).is_finished() {
+                return None;
             }
-            None => (None, None),
-        };
-        if plan.is_none() {
-            let mut fresh = self.read_counts(run_pk).await?;
-            plan = Some(plan_run(&dag, &pending, &mut fresh, now));
-            counts = Some(fresh);
-        } else if let Some(p) = plan.as_mut() {
             // Notes from kept counts may name an upstream state that moved on unseen; the
             // next plan from the store's counts writes them.
-            p.updates.clear();
-        }
-        let (Some(counts), Some(plan)) = (counts, plan) else { return Ok(()) };
+            plan.updates.clear();
+            Some((counts, plan))
+        });
+        let (counts, plan) = match from_kept {
+            Some(kept) => kept,
+            None => {
+                let mut counts = self.read_counts(run_pk).await?;
+                let plan = plan_run(&dag, &pending, &mut counts, now);
+                (counts, plan)
+            }
+        };
         let applied = self.store.apply_ti_updates(&plan.updates, now).await?;
-        if applied == plan.updates.len() as u64 && plan.expand.is_empty() {
-            self.counts.keep(run_pk, counts.clone());
-        } else {
-            self.counts.forget(run_pk);
-        }
         self.queue_wanted |= plan.updates.iter().any(|u| u.to == TaskState::Scheduled);
         if !plan.expand.is_empty() {
+            self.counts.forget(run_pk);
             let run = self.store.get_run(run_pk).await?;
             for placeholder in plan.expand {
                 self.expand(&dag, &run, &placeholder).await?;
@@ -253,7 +249,14 @@ impl Scheduler {
             self.dirty.insert(run_pk);
             return Ok(());
         }
-        self.finish_run_if_done(&dag, run_pk, &counts).await
+        self.finish_run_if_done(&dag, run_pk, &counts).await?;
+        // Counts are kept while the run runs and every decision of this pass was applied.
+        if applied == plan.updates.len() as u64 && self.running.contains_key(&run_pk) {
+            self.counts.keep(run_pk, counts);
+        } else {
+            self.counts.forget(run_pk);
+        }
+        Ok(())
     }
 
     /// A run's instance counts per task and state, from the store.
@@ -280,7 +283,6 @@ impl Scheduler {
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");
             self.running.remove(&run_pk);
-            self.counts.forget(run_pk);
             self.run_ended = true;
             if self.opts.exit_after_run == Some(run_pk) {
                 self.finished_target = true;

@@ -91,7 +91,7 @@ impl Store {
                 let _ = tokio::spawn(async move { store.write_batch(jobs).await }).await;
             }
         }
-        answer.await.map_err(|_| StoreError::NotFound("the answer of a batched write".into()))?
+        answer.await.map_err(|_| StoreError::Unanswered("a batched write"))?
     }
 
     /// Writes `jobs` in one transaction, or each alone when the batch fails.

@@ -85,6 +85,10 @@ pub enum StoreError {
     /// A unique key is already taken (e.g. a run id).
     #[error("{0} already exists")]
     Conflict(String),
+    /// A write handed to another task never answered (that task stopped): it may or may not
+    /// have been committed, as with a connection lost during a commit.
+    #[error("{0} did not answer")]
+    Unanswered(&'static str),
 }
 
 /// The file of a `sqlite:` URL; None for in-memory databases.

@@ -139,15 +139,27 @@ pub(super) fn row_map<'r, R: Row>(
     Ok(out)
 }
 
+/// A column that is not NULL: its raw value, its name and its type's name (the column's
+/// declared type, which PostgreSQL and MySQL send with every result).
+struct Present<'r, R: Row> {
+    raw: <R::Database as sqlx::Database>::ValueRef<'r>,
+    name: &'r str,
+    ty: &'r str,
+}
+
+/// Column `i` of `row`, or None when it is NULL.
+fn present<R: Row>(row: &R, i: usize) -> Result<Option<Present<'_, R>>, String>
+where
+    usize: sqlx::ColumnIndex<R>,
+{
+    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
+    let col = &row.columns()[i];
+    Ok((!raw.is_null()).then(|| Present { raw, name: col.name(), ty: col.type_info().name() }))
+}
+
 /// Column `i` of a PostgreSQL row.
 pub(super) fn pg_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell<'_>, String> {
-    let col = &row.columns()[i];
-    let name = col.name();
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(Cell::Null);
-    }
-    let ty = col.type_info().name();
+    let Some(Present { raw, name, ty }) = present(row, i)? else { return Ok(Cell::Null) };
     let fail = |e: &dyn std::fmt::Display| column_error(name, ty, e);
     macro_rules! get {
         ($t:ty) => {
@@ -177,7 +189,7 @@ pub(super) fn pg_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell<'_>,
             Cell::Text(get!(&str))
         }
         // An enum's binary form is its label; other types are refused below.
-        _ if matches!(col.type_info().kind(), sqlx::postgres::PgTypeKind::Enum(_)) => {
+        _ if matches!(row.columns()[i].type_info().kind(), sqlx::postgres::PgTypeKind::Enum(_)) => {
             Cell::Text(raw.as_str().map_err(|e| fail(&e))?)
         }
         _ => return Err(fail(&"no conversion")),
@@ -217,13 +229,7 @@ pub fn pg_reads_natively(data_type: &str) -> bool {
 
 /// Column `i` of a MySQL/MariaDB row.
 pub(super) fn mysql_cell(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<Cell<'_>, String> {
-    let col = &row.columns()[i];
-    let name = col.name();
-    let raw = row.try_get_raw(i).map_err(|e| e.to_string())?;
-    if raw.is_null() {
-        return Ok(Cell::Null);
-    }
-    let ty = col.type_info().name();
+    let Some(Present { name, ty, .. }) = present(row, i)? else { return Ok(Cell::Null) };
     let fail = |e: &dyn std::fmt::Display| column_error(name, ty, e);
     macro_rules! get {
         ($t:ty) => {
