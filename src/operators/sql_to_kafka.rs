@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::kafka_client::{KeyedMessage, config_for, produce_all, producer};
 use super::records::Encoder;
 use super::records::transform::{Applied, Pipeline, Program};
-use super::sql::{Cell, Db, DbError, DbRow, pg_reads_natively};
+use super::sql::{Cell, Db, DbError, DbRow, pg_reads_natively, quote_identifier};
 use super::sql_link::{self, Dialect, SqlText};
 use super::table_cursor::{Bind, FIRST_MESSAGE_COLUMN, MessageColumn, PollQuery, Position, Select};
 use super::{OperatorError, Outcome, TaskContext};
@@ -279,7 +279,12 @@ async fn poll_query(
             .iter()
             .map(|c| sql_link::find(&cols, c, id, "columns", table))
             .collect::<Result<_, _>>()?,
-        None => cols.iter().collect(),
+        None => {
+            for c in &cols {
+                catalog_name(&c.name, dialect, id, table)?;
+            }
+            cols.iter().collect()
+        }
     };
     let columns = chosen
         .into_iter()
@@ -294,6 +299,9 @@ async fn poll_query(
         }
         None => {
             let pk = sql_link::primary_key(pool, dialect, table).await?;
+            for c in &pk {
+                catalog_name(c, dialect, id, table)?;
+            }
             if pk.is_empty() { vec![task.incrementing_column.clone()] } else { pk }
         }
     };
@@ -306,6 +314,19 @@ async fn poll_query(
         key,
         lag_us: task.lag.0.as_micros(),
     })
+}
+
+/// A column name read from the catalog (every column, or the primary key), checked by the
+/// rule the DAG's own names pass at load time before it is written into the polling query.
+fn catalog_name(name: &str, dialect: Dialect, id: &str, table: &str) -> Result<(), OperatorError> {
+    if !name.contains('.') && quote_identifier(name, dialect).is_ok() {
+        return Ok(());
+    }
+    Err(OperatorError::Fatal(format!(
+        "task `{id}`: column `{name}` of table `{table}` is not a plain name (letters, digits, \
+         `_`), so it cannot be read; list the columns to send in `columns:`, and the key in \
+         `key_columns:`"
+    )))
 }
 
 /// How a message column of catalog type `data_type` is selected, so that the SQL layer's

@@ -191,6 +191,28 @@ async fn missing_columns_are_named_with_the_task_and_field() {
     assert!(err.contains("it has: id, name"), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_name_that_is_not_a_plain_name_is_refused_unless_the_columns_are_listed() {
+    let (Some(k), Some(db)) = (kafka(), TestDb::postgres().await) else { return };
+    let topic = unique("src_names");
+    k.create_topic(&topic, 1).await;
+    db.exec("CREATE TABLE items (id BIGINT PRIMARY KEY, \"x\"\"); DROP TABLE items; --\" TEXT)")
+        .await;
+    db.exec("INSERT INTO items VALUES (1, 'a')").await;
+    let task = format!(
+        "type: sql_to_kafka\nsql_connection: db\ntable: items\nmode: incrementing\n\
+         incrementing_column: id\ntopic: {topic}"
+    );
+    let f = fixture(&k, &db, &task).await;
+    let err = execute(&f.ctx("src").await).await.unwrap_err();
+    assert!(!err.is_retryable(), "a table's shape does not change on a retry: {err}");
+    let err = err.to_string();
+    assert!(err.contains("x\"); DROP TABLE items; --") && err.contains("`columns:`"), "{err}");
+    assert_eq!(db.int("SELECT COUNT(*) FROM items").await, 1, "the table is intact");
+    let f = fixture(&k, &db, &format!("{task}\ncolumns: [id]")).await;
+    assert_eq!(run(&f).await["rows"], json!(1), "the listed columns are read");
+}
+
 async fn cursors_persist(store: Store) {
     assert_eq!(store.get_cursor("d.t").await.unwrap(), None);
     let now = chrono::Utc::now();
