@@ -42,8 +42,17 @@ pub struct Settings {
     pub database_url: String,
     /// `UPDRAFT_EXECUTOR` (default `local`).
     pub executor: ExecutorKind,
-    /// `UPDRAFT_PARALLELISM` (default 16): executor slots of this process.
+    /// `UPDRAFT_PARALLELISM`: executor slots of this process (default 16); with the
+    /// distributed executor, the tries queued or running at once over every worker (default
+    /// 128).
     pub parallelism: usize,
+    /// `UPDRAFT_HEARTBEAT_TIMEOUT` (default 30s; `45`, `2m`): a process whose heartbeat is
+    /// older is dead, and a worker's claim lasts this long unless its heartbeat renews it.
+    /// Heartbeats come every sixth of it.
+    pub heartbeat_timeout: std::time::Duration,
+    /// `UPDRAFT_QUEUED_TIMEOUT` (default 10m): an instance queued this long that no worker
+    /// claimed goes back to scheduled, with a note.
+    pub queued_timeout: std::time::Duration,
     /// `UPDRAFT_WEB_PORT` (default 8080).
     pub web_port: u16,
     /// `UPDRAFT_WEB_HOST` (default 127.0.0.1): address the web server binds. Set 0.0.0.0 to
@@ -92,7 +101,18 @@ impl Settings {
             .transpose()
             .map_err(ConfigError)?
             .unwrap_or(ExecutorKind::Local);
-        let parallelism = parse_num(&get, "UPDRAFT_PARALLELISM", 16)?;
+        let default_parallelism = if executor == ExecutorKind::Distributed { 128 } else { 16 };
+        let parallelism = parse_num(&get, "UPDRAFT_PARALLELISM", default_parallelism)?;
+        let heartbeat_timeout = parse_duration(&get, "UPDRAFT_HEARTBEAT_TIMEOUT", 30)?;
+        let queued_timeout = parse_duration(&get, "UPDRAFT_QUEUED_TIMEOUT", 600)?;
+        if executor == ExecutorKind::Distributed && database_url.starts_with("sqlite:") {
+            return Err(ConfigError(
+                "UPDRAFT_EXECUTOR=distributed needs PostgreSQL: workers on other machines claim \
+                 tasks from the metadata database, and SQLite is a file of this machine; set \
+                 UPDRAFT_DATABASE_URL=postgres://USER:PASS@HOST/DB, or use the local executor"
+                    .into(),
+            ));
+        }
         let web_port = parse_num(&get, "UPDRAFT_WEB_PORT", 8080)?;
         let session_hours = parse_num(&get, "UPDRAFT_WEB_SESSION_HOURS", 12)?;
         let prefixed = |prefix: &str| -> BTreeMap<String, String> {
@@ -108,6 +128,8 @@ impl Settings {
             database_url,
             executor,
             parallelism: parallelism.max(1),
+            heartbeat_timeout,
+            queued_timeout,
             web_port,
             web_host: get("UPDRAFT_WEB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
             session_hours: session_hours.max(1),
@@ -170,6 +192,28 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
     }
     Ok(())
+}
+
+/// A duration setting: a number of seconds or a humantime text (`30s`, `2m`), at least 1 s.
+fn parse_duration(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default_secs: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    let Some(v) = get(key) else { return Ok(std::time::Duration::from_secs(default_secs)) };
+    let t = v.trim();
+    let d = match t.parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(t).map_err(|e| {
+            ConfigError(format!(
+                "{key}=`{v}` is not a duration ({e}): write `30s`, `2m` or seconds"
+            ))
+        })?,
+    };
+    if d < std::time::Duration::from_secs(1) {
+        return Err(ConfigError(format!("{key}=`{v}` is too short: at least 1s")));
+    }
+    Ok(d)
 }
 
 fn parse_num<T: std::str::FromStr>(
@@ -235,5 +279,23 @@ mod tests {
         assert!(e.to_string().contains("UPDRAFT_PARALLELISM"));
         let e = Settings::from_vars(vars(&[("UPDRAFT_EXECUTOR", "celery")])).unwrap_err();
         assert!(e.to_string().contains("celery"));
+        let e = Settings::from_vars(vars(&[("UPDRAFT_HEARTBEAT_TIMEOUT", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("UPDRAFT_HEARTBEAT_TIMEOUT=`soon`"), "{e}");
+        let e = Settings::from_vars(vars(&[("UPDRAFT_QUEUED_TIMEOUT", "0")])).unwrap_err();
+        assert!(e.to_string().contains("too short"), "{e}");
+    }
+
+    #[test]
+    fn the_distributed_executor_needs_postgres_and_counts_every_worker() {
+        let e = Settings::from_vars(vars(&[("UPDRAFT_EXECUTOR", "distributed")])).unwrap_err();
+        assert!(e.to_string().contains("needs PostgreSQL"), "{e}");
+        let s = Settings::from_vars(vars(&[
+            ("UPDRAFT_EXECUTOR", "distributed"),
+            ("UPDRAFT_DATABASE_URL", "postgres://u:p@127.0.0.1/db"),
+            ("UPDRAFT_HEARTBEAT_TIMEOUT", "2m"),
+        ]))
+        .unwrap();
+        assert_eq!((s.parallelism, s.heartbeat_timeout.as_secs()), (128, 120));
+        assert_eq!(s.queued_timeout.as_secs(), 600);
     }
 }

@@ -11,7 +11,7 @@ use super::{CmdResult, Failure};
 use crate::config::{ExecutorKind, Settings};
 use crate::dag::DagCache;
 use crate::dag::loader::{self, DagFolder};
-use crate::executor::LocalExecutor;
+use crate::executor::{DistributedExecutor, Executor, LocalExecutor};
 use crate::scheduler::{Scheduler, SchedulerOptions, SchedulerParts, SystemClock};
 use crate::store::{ProcessRow, Store};
 use crate::worker::WorkerEnv;
@@ -40,10 +40,12 @@ pub fn this_process(kind: &str) -> ProcessRow {
         pid,
         heartbeat_at: now,
         stopped_at: None,
+        ..Default::default()
     }
 }
 
-/// Builds a scheduler with a local executor of `settings.slots()` slots.
+/// Builds a scheduler with the configured executor: a local one of `settings.slots()` slots,
+/// or the distributed one (workers claim what it queues).
 pub fn build(
     settings: Arc<Settings>,
     store: Store,
@@ -67,7 +69,12 @@ pub fn build(
         tries: Default::default(),
     });
     let (tx, rx) = mpsc::unbounded_channel();
-    let executor = Arc::new(LocalExecutor::new(settings.slots(), env, tx));
+    let executor: Arc<dyn Executor> = if settings.executor == ExecutorKind::Distributed {
+        let url = settings.database_url.clone();
+        Arc::new(DistributedExecutor::new(store.clone(), url, settings.parallelism, tx))
+    } else {
+        Arc::new(LocalExecutor::new(settings.slots(), env, tx))
+    };
     let scheduler = Scheduler::new(SchedulerParts {
         store,
         settings,
@@ -120,11 +127,6 @@ pub enum Role {
 
 /// `updraft standalone` / `scheduler` / `webserver`: runs until Ctrl-C or SIGTERM.
 pub async fn serve(settings: Settings, role: Role) -> CmdResult {
-    if settings.executor == ExecutorKind::Distributed && role != Role::Webserver {
-        return Err(Failure::usage(
-            "UPDRAFT_EXECUTOR=distributed needs `updraft worker` processes, which this build does not have yet; use local or sequential",
-        ));
-    }
     let settings = Arc::new(settings);
     let store = open_store(&settings).await?;
     let shutdown = CancellationToken::new();
@@ -145,13 +147,12 @@ pub async fn serve(settings: Settings, role: Role) -> CmdResult {
         }
         let folder = DagFolder::new(settings.dags_folder.clone());
         let kind = if role == Role::Standalone { "standalone" } else { "scheduler" };
-        Some(build(
-            settings.clone(),
-            store.clone(),
-            Some(folder),
-            SchedulerOptions::default(),
-            kind,
-        ))
+        let opts = SchedulerOptions {
+            process_timeout: settings.heartbeat_timeout,
+            heartbeat_interval: settings.heartbeat_timeout / 6,
+            ..SchedulerOptions::default()
+        };
+        Some(build(settings.clone(), store.clone(), Some(folder), opts, kind))
     };
     let metrics = engine.as_ref().map(|e| e.metrics.clone()).unwrap_or_default();
     let web = if role == Role::Scheduler {
@@ -226,7 +227,7 @@ async fn ensure_admin(store: &Store) -> CmdResult {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,

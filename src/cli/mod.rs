@@ -16,6 +16,7 @@ mod db;
 pub mod engine;
 mod tasks;
 mod users;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,8 @@ enum Command {
     Scheduler,
     /// The web UI and API alone, for a PostgreSQL deployment.
     Webserver,
+    /// Claims and runs queued tasks from PostgreSQL (UPDRAFT_EXECUTOR=distributed).
+    Worker(worker::WorkerArgs),
     /// DAG commands.
     #[command(subcommand)]
     Dags(dags::DagsCommand),
@@ -153,6 +156,7 @@ pub fn main() -> ExitCode {
             Command::Standalone => engine::serve(settings, engine::Role::Standalone).await,
             Command::Scheduler => engine::serve(settings, engine::Role::Scheduler).await,
             Command::Webserver => engine::serve(settings, engine::Role::Webserver).await,
+            Command::Worker(args) => worker::run(args, settings).await,
             Command::Dags(cmd) => dags::run(cmd, settings).await,
             Command::Tasks(cmd) => tasks::run(cmd, settings).await,
             Command::Db(cmd) => db::run(cmd, settings).await,

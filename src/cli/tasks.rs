@@ -194,9 +194,7 @@ async fn test_task(
     store.apply_ti_updates(&[update], now).await?;
     let process = engine::this_process("tasks-test");
     let caps = HashMap::new();
-    let queued = store
-        .queue_scheduled(&QueueCaps { free_slots: 1, max_active_tasks: &caps }, &process.id, now)
-        .await?;
+    let queued = store.queue_scheduled(&QueueCaps::local(1, &caps), Some(&process.id), now).await?;
     let Some(ti) = queued.into_iter().next() else {
         return Err(Failure::problem(format!(
             "task `{task_id}` could not be queued (is its pool defined?)"

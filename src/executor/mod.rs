@@ -3,8 +3,9 @@
 //! The scheduler queues task instances in the store (within the caps) and hands them to an
 //! [`Executor`]; the executor runs each through `worker::run_ti` and reports the end of every
 //! try on a channel the scheduler listens to, so the next task starts without a polling delay.
-//! `sequential` is the local executor with one slot. A distributed executor (workers claiming
-//! from PostgreSQL) plugs in behind the same trait.
+//! `sequential` is the local executor with one slot. The distributed executor
+//! ([`distributed`]) only queues: `updraft worker` processes claim from PostgreSQL and run each
+//! try through the same local executor (`worker::remote`).
 //!
 //! The process that runs tries becomes a child subreaper when its executor is built, so the
 //! orphans of a try stay its own (see `operators::containment`), and runs the worker's watch
@@ -26,6 +27,10 @@ use tokio_util::task::TaskTracker;
 use crate::store::TiRow;
 use crate::worker::{self, TryReport, WorkerEnv};
 
+pub mod distributed;
+
+pub use distributed::DistributedExecutor;
+
 /// How long `drain` waits for cancelled tries to record their end: the worker's own grace
 /// for an operator to stop (15 s) plus a margin.
 const KILL_WAIT: Duration = Duration::from_secs(20);
@@ -41,6 +46,12 @@ pub trait Executor: Send + Sync {
     fn submit(&self, ti: TiRow);
     /// Stops taking work, lets running tries finish for at most `grace`, then cancels them.
     fn drain(&self, grace: Duration) -> BoxFuture;
+    /// Whether workers elsewhere claim what is queued (the distributed executor): then an
+    /// instance is queued without an owner, only for queues a live worker serves, and within
+    /// the parallelism of every worker together.
+    fn claims_remotely(&self) -> bool {
+        false
+    }
 }
 
 /// Runs task instances as tokio tasks in this process, at most `slots` at once.

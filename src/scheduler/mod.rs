@@ -151,6 +151,8 @@ pub struct Scheduler {
     run_ended: bool,
     /// Instance counts of running runs, kept between passes (`counts.rs`).
     counts: counts::KeptCounts,
+    /// The queues live workers serve, as of the last sweep (distributed executor only).
+    served_queues: std::collections::HashSet<String>,
     /// Loop durations and executor slots, for `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -202,6 +204,7 @@ impl Scheduler {
             finished_target: false,
             run_ended: false,
             counts: Default::default(),
+            served_queues: Default::default(),
             metrics: p.metrics,
         }
     }
@@ -384,8 +387,17 @@ impl Scheduler {
         if free == 0 {
             return Ok(());
         }
-        let caps = QueueCaps { free_slots: free, max_active_tasks: &self.max_active_tasks };
-        let tis = self.store.queue_scheduled(&caps, &self.process.id, self.clock.now()).await?;
+        let remote = self.executor.claims_remotely();
+        let caps = QueueCaps {
+            free_slots: free,
+            max_active_tasks: &self.max_active_tasks,
+            max_in_flight: remote.then_some(self.settings.parallelism),
+            served_queues: remote.then_some(&self.served_queues),
+        };
+        // A local executor's instances are this process's from the start; a worker's become
+        // its own when it claims them.
+        let owner = (!remote).then_some(self.process.id.as_str());
+        let tis = self.store.queue_scheduled(&caps, owner, self.clock.now()).await?;
         for ti in tis {
             self.executor.submit(ti);
         }

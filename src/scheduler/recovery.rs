@@ -71,23 +71,51 @@ impl Scheduler {
         if p.hostname == self.process.hostname { fresh && pid_alive(p.pid) } else { fresh }
     }
 
-    /// Recovers the task instances of dead processes.
+    /// Recovers the task instances of dead processes and of expired leases, and (with the
+    /// distributed executor) what stayed queued with no worker claiming it.
     pub(super) async fn recover(&mut self) -> Result<(), SchedulerError> {
         let now = self.clock.now();
         let mut alive = Vec::new();
+        let mut served = std::collections::HashSet::new();
         for p in self.store.live_processes().await? {
             if self.is_alive(&p) {
+                if p.kind == "worker" {
+                    served.extend(p.queues.iter().cloned());
+                }
                 alive.push(p.id);
             } else {
-                tracing::warn!(process = %p.id, "process is gone; recovering its task instances");
-                self.store.process_stopped(&p.id, now).await?;
+                tracing::warn!(process = %p.id, kind = %p.kind, "process is gone (no heartbeat); recovering its task instances");
+                self.store.process_lost(&p.id, now).await?;
+            }
+        }
+        if served != self.served_queues {
+            // A worker came or went: what waited for its queue may be queued now.
+            self.served_queues = served;
+            self.queue_wanted = true;
+        }
+        if self.executor.claims_remotely() {
+            let before =
+                now - chrono::Duration::from_std(self.settings.queued_timeout).unwrap_or_default();
+            let note = format!(
+                "queued for {} and no worker claimed it: scheduled again",
+                humantime::format_duration(self.settings.queued_timeout)
+            );
+            let runs = self.store.requeue_unclaimed(before, &note, now).await?;
+            if !runs.is_empty() {
+                tracing::warn!(
+                    instances = runs.len(),
+                    "queued instances no worker claimed went back to scheduled"
+                );
+                self.queue_wanted = true;
+                self.dirty.extend(runs);
             }
         }
         let mut running = Vec::new();
-        for ti in self.store.orphaned_tis(&alive).await? {
+        for ti in self.store.orphaned_tis(&alive, now).await? {
             match ti.state {
                 TaskState::Queued => {
-                    self.queue_wanted |= self.store.requeue_orphan(ti.id, now).await?;
+                    // Claimed but never started: any worker may take it again.
+                    self.queue_wanted |= self.store.requeue_orphan(&ti, now).await?;
                     self.dirty.insert(ti.run_pk);
                 }
                 _ => running.push(ti),
@@ -157,6 +185,7 @@ impl Scheduler {
             error: Some(reason),
             rendered: None,
             xcom: None,
+            owner_process: owner.to_string(),
         };
         // `None`: the crash, not the try, ended it.
         if let Some(recorded) = record_end(&self.store, &finish, None, &log).await? {

@@ -79,6 +79,7 @@ impl Harness {
             pid: 1,
             heartbeat_at: now,
             stopped_at: None,
+            ..Default::default()
         };
         store.heartbeat(&process, now).await.expect("heartbeat");
         let (tx, reports) = mpsc::unbounded_channel();
@@ -156,6 +157,7 @@ fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
         error: None,
         rendered: None,
         xcom: None,
+        owner_process: ti.owner_process.clone().unwrap_or_default(),
     }
 }
 

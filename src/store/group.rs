@@ -31,6 +31,8 @@ pub(super) struct StartTry {
     pub ti_id: TiId,
     /// State, try number and first poke (microseconds) the instance was queued with.
     pub seen: (crate::model::TaskState, i64, Option<i64>),
+    /// The process the instance was queued for (or claimed by).
+    pub queued_by: String,
     pub hostname: String,
     pub pid: i64,
     pub owner_process: String,

@@ -26,6 +26,33 @@ pub(super) async fn run(backend: Backend, pool: &AnyPool) -> Result<(), MigrateE
     Migrator::new(Embedded(files)).await?.run(pool).await
 }
 
+/// The newest migration version this build has, and the newest the database has applied
+/// (None: none, or no migrations table).
+pub(super) async fn versions(
+    backend: Backend,
+    pool: &AnyPool,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let files = match backend {
+        Backend::Sqlite => embedded::SQLITE,
+        Backend::Postgres => embedded::POSTGRES,
+    };
+    let ours = files
+        .iter()
+        .filter_map(|(name, _)| name.split_once('_')?.0.parse::<i64>().ok())
+        .max()
+        .unwrap_or(0);
+    let applied: Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    match applied {
+        Ok(v) => Ok((ours, v)),
+        // No migrations table: nothing applied yet.
+        Err(sqlx::Error::Database(_)) => Ok((ours, None)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Migration files as (file name, SQL).
 #[derive(Debug)]
 struct Embedded(&'static [(&'static str, &'static str)]);

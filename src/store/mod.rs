@@ -16,6 +16,7 @@
 
 mod actions;
 mod admin;
+mod claims;
 mod clean;
 mod cursors;
 mod dags;
@@ -44,6 +45,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use crate::model::{RunPk, TiId};
 pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
+pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL};
 pub use dags::DagRecord;
 pub use pools::PoolRow;
 pub use processes::ProcessRow;
@@ -85,10 +87,38 @@ pub enum StoreError {
     /// A unique key is already taken (e.g. a run id).
     #[error("{0} already exists")]
     Conflict(String),
+    /// The database's schema is not the one this build writes.
+    #[error("{0}")]
+    Schema(String),
     /// A write handed to another task never answered (that task stopped): it may or may not
     /// have been committed, as with a connection lost during a commit.
     #[error("{0} did not answer")]
     Unanswered(&'static str),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or dropped the connection (a restart, a
+    /// network cut, a pool out of connections), so the same statement may succeed later;
+    /// false for what no retry changes (a refused statement, a corrupt value).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // SQLSTATE class 08: connection exception; 57P0x: the server is shutting down
+                // or starting; 53300: too many connections.
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0") || c == "53300"),
+                _ => false,
+            },
+            StoreError::Unanswered(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// The file of a `sqlite:` URL; None for in-memory databases.
@@ -202,6 +232,25 @@ impl Store {
     pub async fn migrate(&self) -> Result<()> {
         migrations::run(self.backend, &self.writer).await?;
         Ok(())
+    }
+
+    /// Checks, without migrating, that the database's schema is the one this build writes: a
+    /// worker runs beside a scheduler that migrates, and must not write to a schema it does
+    /// not know (nor run before the scheduler migrated).
+    pub async fn check_schema(&self) -> Result<()> {
+        let (ours, applied) = migrations::versions(self.backend, &self.pool).await?;
+        match applied {
+            Some(v) if v == ours => Ok(()),
+            Some(v) if v > ours => Err(StoreError::Schema(format!(
+                "the database schema is at version {v}, newer than this build's {ours}: run the \
+                 same Updraft version as the scheduler"
+            ))),
+            v => Err(StoreError::Schema(format!(
+                "the database schema is at version {}, this build needs {ours}: run `updraft db \
+                 migrate` (or start the scheduler of this version) first",
+                v.unwrap_or(0)
+            ))),
+        }
     }
 
     /// Which database this is.

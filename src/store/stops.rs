@@ -107,7 +107,8 @@ impl Store {
              first_poke_at = NULL, rendered = COALESCE($5, rendered), requested_state = NULL, \
              requested_max_tries = NULL, requested_note = NULL, updated_at = $4 \
              WHERE id = $6 AND try_number = $7 AND state = 'running' AND requested_state = $8 \
-             AND COALESCE(requested_max_tries, -1) = $9 AND COALESCE(requested_note, '') = $10"
+             AND COALESCE(requested_max_tries, -1) = $9 AND COALESCE(requested_note, '') = $10 \
+             AND owner_process = $11"
         ))
         .bind(outcome.state.as_str())
         .bind(outcome.max_tries)
@@ -119,6 +120,7 @@ impl Store {
         .bind(asked.as_str())
         .bind(asked_max.unwrap_or(-1))
         .bind(&stop.note)
+        .bind(f.owner_process.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -270,34 +270,67 @@ impl Store {
         Ok(())
     }
 
-    /// Instances in `states` whose owner process is not in `alive`, for crash recovery.
-    pub async fn orphaned_tis(&self, alive: &[String]) -> Result<Vec<TiRow>> {
+    /// Queued and running instances that lost their process, for crash recovery: owned by a
+    /// process not in `alive`, or holding a worker's lease that expired before `now`. A queued
+    /// instance no worker claimed yet has no owner and is not an orphan (the queued timeout
+    /// sweep looks after it).
+    pub async fn orphaned_tis(&self, alive: &[String], now: DateTime<Utc>) -> Result<Vec<TiRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {TI_COLS} FROM task_instance WHERE state IN ('queued', 'running') ORDER BY id"
+            "SELECT {TI_COLS}, lease_expires_at FROM task_instance \
+             WHERE state IN ('queued', 'running') AND owner_process IS NOT NULL ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await?;
+        let now = to_us(now);
         let mut out = Vec::new();
         for row in &rows {
             let ti = ti_row(row)?;
-            if !ti.owner_process.as_ref().is_some_and(|p| alive.contains(p)) {
+            let lease: Option<i64> = row.try_get("lease_expires_at")?;
+            let owner_alive = ti.owner_process.as_ref().is_some_and(|p| alive.contains(p));
+            if !owner_alive || lease.is_some_and(|l| l < now) {
                 out.push(ti);
             }
         }
         Ok(out)
     }
 
-    /// Puts a queued instance whose executor is gone back to scheduled (it never started).
-    pub async fn requeue_orphan(&self, ti_id: TiId, now: DateTime<Utc>) -> Result<bool> {
+    /// Puts a queued instance whose process is gone (or whose claim's lease expired) back to
+    /// scheduled: it never started. Only while `owner` still holds it.
+    pub async fn requeue_orphan(&self, ti: &TiRow, now: DateTime<Utc>) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE task_instance SET state = 'scheduled', owner_process = NULL, updated_at = $1 \
-             WHERE id = $2 AND state = 'queued'",
+            "UPDATE task_instance SET state = 'scheduled', owner_process = NULL, \
+             lease_expires_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND state = 'queued' AND try_number = $3 AND owner_process = $4",
         )
         .bind(to_us(now))
-        .bind(ti_id)
+        .bind(ti.id)
+        .bind(ti.try_number)
+        .bind(ti.owner_process.as_deref().unwrap_or(""))
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Puts queued instances that no worker claimed since `queued_before` back to scheduled,
+    /// with `note` saying why, so they are queued again (or wait, visibly) instead of staying
+    /// queued for ever. Returns their runs.
+    pub async fn requeue_unclaimed(
+        &self,
+        queued_before: DateTime<Utc>,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RunPk>> {
+        let rows = sqlx::query(
+            "UPDATE task_instance SET state = 'scheduled', note = $1, updated_at = $2 \
+             WHERE state = 'queued' AND owner_process IS NULL AND queued_at < $3 \
+             RETURNING run_pk",
+        )
+        .bind(note)
+        .bind(to_us(now))
+        .bind(to_us(queued_before))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("run_pk")?)).collect()
     }
 
     /// Instances of a run per (task, state): what trigger rules and the run state need,

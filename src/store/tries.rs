@@ -36,6 +36,9 @@ pub struct FinishTry {
     pub rendered: Option<serde_json::Value>,
     /// Return value, stored as XCom `return_value`.
     pub xcom: Option<serde_json::Value>,
+    /// The process the try belongs to (its worker, or the dead one recovery ends it for):
+    /// the end is written only while the instance is still that process's.
+    pub owner_process: String,
 }
 
 /// One row of `task_try`: the timing of one try, for latency per phase.
@@ -94,9 +97,12 @@ impl Store {
         log_path: impl Fn(i64) -> String + Send + Sync + 'static,
         now: DateTime<Utc>,
     ) -> Result<Option<TiRow>> {
+        // Queued without an owner: no worker claimed it yet, so none may start it.
+        let Some(queued_by) = queued.owner_process.clone() else { return Ok(None) };
         let start = StartTry {
             ti_id: queued.id,
             seen: (queued.state, queued.try_number, queued.first_poke_at.map(to_us)),
+            queued_by,
             hostname: hostname.to_string(),
             pid,
             owner_process: owner_process.to_string(),
@@ -198,14 +204,16 @@ pub(super) async fn start_in(
         return Ok(None);
     };
     // Compare-and-set on everything the decision read: a claimer that got there first, or a
-    // clear or a new queueing in between, makes this write miss.
-    let poke_cas = if first_poke.is_some() { "= $10" } else { "IS NULL" };
+    // clear or a new queueing in between, makes this write miss. A worker's claim must still
+    // hold: its lease not expired (the sweep would take it back).
+    let poke_cas = if first_poke.is_some() { "= $11" } else { "IS NULL" };
     let sql = format!(
         "UPDATE task_instance SET state = $1, try_number = $2, \
          start_date = $3, end_date = NULL, hostname = $4, pid = $5, owner_process = $6, \
          pgid = NULL, sid = NULL, cgroup = NULL, boot_id = NULL, requested_state = NULL, \
          requested_max_tries = NULL, requested_note = NULL, updated_at = $3 \
-         WHERE id = $7 AND state = $8 AND try_number = $9 AND first_poke_at {poke_cas} \
+         WHERE id = $7 AND state = $8 AND try_number = $9 AND owner_process = $10 \
+         AND (lease_expires_at IS NULL OR lease_expires_at >= $3) AND first_poke_at {poke_cas} \
          RETURNING {TI_COLS}"
     );
     let mut update = sqlx::query(&sql)
@@ -217,7 +225,8 @@ pub(super) async fn start_in(
         .bind(s.owner_process.as_str())
         .bind(s.ti_id)
         .bind(state.as_str())
-        .bind(try_number);
+        .bind(try_number)
+        .bind(s.queued_by.as_str());
     if let Some(first_poke) = first_poke {
         update = update.bind(first_poke);
     }
@@ -254,7 +263,8 @@ pub(super) async fn finish_in(
     let done = sqlx::query(
         "UPDATE task_instance SET state = $1, next_try_at = $2, first_poke_at = $3, \
          end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7 \
-         WHERE id = $8 AND try_number = $9 AND state = 'running' AND requested_state IS NULL",
+         WHERE id = $8 AND try_number = $9 AND state = 'running' AND owner_process = $10 \
+         AND requested_state IS NULL",
     )
     .bind(f.state.as_str())
     .bind(f.next_try_at.map(to_us))
@@ -265,6 +275,7 @@ pub(super) async fn finish_in(
     .bind(end)
     .bind(f.ti_id)
     .bind(f.try_number)
+    .bind(f.owner_process.as_str())
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {

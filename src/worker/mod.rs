@@ -9,6 +9,7 @@
 //! fields and XCom recorded are masked the same way.
 
 mod dags;
+pub mod remote;
 mod stop;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use crate::model::{self, RunPk, TaskState, TiId, TryResult};
 use crate::operators::{self, OperatorError, Outcome, TaskContext, TaskLog};
 use crate::store::{FinishTry, Store, StoreError, TiRow};
 
-pub use stop::{RunningTries, record_end, watch};
+pub use stop::{RunningTries, Stopped, record_end, watch};
 
 /// What a worker needs, shared by every try it runs.
 pub struct WorkerEnv {
@@ -103,6 +104,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         error: Some(error),
         rendered: None,
         xcom: None,
+        owner_process: env.process_id.clone(),
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
     let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
@@ -115,7 +117,13 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
             let result = run_with_timeout(&ctx, &task).await;
             let stopped = env.tries.remove(ti.id);
             let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
-            if stopped {
+            if stopped == Some(Stopped::LeaseLost) {
+                // The sweep took the try back (or will, its lease being over): it records the
+                // end; whatever this try did is discarded.
+                log.line("This worker lost its lease on the try: outcome discarded");
+                return Ok(TryReport::never_started(&ti));
+            }
+            if stopped == Some(Stopped::ByRequest) {
                 let mut f = failed("stopped on request".into());
                 f.rendered = Some(serde_json::Value::Object(rendered));
                 (None, f)
@@ -317,6 +325,7 @@ fn decide(
         error: end.error,
         rendered: Some(serde_json::Value::Object(rendered)),
         xcom,
+        owner_process: ti.owner_process.clone().unwrap_or_default(),
     };
     (f.state, f)
 }

@@ -37,8 +37,19 @@ struct Entry {
     try_number: i64,
     cancel: CancellationToken,
     log: TaskLog,
-    /// A stop request cancelled it.
-    stopping: bool,
+    /// Why it was cancelled, once it was.
+    stopping: Option<Stopped>,
+    /// When it was registered.
+    since: std::time::Instant,
+}
+
+/// Why a running try was cancelled from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// A user's mark or clear: the request decides what is recorded.
+    ByRequest,
+    /// This worker's lease on it is gone: someone else records it, this worker nothing.
+    LeaseLost,
 }
 
 impl RunningTries {
@@ -54,16 +65,18 @@ impl RunningTries {
         cancel: CancellationToken,
         log: TaskLog,
     ) {
-        let entry = Entry { try_number, cancel, log, stopping: false };
+        let since = std::time::Instant::now();
+        let entry = Entry { try_number, cancel, log, stopping: None, since };
         self.lock().insert(ti_id, entry);
     }
 
-    /// Forgets a try that returned; true when a stop request had cancelled it.
-    pub(super) fn remove(&self, ti_id: TiId) -> bool {
-        self.lock().remove(&ti_id).is_some_and(|e| e.stopping)
+    /// Forgets a try that returned, and says why it was cancelled, if it was.
+    pub(super) fn remove(&self, ti_id: TiId) -> Option<Stopped> {
+        self.lock().remove(&ti_id).and_then(|e| e.stopping)
     }
 
-    fn is_empty(&self) -> bool {
+    /// Whether no try runs.
+    pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
@@ -71,12 +84,50 @@ impl RunningTries {
     fn stop(&self, ti_id: TiId, try_number: i64) {
         if let Some(e) = self.lock().get_mut(&ti_id)
             && e.try_number == try_number
-            && !e.stopping
         {
-            e.stopping = true;
-            e.log.line("A user asked to stop this try (mark or clear): stopping it");
-            e.cancel.cancel();
+            e.stop(
+                Stopped::ByRequest,
+                "A user asked to stop this try (mark or clear): stopping it",
+            );
         }
+    }
+
+    /// How many tries run now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Stops every try registered before `asked` that is not in `held` (the tries this
+    /// worker's lease covered when it asked at `asked`; None: it holds none it can prove):
+    /// the sweep took them back, or a user changed them, so their end would not be recorded
+    /// and their processes must not run beside a retry. Returns how many it stopped.
+    pub fn stop_unheld(
+        &self,
+        held: Option<&std::collections::HashSet<(TiId, i64)>>,
+        asked: std::time::Instant,
+        why: &str,
+    ) -> usize {
+        let mut stopped = 0;
+        for (ti_id, e) in self.lock().iter_mut() {
+            let kept = held.is_some_and(|h| h.contains(&(*ti_id, e.try_number)));
+            if e.since < asked && !kept && e.stop(Stopped::LeaseLost, why) {
+                stopped += 1;
+            }
+        }
+        stopped
+    }
+}
+
+impl Entry {
+    /// Cancels the try once, logging `why`; false if it was already stopping.
+    fn stop(&mut self, kind: Stopped, why: &str) -> bool {
+        if self.stopping.is_some() {
+            return false;
+        }
+        self.stopping = Some(kind);
+        self.log.line(why);
+        self.cancel.cancel();
+        true
     }
 }
 
@@ -111,10 +162,34 @@ pub async fn watch(env: Arc<WorkerEnv>, stop: CancellationToken) {
     }
 }
 
+/// How long the end of a try is retried while the database cannot be reached (a restart, a
+/// network cut): the try's outcome is kept in memory meanwhile.
+const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+/// Runs `op` again, with back-off, while it fails because the database cannot be reached,
+/// for at most [`RECONNECT_FOR`].
+async fn retrying<T, F: Future<Output = Result<T, StoreError>>>(
+    log: &TaskLog,
+    mut op: impl FnMut() -> F,
+) -> Result<T, StoreError> {
+    let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
+                log.line(format!("Cannot record the end of the try yet ({e}); retrying"));
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Records the end of a try: `f` as the worker (or recovery) decided it, unless a user asked
 /// to stop the try; then the request's outcome, given `own` — the state the try reached by
 /// itself, None when it was stopped before it ended. Returns the state recorded, None when the
-/// instance had left this try meanwhile.
+/// instance had left this try meanwhile. Retries while the database cannot be reached.
 pub async fn record_end(
     store: &Store,
     f: &FinishTry,
@@ -123,14 +198,15 @@ pub async fn record_end(
 ) -> Result<Option<TaskState>, StoreError> {
     // Bounded: each round loses only to a newer request written in between.
     for _ in 0..5 {
-        if store.finish_try(f).await? {
+        if retrying(log, || store.finish_try(f)).await? {
             return Ok(Some(f.state));
         }
-        let Some(stop) = store.pending_stop(f.ti_id, f.try_number).await? else {
+        let pending = retrying(log, || store.pending_stop(f.ti_id, f.try_number));
+        let Some(stop) = pending.await? else {
             return Ok(None);
         };
         let outcome = model::after_stop(&stop.request, own);
-        if store.finish_stopped(f, &stop, &outcome).await? {
+        if retrying(log, || store.finish_stopped(f, &stop, &outcome)).await? {
             log.line(format!("Stopped on request ({}): recorded {}", stop.note, outcome.state));
             return Ok(Some(outcome.state));
         }

@@ -42,8 +42,10 @@ async fn other_store(env: &Env) -> Store {
 
 async fn two_workers_start_one_queued_try_once(env: Env) {
     let tis = scheduled_tis(&env, 1).await;
-    let caps = QueueCaps { free_slots: 1, max_active_tasks: &HashMap::new() };
-    let queued = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
+    let no_caps = HashMap::new();
+    let caps = QueueCaps::local(1, &no_caps);
+    let queued =
+        env.store.queue_scheduled(&caps, Some("scheduler"), Utc::now()).await.expect("queue");
     assert_eq!(queued.len(), 1);
     let other = other_store(&env).await;
     let id = tis[0].id;
@@ -64,10 +66,10 @@ async fn two_schedulers_never_queue_past_a_pool(env: Env) {
     let tis = scheduled_tis(&env, 10).await;
     let other = other_store(&env).await;
     let none = HashMap::new();
-    let caps = QueueCaps { free_slots: 8, max_active_tasks: &none };
+    let caps = QueueCaps::local(8, &none);
     let (a, b) = tokio::join!(
-        env.store.queue_scheduled(&caps, "scheduler-a", Utc::now()),
-        other.queue_scheduled(&caps, "scheduler-b", Utc::now()),
+        env.store.queue_scheduled(&caps, Some("scheduler-a"), Utc::now()),
+        other.queue_scheduled(&caps, Some("scheduler-b"), Utc::now()),
     );
     let (a, b) = (a.expect("queue a"), b.expect("queue b"));
     assert_eq!(a.len() + b.len(), 3, "the pool has 3 slots: {} + {} queued", a.len(), b.len());
@@ -84,8 +86,9 @@ async fn two_schedulers_never_queue_past_a_pool(env: Env) {
 async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
     scheduled_tis(&env, 12).await;
     env.store.set_pool("p", 100, "room for all").await.expect("pool");
-    let caps = QueueCaps { free_slots: 100, max_active_tasks: &HashMap::new() };
-    let tis = env.store.queue_scheduled(&caps, "scheduler", Utc::now()).await.expect("queue");
+    let no_caps = HashMap::new();
+    let caps = QueueCaps::local(100, &no_caps);
+    let tis = env.store.queue_scheduled(&caps, Some("scheduler"), Utc::now()).await.expect("queue");
     assert_eq!(tis.len(), 12);
     let log = |n: i64| format!("try-{n}.log");
     // Two starts per instance, all at once: one of each pair wins.
@@ -109,6 +112,7 @@ async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
         error: None,
         rendered: None,
         xcom: Some(serde_json::json!({"ti": ti.id.0})),
+        owner_process: "worker".into(),
     };
     let mut ends: Vec<FinishTry> = tis.iter().map(|ti| end(ti, 1)).collect();
     ends.push(end(&tis[0], 7));

@@ -5,7 +5,7 @@
 
 use crate::support::common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -283,8 +283,9 @@ async fn the_newest_request_is_applied_once(env: Env) {
     let ti = store.run_tis(run.id).await.expect("tis").remove(0);
     let up = TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
     store.apply_ti_updates(&[up], now).await.expect("schedule");
-    let caps = QueueCaps { free_slots: 1, max_active_tasks: &Default::default() };
-    let queued = store.queue_scheduled(&caps, "w", now).await.expect("queue");
+    let no_caps = HashMap::new();
+    let caps = QueueCaps::local(1, &no_caps);
+    let queued = store.queue_scheduled(&caps, Some("w"), now).await.expect("queue");
     let ti = store.start_try(&queued[0], "h", 1, "w", |n| format!("{n}.log"), now).await;
     let ti = ti.expect("start").expect("started");
     let mark_as =
@@ -300,6 +301,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
         error: Some("killed".into()),
         rendered: None,
         xcom: None,
+        owner_process: "w".into(),
     };
     assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
     let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");

@@ -306,6 +306,7 @@ async fn health_shows_hosts_and_pids_only_to_logged_in_callers() {
         pid: 4242,
         heartbeat_at: now,
         stopped_at: None,
+        ..Default::default()
     };
     app.env.store.heartbeat(&process, now).await.expect("heartbeat");
     let mut b = app.browser("127.0.0.1");

@@ -133,8 +133,9 @@ impl Fixture {
         let update =
             TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
         self.store.apply_ti_updates(&[update], now).await.unwrap();
-        let caps = QueueCaps { free_slots: 10, max_active_tasks: &HashMap::new() };
-        let queued = self.store.queue_scheduled(&caps, "test", now).await.unwrap();
+        let no_caps = HashMap::new();
+        let caps = QueueCaps::local(10, &no_caps);
+        let queued = self.store.queue_scheduled(&caps, Some("test"), now).await.unwrap();
         let queued = queued.iter().find(|q| q.id == ti.id).unwrap_or(&ti).clone();
         // Each fixture is its own worker process, as in production: tests running side by side
         // in one binary must not share a try key (and so a cgroup) through equal instance ids.
