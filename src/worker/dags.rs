@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dag::{Dag, DagCache};
+use crate::operators::TaskLog;
 use crate::store::Store;
 
 /// The DAG `dag_id` a try runs from.
@@ -15,11 +16,13 @@ pub(super) async fn dag_for(
     store: &Store,
     dags: &DagCache,
     dag_id: &str,
+    log: &TaskLog,
 ) -> Result<Arc<Dag>, String> {
     if let Some(dag) = dags.cached(dag_id) {
         return Ok(dag);
     }
-    let record = store.get_dag(dag_id).await.map_err(|e| e.to_string())?;
+    let record =
+        super::stop::retrying(log, || store.get_dag(dag_id)).await.map_err(|e| e.to_string())?;
     dags.parse(dag_id, Path::new(&record.fileloc), &record.source).map_err(|errors| {
         let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
         format!("DAG `{dag_id}` no longer parses: {first}")

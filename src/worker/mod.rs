@@ -143,14 +143,16 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     finish.xcom = finish.xcom.map(|v| log.mask_value(v));
     let recorded = record_end(&env.store, &finish, own, &log).await?;
     if recorded.is_none() {
+        tracing::warn!(ti_id = ti.id.0, try_number = ti.try_number, dag_id = %ti.dag_id, task_id = %ti.task_id, "late result discarded: the instance left this try while it ran");
         log.line(
-            "The task instance changed state while running (recovered meanwhile); outcome dropped",
+            "The task instance left this try while it ran (taken back after a missed heartbeat, recovered, or changed): outcome discarded",
         );
     }
     Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, task_id: ti.task_id.clone(), state: recorded })
 }
 
-/// Loads what the operator needs. An error here is fatal for the try (no retry helps a DAG
+/// Loads what the operator needs, reading again while the database cannot be reached (for at
+/// most [`stop::RECONNECT_FOR`]). Any other error is fatal for the try (no retry helps a DAG
 /// that is gone).
 async fn prepare(
     env: &WorkerEnv,
@@ -158,19 +160,20 @@ async fn prepare(
     log: TaskLog,
 ) -> Result<(TaskContext, Task), OperatorError> {
     let fatal = |e: StoreError| OperatorError::Fatal(e.to_string());
-    let dag =
-        dags::dag_for(&env.store, &env.dags, &ti.dag_id).await.map_err(OperatorError::Fatal)?;
+    let dag = dags::dag_for(&env.store, &env.dags, &ti.dag_id, &log)
+        .await
+        .map_err(OperatorError::Fatal)?;
     let task = dag.tasks.get(&ti.task_id).cloned().ok_or_else(|| {
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;
-    let run = env.store.get_run(ti.run_pk).await.map_err(fatal)?;
+    let run = stop::retrying(&log, || env.store.get_run(ti.run_pk)).await.map_err(fatal)?;
     // XCom and variables feed templates; an `empty` task renders none and prints nothing, so
     // skip the reads. Every other task gets every stored connection's secrets masked, whether
     // it names the connection or not.
     let (xcoms, db_variables, db_connections) = if matches!(task.kind, TaskKind::Empty(_)) {
         Default::default()
     } else {
-        let conns = match db_connections(env).await {
+        let conns = match db_connections(env, &log).await {
             Ok(c) => c,
             Err(e) if task.kind.uses_connections() => return Err(e),
             Err(e) => {
@@ -181,8 +184,8 @@ async fn prepare(
             }
         };
         (
-            env.store.run_xcoms(ti.run_pk).await.map_err(fatal)?,
-            env.store.list_variables().await.map_err(fatal)?,
+            stop::retrying(&log, || env.store.run_xcoms(ti.run_pk)).await.map_err(fatal)?,
+            stop::retrying(&log, || env.store.list_variables()).await.map_err(fatal)?,
             conns,
         )
     };
@@ -229,9 +232,13 @@ fn register_secrets(
 
 /// Connections stored in the metadata database, decrypted. One that cannot be decrypted is
 /// kept as its error, which fails only a try that uses it.
-async fn db_connections(env: &WorkerEnv) -> Result<crate::operators::DbConnections, OperatorError> {
-    let rows =
-        env.store.list_connections().await.map_err(|e| OperatorError::Fatal(e.to_string()))?;
+async fn db_connections(
+    env: &WorkerEnv,
+    log: &TaskLog,
+) -> Result<crate::operators::DbConnections, OperatorError> {
+    let rows = stop::retrying(log, || env.store.list_connections())
+        .await
+        .map_err(|e| OperatorError::Fatal(e.to_string()))?;
     if rows.is_empty() {
         return Ok(Default::default());
     }

@@ -164,11 +164,11 @@ pub async fn watch(env: Arc<WorkerEnv>, stop: CancellationToken) {
 
 /// How long the end of a try is retried while the database cannot be reached (a restart, a
 /// network cut): the try's outcome is kept in memory meanwhile.
-const RECONNECT_FOR: Duration = Duration::from_secs(300);
+pub(super) const RECONNECT_FOR: Duration = Duration::from_secs(300);
 
 /// Runs `op` again, with back-off, while it fails because the database cannot be reached,
-/// for at most [`RECONNECT_FOR`].
-async fn retrying<T, F: Future<Output = Result<T, StoreError>>>(
+/// for at most [`RECONNECT_FOR`]; each retry is a line of the try's log.
+pub(super) async fn retrying<T, F: Future<Output = Result<T, StoreError>>>(
     log: &TaskLog,
     mut op: impl FnMut() -> F,
 ) -> Result<T, StoreError> {
@@ -177,7 +177,7 @@ async fn retrying<T, F: Future<Output = Result<T, StoreError>>>(
     loop {
         match op().await {
             Err(e) if e.is_transient() && tokio::time::Instant::now() + pause < deadline => {
-                log.line(format!("Cannot record the end of the try yet ({e}); retrying"));
+                log.line(format!("The database cannot be reached ({e}); retrying"));
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(10));
             }

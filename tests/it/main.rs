@@ -15,6 +15,7 @@ mod cli;
 mod cli_users;
 mod crash_recovery;
 mod dag_files;
+mod distributed;
 mod first_start;
 mod kafka_to_sql;
 mod operators;
