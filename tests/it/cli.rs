@@ -200,6 +200,30 @@ fn docker_compose_describes_the_whole_stack() {
         assert!(services.contains_key(name), "service {name}");
     }
     assert_eq!(doc["services"]["updraft-worker"]["deploy"]["replicas"].as_i64(), Some(2));
+    assert_eq!(doc["services"]["updraft-scheduler"]["deploy"]["replicas"].as_i64(), Some(2));
+    let command = |service: &str| -> Vec<String> {
+        let cmd = doc["services"][service]["command"].as_sequence().expect("command");
+        cmd.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+    };
+    assert_eq!(command("updraft-scheduler"), ["scheduler"]);
+    assert_eq!(command("updraft-webserver"), ["webserver"]);
+    assert_eq!(command("updraft-worker")[0], "worker");
+    // Every Updraft process shares the settings the README's scale-out section names, and the
+    // log folder the webserver reads what workers wrote from.
+    let shared = &doc["x-updraft-env"];
+    assert_eq!(shared["UPDRAFT_EXECUTOR"].as_str(), Some("distributed"));
+    let url = shared["UPDRAFT_DATABASE_URL"].as_str().unwrap_or_default();
+    assert!(url.starts_with("postgres://") && url.contains("@postgres:"), "{url}");
+    for var in ["UPDRAFT_SECRET_KEY", "UPDRAFT_HEARTBEAT_TIMEOUT", "UPDRAFT_PARALLELISM"] {
+        assert!(shared[var].as_str().is_some_and(|v| !v.is_empty()), "{var} in x-updraft-env");
+    }
+    let volumes = doc["x-updraft"]["volumes"].as_sequence().expect("volumes");
+    assert!(volumes.iter().any(|v| v.as_str() == Some("updraft-home:/opt/updraft/home")));
+    assert_eq!(shared["UPDRAFT_HOME"].as_str(), Some("/opt/updraft/home"));
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    for promise in ["UPDRAFT_EXECUTOR=distributed", "updraft worker", "--scale updraft-worker="] {
+        assert!(readme.contains(promise), "README: {promise}");
+    }
 
     // The connections the Avro tasks and the flight-board mart use point at those services, and
     // the workers wait for both.
