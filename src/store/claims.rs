@@ -38,12 +38,16 @@ impl Store {
         // SKIP LOCKED: a row another worker is claiming right now is passed over, not waited
         // for. SQLite has one writer and no row locks.
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        // The rows to claim are chosen once, in a materialized CTE: as a plain `IN (SELECT ...
+        // LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the subquery again for the
+        // outer rows, and with SKIP LOCKED each run picks other rows, so more than `n` would
+        // be claimed.
         let sql = format!(
-            "UPDATE task_instance SET owner_process = $1, lease_expires_at = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM task_instance \
+            "WITH chosen AS MATERIALIZED (SELECT id FROM task_instance \
              WHERE state = 'queued' AND owner_process IS NULL AND queue IN ({}) \
              ORDER BY priority_weight DESC, queued_at, id LIMIT $4 {lock}) \
-             AND state = 'queued' AND owner_process IS NULL \
+             UPDATE task_instance SET owner_process = $1, lease_expires_at = $2, updated_at = $3 \
+             WHERE id IN (SELECT id FROM chosen) AND state = 'queued' AND owner_process IS NULL \
              RETURNING {TI_COLS}",
             marks.join(", ")
         );

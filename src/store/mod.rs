@@ -33,6 +33,7 @@ mod tries;
 mod users;
 mod variables;
 mod views;
+mod workers_view;
 mod xcom;
 
 use std::str::FromStr;

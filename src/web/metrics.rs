@@ -3,11 +3,13 @@
 //! `/health` tells anyone whether the database answers and which kinds of process heartbeat;
 //! which hosts and pids they are is for logged-in callers only (it maps the deployment).
 //!
-//! Runs and task instances by state come from the store, so any web server shows them. The
-//! scheduler loop and hand-off histograms and executor slots are recorded in memory by the
+//! Runs and task instances by state, and each worker's slots, claims and lease renewals (as
+//! of its last heartbeat), come from the store, so any web server shows them. The scheduler loop and hand-off histograms and executor slots are recorded in memory by the
 //! scheduler of the same process (standalone); a separate web server shows them empty.
 //!
-//! Invariant: a scrape only reads; the figures are recorded by `crate::metrics`.
+//! Invariants: a scrape only reads; the figures are recorded by `crate::metrics` or by the
+//! processes' heartbeats. Every label value that is not a fixed word (a worker id) goes through
+//! [`label`].
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -20,6 +22,11 @@ use serde_json::json;
 
 use super::AppState;
 pub use crate::metrics::Metrics;
+use crate::store::ProcessRow;
+
+/// Worker rows a scrape reads at most: every live worker, and enough of the stopped ones to
+/// count the lost among them.
+const WORKER_ROWS: i64 = 1000;
 
 /// `GET /health`: the database answers, and which processes heartbeat (with their id, host
 /// and pid when the caller is logged in).
@@ -81,6 +88,13 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
+    match state.store.workers(WORKER_ROWS).await {
+        Ok(workers) => write_workers(&mut out, &workers),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: database unreachable");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
     let m = &state.metrics;
     m.scheduler_loop.write(
         &mut out,
@@ -100,4 +114,112 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
         m.slots_busy.load(Ordering::Relaxed)
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// Each live worker's slots, claims and lease renewals, and how many workers were lost.
+fn write_workers(out: &mut String, workers: &[(ProcessRow, bool)]) {
+    let live: Vec<&ProcessRow> =
+        workers.iter().map(|(p, _)| p).filter(|p| p.stopped_at.is_none()).collect();
+    let _ = writeln!(
+        out,
+        "# HELP updraft_worker_slots Task slots of each live worker, as of its last heartbeat.\n\
+         # TYPE updraft_worker_slots gauge"
+    );
+    for p in &live {
+        let w = label(&p.id);
+        if let Some(total) = p.slots {
+            let _ = writeln!(out, "updraft_worker_slots{{worker=\"{w}\",state=\"total\"}} {total}");
+        }
+        let busy = p.running.unwrap_or(0);
+        let _ = writeln!(out, "updraft_worker_slots{{worker=\"{w}\",state=\"busy\"}} {busy}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP updraft_worker_claims_total Task instances each live worker claimed since it \
+         started.\n# TYPE updraft_worker_claims_total counter"
+    );
+    for p in &live {
+        let _ = writeln!(
+            out,
+            "updraft_worker_claims_total{{worker=\"{}\"}} {}",
+            label(&p.id),
+            p.claims
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP updraft_worker_lease_renewals_total Lease renewals each live worker made since it \
+         started.\n# TYPE updraft_worker_lease_renewals_total counter"
+    );
+    for p in &live {
+        let _ = writeln!(
+            out,
+            "updraft_worker_lease_renewals_total{{worker=\"{}\"}} {}",
+            label(&p.id),
+            p.lease_renewals
+        );
+    }
+    let lost = workers.iter().filter(|(_, lost)| *lost).count();
+    let _ = writeln!(
+        out,
+        "# HELP updraft_workers_lost_total Workers declared dead because their heartbeat \
+         stopped.\n# TYPE updraft_workers_lost_total counter\nupdraft_workers_lost_total {lost}"
+    );
+}
+
+/// A label value as the text format writes it between double quotes: backslash, double quote
+/// and line feed escaped, everything else as is.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("plain:1:2"), "plain:1:2");
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn live_workers_get_lines_and_the_lost_are_counted() {
+        let live = ProcessRow {
+            id: "w\"1".into(),
+            kind: "worker".into(),
+            slots: Some(4),
+            running: Some(1),
+            claims: 7,
+            lease_renewals: 3,
+            ..ProcessRow::default()
+        };
+        let gone = ProcessRow {
+            id: "w2".into(),
+            kind: "worker".into(),
+            stopped_at: Some(chrono::Utc::now()),
+            ..ProcessRow::default()
+        };
+        let mut out = String::new();
+        write_workers(&mut out, &[(live, false), (gone, true)]);
+        for line in [
+            "updraft_worker_slots{worker=\"w\\\"1\",state=\"total\"} 4",
+            "updraft_worker_slots{worker=\"w\\\"1\",state=\"busy\"} 1",
+            "updraft_worker_claims_total{worker=\"w\\\"1\"} 7",
+            "updraft_worker_lease_renewals_total{worker=\"w\\\"1\"} 3",
+            "updraft_workers_lost_total 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
+        }
+        assert!(!out.contains("w2"), "a stopped worker has no lines: {out}");
+    }
 }

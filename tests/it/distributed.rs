@@ -553,3 +553,36 @@ async fn bad_set_ups_are_refused_clearly() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("run `updraft db migrate`"), "{err}");
 }
+
+/// A worker runs at most `--slots` tries at once, however much is queued: the claim takes no
+/// more rows than it asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_never_runs_more_than_its_slots() {
+    let Some(env) = pg_env().await else { return };
+    let spans = env.path("spans.log");
+    env.write_dag("many.yaml", &spans_dag("many", "", 60, "0.2", &spans));
+    let procs = Procs(vec![scheduler(&env), worker(&env, "w", "3", &[])]);
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("many").await.is_ok()
+    })
+    .await;
+    env.store.set_paused("many", false).await.expect("unpause");
+    let run = env.trigger("many", json!({})).await;
+    let done = env.wait_run(run.id, Duration::from_secs(120)).await;
+    assert_eq!(done.state, DagRunState::Success);
+    // The most executions open at one moment, from the files the tasks wrote.
+    let mut edges: Vec<(u128, i32)> = Vec::new();
+    for (_, _, start, end) in executions(&spans) {
+        edges.push((start, 1));
+        edges.push((end.expect("ended"), -1));
+    }
+    edges.sort();
+    let (mut open, mut most) = (0, 0);
+    for (_, d) in edges {
+        open += d;
+        most = most.max(open);
+    }
+    assert!(most <= 3, "{most} tries ran at once on a worker of 3 slots");
+    assert_eq!(most, 3, "the slots were used");
+    drop(procs);
+}

@@ -37,3 +37,4 @@ mod web_authz;
 mod web_pages;
 mod web_security;
 mod web_trigger;
+mod web_workers;

@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/static/app.css", "/static/app.css", "", Need::Public),
     ("GET", "/static/app.js", "/static/app.js", "", Need::Public),
     ("GET", "/dags", "/dags", "", Need::Read),
+    ("GET", "/workers", "/workers", "", Need::Read),
     ("POST", "/dags/{dag_id}/pause", "/dags/d/pause", "paused=false", Need::Operate),
     ("GET", "/dags/{dag_id}/trigger", "/dags/d/trigger", "", Need::Operate),
     ("POST", "/dags/{dag_id}/trigger", "/dags/d/trigger", "run_id=", Need::Operate),

@@ -10,8 +10,10 @@
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
 //! updraft-bench kafka_to_sql sql_to_kafka [--messages=N]              (SQL streaming)
+//! updraft-bench workers claims remote_handoff --postgres   (scheduler and workers as processes)
 //! ```
 
+mod distributed;
 mod records;
 mod sql_streaming;
 mod streaming;
@@ -324,7 +326,9 @@ const USAGE: &str = "usage: updraft-bench [SCENARIO]... [--postgres] [--messages
 
 scenarios: handoff, chain, fanout200, fanout10k, load, idle, web (the default set, also `all`);
            kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records (need the
-           servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*)
+           servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*);
+           workers, claims, remote_handoff (the distributed executor: need --postgres and the
+           `updraft` binary beside this one)
 --postgres       the metadata database on UPDRAFT_BENCH_DATABASE_URL instead of SQLite
 --messages=N     messages per streaming scenario (default 1,000,000)
 --updraft-first  run the Updraft side before the bare loop";
@@ -371,6 +375,12 @@ async fn main() {
             "idle" => bench.idle().await,
             "web" => bench.web().await,
             "records" => records::run(messages.min(200_000)),
+            "workers" | "claims" | "remote_handoff" if !postgres => {
+                eprintln!("{scenario} needs --postgres (workers claim from PostgreSQL)")
+            }
+            "workers" => bench.workers().await,
+            "claims" => bench.claims().await,
+            "remote_handoff" => bench.remote_handoff().await,
             "kafka_to_cassandra" | "kafka_to_s3" => match &servers {
                 Some(s) if scenario == "kafka_to_cassandra" => {
                     bench.to_cassandra(s, messages).await

@@ -11,6 +11,7 @@ pub mod dags;
 pub mod editor;
 pub mod login;
 pub mod ti;
+pub mod workers;
 
 use askama::Template;
 use axum::Router;
@@ -137,6 +138,7 @@ pub fn router() -> Router<AppState> {
         .merge(editor::router())
         .merge(admin::router())
         .merge(account::router())
+        .merge(workers::router())
 }
 
 #[cfg(test)]
