@@ -129,8 +129,8 @@ impl Executor for LocalExecutor {
         Box::pin(async move {
             tracker.close();
             if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-                // Grace is over: cancel what still runs (its tries are recorded as failed and
-                // retried per their retries), and wait for those records to be written.
+                // Grace is over: cancel what still runs (its tries are handed back, to run
+                // again without using up a try), and wait for those records to be written.
                 kill.cancel();
                 let _ = tokio::time::timeout(KILL_WAIT, tracker.wait()).await;
             }

@@ -22,6 +22,9 @@ pub enum TryResult<'a> {
     Skip(&'a str),
     /// It failed with this error; `retryable` is false when a retry cannot help.
     Failed { error: &'a str, retryable: bool },
+    /// It was cancelled because the process running it shut down before it ended: handed
+    /// back, to run again at once without using up one of its tries.
+    HandedBack,
 }
 
 /// The instance facts a try's end depends on.
@@ -50,6 +53,8 @@ pub struct TryEnd {
     pub error: Option<String>,
     /// The last line of the try's log.
     pub log_line: String,
+    /// The try does not count against the task's tries: `max_tries` is raised by one.
+    pub give_back_try: bool,
 }
 
 /// Decides the end of a try of `task` from its result.
@@ -60,8 +65,21 @@ pub fn try_end(task: &Task, facts: TryFacts, result: TryResult<'_>, now: DateTim
         first_poke_at: None,
         error: None,
         log_line,
+        give_back_try: false,
     };
     match result {
+        TryResult::HandedBack => {
+            let why = "handed back: the process running it shut down before it ended";
+            TryEnd {
+                next_try_at: Some(now),
+                error: Some(why.to_string()),
+                give_back_try: true,
+                ..end(
+                    TaskState::UpForRetry,
+                    format!("Task {why}; it runs again, this try not counted"),
+                )
+            }
+        }
         TryResult::Done => end(TaskState::Success, "Task succeeded".into()),
         TryResult::NotYet(reason) => {
             let first = facts.first_poke_at.unwrap_or(facts.started);
@@ -146,6 +164,8 @@ mod tests {
             (&bash, facts(1, 2, None), failed(false), 1, TaskState::Failed, None),
             (&bash, facts(2, 2, None), failed(true), 1, TaskState::Failed, None),
             (&bash, facts(1, 2, None), TryResult::Skip("no data"), 1, TaskState::Skipped, None),
+            // Handed back at shutdown: again at once, even on the last try.
+            (&bash, facts(2, 2, None), TryResult::HandedBack, 1, TaskState::UpForRetry, Some(1)),
             // A sensor within its timeout pokes again one interval later.
             (
                 &sensor,
@@ -185,6 +205,17 @@ mod tests {
             let end = try_end(task, facts, result, at(now));
             assert_eq!(end.state, state, "row {i}: {end:?}");
             assert_eq!(end.next_try_at, next.map(at), "row {i}: {end:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_handed_back_try_is_given_back() {
+        let bash = task("    type: bash\n    command: 'true'\n");
+        let back = try_end(&bash, facts(1, 1, None), TryResult::HandedBack, at(3));
+        assert!(back.give_back_try, "{back:?}");
+        let failed = TryResult::Failed { error: "boom", retryable: true };
+        for result in [TryResult::Done, failed, TryResult::Skip("x")] {
+            assert!(!try_end(&bash, facts(1, 1, None), result, at(3)).give_back_try, "{result:?}");
         }
     }
 

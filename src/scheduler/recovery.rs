@@ -186,6 +186,7 @@ impl Scheduler {
             rendered: None,
             xcom: None,
             owner_process: owner.to_string(),
+            give_back_try: false,
         };
         // `None`: the crash, not the try, ended it.
         if let Some(recorded) = record_end(&self.store, &finish, None, &log).await? {

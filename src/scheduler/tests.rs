@@ -158,6 +158,7 @@ fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
         rendered: None,
         xcom: None,
         owner_process: ti.owner_process.clone().unwrap_or_default(),
+        give_back_try: false,
     }
 }
 

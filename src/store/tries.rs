@@ -39,6 +39,9 @@ pub struct FinishTry {
     /// The process the try belongs to (its worker, or the dead one recovery ends it for):
     /// the end is written only while the instance is still that process's.
     pub owner_process: String,
+    /// The try does not count against the task's tries (handed back at shutdown): the
+    /// instance's `max_tries` is raised by one.
+    pub give_back_try: bool,
 }
 
 /// One row of `task_try`: the timing of one try, for latency per phase.
@@ -262,7 +265,8 @@ pub(super) async fn finish_in(
     let finished_end = (f.state != TaskState::UpForReschedule).then_some(end);
     let done = sqlx::query(
         "UPDATE task_instance SET state = $1, next_try_at = $2, first_poke_at = $3, \
-         end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7 \
+         end_date = $4, rendered = COALESCE($5, rendered), note = $6, updated_at = $7, \
+         max_tries = max_tries + $11 \
          WHERE id = $8 AND try_number = $9 AND state = 'running' AND owner_process = $10 \
          AND requested_state IS NULL",
     )
@@ -276,6 +280,7 @@ pub(super) async fn finish_in(
     .bind(f.ti_id)
     .bind(f.try_number)
     .bind(f.owner_process.as_str())
+    .bind(i64::from(f.give_back_try))
     .execute(&mut **tx)
     .await?;
     if done.rows_affected() == 0 {

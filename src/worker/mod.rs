@@ -40,7 +40,8 @@ pub struct WorkerEnv {
     pub process_id: String,
     /// Host name recorded on each try.
     pub hostname: String,
-    /// Fires on shutdown: running tries are cancelled (and retried later per their retries).
+    /// Fires on shutdown: running tries are cancelled and handed back (they run again, the cut
+    /// try not counted).
     pub shutdown: CancellationToken,
     /// Where hand-off latency is recorded.
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -105,6 +106,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         rendered: None,
         xcom: None,
         owner_process: env.process_id.clone(),
+        give_back_try: false,
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
     let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
@@ -128,7 +130,11 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
                 f.rendered = Some(serde_json::Value::Object(rendered));
                 (None, f)
             } else {
-                let (state, f) = decide(&ti, &task, result, &log, started, Utc::now(), rendered);
+                // Cancelled because this process shuts down (not by a timeout or a user): the
+                // try is handed back.
+                let shut_down = env.shutdown.is_cancelled();
+                let times = (started, Utc::now());
+                let (state, f) = decide(&ti, &task, result, shut_down, &log, times, rendered);
                 (Some(state), f)
             }
         }
@@ -291,14 +297,15 @@ async fn run_with_timeout(ctx: &TaskContext, task: &Task) -> Result<Outcome, Ope
 }
 
 /// Turns an operator result into the state to record: `model::try_end` decides, this logs its
-/// line and builds the write.
+/// line and builds the write. `shut_down`: this process is shutting down, so a try that did not
+/// finish was cut short by it. `times`: when the try started and when it ended.
 fn decide(
     ti: &TiRow,
     task: &Task,
     result: Result<Outcome, OperatorError>,
+    shut_down: bool,
     log: &TaskLog,
-    started: DateTime<Utc>,
-    now: DateTime<Utc>,
+    (started, now): (DateTime<Utc>, DateTime<Utc>),
     rendered: serde_json::Map<String, serde_json::Value>,
 ) -> (TaskState, FinishTry) {
     let facts = model::TryFacts {
@@ -315,6 +322,7 @@ fn decide(
         Err(OperatorError::Skip(reason)) => {
             (model::try_end(task, facts, TryResult::Skip(&reason), now), None)
         }
+        Err(_) if shut_down => (model::try_end(task, facts, TryResult::HandedBack, now), None),
         Err(e) => {
             let error = e.to_string();
             let failed = TryResult::Failed { error: &error, retryable: e.is_retryable() };
@@ -333,6 +341,7 @@ fn decide(
         rendered: Some(serde_json::Value::Object(rendered)),
         xcom,
         owner_process: ti.owner_process.clone().unwrap_or_default(),
+        give_back_try: end.give_back_try,
     };
     (f.state, f)
 }

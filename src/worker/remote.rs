@@ -15,7 +15,7 @@
 //! their ends are written once it answers again (`record_end` retries what failed to
 //! connect). SIGTERM stops claiming, gives back what was claimed and not started, and lets the
 //! running tries finish for the grace period; then (or at a second SIGTERM) they are cancelled
-//! and recorded as failed, retried per their retries.
+//! and handed back: up for retry at once, the cut try not counted (`model::try_end`).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -586,3 +586,39 @@ async fn a_worker_never_runs_more_than_its_slots() {
     assert_eq!(most, 3, "the slots were used");
     drop(procs);
 }
+
+/// SIGTERM with a try that outlasts the grace: the try is cancelled and handed back (it runs
+/// again on another worker without using up a try, though the task has no retries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_past_the_shutdown_grace_is_handed_back_to_another_worker() {
+    let Some(env) = pg_env().await else { return };
+    env.write_dag(
+        "long.yaml",
+        "dag_id: long\ntasks:\n  t:\n    type: bash\n    command: 'if [ {{ ti.try_number }} = 1 ]; then sleep 60; fi; echo ran'\n",
+    );
+    let first = updraft(&env, &["worker", "--name", "first", "--grace", "1s"], &[])
+        .spawn()
+        .expect("start a worker");
+    let mut procs = Procs(vec![scheduler(&env), first]);
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("long").await.is_ok()
+    })
+    .await;
+    env.store.set_paused("long", false).await.expect("unpause");
+    let run = env.trigger("long", json!({})).await;
+    env.wait_until("try 1 runs", Duration::from_secs(60), || async {
+        env.tis(run.id).await.first().is_some_and(|t| t.state == TaskState::Running)
+    })
+    .await;
+    let status = stop(procs.0.remove(1)).expect("the worker exits after its grace");
+    assert!(status.success(), "{status:?}");
+    procs.0.push(worker(&env, "second", "1", &[]));
+    let done = env.wait_run(run.id, Duration::from_secs(60)).await;
+    assert_eq!(done.state, DagRunState::Success, "{}", not_successful(&env, done.id).await);
+    let ti = env.tis(run.id).await.remove(0);
+    assert_eq!((ti.try_number, ti.max_tries), (2, 2), "try 1 was not counted");
+    assert!(ti.owner_process.as_deref().is_some_and(|o| o.starts_with("second:")));
+    let tries = env.store.tries(ti.id).await.expect("tries");
+    assert_eq!(tries[0].state, TaskState::UpForRetry);
+    assert!(tries[0].error.as_deref().is_some_and(|e| e.contains("handed back")), "{tries:?}");
+}

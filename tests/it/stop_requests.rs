@@ -302,6 +302,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
         rendered: None,
         xcom: None,
         owner_process: "w".into(),
+        give_back_try: false,
     };
     assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
     let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");
