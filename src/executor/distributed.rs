@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -91,50 +90,18 @@ async fn wake_workers(store: Store, queued: Arc<Notify>, stop: CancellationToken
     }
 }
 
-/// Listens on the ended channel until `stop`, reconnecting with back-off.
+/// Turns the workers' notifications of ended tries into reports, until `stop`.
 async fn listen_for_ends(
     url: String,
     reports: mpsc::UnboundedSender<TryReport>,
     stop: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    while !stop.is_cancelled() {
-        let listener = async {
-            let mut l = PgListener::connect(&url).await?;
-            l.listen(ENDED_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = match listener.await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for ended tries; retrying");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(200);
-        loop {
-            let next = tokio::select! {
-                _ = stop.cancelled() => return,
-                n = listener.recv() => n,
-            };
-            match next {
-                Ok(n) => {
-                    if let Some(report) = parse_ended(n.payload()) {
-                        let _ = reports.send(report);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "lost the notification connection; reconnecting");
-                    break;
-                }
-            }
+    crate::store::listen(&url, ENDED_CHANNEL, stop, |payload| {
+        if let Some(report) = parse_ended(payload) {
+            let _ = reports.send(report);
         }
-    }
+    })
+    .await;
 }
 
 /// The payload a worker sends when a try ends: `run_pk ti_id state task_id` (`-` for a try

@@ -7,8 +7,12 @@
 //! same instance and never wait for each other; a lease is renewed only while it has not
 //! expired, so once the sweep may take a try back its worker can no longer keep it.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
 
 use super::tis::{TI_COLS, TiRow, ti_row};
 use super::{Backend, Result, Store, to_us};
@@ -18,6 +22,47 @@ use crate::model::TiId;
 pub const QUEUED_CHANNEL: &str = "updraft_queued";
 /// The channel workers report the end of tries on (payload: `run_pk task_id state`).
 pub const ENDED_CHANNEL: &str = "updraft_ended";
+
+/// Calls `on` with the payload of every notification on the PostgreSQL channel `channel` of
+/// the database at `url`, until `stop`; a lost connection is made again with back-off (from
+/// 0.2 s, at most 10 s). Notifications sent while it reconnects are lost: listeners only use
+/// them to act sooner than their poll.
+pub async fn listen(url: &str, channel: &str, stop: CancellationToken, mut on: impl FnMut(&str)) {
+    let mut backoff = Duration::from_millis(200);
+    while !stop.is_cancelled() {
+        let connect = async {
+            let mut l = PgListener::connect(url).await?;
+            l.listen(channel).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = match connect.await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(channel, error = %e, "cannot listen; polling meanwhile");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(200);
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => return,
+                n = listener.recv() => n,
+            };
+            match next {
+                Ok(n) => on(n.payload()),
+                Err(e) => {
+                    tracing::debug!(channel, error = %e, "lost the notification connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
 
 impl Store {
     /// Claims up to `n` queued instances of `queues` nobody owns, highest priority first, for

@@ -46,7 +46,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use crate::model::{RunPk, TiId};
 pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
-pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL};
+pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
 pub use dags::DagRecord;
 pub use pools::PoolRow;
 pub use processes::ProcessRow;

@@ -133,31 +133,20 @@ fn write_workers(out: &mut String, workers: &[(ProcessRow, bool)]) {
         let busy = p.running.unwrap_or(0);
         let _ = writeln!(out, "updraft_worker_slots{{worker=\"{w}\",state=\"busy\"}} {busy}");
     }
-    let _ = writeln!(
-        out,
-        "# HELP updraft_worker_claims_total Task instances each live worker claimed since it \
-         started.\n# TYPE updraft_worker_claims_total counter"
-    );
-    for p in &live {
-        let _ = writeln!(
-            out,
-            "updraft_worker_claims_total{{worker=\"{}\"}} {}",
-            label(&p.id),
-            p.claims
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP updraft_worker_lease_renewals_total Lease renewals each live worker made since it \
-         started.\n# TYPE updraft_worker_lease_renewals_total counter"
-    );
-    for p in &live {
-        let _ = writeln!(
-            out,
-            "updraft_worker_lease_renewals_total{{worker=\"{}\"}} {}",
-            label(&p.id),
+    /// A per-worker counter: its name, its help and where the value is.
+    type Counter = (&'static str, &'static str, fn(&ProcessRow) -> i64);
+    let counters: [Counter; 2] = [
+        ("claims", "Task instances each live worker claimed since it started.", |p| p.claims),
+        ("lease_renewals", "Lease renewals each live worker made since it started.", |p| {
             p.lease_renewals
-        );
+        }),
+    ];
+    for (name, help, value) in counters {
+        let name = format!("updraft_worker_{name}_total");
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for p in &live {
+            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", label(&p.id), value(p));
+        }
     }
     let lost = workers.iter().filter(|(_, lost)| *lost).count();
     let _ = writeln!(

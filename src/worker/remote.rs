@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -201,39 +200,9 @@ async fn report_end(store: &Store, r: &TryReport) {
     }
 }
 
-/// Wakes the claim loop on every notification of queued work, reconnecting with back-off.
+/// Wakes the claim loop on every notification of queued work, until `stop`.
 async fn listen_for_queued(url: String, wake: Arc<Notify>, stop: CancellationToken) {
-    let mut backoff = Duration::from_millis(200);
-    while !stop.is_cancelled() {
-        let connect = async {
-            let mut l = PgListener::connect(&url).await?;
-            l.listen(QUEUED_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = match connect.await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot listen for queued work; polling meanwhile");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(200);
-        loop {
-            let next = tokio::select! {
-                _ = stop.cancelled() => return,
-                n = listener.recv() => n,
-            };
-            match next {
-                Ok(_) => wake.notify_one(),
-                Err(_) => break,
-            }
-        }
-    }
+    crate::store::listen(&url, QUEUED_CHANNEL, stop, |_| wake.notify_one()).await;
 }
 
 /// Renews this worker's heartbeat and the leases of its running tries every sixth of

@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use updraft::model::RunType;
-use updraft::store::{NewRun, RunRow, Store};
+use updraft::store::{RunRow, Store};
 
 use super::{Bench, LIMIT, percentile};
 
@@ -109,30 +107,7 @@ impl Bench {
         }
         // The scheduler learns of the workers' queues at its next sweep.
         tokio::time::sleep(Duration::from_secs(6)).await;
-        let now = Utc::now();
-        let run = NewRun {
-            dag_id: dag_id.into(),
-            run_id: NewRun::default_run_id(RunType::Manual, now),
-            run_type: RunType::Manual,
-            logical_date: now,
-            data_interval_start: now,
-            data_interval_end: now,
-            conf: Default::default(),
-            triggered_by: "bench".into(),
-        };
-        let t0 = Instant::now();
-        let run = store.create_run(&run, now).await.expect("trigger");
-        let run = loop {
-            let r = store.get_run(run.id).await.expect("run");
-            if r.state.is_finished() {
-                break r;
-            }
-            assert!(t0.elapsed() < LIMIT, "run of {dag_id} did not finish");
-            let every =
-                (t0.elapsed() / 200).clamp(Duration::from_millis(1), Duration::from_millis(20));
-            tokio::time::sleep(every).await;
-        };
-        let wall = t0.elapsed();
+        let (run, wall) = super::trigger_and_wait(&store, dag_id).await;
         drop(cluster);
         Some((run, store, wall))
     }

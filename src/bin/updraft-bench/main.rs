@@ -118,32 +118,7 @@ impl Bench {
             assert!(started.elapsed() < LIMIT, "DAG {name} never loaded");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let now = Utc::now();
-        let run = NewRun {
-            dag_id: name.into(),
-            run_id: NewRun::default_run_id(RunType::Manual, now),
-            run_type: RunType::Manual,
-            logical_date: now,
-            data_interval_start: now,
-            data_interval_end: now,
-            conf: Default::default(),
-            triggered_by: "bench".into(),
-        };
-        let t0 = Instant::now();
-        let run = store.create_run(&run, now).await.expect("trigger");
-        let run = loop {
-            let r = store.get_run(run.id).await.expect("run");
-            if r.state.is_finished() {
-                break r;
-            }
-            assert!(t0.elapsed() < LIMIT, "run of {name} did not finish");
-            // Polls cost the engine's cores a query each: every 1 ms for short runs, and at
-            // most 1/200 of the time run so far (0.5 %) for long ones.
-            let every =
-                (t0.elapsed() / 200).clamp(Duration::from_millis(1), Duration::from_millis(20));
-            tokio::time::sleep(every).await;
-        };
-        let wall = t0.elapsed();
+        let (run, wall) = trigger_and_wait(&store, name).await;
         shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
         (run, store, wall)
@@ -308,6 +283,35 @@ impl Bench {
         };
         assert_eq!(run.state.as_str(), "success", "the kafka_to_s3 run failed");
         streaming::report("kafka_to_s3", n, bare, updraft);
+    }
+}
+
+/// Triggers a manual run of `dag_id` and waits for its end; returns it with the wall time from
+/// the trigger.
+async fn trigger_and_wait(store: &Store, dag_id: &str) -> (RunRow, Duration) {
+    let now = Utc::now();
+    let run = NewRun {
+        dag_id: dag_id.into(),
+        run_id: NewRun::default_run_id(RunType::Manual, now),
+        run_type: RunType::Manual,
+        logical_date: now,
+        data_interval_start: now,
+        data_interval_end: now,
+        conf: Default::default(),
+        triggered_by: "bench".into(),
+    };
+    let t0 = Instant::now();
+    let run = store.create_run(&run, now).await.expect("trigger");
+    loop {
+        let r = store.get_run(run.id).await.expect("run");
+        if r.state.is_finished() {
+            return (r, t0.elapsed());
+        }
+        assert!(t0.elapsed() < LIMIT, "run of {dag_id} did not finish");
+        // Polls cost the engine's cores a query each: every 1 ms for short runs, and at most
+        // 1/200 of the time run so far (0.5 %) for long ones.
+        let every = (t0.elapsed() / 200).clamp(Duration::from_millis(1), Duration::from_millis(20));
+        tokio::time::sleep(every).await;
     }
 }
 
