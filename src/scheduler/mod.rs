@@ -153,6 +153,8 @@ pub struct Scheduler {
     counts: counts::KeptCounts,
     /// The queues live workers serve, as of the last sweep (distributed executor only).
     served_queues: std::collections::HashSet<String>,
+    /// The slots of every live worker together, as of the last sweep.
+    worker_slots: usize,
     /// Loop durations and executor slots, for `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
 }
@@ -205,6 +207,7 @@ impl Scheduler {
             run_ended: false,
             counts: Default::default(),
             served_queues: Default::default(),
+            worker_slots: 0,
             metrics: p.metrics,
         }
     }
@@ -391,7 +394,11 @@ impl Scheduler {
         let caps = QueueCaps {
             free_slots: free,
             max_active_tasks: &self.max_active_tasks,
-            max_in_flight: remote.then_some(self.settings.parallelism),
+            // No more queued or running than the live workers have slots (at least one, so
+            // that an instance of a queue nobody serves is still looked at and noted): what
+            // is queued is claimed at once, not left to age past the queued timeout.
+            max_in_flight: remote
+                .then_some(self.settings.parallelism.min(self.worker_slots.max(1))),
             served_queues: remote.then_some(&self.served_queues),
         };
         // A local executor's instances are this process's from the start; a worker's become

@@ -77,10 +77,12 @@ impl Scheduler {
         let now = self.clock.now();
         let mut alive = Vec::new();
         let mut served = std::collections::HashSet::new();
+        let mut slots = 0;
         for p in self.store.live_processes().await? {
             if self.is_alive(&p) {
                 if p.kind == "worker" {
                     served.extend(p.queues.iter().cloned());
+                    slots += usize::try_from(p.slots.unwrap_or(0)).unwrap_or(0);
                 }
                 alive.push(p.id);
             } else {
@@ -88,9 +90,10 @@ impl Scheduler {
                 self.store.process_lost(&p.id, now).await?;
             }
         }
-        if served != self.served_queues {
+        if served != self.served_queues || slots != self.worker_slots {
             // A worker came or went: what waited for its queue may be queued now.
             self.served_queues = served;
+            self.worker_slots = slots;
             self.queue_wanted = true;
         }
         if self.executor.claims_remotely() {
