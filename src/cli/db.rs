@@ -11,8 +11,9 @@ use crate::dag::kinds::Dur;
 pub enum DbCommand {
     /// Creates or upgrades the metadata database schema.
     Migrate,
-    /// Deletes finished runs (with their task instances, tries, XCom and logs) older than a
-    /// duration, in small batches that do not block the scheduler.
+    /// Deletes finished runs (with their task instances, tries, XCom and logs) and the rows of
+    /// stopped schedulers and workers older than a duration, in small batches that do not
+    /// block the scheduler.
     Clean {
         /// Age, e.g. 30d or 12h.
         #[arg(long)]

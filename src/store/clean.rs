@@ -1,5 +1,6 @@
 //! History clean-up (`updraft db clean`): finished runs older than a cutoff, deleted in small
-//! batches so the scheduler's writes interleave.
+//! batches so the scheduler's writes interleave, and the rows of processes (schedulers,
+//! workers) that stopped before it.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -12,7 +13,8 @@ const CLEAN_BATCH: i64 = 500;
 
 impl Store {
     /// Deletes finished runs that ended before `cutoff` (their task instances, tries and XCom
-    /// go with them), in batches of [`CLEAN_BATCH`] runs, each its own short transaction.
+    /// go with them), in batches of [`CLEAN_BATCH`] runs, each its own short transaction, and
+    /// the rows of processes that stopped (or were declared lost) before `cutoff`.
     /// Returns the (dag_id, run_id) of the deleted runs so their log folders can go too.
     pub async fn clean_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<(String, String)>> {
         let mut deleted = Vec::new();
@@ -54,6 +56,12 @@ impl Store {
             }
             tx.commit().await?;
         }
+        // A stopped process owns nothing any more (recovery took its tries when it was
+        // declared lost); a live one is never touched, however old its start.
+        sqlx::query("DELETE FROM process WHERE stopped_at IS NOT NULL AND stopped_at < $1")
+            .bind(to_us(cutoff))
+            .execute(&self.writer)
+            .await?;
         Ok(deleted)
     }
 }

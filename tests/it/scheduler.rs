@@ -458,6 +458,17 @@ async fn pause_holds_runs_and_clean_removes_history(env: Env) {
     let ti = env.tis(run.id).await.remove(0);
     assert!(!env.log(&ti, 1).is_empty());
     running.stop().await;
+    // A worker that stopped, and one still running.
+    let now = chrono::Utc::now();
+    for id in ["gone:1:1", "here:2:2"] {
+        let p = updraft::store::ProcessRow {
+            id: id.into(),
+            kind: "worker".into(),
+            ..Default::default()
+        };
+        env.store.heartbeat(&p, now).await.unwrap();
+    }
+    env.store.process_stopped("gone:1:1", now).await.unwrap();
     // Nothing is older than a day ago; everything is older than an hour from now.
     let cutoff = chrono::Utc::now() - chrono::Duration::days(1);
     assert!(env.store.clean_before(cutoff).await.unwrap().is_empty());
@@ -468,6 +479,9 @@ async fn pause_holds_runs_and_clean_removes_history(env: Env) {
     assert!(env.store.run_tis(run.id).await.unwrap().is_empty());
     assert!(env.store.tries(ti.id).await.unwrap().is_empty());
     assert!(env.store.run_xcoms(run.id).await.unwrap().is_empty());
+    let workers: Vec<String> =
+        env.store.workers(10).await.unwrap().into_iter().map(|(p, _)| p.id).collect();
+    assert_eq!(workers, ["here:2:2"], "the stopped worker's row went, the live one stayed");
 }
 
 async fn priority_and_sequential_order(env: Env) {
