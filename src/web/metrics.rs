@@ -3,8 +3,11 @@
 //! `/health` tells anyone whether the database answers and which kinds of process heartbeat;
 //! which hosts and pids they are is for logged-in callers only (it maps the deployment).
 //!
-//! Runs and task instances by state, and each worker's slots, claims and lease renewals (as
-//! of its last heartbeat), come from the store, so any web server shows them. The scheduler loop and hand-off histograms and executor slots are recorded in memory by the
+//! Runs and task instances by state, and the workers' slots, claims and lease renewals (as of
+//! their last heartbeats), come from the store, so any web server shows them: per worker to a
+//! logged-in caller (a scraper with an API token), summed over the live workers to anyone else,
+//! by the same rule as `/health` (which hosts and processes run maps the deployment). The
+//! scheduler loop and hand-off histograms and executor slots are recorded in memory by the
 //! scheduler of the same process (standalone); a separate web server shows them empty.
 //!
 //! Invariants: a scrape only reads; the figures are recorded by `crate::metrics` or by the
@@ -63,8 +66,9 @@ pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> Respon
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn prometheus(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: Prometheus text format (per-worker series for logged-in callers only).
+pub async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let known = super::auth::authenticate(&state, &headers).await.is_ok();
     let mut out = String::with_capacity(4096);
     match state.store.state_totals().await {
         Ok((runs, tis)) => {
@@ -89,7 +93,7 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
         }
     }
     match state.store.workers(WORKER_ROWS).await {
-        Ok(workers) => write_workers(&mut out, &workers),
+        Ok(workers) => write_workers(&mut out, &workers, known),
         Err(e) => {
             tracing::error!(error = %e, "metrics: database unreachable");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -116,37 +120,44 @@ pub async fn prometheus(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 
-/// Each live worker's slots, claims and lease renewals, and how many workers were lost.
-fn write_workers(out: &mut String, workers: &[(ProcessRow, bool)]) {
+/// The live workers' slots, claims and lease renewals — one series per worker when `per_worker`
+/// (the caller is logged in), their sums otherwise — and how many workers were lost.
+fn write_workers(out: &mut String, workers: &[(ProcessRow, bool)], per_worker: bool) {
     let live: Vec<&ProcessRow> =
         workers.iter().map(|(p, _)| p).filter(|p| p.stopped_at.is_none()).collect();
+    // The series of one figure: `{worker="…",extra}` per live worker, or one `{extra}` sum.
+    let series = |out: &mut String, name: &str, extra: &str, value: fn(&ProcessRow) -> i64| {
+        if per_worker {
+            let sep = if extra.is_empty() { "" } else { "," };
+            for p in &live {
+                let _ =
+                    writeln!(out, "{name}{{worker=\"{}\"{sep}{extra}}} {}", label(&p.id), value(p));
+            }
+        } else {
+            let total: i64 = live.iter().map(|p| value(p)).sum();
+            let labels = if extra.is_empty() { String::new() } else { format!("{{{extra}}}") };
+            let _ = writeln!(out, "{name}{labels} {total}");
+        }
+    };
     let _ = writeln!(
         out,
-        "# HELP updraft_worker_slots Task slots of each live worker, as of its last heartbeat.\n\
+        "# HELP updraft_worker_slots Task slots of the live workers, as of their last heartbeat.\n\
          # TYPE updraft_worker_slots gauge"
     );
-    for p in &live {
-        let w = label(&p.id);
-        if let Some(total) = p.slots {
-            let _ = writeln!(out, "updraft_worker_slots{{worker=\"{w}\",state=\"total\"}} {total}");
-        }
-        let busy = p.running.unwrap_or(0);
-        let _ = writeln!(out, "updraft_worker_slots{{worker=\"{w}\",state=\"busy\"}} {busy}");
-    }
+    series(out, "updraft_worker_slots", "state=\"total\"", |p| p.slots.unwrap_or(0));
+    series(out, "updraft_worker_slots", "state=\"busy\"", |p| p.running.unwrap_or(0));
     /// A per-worker counter: its name, its help and where the value is.
     type Counter = (&'static str, &'static str, fn(&ProcessRow) -> i64);
     let counters: [Counter; 2] = [
-        ("claims", "Task instances each live worker claimed since it started.", |p| p.claims),
-        ("lease_renewals", "Lease renewals each live worker made since it started.", |p| {
+        ("claims", "Task instances the live workers claimed since they started.", |p| p.claims),
+        ("lease_renewals", "Lease renewals the live workers made since they started.", |p| {
             p.lease_renewals
         }),
     ];
     for (name, help, value) in counters {
         let name = format!("updraft_worker_{name}_total");
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for p in &live {
-            let _ = writeln!(out, "{name}{{worker=\"{}\"}} {}", label(&p.id), value(p));
-        }
+        series(out, &name, "", value);
     }
     let lost = workers.iter().filter(|(_, lost)| *lost).count();
     let _ = writeln!(
@@ -199,7 +210,8 @@ mod tests {
             ..ProcessRow::default()
         };
         let mut out = String::new();
-        write_workers(&mut out, &[(live, false), (gone, true)]);
+        let rows = [(live, false), (gone, true)];
+        write_workers(&mut out, &rows, true);
         for line in [
             "updraft_worker_slots{worker=\"w\\\"1\",state=\"total\"} 4",
             "updraft_worker_slots{worker=\"w\\\"1\",state=\"busy\"} 1",
@@ -210,5 +222,17 @@ mod tests {
             assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
         }
         assert!(!out.contains("w2"), "a stopped worker has no lines: {out}");
+        let mut sums = String::new();
+        write_workers(&mut sums, &rows, false);
+        for line in [
+            "updraft_worker_slots{state=\"total\"} 4",
+            "updraft_worker_slots{state=\"busy\"} 1",
+            "updraft_worker_claims_total 7",
+            "updraft_worker_lease_renewals_total 3",
+            "updraft_workers_lost_total 1",
+        ] {
+            assert!(sums.lines().any(|l| l == line), "{line} in\n{sums}");
+        }
+        assert!(!sums.contains("worker="), "no worker named without a login: {sums}");
     }
 }

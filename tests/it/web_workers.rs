@@ -140,9 +140,37 @@ async fn the_page_lists_workers_and_their_tries(env: Env) {
 async fn metrics_have_a_line_per_live_worker(env: Env) {
     workers_at_work(&env).await;
     let app = WebApp::serve(&env).await;
-    let resp = app.http.get(app.url("/metrics")).send().await.expect("GET /metrics");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let text = resp.text().await.expect("body");
+    let scrape = |cookie: Option<String>| {
+        let mut req = app.http.get(app.url("/metrics"));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move {
+            let resp = req.send().await.expect("GET /metrics");
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.expect("body")
+        }
+    };
+    // Anonymous scrapes (Prometheus without credentials) get the workers' totals: which
+    // hosts and processes run is for logged-in callers, as on /health.
+    let text = scrape(None).await;
+    let lines: Vec<&str> = text.lines().collect();
+    for line in [
+        "# TYPE updraft_worker_slots gauge",
+        "updraft_worker_slots{state=\"total\"} 4",
+        "updraft_worker_slots{state=\"busy\"} 2",
+        "updraft_worker_claims_total 12",
+        "updraft_worker_lease_renewals_total 5",
+        "updraft_workers_lost_total 1",
+    ] {
+        assert!(lines.contains(&line), "{line} in\n{text}");
+    }
+    for private in ["alpha", "host-a", ":42:"] {
+        assert!(!text.contains(private), "anonymous scrape names `{private}`:\n{text}");
+    }
+    // Logged in (a scraper with a token, an operator): a series per live worker.
+    let viewer = logged_in(&env.store, "vera", &["viewer"]).await;
+    let text = scrape(Some(viewer.cookie())).await;
     let lines: Vec<&str> = text.lines().collect();
     for line in [
         "# TYPE updraft_worker_slots gauge",
