@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{CmdResult, Failure, engine};
 use crate::config::Settings;
-use crate::store::{Backend, Store};
+use crate::store::Store;
 use crate::worker::remote::{self, WorkerOptions};
 
 #[derive(Debug, Args)]
@@ -59,7 +59,6 @@ pub async fn run(args: WorkerArgs, settings: Settings) -> CmdResult {
     let store = Store::connect(&settings.database_url).await.map_err(|e| {
         Failure::usage(format!("{e} ({})", engine::redact_url(&settings.database_url)))
     })?;
-    debug_assert_eq!(store.backend(), Backend::Postgres);
     store.check_schema().await?;
     let (shutdown, kill) = (CancellationToken::new(), CancellationToken::new());
     let (first, second) = (shutdown.clone(), kill.clone());

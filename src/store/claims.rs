@@ -64,6 +64,18 @@ pub async fn listen(url: &str, channel: &str, stop: CancellationToken, mut on: i
     }
 }
 
+/// The claim's choice of rows: up to `$<limit>` unowned queued instances of the queues bound at
+/// `marks`, highest priority first, locked with `lock`. `claim_queued` runs it; `explain_claim`
+/// asks PostgreSQL for its plan, so the test of the plan tests this very text.
+fn claimable(marks: &[String], limit: &str, lock: &str) -> String {
+    format!(
+        "SELECT id FROM task_instance \
+         WHERE state = 'queued' AND owner_process IS NULL AND queue IN ({}) \
+         ORDER BY priority_weight DESC, queued_at, id LIMIT {limit} {lock}",
+        marks.join(", ")
+    )
+}
+
 impl Store {
     /// Claims up to `n` queued instances of `queues` nobody owns, highest priority first, for
     /// `worker`, leased until `lease_until`. Pools, `max_active_tasks` and the executor's
@@ -88,13 +100,11 @@ impl Store {
         // outer rows, and with SKIP LOCKED each run picks other rows, so more than `n` would
         // be claimed.
         let sql = format!(
-            "WITH chosen AS MATERIALIZED (SELECT id FROM task_instance \
-             WHERE state = 'queued' AND owner_process IS NULL AND queue IN ({}) \
-             ORDER BY priority_weight DESC, queued_at, id LIMIT $4 {lock}) \
+            "WITH chosen AS MATERIALIZED ({}) \
              UPDATE task_instance SET owner_process = $1, lease_expires_at = $2, updated_at = $3 \
              WHERE id IN (SELECT id FROM chosen) AND state = 'queued' AND owner_process IS NULL \
              RETURNING {TI_COLS}",
-            marks.join(", ")
+            claimable(&marks, "$4", lock)
         );
         let mut query =
             sqlx::query(&sql).bind(worker).bind(to_us(lease_until)).bind(to_us(now)).bind(n as i64);
@@ -161,14 +171,8 @@ impl Store {
     /// The query plan PostgreSQL chooses for a claim of `queue` (for tests and `EXPLAIN`-minded
     /// operators).
     pub async fn explain_claim(&self, queue: &str) -> Result<String> {
-        let rows = sqlx::query(
-            "EXPLAIN SELECT id FROM task_instance \
-             WHERE state = 'queued' AND owner_process IS NULL AND queue IN ($1) \
-             ORDER BY priority_weight DESC, queued_at, id LIMIT 8 FOR UPDATE SKIP LOCKED",
-        )
-        .bind(queue)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("EXPLAIN {}", claimable(&["$1".into()], "8", "FOR UPDATE SKIP LOCKED"));
+        let rows = sqlx::query(&sql).bind(queue).fetch_all(&self.pool).await?;
         let lines: Vec<String> =
             rows.iter().map(|r| r.try_get::<String, _>(0)).collect::<Result<_, _>>()?;
         Ok(lines.join("\n"))

@@ -160,18 +160,12 @@ pub async fn serve(
     }
     let drain = executor.drain(opts.grace);
     tokio::pin!(drain);
+    // A second signal fires `kill`, the tries' own token: they are cancelled, and the drain
+    // waits, bounded, for their ends to be recorded. Meanwhile ends are reported as they come.
     loop {
         tokio::select! {
             _ = &mut drain => break,
-            _ = kill.cancelled() => {
-                // Second signal: the executor's tries are cancelled now (kill is their token);
-                // the drain still waits, bounded, for their ends to be recorded.
-            }
-            report = reports.recv() => {
-                if let Some(r) = report {
-                    report_end(&store, &r).await;
-                }
-            }
+            Some(r) = reports.recv() => report_end(&store, &r).await,
         }
     }
     while let Ok(r) = reports.try_recv() {
