@@ -543,6 +543,20 @@ async fn bad_set_ups_are_refused_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("updraft worker needs PostgreSQL"), "{err}");
+    // Names that would break the worker's process id (`name:pid:start`) or its stored queue
+    // list (comma-separated) are refused before anything is written.
+    for (args, says) in [
+        (&["worker", "--name", "a:b"][..], "a worker name is not empty and has no `:`"),
+        (&["worker", "--queue", "etl,gpu"][..], "a queue name is not empty and has no comma"),
+        (&["worker", "--slots", "0"][..], "--slots must be at least 1"),
+    ] {
+        // A PostgreSQL URL nothing listens on: the arguments are checked before connecting.
+        let nowhere = [("UPDRAFT_DATABASE_URL", "postgres://u:p@127.0.0.1:1/none")];
+        let out = updraft(&env, args, &nowhere).stderr(Stdio::piped()).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     // A database the scheduler has not migrated yet: the worker says what to run first.
     let Some(url) = common::fresh_postgres_url().await else { return };
     let out = updraft(&env, &["worker"], &[("UPDRAFT_DATABASE_URL", &url)])
