@@ -62,6 +62,23 @@ impl DagCache {
         self.folder.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
     }
 
+    /// The DAG `dag_id` at `version` (a [`crate::dag::version_of`] key), if this process
+    /// holds it: the folder's DAG when its source is that version, else one parsed from a
+    /// stored source before. None means: read that version's source from the store and
+    /// [`DagCache::parse`] it.
+    pub fn pinned(&self, dag_id: &str, version: &str) -> Option<Arc<Dag>> {
+        let is = |d: &Dag| d.dag_id == dag_id && d.version == version;
+        if let Some(dag) = self.cached(dag_id).filter(|d| is(d)) {
+            return Some(dag);
+        }
+        let mut stored = self.stored.lock().ok()?;
+        stored.tick += 1;
+        let tick = stored.tick;
+        let (dag, used) = stored.entries.values_mut().find(|(d, _)| is(d))?;
+        *used = tick;
+        Some(dag.clone())
+    }
+
     /// The DAG that `source` (recorded as the file `fileloc`) defines: the folder's DAG
     /// `dag_id` when it was read from this very text, else a DAG parsed from it before, else
     /// parsed now and kept.

@@ -71,6 +71,16 @@ pub struct Dag {
     pub graph: DagGraph,
     /// The YAML text the DAG was parsed from; other processes re-parse it from the store.
     pub source: String,
+    /// The version of `source`: its SHA-256 in hex ([`version_of`]). A run is pinned to the
+    /// version it started with; the store keeps every version a DAG had under this key.
+    pub version: String,
+}
+
+/// The version key of a DAG source: the SHA-256 of its text, in hex. Stable across builds and
+/// machines, so every process agrees on which stored version a run names.
+pub fn version_of(source: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One task of a DAG, with DAG defaults applied.

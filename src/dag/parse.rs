@@ -248,6 +248,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         tasks,
         graph: graph?,
         source: src.to_string(),
+        version: crate::dag::version_of(src),
     })
 }
 

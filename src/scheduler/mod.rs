@@ -132,8 +132,8 @@ pub struct Scheduler {
     reports: mpsc::UnboundedReceiver<TryReport>,
     /// Runs to re-examine before waiting again.
     dirty: BTreeSet<RunPk>,
-    /// Running runs this scheduler knows: run primary key -> DAG id.
-    running: HashMap<RunPk, String>,
+    /// Running runs this scheduler knows: run primary key -> the DAG version it is pinned to.
+    running: HashMap<RunPk, runs::Pin>,
     /// Interval of the newest scheduled run per DAG, once looked up.
     last_interval: HashMap<String, Option<DataInterval>>,
     /// The next scheduled interval last written to the store, per DAG.
@@ -340,7 +340,7 @@ impl Scheduler {
         }
         self.start_queued_runs().await?;
         for run in self.store.runs_in_state(crate::model::DagRunState::Running, 10_000).await? {
-            self.running.insert(run.id, run.dag_id);
+            self.running.insert(run.id, runs::Pin::of(&run));
             self.dirty.insert(run.id);
         }
         Ok(())

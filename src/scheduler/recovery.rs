@@ -160,11 +160,12 @@ impl Scheduler {
         let now = self.clock.now();
         let owner = ti.owner_process.as_deref().unwrap_or("unknown");
         let reason = format!("the process running this try ({owner}) died");
-        let (state, next_try_at) = match self
-            .dags
-            .cached(&ti.dag_id)
-            .and_then(|d| d.tasks.get(&ti.task_id).cloned())
-        {
+        // The task as its run's pinned version declares it (its retries), else the folder's.
+        let dag = match self.run_dag(ti.run_pk).await? {
+            Some(dag) => Some(dag),
+            None => self.dags.cached(&ti.dag_id),
+        };
+        let (state, next_try_at) = match dag.and_then(|d| d.tasks.get(&ti.task_id).cloned()) {
             Some(task) => {
                 let outcome =
                     model::on_failure(&task, ti.try_number.max(0) as u32, ti.max_tries, true, now);

@@ -8,6 +8,8 @@
 //! waits have not changed writes nothing.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -20,6 +22,21 @@ use crate::operators::template::{RenderInput, Renderer};
 use crate::store::{NewRun, NewTi, RunRow, StoreError, TiRow, TiUpdate};
 
 pub(super) use super::counts::Counts;
+
+/// The DAG version a running run is pinned to: its DAG and the source hash its task
+/// instances were created from (None for a run started before versions were recorded,
+/// which follows the folder's current DAG).
+#[derive(Debug, Clone)]
+pub(super) struct Pin {
+    dag_id: String,
+    version: Option<String>,
+}
+
+impl Pin {
+    pub(super) fn of(run: &RunRow) -> Pin {
+        Pin { dag_id: run.dag_id.clone(), version: run.dag_version.clone() }
+    }
+}
 
 fn upstream_counts(dag: &Dag, task_id: &str, counts: &Counts) -> UpstreamCounts {
     let mut c = UpstreamCounts::default();
@@ -188,10 +205,11 @@ impl Scheduler {
                 continue;
             }
             let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
-            if self.store.start_run(run.id, &tis, self.clock.now()).await? {
+            if self.store.start_run(run.id, Some(&dag.version), &tis, self.clock.now()).await? {
                 *n += 1;
                 tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, "run started");
-                self.running.insert(run.id, run.dag_id.clone());
+                let version = Some(dag.version.clone());
+                self.running.insert(run.id, Pin { dag_id: run.dag_id.clone(), version });
                 self.dirty.insert(run.id);
             }
         }
@@ -202,19 +220,8 @@ impl Scheduler {
     /// (see [`plan_run`]), expands mapped tasks, and finishes the run when every instance is
     /// finished.
     pub(super) async fn schedule_run(&mut self, run_pk: RunPk) -> Result<(), SchedulerError> {
-        let dag_id = match self.running.get(&run_pk) {
-            Some(id) => id.clone(),
-            None => {
-                let run = self.store.get_run(run_pk).await?;
-                if run.state != DagRunState::Running {
-                    return Ok(());
-                }
-                self.running.insert(run_pk, run.dag_id.clone());
-                run.dag_id
-            }
-        };
         // A DAG this scheduler does not know (file removed or broken): leave its runs alone.
-        let Some(dag) = self.dags.cached(&dag_id) else { return Ok(()) };
+        let Some(dag) = self.run_dag(run_pk).await? else { return Ok(()) };
         let now = self.clock.now();
         let pending = self.store.run_pending_tis(run_pk).await?;
         // Kept counts may only decide that instances wait (`counts.rs`): a plan from them that
@@ -257,6 +264,50 @@ impl Scheduler {
             self.counts.forget(run_pk);
         }
         Ok(())
+    }
+
+    /// The DAG a running run is planned from: the version it is pinned to (the folder's DAG
+    /// when the file still holds that source, else the stored version's source). None when
+    /// the run is not running, or its DAG is unknown here (a run without a version whose file
+    /// is gone or broken, or a stored version that no longer parses).
+    pub(super) async fn run_dag(
+        &mut self,
+        run_pk: RunPk,
+    ) -> Result<Option<Arc<Dag>>, SchedulerError> {
+        let pin = match self.running.get(&run_pk) {
+            Some(pin) => pin.clone(),
+            None => {
+                let run = self.store.get_run(run_pk).await?;
+                if run.state != DagRunState::Running {
+                    return Ok(None);
+                }
+                let pin = Pin::of(&run);
+                self.running.insert(run_pk, pin.clone());
+                pin
+            }
+        };
+        let Some(version) = pin.version.as_deref() else {
+            return Ok(self.dags.cached(&pin.dag_id));
+        };
+        if let Some(dag) = self.dags.pinned(&pin.dag_id, version) {
+            return Ok(Some(dag));
+        }
+        let stored = match self.store.dag_version(&pin.dag_id, version).await {
+            Ok(v) => v,
+            Err(StoreError::NotFound(what)) => {
+                tracing::warn!(run_pk = run_pk.0, "run left alone: {what} is not recorded");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match self.dags.parse(&pin.dag_id, Path::new(&stored.fileloc), &stored.source) {
+            Ok(dag) => Ok(Some(dag)),
+            Err(errors) => {
+                let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
+                tracing::warn!(run_pk = run_pk.0, dag_id = %pin.dag_id, "run left alone: its pinned version no longer parses: {first}");
+                Ok(None)
+            }
+        }
     }
 
     /// A run's instance counts per task and state, from the store.

@@ -341,29 +341,43 @@ async fn a_sensor_pokes_again_exactly_after_its_interval_with_the_same_try() {
 }
 
 #[tokio::test]
-async fn a_task_removed_from_the_dag_is_removed_and_the_run_still_ends() {
+async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
     let t0 = day(10);
     let v1 = "dag_id: shrink\ntasks:\n  a: { type: empty }\n  b: { type: empty, depends_on: [a] }\n  c: { type: empty, retries: 1 }\n";
     let mut h = Harness::new(v1, t0).await;
     let run = h.trigger("shrink").await;
     h.pass().await;
+    let first = parse(v1);
+    assert_eq!(h.store.get_run(run.id).await.expect("run").dag_version, Some(first.version));
     let later = t0 + Duration::hours(1);
     h.run_try(run.id, "c", |ti| FinishTry {
         next_try_at: Some(later),
         ..ended(ti, TaskState::UpForRetry, t0)
     })
     .await;
-    h.sched.dags.replace_all([parse("dag_id: shrink\ntasks:\n  a: { type: empty }\n")]);
+    // The file loses `b` and `c` while the run runs; the scan records the new version.
+    let v2 = parse("dag_id: shrink\ntasks:\n  a: { type: empty }\n");
+    h.store.sync_dags([&v2], std::iter::empty::<&LoadError>(), t0).await.expect("sync");
+    h.sched.dags.replace_all([v2.clone()]);
+    let numbers = |v: crate::store::DagVersion| (v.number, v.source);
+    let stored = h.store.dag_version("shrink", &v2.version).await.expect("v2 stored");
+    assert_eq!(numbers(stored), (2, v2.source.clone()));
     h.pass().await;
-    for gone in ["b", "c"] {
-        let ti = h.ti(run.id, gone).await;
-        assert_eq!(ti.state, TaskState::Removed, "{gone}");
-        assert_eq!(ti.note.as_deref(), Some("the task is no longer in the DAG"));
+    for kept in ["b", "c"] {
+        let ti = h.ti(run.id, kept).await;
+        assert_ne!(ti.state, TaskState::Removed, "{kept} is in the run's version");
     }
-    assert_eq!(h.ti(run.id, "a").await.state, TaskState::Queued, "a running task is left alone");
     h.run_try(run.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;
     h.pass().await;
-    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Success);
+    h.pass().await;
+    assert_eq!(h.ti(run.id, "b").await.state, TaskState::Queued, "b runs, as version 1 says");
+    // A run started now follows the new file.
+    h.clock.set(later);
+    let next = h.trigger("shrink").await;
+    h.pass().await;
+    assert_eq!(h.store.get_run(next.id).await.expect("run").dag_version, Some(v2.version));
+    let tis = h.store.run_tis(next.id).await.expect("tis");
+    assert_eq!(tis.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(), ["a"]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError, from_us, opt_time, to_us};
+use super::{Result, Store, StoreError, from_us, opt_time, time, to_us};
 use crate::dag::schedule::DataInterval;
 use crate::dag::{Dag, LoadError};
 
@@ -65,15 +65,47 @@ fn dag_row(row: &AnyRow) -> Result<DagRecord> {
     })
 }
 
-/// Content hash of a DAG's source, to skip rewriting unchanged rows.
-fn source_hash(source: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    source.hash(&mut h);
-    format!("{:016x}", h.finish())
+/// One version of a DAG: a source it had, kept for the runs pinned to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DagVersion {
+    /// The DAG.
+    pub dag_id: String,
+    /// The version key: the SHA-256 of `source` (`dag::version_of`).
+    pub version: String,
+    /// 1 for the first source the DAG had, counting up as new sources are seen.
+    pub number: i64,
+    /// The file it was read from.
+    pub fileloc: String,
+    /// The DAG's YAML text.
+    pub source: String,
+    /// When it was first seen.
+    pub created_at: DateTime<Utc>,
 }
 
 impl Store {
+    /// The version `version` of DAG `dag_id`; [`StoreError::NotFound`] when none was recorded.
+    pub async fn dag_version(&self, dag_id: &str, version: &str) -> Result<DagVersion> {
+        let row = sqlx::query(
+            "SELECT dag_id, source_hash, version_number, fileloc, source, created_at \
+             FROM dag_version WHERE dag_id = $1 AND source_hash = $2",
+        )
+        .bind(dag_id)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("version {version} of DAG `{dag_id}`")));
+        };
+        Ok(DagVersion {
+            dag_id: row.try_get("dag_id")?,
+            version: row.try_get("source_hash")?,
+            number: row.try_get("version_number")?,
+            fileloc: row.try_get("fileloc")?,
+            source: row.try_get("source")?,
+            created_at: time(&row, "created_at")?,
+        })
+    }
+
     /// Records the DAGs of a folder scan: upserts `dags` (new ones start paused when their file
     /// says so), deactivates every other DAG, and replaces the import errors. One transaction.
     pub async fn sync_dags<'a>(
@@ -102,7 +134,7 @@ impl Store {
             .bind(&dag.dag_id)
             .bind(dag.fileloc.to_string_lossy().into_owned())
             .bind(&dag.source)
-            .bind(source_hash(&dag.source))
+            .bind(&dag.version)
             .bind(dag.description.clone())
             .bind(&dag.owner)
             .bind(tags)
@@ -113,6 +145,7 @@ impl Store {
             .bind(to_us(now))
             .execute(&mut *tx)
             .await?;
+            insert_version(&mut tx, dag, now).await?;
         }
         sqlx::query("DELETE FROM import_error").execute(&mut *tx).await?;
         for e in errors {
@@ -147,7 +180,7 @@ impl Store {
         .bind(&dag.dag_id)
         .bind(dag.fileloc.to_string_lossy().into_owned())
         .bind(&dag.source)
-        .bind(source_hash(&dag.source))
+        .bind(&dag.version)
         .bind(&dag.owner)
         .bind(i64::from(dag.max_active_runs))
         .bind(i64::from(dag.max_active_tasks))
@@ -248,4 +281,27 @@ impl Store {
             sqlx::query("SELECT dag_id FROM dag WHERE is_paused = 1").fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(r.try_get("dag_id")?)).collect()
     }
+}
+
+/// Records `dag`'s source as a version of its DAG unless it is one already: numbered after
+/// the DAG's newest version. Two schedulers recording the same new source at once both miss
+/// the key; two different sources racing for one number leave the later one to the next scan.
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dag: &Dag,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dag_version (dag_id, source_hash, version_number, fileloc, source, \
+         created_at) SELECT $1, $2, COALESCE(MAX(version_number), 0) + 1, $3, $4, $5 \
+         FROM dag_version WHERE dag_id = $1 ON CONFLICT DO NOTHING",
+    )
+    .bind(&dag.dag_id)
+    .bind(&dag.version)
+    .bind(dag.fileloc.to_string_lossy().into_owned())
+    .bind(&dag.source)
+    .bind(to_us(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -47,7 +47,7 @@ pub use crate::model::{RunPk, TiId};
 pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
-pub use dags::DagRecord;
+pub use dags::{DagRecord, DagVersion};
 pub use pools::PoolRow;
 pub use processes::ProcessRow;
 pub use xcom::XComRow;

@@ -65,10 +65,14 @@ pub struct RunRow {
     pub start_date: Option<DateTime<Utc>>,
     /// When it finished.
     pub end_date: Option<DateTime<Utc>>,
+    /// The DAG version (source hash) the run was started from, which it keeps to the end;
+    /// None for runs started before versions were recorded (they follow the current source).
+    pub dag_version: Option<String>,
 }
 
 pub(super) const RUN_COLS: &str = "id, dag_id, run_id, run_type, state, logical_date, \
-    data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date";
+    data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date, \
+    dag_version";
 
 pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
     Ok(RunRow {
@@ -85,6 +89,7 @@ pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
         created_at: time(row, "created_at")?,
         start_date: opt_time(row, "start_date")?,
         end_date: opt_time(row, "end_date")?,
+        dag_version: row.try_get("dag_version")?,
     })
 }
 
@@ -118,14 +123,17 @@ impl Store {
     pub async fn start_run(
         &self,
         run_pk: RunPk,
+        version: Option<&str>,
         tis: &[NewTi],
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query(
-            "UPDATE dag_run SET state = 'running', start_date = $1 WHERE id = $2 AND state = 'queued'",
+            "UPDATE dag_run SET state = 'running', start_date = $1, dag_version = $2 \
+             WHERE id = $3 AND state = 'queued'",
         )
         .bind(to_us(now))
+        .bind(version)
         .bind(run_pk)
         .execute(&mut *tx)
         .await?;

@@ -166,13 +166,12 @@ async fn prepare(
     log: TaskLog,
 ) -> Result<(TaskContext, Task), OperatorError> {
     let fatal = |e: StoreError| OperatorError::Fatal(e.to_string());
-    let dag = dags::dag_for(&env.store, &env.dags, &ti.dag_id, &log)
-        .await
-        .map_err(OperatorError::Fatal)?;
+    let run = stop::retrying(&log, || env.store.get_run(ti.run_pk)).await.map_err(fatal)?;
+    let dag =
+        dags::dag_for(&env.store, &env.dags, &run, &log).await.map_err(OperatorError::Fatal)?;
     let task = dag.tasks.get(&ti.task_id).cloned().ok_or_else(|| {
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;
-    let run = stop::retrying(&log, || env.store.get_run(ti.run_pk)).await.map_err(fatal)?;
     // XCom and variables feed templates; an `empty` task renders none and prints nothing, so
     // skip the reads. Every other task gets every stored connection's secrets masked, whether
     // it names the connection or not.

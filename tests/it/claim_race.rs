@@ -25,7 +25,7 @@ async fn scheduled_tis(env: &Env, n: usize) -> Vec<TiRow> {
     env.store.set_pool("p", 3, "three slots").await.expect("pool");
     let run = env.trigger("race", serde_json::json!({})).await;
     let tis: Vec<_> = dag.tasks.values().map(NewTi::for_task).collect();
-    assert!(env.store.start_run(run.id, &tis, now).await.expect("start run"));
+    assert!(env.store.start_run(run.id, None, &tis, now).await.expect("start run"));
     let rows = env.store.run_tis(run.id).await.expect("tis");
     let updates: Vec<TiUpdate> = rows
         .iter()

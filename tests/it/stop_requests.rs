@@ -279,7 +279,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
         queue: "default".into(),
         max_tries: 3,
     };
-    assert!(store.start_run(run.id, &[ti], now).await.expect("start run"));
+    assert!(store.start_run(run.id, None, &[ti], now).await.expect("start run"));
     let ti = store.run_tis(run.id).await.expect("tis").remove(0);
     let up = TiUpdate { id: ti.id, from: TaskState::None, to: TaskState::Scheduled, note: None };
     store.apply_ti_updates(&[up], now).await.expect("schedule");

@@ -238,7 +238,7 @@ async fn fixture() -> Fixture {
         .iter()
         .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
         .collect();
-    store.start_run(run.id, &tis, now).await.expect("start");
+    store.start_run(run.id, None, &tis, now).await.expect("start");
     let updates: Vec<TiUpdate> = store
         .run_tis(run.id)
         .await

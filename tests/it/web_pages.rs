@@ -416,7 +416,7 @@ async fn grid_of_100_runs_by_50_tasks_is_fast() {
         .collect();
     for _ in 0..100 {
         let run = env.trigger("big", json!({})).await;
-        assert!(env.store.start_run(run.id, &tis, Utc::now()).await.expect("start"));
+        assert!(env.store.start_run(run.id, None, &tis, Utc::now()).await.expect("start"));
     }
     let web = Web::start(&env).await;
     // Its speed is measured by `updraft-bench web`, not here.

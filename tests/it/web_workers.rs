@@ -59,7 +59,7 @@ async fn workers_at_work(env: &Env) -> RunRow {
     store.set_paused("wk", false).await.expect("unpause");
     let run = env.trigger("wk", serde_json::json!({})).await;
     let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
-    assert!(store.start_run(run.id, &tis, now).await.expect("start run"));
+    assert!(store.start_run(run.id, None, &tis, now).await.expect("start run"));
     let rows = store.run_tis(run.id).await.expect("tis");
     let fan = rows.iter().find(|t| t.task_id == "fan").expect("fan placeholder");
     let items = [serde_json::json!("a"), serde_json::json!("b")];

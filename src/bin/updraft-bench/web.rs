@@ -58,7 +58,7 @@ async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
             triggered_by: "bench".into(),
         };
         let row = store.create_run(&run, when).await.expect("create run");
-        store.start_run(row.id, &tis, when).await.expect("start run");
+        store.start_run(row.id, None, &tis, when).await.expect("start run");
         let updates: Vec<TiUpdate> = store
             .run_tis(row.id)
             .await

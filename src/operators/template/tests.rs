@@ -59,6 +59,7 @@ fn dag() -> Dag {
         tasks,
         graph,
         source: String::new(),
+        version: crate::dag::version_of(""),
     }
 }
 
@@ -78,6 +79,7 @@ fn run() -> RunRow {
         created_at: t,
         start_date: None,
         end_date: None,
+        dag_version: None,
     }
 }
 

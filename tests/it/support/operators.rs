@@ -70,6 +70,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         tasks: map,
         graph,
         source: String::new(),
+        version: updraft::dag::version_of(""),
     }
 }
 
@@ -116,7 +117,7 @@ impl Fixture {
         let now = Utc::now();
         store.sync_dags([&main, &other], [], now).await.unwrap();
         let run = store.create_run(&new_run("d", "manual__x"), now).await.unwrap();
-        assert!(store.start_run(run.id, &new_tis(&main), now).await.unwrap());
+        assert!(store.start_run(run.id, None, &new_tis(&main), now).await.unwrap());
         let run = store.get_run(run.id).await.unwrap();
         let mut env = vec![("UPDRAFT_HOME".to_string(), dir.path().display().to_string())];
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -171,7 +172,7 @@ impl Fixture {
     pub async fn start_other_run(&self) -> RunRow {
         let now = Utc::now();
         let run = self.store.create_run(&new_run("other", "other_run"), now).await.unwrap();
-        assert!(self.store.start_run(run.id, &new_tis(&self.other), now).await.unwrap());
+        assert!(self.store.start_run(run.id, None, &new_tis(&self.other), now).await.unwrap());
         self.store.get_run(run.id).await.unwrap()
     }
 
