@@ -182,7 +182,7 @@ async fn test_task(
     let scratch = Scratch::new()?;
     let (settings, store, run) = scratch_run(settings, &scratch, &dag, logical_date, conf).await?;
     let now = Utc::now();
-    store.start_run(run.id, Some(&dag.version), &[NewTi::for_task(task)], now).await?;
+    store.start_run(run.id, Some(&dag), &[NewTi::for_task(task)], now).await?;
     let ti = store
         .run_tis(run.id)
         .await?

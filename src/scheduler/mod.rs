@@ -127,6 +127,9 @@ pub struct Scheduler {
     executor: Arc<dyn Executor>,
     dags: Arc<DagCache>,
     folder: Option<DagFolder>,
+    /// The last scan changed something the store has not recorded yet (its write failed):
+    /// the next scan records it even when the folder did not change again.
+    folder_unsynced: bool,
     process: ProcessRow,
     opts: SchedulerOptions,
     reports: mpsc::UnboundedReceiver<TryReport>,
@@ -193,6 +196,7 @@ impl Scheduler {
             executor: p.executor,
             dags: p.dags,
             folder: p.folder,
+            folder_unsynced: false,
             process: p.process,
             opts: p.opts,
             reports: p.reports,
@@ -302,12 +306,14 @@ impl Scheduler {
         .await
         .map_err(|e| SchedulerError::Dags(e.to_string()))?;
         self.folder = Some(folder);
-        if changed {
+        if changed || self.folder_unsynced {
             let errors: Vec<_> = bag.errors.values().flatten().collect();
             for e in &errors {
                 tracing::warn!(error = %e, "DAG file has errors");
             }
+            self.folder_unsynced = true;
             self.store.sync_dags(bag.dags.values(), errors, self.clock.now()).await?;
+            self.folder_unsynced = false;
             tracing::info!(
                 dags = bag.dags.len(),
                 files_with_errors = bag.errors.len(),

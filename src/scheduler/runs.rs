@@ -205,7 +205,7 @@ impl Scheduler {
                 continue;
             }
             let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
-            if self.store.start_run(run.id, Some(&dag.version), &tis, self.clock.now()).await? {
+            if self.store.start_run(run.id, Some(&dag), &tis, self.clock.now()).await? {
                 *n += 1;
                 tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, "run started");
                 let version = Some(dag.version.clone());

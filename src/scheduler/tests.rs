@@ -381,6 +381,51 @@ async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
 }
 
 #[tokio::test]
+async fn a_run_started_from_a_source_no_scan_recorded_records_the_version_it_pins() {
+    let t0 = day(10);
+    let mut h = Harness::new("dag_id: late\ntasks:\n  a: { type: empty }\n", t0).await;
+    // The scheduler holds a source the store has not recorded (its scan's write was lost).
+    let unrecorded = parse("dag_id: late\ntasks:\n  a: { type: empty }\n  b: { type: empty }\n");
+    h.sched.dags.replace_all([unrecorded.clone()]);
+    let run = h.trigger("late").await;
+    h.pass().await;
+    let pinned = h.store.get_run(run.id).await.expect("run").dag_version;
+    assert_eq!(pinned.as_deref(), Some(unrecorded.version.as_str()));
+    let stored = h.store.dag_version("late", &unrecorded.version).await.expect("pinned version");
+    assert_eq!((stored.number, stored.source), (2, unrecorded.source));
+}
+
+#[tokio::test]
+async fn a_scan_the_store_refused_is_recorded_by_the_next_one_without_another_edit() {
+    let t0 = day(10);
+    let mut h = Harness::new("dag_id: old\ntasks:\n  a: { type: empty }\n", t0).await;
+    let folder = h._dir.path().join("dags");
+    std::fs::create_dir_all(&folder).expect("dags dir");
+    let v2 = "dag_id: old\ntasks:\n  a: { type: empty }\n  b: { type: empty }\n";
+    std::fs::write(folder.join("old.yaml"), v2).expect("write DAG");
+    h.sched.folder = Some(DagFolder::new(&folder));
+    // The database refuses the scan's write once.
+    let db = sqlx::AnyPool::connect(&h.sched.settings.database_url).await.expect("connect");
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON dag BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+    )
+    .execute(&db)
+    .await
+    .expect("trigger");
+    assert!(h.sched.reload_dags().await.is_err(), "the write fails");
+    sqlx::query("DROP TRIGGER refuse").execute(&db).await.expect("drop trigger");
+    db.close().await;
+    h.sched.reload_dags().await.expect("the next scan");
+    let version = crate::dag::version_of(v2);
+    let stored = h.store.dag_version("old", &version).await.expect("recorded without an edit");
+    assert_eq!(stored.number, 2);
+    let run = h.trigger("old").await;
+    h.pass().await;
+    let tis = h.store.run_tis(run.id).await.expect("tis");
+    assert_eq!(tis.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+}
+
+#[tokio::test]
 async fn a_wait_is_noted_when_it_changes_and_cleared_when_the_task_is_scheduled() {
     let t0 = day(10);
     let yaml =

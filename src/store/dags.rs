@@ -145,7 +145,7 @@ impl Store {
             .bind(to_us(now))
             .execute(&mut *tx)
             .await?;
-            insert_version(&mut tx, dag, now).await?;
+            record_version(&mut tx, dag, now).await?;
         }
         sqlx::query("DELETE FROM import_error").execute(&mut *tx).await?;
         for e in errors {
@@ -283,25 +283,43 @@ impl Store {
     }
 }
 
-/// Records `dag`'s source as a version of its DAG unless it is one already: numbered after
-/// the DAG's newest version. Two schedulers recording the same new source at once both miss
-/// the key; two different sources racing for one number leave the later one to the next scan.
-async fn insert_version(
+/// Records `dag`'s source as a version of its DAG unless it is one already, numbered after
+/// the DAG's newest version. Two writers recording the same new source both end on its key;
+/// two different sources racing for one number make the later writer number again (each
+/// statement sees what committed before it), a bounded number of times.
+pub(super) async fn record_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     dag: &Dag,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO dag_version (dag_id, source_hash, version_number, fileloc, source, \
-         created_at) SELECT $1, $2, COALESCE(MAX(version_number), 0) + 1, $3, $4, $5 \
-         FROM dag_version WHERE dag_id = $1 ON CONFLICT DO NOTHING",
-    )
-    .bind(&dag.dag_id)
-    .bind(&dag.version)
-    .bind(dag.fileloc.to_string_lossy().into_owned())
-    .bind(&dag.source)
-    .bind(to_us(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    const ATTEMPTS: usize = 8;
+    for _ in 0..ATTEMPTS {
+        let inserted = sqlx::query(
+            "INSERT INTO dag_version (dag_id, source_hash, version_number, fileloc, source, \
+             created_at) SELECT $1, $2, COALESCE(MAX(version_number), 0) + 1, $3, $4, $5 \
+             FROM dag_version WHERE dag_id = $1 ON CONFLICT DO NOTHING",
+        )
+        .bind(&dag.dag_id)
+        .bind(&dag.version)
+        .bind(dag.fileloc.to_string_lossy().into_owned())
+        .bind(&dag.source)
+        .bind(to_us(now))
+        .execute(&mut **tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(());
+        }
+        let known = sqlx::query("SELECT 1 FROM dag_version WHERE dag_id = $1 AND source_hash = $2")
+            .bind(&dag.dag_id)
+            .bind(&dag.version)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "version {} of DAG `{}`: its number was taken {ATTEMPTS} times in a row",
+        dag.version, dag.dag_id
+    )))
 }

@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::tis::{NewTi, insert_tis};
 use super::{Result, Store, StoreError, conflict, json_col, opt_time, parse_col, time, to_us};
+use crate::dag::Dag;
 use crate::model::{DagRunState, RunPk, RunType};
 
 /// A run to create.
@@ -119,15 +120,18 @@ impl Store {
     }
 
     /// Moves a queued run to running and creates its task instances, in one transaction.
+    /// `pin` is the DAG the instances come from: the run is pinned to its version, which is
+    /// recorded in the same transaction if no scan did, so a pinned version always exists.
     /// Returns false when the run was no longer queued (another scheduler took it).
     pub async fn start_run(
         &self,
         run_pk: RunPk,
-        version: Option<&str>,
+        pin: Option<&Dag>,
         tis: &[NewTi],
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
+        let version = pin.map(|dag| dag.version.as_str());
         let done = sqlx::query(
             "UPDATE dag_run SET state = 'running', start_date = $1, dag_version = $2 \
              WHERE id = $3 AND state = 'queued'",
@@ -139,6 +143,9 @@ impl Store {
         .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
+        }
+        if let Some(dag) = pin {
+            super::dags::record_version(&mut tx, dag, now).await?;
         }
         insert_tis(&mut tx, run_pk, tis, now).await?;
         tx.commit().await?;

@@ -132,8 +132,49 @@ async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
     assert_eq!(xcoms.len(), 12, "each try's return value stored once");
 }
 
+async fn runs_started_at_once_from_different_sources_each_record_the_version_they_pin(env: Env) {
+    let source = |n: usize| {
+        let mut yaml = String::from("dag_id: versions\ntasks:\n");
+        for i in 0..=n {
+            yaml.push_str(&format!("  t{i}: {{type: empty}}\n"));
+        }
+        parse_dag_str(&yaml, "versions.yaml".as_ref()).expect("valid DAG")
+    };
+    let now = Utc::now();
+    env.store.sync_dags([&source(0)], [], now).await.expect("sync");
+    const N: usize = 6;
+    let mut runs = Vec::new();
+    for _ in 0..N {
+        runs.push(env.trigger("versions", serde_json::json!({})).await);
+    }
+    // Each start comes from its own process, holding a source no scan recorded.
+    let dags: Vec<_> = (1..=N).map(source).collect();
+    let mut stores = Vec::new();
+    for _ in 0..N {
+        stores.push(other_store(&env).await);
+    }
+    let starts = runs.iter().zip(&dags).zip(&stores).map(|((run, dag), store)| {
+        let tis: Vec<_> = dag.tasks.values().map(NewTi::for_task).collect();
+        async move { store.start_run(run.id, Some(dag), &tis, now).await }
+    });
+    for started in futures::future::join_all(starts).await {
+        assert!(started.expect("start run"), "every run starts");
+    }
+    let mut numbers = Vec::new();
+    for (run, dag) in runs.iter().zip(&dags) {
+        let pinned = env.store.get_run(run.id).await.expect("run").dag_version;
+        assert_eq!(pinned.as_deref(), Some(dag.version.as_str()));
+        let stored = env.store.dag_version("versions", &dag.version).await.expect("recorded");
+        assert_eq!(stored.source, dag.source);
+        numbers.push(stored.number);
+    }
+    numbers.sort();
+    assert_eq!(numbers, (2..=(N as i64) + 1).collect::<Vec<_>>(), "one number per version");
+}
+
 both!(
     two_workers_start_one_queued_try_once,
     two_schedulers_never_queue_past_a_pool,
-    tries_started_and_ended_together_each_get_their_own_answer
+    tries_started_and_ended_together_each_get_their_own_answer,
+    runs_started_at_once_from_different_sources_each_record_the_version_they_pin
 );
