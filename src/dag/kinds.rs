@@ -81,6 +81,8 @@ pub use trigger_dag::TriggerDagTask;
 /// - `sensor`: the type pokes; the shared [`SensorSettings`] keys sit beside its own in YAML
 ///   and land in its `sensor` field;
 /// - `sensor if FIELD`: as `sensor`, but the task pokes only when its bool `FIELD` is true;
+/// - `nothing_to_run`: the type runs nothing, so the scheduler marks a due instance success
+///   itself: it takes no slot and has no try (Airflow's `EmptyOperator`);
 /// - `records`: the type reads or writes Kafka records; the shared [`RecordSettings`] keys
 ///   (`format`, `schema`, `transform`...) sit beside its own and land in its `record_settings`
 ///   field (not combined with `sensor`).
@@ -96,7 +98,7 @@ macro_rules! for_each_task_type {
             /// Runs a shell command.
             bash => Bash(BashTask) {},
             /// Does nothing; joins and placeholders.
-            empty => Empty(EmptyTask) {},
+            empty => Empty(EmptyTask) { nothing_to_run },
             /// One HTTP request.
             http => Http(HttpTask) { connections },
             /// Waits for a file or glob to exist.
@@ -143,6 +145,13 @@ macro_rules! reads_connections {
     ($other:tt $($rest:tt)*) => { reads_connections!($($rest)*) };
 }
 
+/// `true` when a row's flags include `nothing_to_run`.
+macro_rules! runs_nothing {
+    () => { false };
+    (nothing_to_run $($rest:tt)*) => { true };
+    ($other:tt $($rest:tt)*) => { runs_nothing!($($rest)*) };
+}
+
 /// The poke settings of config `$t` per a row's flags: `None` for a type that never pokes.
 macro_rules! poke_settings {
     ($t:ident;) => {{
@@ -173,10 +182,11 @@ macro_rules! check_flags {
     (sensor if $when:ident $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     (sensor $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     (records $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
+    (nothing_to_run $(, $($rest:tt)*)?) => { check_flags!($($($rest)*)?); };
     ($($other:tt)*) => {
         compile_error!(concat!(
             "unknown task-type flag `", stringify!($($other)*),
-            "`; the flags are `connections`, `sensor`, `sensor if FIELD` and `records`"
+            "`; the flags are `connections`, `sensor`, `sensor if FIELD`, `records` and `nothing_to_run`"
         ));
     };
 }
@@ -216,6 +226,14 @@ macro_rules! declare_task_kinds {
             pub fn uses_connections(&self) -> bool {
                 match self {
                     $( TaskKind::$variant(_) => reads_connections!($($flag)*), )*
+                }
+            }
+
+            /// Whether the type runs nothing: the scheduler then marks a due instance success
+            /// itself, with no try, no slot and no log.
+            pub fn runs_nothing(&self) -> bool {
+                match self {
+                    $( TaskKind::$variant(_) => runs_nothing!($($flag)*), )*
                 }
             }
 

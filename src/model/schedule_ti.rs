@@ -71,6 +71,8 @@ pub enum Why {
     UpstreamSkipped(String),
     /// Its trigger rule can never be met because upstream tasks failed.
     UpstreamFailed(String),
+    /// Its trigger rule is met and its type runs nothing (`empty`): done without a try.
+    NothingToRun,
     /// Its `foreach` gave an empty list.
     NoItems,
     /// Its `foreach` template failed to render, or did not give a list.
@@ -96,6 +98,9 @@ impl fmt::Display for Why {
             Why::PokeDue => f.write_str("its poke interval has passed"),
             Why::TaskRemoved => f.write_str("the task is no longer in the DAG"),
             Why::UpstreamSkipped(why) | Why::UpstreamFailed(why) => f.write_str(why),
+            Why::NothingToRun => {
+                f.write_str("marked success by the scheduler: an empty task runs nothing")
+            }
             Why::NoItems => f.write_str("foreach gave no items"),
             Why::ExpandFailed(why) => write!(f, "foreach could not be expanded: {why}"),
         }
@@ -164,6 +169,9 @@ pub fn schedule_ti(
     }
     match readiness(task.trigger_rule, upstream) {
         Readiness::Ready if task.foreach.is_some() && ti.map_index < 0 => Next::Expand,
+        Readiness::Ready if task.kind.runs_nothing() => {
+            Decision::moved(TaskState::Success, Why::NothingToRun)
+        }
         Readiness::Ready => Decision::moved(TaskState::Scheduled, Why::DependenciesMet),
         Readiness::Wait(w) => Next::Hold(WaitReason::Upstream(w)),
         Readiness::Skip(why) => Decision::moved(TaskState::Skipped, Why::UpstreamSkipped(why)),

@@ -162,7 +162,8 @@ fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
     }
 }
 
-const DAILY: &str = "schedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  t: { type: empty }\n";
+const DAILY: &str =
+    "schedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  t: { type: bash, command: 'true' }\n";
 
 #[tokio::test]
 async fn catchup_creates_exactly_the_runs_whose_interval_has_ended() {
@@ -251,7 +252,7 @@ impl Harness {
 
 #[tokio::test]
 async fn counts_kept_between_passes_never_schedule_on_a_change_made_behind_the_schedulers_back() {
-    let yaml = "dag_id: join\ntasks:\n  a: {type: empty}\n  b: {type: empty}\n  c: {type: empty, depends_on: [a, b]}\n";
+    let yaml = "dag_id: join\ntasks:\n  a: {type: bash, command: 'true'}\n  b: {type: bash, command: 'true'}\n  c: {type: bash, command: 'true', depends_on: [a, b]}\n";
     let t0 = day(3);
     let mut h = Harness::new(yaml, t0).await;
     let run = h.trigger("join").await;
@@ -279,7 +280,7 @@ async fn counts_kept_between_passes_never_schedule_on_a_change_made_behind_the_s
 #[tokio::test]
 async fn a_retry_is_scheduled_exactly_at_next_try_at() {
     let t0 = day(10);
-    let yaml = "dag_id: flaky\ntasks:\n  t: { type: empty, retries: 2, retry_delay: 30s }\n";
+    let yaml = "dag_id: flaky\ntasks:\n  t: { type: bash, command: 'true', retries: 2, retry_delay: 30s }\n";
     let mut h = Harness::new(yaml, t0).await;
     let run = h.trigger("flaky").await;
     h.pass().await;
@@ -343,7 +344,7 @@ async fn a_sensor_pokes_again_exactly_after_its_interval_with_the_same_try() {
 #[tokio::test]
 async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
     let t0 = day(10);
-    let v1 = "dag_id: shrink\ntasks:\n  a: { type: empty }\n  b: { type: empty, depends_on: [a] }\n  c: { type: empty, retries: 1 }\n";
+    let v1 = "dag_id: shrink\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true', depends_on: [a] }\n  c: { type: bash, command: 'true', retries: 1 }\n";
     let mut h = Harness::new(v1, t0).await;
     let run = h.trigger("shrink").await;
     h.pass().await;
@@ -356,7 +357,7 @@ async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
     })
     .await;
     // The file loses `b` and `c` while the run runs; the scan records the new version.
-    let v2 = parse("dag_id: shrink\ntasks:\n  a: { type: empty }\n");
+    let v2 = parse("dag_id: shrink\ntasks:\n  a: { type: bash, command: 'true' }\n");
     h.store.sync_dags([&v2], std::iter::empty::<&LoadError>(), t0).await.expect("sync");
     h.sched.dags.replace_all([v2.clone()]);
     let numbers = |v: crate::store::DagVersion| (v.number, v.source);
@@ -383,9 +384,12 @@ async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
 #[tokio::test]
 async fn a_run_started_from_a_source_no_scan_recorded_records_the_version_it_pins() {
     let t0 = day(10);
-    let mut h = Harness::new("dag_id: late\ntasks:\n  a: { type: empty }\n", t0).await;
+    let mut h =
+        Harness::new("dag_id: late\ntasks:\n  a: { type: bash, command: 'true' }\n", t0).await;
     // The scheduler holds a source the store has not recorded (its scan's write was lost).
-    let unrecorded = parse("dag_id: late\ntasks:\n  a: { type: empty }\n  b: { type: empty }\n");
+    let unrecorded = parse(
+        "dag_id: late\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true' }\n",
+    );
     h.sched.dags.replace_all([unrecorded.clone()]);
     let run = h.trigger("late").await;
     h.pass().await;
@@ -398,10 +402,11 @@ async fn a_run_started_from_a_source_no_scan_recorded_records_the_version_it_pin
 #[tokio::test]
 async fn a_scan_the_store_refused_is_recorded_by_the_next_one_without_another_edit() {
     let t0 = day(10);
-    let mut h = Harness::new("dag_id: old\ntasks:\n  a: { type: empty }\n", t0).await;
+    let mut h =
+        Harness::new("dag_id: old\ntasks:\n  a: { type: bash, command: 'true' }\n", t0).await;
     let folder = h._dir.path().join("dags");
     std::fs::create_dir_all(&folder).expect("dags dir");
-    let v2 = "dag_id: old\ntasks:\n  a: { type: empty }\n  b: { type: empty }\n";
+    let v2 = "dag_id: old\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true' }\n";
     std::fs::write(folder.join("old.yaml"), v2).expect("write DAG");
     h.sched.folder = Some(DagFolder::new(&folder));
     // The database refuses the scan's write once.
@@ -426,10 +431,44 @@ async fn a_scan_the_store_refused_is_recorded_by_the_next_one_without_another_ed
 }
 
 #[tokio::test]
+async fn empty_tasks_are_done_by_the_scheduler_in_the_pass_their_rule_is_met_without_a_try() {
+    let t0 = day(10);
+    let yaml = "dag_id: joins\ntasks:\n  first: { type: bash, command: 'true' }\n  \
+        fan: { type: empty, depends_on: [first], foreach: [1, 2, 3], pool: tiny }\n  \
+        join: { type: empty, depends_on: [fan] }\n  \
+        last: { type: bash, command: 'true', depends_on: [join] }\n  \
+        never: { type: empty, depends_on: [first], trigger_rule: all_failed }\n";
+    let mut h = Harness::new(yaml, t0).await;
+    let run = h.trigger("joins").await;
+    h.pass().await;
+    assert_eq!(h.ti(run.id, "fan").await.state, TaskState::None, "waits for `first`");
+    let t1 = t0 + Duration::seconds(5);
+    h.clock.set(t1);
+    h.run_try(run.id, "first", |ti| ended(ti, TaskState::Success, t1)).await;
+    h.pass().await;
+    h.pass().await;
+    let tis = h.store.run_tis(run.id).await.expect("tis");
+    let fan: Vec<&TiRow> = tis.iter().filter(|t| t.task_id == "fan").collect();
+    assert_eq!(fan.len(), 3, "expanded: {fan:?}");
+    for ti in fan.iter().copied().chain(tis.iter().filter(|t| t.task_id == "join")) {
+        assert_eq!(ti.state, TaskState::Success, "{}[{}]", ti.task_id, ti.map_index);
+        assert_eq!((ti.start_date, ti.end_date), (Some(t1), Some(t1)), "done at once");
+        assert_eq!(ti.try_number, 0, "no try");
+        assert!(h.store.tries(ti.id).await.expect("tries").is_empty());
+        let note = ti.note.as_deref().unwrap_or_default();
+        assert!(note.contains("empty task runs nothing"), "{note}");
+    }
+    assert_eq!(h.ti(run.id, "never").await.state, TaskState::Skipped, "its rule still decides");
+    assert_eq!(h.ti(run.id, "last").await.state, TaskState::Queued, "the next real task runs");
+    let handed: Vec<String> =
+        h.executor.submitted.lock().expect("recorder").iter().map(|t| t.task_id.clone()).collect();
+    assert_eq!(handed, ["first", "last"], "only tasks with something to run take a slot");
+}
+
+#[tokio::test]
 async fn a_wait_is_noted_when_it_changes_and_cleared_when_the_task_is_scheduled() {
     let t0 = day(10);
-    let yaml =
-        "dag_id: pair\ntasks:\n  a: { type: empty }\n  b: { type: empty, depends_on: [a] }\n";
+    let yaml = "dag_id: pair\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true', depends_on: [a] }\n";
     let mut h = Harness::new(yaml, t0).await;
     let run = h.trigger("pair").await;
     h.pass().await;
@@ -456,11 +495,11 @@ async fn a_foreach_that_cannot_expand_fails_its_task_and_an_empty_one_skips_it()
     let yaml = r#"
 dag_id: fan
 tasks:
-  list: { type: empty }
-  bad: { type: empty, depends_on: [list], foreach: "{{ ti.xcom_pull('list') }}" }
-  after_bad: { type: empty, depends_on: [bad] }
-  nothing: { type: empty, depends_on: [list], foreach: [] }
-  after_nothing: { type: empty, depends_on: [nothing] }
+  list: { type: bash, command: 'true' }
+  bad: { type: bash, command: 'true', depends_on: [list], foreach: "{{ ti.xcom_pull('list') }}" }
+  after_bad: { type: bash, command: 'true', depends_on: [bad] }
+  nothing: { type: bash, command: 'true', depends_on: [list], foreach: [] }
+  after_nothing: { type: bash, command: 'true', depends_on: [nothing] }
 "#;
     let mut h = Harness::new(yaml, t0).await;
     let run = h.trigger("fan").await;

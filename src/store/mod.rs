@@ -285,6 +285,15 @@ pub fn from_us(us: i64) -> DateTime<Utc> {
     Utc.timestamp_micros(us).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Ids one `IN (...)` list binds at most: well inside every backend's bound on parameters.
+const IN_LIST_MAX: usize = 500;
+
+/// `$first, $first + 1, …`: `n` numbered placeholders for an `IN (...)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    let numbered: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+    numbered.join(", ")
+}
+
 fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     Ok(row.try_get::<Option<i64>, _>(col)?.map(from_us))
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::tis::{TI_COLS, TiRow, ti_row};
-use super::{Backend, Result, Store, to_us};
+use super::{Backend, IN_LIST_MAX, Result, Store, placeholders, to_us};
 use crate::model::TaskState;
 
 /// Limits checked when queueing, besides pools (read from the `pool` table).
@@ -39,9 +39,6 @@ pub const QUEUE_LOCK: i64 = 727_001;
 
 /// How the note of an instance whose queue no worker serves begins (cleared once queued).
 const UNSERVED: &str = "waiting for a worker:";
-
-/// Instances queued by one statement at most (well inside every dialect's placeholder limit).
-const QUEUE_BATCH: usize = 500;
 
 impl Store {
     /// Queues scheduled task instances, highest priority first, within the free executor slots,
@@ -127,13 +124,12 @@ impl Store {
         let now_us = to_us(now);
         // One statement per batch of instances rather than one each: the writer is the hot
         // path's narrow point.
-        for batch in chosen.chunks(QUEUE_BATCH) {
-            let ids: Vec<String> = (0..batch.len()).map(|i| format!("${}", i + 3)).collect();
+        for batch in chosen.chunks(IN_LIST_MAX) {
             let sql = format!(
                 "UPDATE task_instance SET state = 'queued', queued_at = $1, owner_process = $2, \
                  updated_at = $1, note = CASE WHEN note LIKE '{UNSERVED}%' THEN NULL ELSE note END \
                  WHERE state = 'scheduled' AND id IN ({})",
-                ids.join(", ")
+                placeholders(3, batch.len())
             );
             let mut update = sqlx::query(&sql).bind(now_us).bind(owner_process);
             for ti in batch {

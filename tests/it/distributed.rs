@@ -459,7 +459,10 @@ async fn sigterm_lets_running_tries_finish_then_the_worker_exits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_no_worker_serves_is_shown_not_silent() {
     let Some(env) = pg_env().await else { return };
-    env.write_dag("gpu.yaml", "dag_id: gpu\ntasks:\n  train: { type: empty, queue: gpu }\n");
+    env.write_dag(
+        "gpu.yaml",
+        "dag_id: gpu\ntasks:\n  train: { type: bash, command: 'true', queue: gpu }\n",
+    );
     let mut procs = Procs(vec![scheduler(&env), worker(&env, "cpu", "2", &["default"])]);
     env.wait_until("DAG loaded", Duration::from_secs(60), || async {
         env.store.get_dag("gpu").await.is_ok()

@@ -539,7 +539,7 @@ tasks:
     type: bash
     execution_timeout: 60s
     command: until [ -e {f} ]; do sleep 0.02; done
-  after: {{ type: empty, depends_on: [gate] }}
+  after: {{ type: bash, command: 'true', depends_on: [gate] }}
   last: {{ type: empty, depends_on: [after] }}
 "#,
             f = flag.display()

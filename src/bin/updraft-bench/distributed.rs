@@ -3,7 +3,7 @@
 //!
 //! - `workers`: 2,000 tasks of `sleep 0.2` with 1, 2 and 4 workers of 8 slots (wall time from
 //!   trigger to run end, and the speed-up over one worker).
-//! - `claims`: 10,000 `empty` tasks with 1 and 4 workers: claims per second (instances over
+//! - `claims`: 10,000 tries (`file_sensor`) with 1 and 4 workers: claims per second (instances over
 //!   the time from the first try's start to the last's).
 //! - `remote_handoff`: a 50-task chain of `bash: true` through one worker: upstream end ->
 //!   downstream start.
@@ -134,10 +134,15 @@ impl Bench {
         }
     }
 
-    /// 10,000 `empty` tasks with 1 and 4 workers: claims per second.
+    /// 10,000 tries with 1 and 4 workers: claims per second. Each is a `file_sensor` whose
+    /// file exists (claimed, started, poked once, ended; no process): an `empty` task would
+    /// never reach a worker.
     pub(super) async fn claims(&self) {
+        let ready = self.dir.join("ready");
+        std::fs::write(&ready, "").expect("ready file");
         let yaml = format!(
-            "dag_id: empties\nmax_active_tasks: 100000\ntasks:\n  e:\n    type: empty\n    foreach: {}\n",
+            "dag_id: empties\nmax_active_tasks: 100000\ntasks:\n  e:\n    type: file_sensor\n    path: '{}'\n    foreach: {}\n",
+            ready.display(),
             serde_json::to_string(&(0..10_000).collect::<Vec<_>>()).unwrap_or_default()
         );
         for workers in [1, 4] {
@@ -158,7 +163,7 @@ impl Bench {
             };
             let span = (*last - *first).num_microseconds().unwrap_or(1).max(1) as f64 / 1e6;
             println!(
-                "claims: 10,000 `empty`, {workers} worker(s) of 16 slots: {:.0} claims/s (first to last start {span:.2} s), trigger -> run {}: {:.2} s",
+                "claims: 10,000 `file_sensor` tries, {workers} worker(s) of 16 slots: {:.0} claims/s (first to last start {span:.2} s), trigger -> run {}: {:.2} s",
                 starts.len() as f64 / span,
                 run.state,
                 wall.as_secs_f64()

@@ -6,7 +6,7 @@
 //! `UPDRAFT_BENCH_DATABASE_URL`). Only loopback traffic. Usage:
 //!
 //! ```text
-//! updraft-bench [all|handoff|chain|fanout200|fanout10k|load|idle|web]... [--postgres]
+//! updraft-bench [all|handoff|chain|fanout200|fanout10k|tries10k|load|idle|web]... [--postgres]
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
 //! updraft-bench kafka_to_sql sql_to_kafka [--messages=N]              (SQL streaming)
@@ -168,22 +168,31 @@ impl Bench {
         );
     }
 
-    async fn fanout(&self, width: usize, kind: &str, parallelism: usize) {
-        let name = format!("fanout{width}");
-        let command = if kind == "bash" { "\n    command: 'true'" } else { "" };
+    /// 1 -> `width` -> 1 of `task` (the inside of a YAML flow map), `label` naming it.
+    async fn fanout(&self, name: &str, width: usize, label: &str, task: &str, parallelism: usize) {
         let yaml = format!(
-            "dag_id: {name}\nmax_active_tasks: 100000\ntasks:\n  start: {{ type: {kind}{} }}\n  fan:\n    type: {kind}{command}\n    depends_on: [start]\n    foreach: {}\n  end:\n    type: {kind}{command}\n    depends_on: [fan]\n",
-            if kind == "bash" { ", command: 'true'" } else { "" },
+            "dag_id: {name}\nmax_active_tasks: 100000\ntasks:\n  start: {{ {task} }}\n  \
+             fan: {{ {task}, depends_on: [start], foreach: {} }}\n  \
+             end: {{ {task}, depends_on: [fan] }}\n",
             serde_json::to_string(&(0..width).collect::<Vec<_>>()).unwrap_or_default(),
         );
         reset_peak_rss();
-        let (run, _store, wall) = self.run_dag(&name, &yaml, parallelism).await;
+        let (run, _store, wall) = self.run_dag(name, &yaml, parallelism).await;
         println!(
-            "{name}: 1 -> {width} -> 1 of `{kind}`, parallelism {parallelism}, trigger -> run {}: {:.3} s; peak RSS {:.1} MB",
+            "{name}: 1 -> {width} -> 1 of {label}, parallelism {parallelism}, trigger -> run {}: {:.3} s; peak RSS {:.1} MB",
             run.state,
             wall.as_secs_f64(),
             rss_kb("self", "VmHWM:") as f64 / 1024.0
         );
+    }
+
+    /// The 10,000-wide fan-out through tries: a `file_sensor` whose file exists, so each
+    /// instance is claimed, started, poked once and finished by a worker, with no process.
+    async fn tries10k(&self) {
+        let ready = self.dir.join("ready");
+        std::fs::write(&ready, "").expect("ready file");
+        let task = format!("type: file_sensor, path: '{}'", ready.display());
+        self.fanout("tries10k", 10_000, "`file_sensor` tries", &task, 16).await;
     }
 
     fn load(&self) {
@@ -328,7 +337,8 @@ fn remove(dir: &Path) {
 const USAGE: &str = "usage: updraft-bench [SCENARIO]... [--postgres] [--messages=N] \
                      [--updraft-first]
 
-scenarios: handoff, chain, fanout200, fanout10k, load, idle, web (the default set, also `all`);
+scenarios: handoff, chain, fanout200, fanout10k, tries10k, load, idle, web (the default set,
+           also `all`);
            kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records (need the
            servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*);
            workers, claims, remote_handoff (the distributed executor: need --postgres and the
@@ -354,7 +364,7 @@ async fn main() {
     let mut chosen: Vec<&str> =
         args.iter().filter(|a| !a.starts_with("--")).map(String::as_str).collect();
     if chosen.is_empty() || chosen.contains(&"all") {
-        chosen = vec!["handoff", "fanout200", "fanout10k", "load", "idle", "web"];
+        chosen = vec!["handoff", "fanout200", "fanout10k", "tries10k", "load", "idle", "web"];
     }
     let messages = args
         .iter()
@@ -373,8 +383,11 @@ async fn main() {
         match scenario {
             "handoff" => bench.chain(true).await,
             "chain" => bench.chain(false).await,
-            "fanout200" => bench.fanout(200, "bash", 8).await,
-            "fanout10k" => bench.fanout(10_000, "empty", 16).await,
+            "fanout200" => {
+                bench.fanout("fanout200", 200, "`bash`", "type: bash, command: 'true'", 8).await
+            }
+            "fanout10k" => bench.fanout("fanout10k", 10_000, "`empty`", "type: empty", 16).await,
+            "tries10k" => bench.tries10k().await,
             "load" => bench.load(),
             "idle" => bench.idle().await,
             "web" => bench.web().await,
