@@ -116,6 +116,10 @@ pub struct Task {
     pub foreach: Option<Foreach>,
     /// Free text shown in the UI.
     pub doc: Option<String>,
+    /// Whether a text among the type's settings names `xcom_pull`. A try of a task whose
+    /// templates cannot pull an XCom is spared reading its run's XComs: for a wide mapped
+    /// task that would be every sibling's, again for each of them.
+    pub pulls_xcom: bool,
 }
 
 /// Where the items of a mapped task come from.

@@ -173,8 +173,8 @@ async fn prepare(
         OperatorError::Fatal(format!("task `{}` is no longer in DAG `{}`", ti.task_id, ti.dag_id))
     })?;
     // XCom and variables feed templates; an `empty` task renders none and prints nothing, so
-    // skip the reads. Every other task gets every stored connection's secrets masked, whether
-    // it names the connection or not.
+    // skip the reads, and XComs are read only where a template can pull one. Every other task
+    // gets every stored connection's secrets masked, whether it names the connection or not.
     let (xcoms, db_variables, db_connections) = if matches!(task.kind, TaskKind::Empty(_)) {
         Default::default()
     } else {
@@ -188,11 +188,12 @@ async fn prepare(
                 Default::default()
             }
         };
-        (
-            stop::retrying(&log, || env.store.run_xcoms(ti.run_pk)).await.map_err(fatal)?,
-            stop::retrying(&log, || env.store.list_variables()).await.map_err(fatal)?,
-            conns,
-        )
+        let xcoms = if task.pulls_xcom {
+            stop::retrying(&log, || env.store.run_xcoms(ti.run_pk)).await.map_err(fatal)?
+        } else {
+            Vec::new()
+        };
+        (xcoms, stop::retrying(&log, || env.store.list_variables()).await.map_err(fatal)?, conns)
     };
     register_secrets(&log, &env.settings, &db_connections, &db_variables);
     let ctx = TaskContext {

@@ -168,6 +168,7 @@ pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -
             }
         }
     }
+    let pulls_xcom = names_xcom_pull(&kind_fields);
     let kind = match &type_name {
         Some((name, type_path)) => match kind::find(name) {
             Some(def) => parse_kind(cx, def, kind_fields, &path),
@@ -224,8 +225,24 @@ pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -
         queue: c.queue.or_else(|| d.queue.clone()).unwrap_or_else(|| "default".to_string()),
         foreach,
         doc,
+        pulls_xcom,
     });
     draft
+}
+
+/// Whether any text among a task type's settings names `xcom_pull`: only then can its
+/// templates pull an XCom when it runs (`foreach` is rendered by the scheduler, not here).
+fn names_xcom_pull(fields: &Mapping) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains("xcom_pull"),
+            Value::Sequence(items) => items.iter().any(walk),
+            Value::Mapping(m) => m.iter().any(|(k, v)| walk(k) || walk(v)),
+            Value::Tagged(t) => walk(&t.value),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+    fields.iter().any(|(k, v)| walk(k) || walk(v))
 }
 
 /// The type's settings: unknown keys are all reported first (with a near miss), then the rest

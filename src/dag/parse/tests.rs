@@ -258,3 +258,28 @@ fn dates_in_every_accepted_form() {
         assert_eq!(got.as_deref(), Some(want), "{text}");
     }
 }
+
+#[test]
+fn a_task_pulls_xcom_only_when_its_own_settings_name_it() {
+    let dag = parse(
+        r#"dag_id: x
+tasks:
+  list: { type: bash, command: "echo '[1, 2]'" }
+  each:
+    type: bash
+    command: "echo {{ item }}"
+    depends_on: [list]
+    foreach: "{{ ti.xcom_pull('list') }}"
+  sum:
+    type: bash
+    command: echo
+    env: { TOTAL: "{{ ti.xcom_pull('each') | length }}" }
+    depends_on: [each]
+"#,
+    )
+    .expect("valid");
+    let pulls = |id: &str| dag.tasks[id].pulls_xcom;
+    assert!(!pulls("list"));
+    assert!(!pulls("each"), "a foreach is rendered by the scheduler, not by the try");
+    assert!(pulls("sum"), "a template nested in `env`");
+}

@@ -37,6 +37,7 @@ fn dag() -> Dag {
                 queue: "default".into(),
                 foreach,
                 doc: None,
+                pulls_xcom: true,
             },
         );
     }

@@ -48,6 +48,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
             queue: "default".into(),
             foreach: None,
             doc: None,
+            pulls_xcom: yaml.contains("xcom_pull"),
         };
         map.insert(id.to_string(), task);
     }
