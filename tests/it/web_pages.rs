@@ -51,6 +51,9 @@ tasks:
     depends_on: [first]
     foreach: [1, 2]
     command: echo "item {{ item }}"
+  done:
+    type: empty
+    depends_on: [last]
 "#;
 
 /// A served app with one logged-in user per role.
@@ -132,7 +135,7 @@ async fn pages_show_a_finished_run(env: Env) {
     let web = Web::start(&env).await;
     let (status, _, grid) = web.get("viewer", "/dags/pages").await;
     assert_eq!(status, StatusCode::OK, "{grid}");
-    for task in ["first", "middle", "last", "broken", "fan"] {
+    for task in ["first", "middle", "last", "broken", "fan", "done"] {
         assert!(grid.contains(&format!("data-task-id=\"{task}\"")), "grid row for {task}");
     }
     assert!(grid.contains(&format!("data-run-id=\"{}\"", run.run_id)));
@@ -149,13 +152,13 @@ async fn pages_show_a_finished_run(env: Env) {
     let (status, _, graph) = web.get("viewer", "/dags/pages/graph").await;
     assert_eq!(status, StatusCode::OK);
     assert!(graph.contains("<svg class=\"graph\""));
-    for task in ["first", "middle", "last", "broken", "fan"] {
+    for task in ["first", "middle", "last", "broken", "fan", "done"] {
         assert!(graph.contains(&format!("data-task-id=\"{task}\"")), "graph node {task}");
     }
     assert_eq!(
         graph.matches("<path class=\"edge\"").count(),
-        4,
-        "first->middle->last, first->broken, first->fan"
+        5,
+        "first->middle->last->done, first->broken, first->fan"
     );
     assert!(graph.contains("class=\"node s-failed\" data-task-id=\"broken\""));
 
@@ -172,7 +175,7 @@ async fn pages_show_a_finished_run(env: Env) {
     let (status, _, page) = web.get("viewer", &run_url).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("id=\"gantt\"") && page.contains("fan [1]"));
-    assert_eq!(page.matches("class=\"bar s-").count(), 6, "one bar per task instance");
+    assert_eq!(page.matches("class=\"bar s-").count(), 7, "one bar per task instance");
 
     let (status, _, ti) = web.get("viewer", &format!("{run_url}/tasks/first")).await;
     assert_eq!(status, StatusCode::OK);
@@ -181,6 +184,13 @@ async fn pages_show_a_finished_run(env: Env) {
     assert!(ti.contains("return_value"), "XCom of the instance");
     let (_, _, broken) = web.get("viewer", &format!("{run_url}/tasks/broken")).await;
     assert!(broken.contains("about to fail") && !broken.contains("about to fail <b>"));
+    // An empty task is done by the scheduler: the page says why no try ran.
+    let (status, _, done) = web.get("viewer", &format!("{run_url}/tasks/done")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        done.contains("No try ran: marked success by the scheduler: an empty task runs nothing."),
+        "{done}"
+    );
     let (status, _, fan) = web.get("viewer", &format!("{run_url}/tasks/fan?map_index=1")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(fan.contains("item 2"), "map index 1 ran item 2");
