@@ -59,7 +59,7 @@ pub use runs::{NewRun, RunRow};
 pub use stops::PendingStop;
 pub use tis::{NewTi, TiRow, TiUpdate};
 pub use tries::{FinishTry, TryProcess, TryRow};
-pub use users::{TokenRow, UserRow};
+pub use users::{SessionUser, TokenRow, UserRow};
 pub use views::{DagFilter, DagSummary, GridCell, RunDot};
 
 /// Errors of the store layer.

@@ -62,6 +62,17 @@ fn user_row(r: &AnyRow) -> Result<UserRow> {
     })
 }
 
+/// The user of a browser session, with what the session holds for them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    /// The user, with roles.
+    pub user: UserRow,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// A message left by the session's last form post, not yet shown.
+    pub flash: Option<String>,
+}
+
 impl Store {
     /// Creates a user with `roles`; `Conflict` if the name is taken.
     pub async fn create_user(
@@ -257,16 +268,17 @@ impl Store {
         Ok(())
     }
 
-    /// The active user of an unexpired session, with the session's CSRF token. Two indexed
-    /// reads: this runs on every page request.
+    /// The active user of an unexpired session, with the session's CSRF token and its flash
+    /// message, if one waits. Two indexed reads: this runs on every page request.
     pub async fn session_user(
         &self,
         id_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<(UserRow, String)>> {
+    ) -> Result<Option<SessionUser>> {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.email, u.password_hash, u.active, u.created_at, \
-             u.last_login, s.csrf_token FROM web_session s JOIN app_user u ON u.id = s.user_id \
+             u.last_login, s.csrf_token, s.flash FROM web_session s \
+             JOIN app_user u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.expires_at > $2 AND u.active = 1",
         )
         .bind(id_hash)
@@ -275,7 +287,29 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let csrf: String = row.try_get("csrf_token")?;
-        Ok(self.with_roles(Some(user_row(&row)?)).await?.map(|u| (u, csrf)))
+        let flash: Option<String> = row.try_get("flash")?;
+        let user = self.with_roles(Some(user_row(&row)?)).await?;
+        Ok(user.map(|user| SessionUser { user, csrf, flash }))
+    }
+
+    /// Leaves `message` for the next page the session shows (replacing one not yet shown).
+    pub async fn set_flash(&self, id_hash: &str, message: &str) -> Result<()> {
+        sqlx::query("UPDATE web_session SET flash = $1 WHERE id = $2")
+            .bind(message)
+            .bind(id_hash)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops the flash message `shown` once a page showed it; a newer one set meanwhile stays.
+    pub async fn take_flash(&self, id_hash: &str, shown: &str) -> Result<()> {
+        sqlx::query("UPDATE web_session SET flash = NULL WHERE id = $1 AND flash = $2")
+            .bind(id_hash)
+            .bind(shown)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 
     /// Ends a session.

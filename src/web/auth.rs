@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::WebError;
+use super::redirect::safe_next;
 use crate::secrets::token_hash;
 
 /// Name of the session cookie.
@@ -77,6 +78,11 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// The session's CSRF token; None for API tokens (no cookie, so no CSRF).
     pub csrf: Option<String>,
+    /// The hash of the session cookie (the session's key); None for API tokens.
+    pub session: Option<String>,
+    /// The message the session's last form post left, for the page this request shows; None
+    /// on requests that show no page (API calls, live refreshes), which leave it waiting.
+    pub flash: Option<String>,
 }
 
 impl Principal {
@@ -138,31 +144,53 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
             username: user.username,
             roles: parse_roles(&user.roles),
             csrf: None,
+            session: None,
+            flash: None,
         });
     }
     let cookie = session_cookie(headers).ok_or(WebError::Unauthenticated)?;
-    let (user, csrf) = state
-        .store
-        .session_user(&token_hash(cookie), now)
-        .await?
-        .ok_or(WebError::Unauthenticated)?;
+    let session = token_hash(cookie);
+    let found = state.store.session_user(&session, now).await?;
+    let found = found.ok_or(WebError::Unauthenticated)?;
     Ok(Principal {
-        user_id: user.id,
-        username: user.username,
-        roles: parse_roles(&user.roles),
-        csrf: Some(csrf),
+        user_id: found.user.id,
+        username: found.user.username,
+        roles: parse_roles(&found.user.roles),
+        csrf: Some(found.csrf),
+        session: Some(session),
+        flash: found.flash,
     })
+}
+
+/// Whether a request shows a page (and so its flash message): a GET of a page, not an API
+/// call and not a live refresh of one (`X-Live`, from `app.js`).
+fn shows_a_page(parts: &Parts) -> bool {
+    parts.method == axum::http::Method::GET
+        && !parts.uri.path().starts_with("/api/")
+        && !parts.headers.contains_key("x-live")
 }
 
 /// Why a request could not be authenticated, shown as a page or as JSON by path.
 pub struct AuthRejection {
     api: bool,
     error: WebError,
+    /// The page asked for, to return to after logging in (GETs of pages only).
+    asked: Option<String>,
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        if self.api { self.error.into_json() } else { self.error.into_response() }
+        if self.api {
+            return self.error.into_json();
+        }
+        match (&self.error, &self.asked) {
+            // The login page checks `next` again (`safe_next`) before it sends anyone there.
+            (WebError::Unauthenticated, Some(asked)) if safe_next(asked) == asked => {
+                let to = format!("/login?next={}", crate::web::pages::url_encode(asked));
+                axum::response::Redirect::to(&to).into_response()
+            }
+            _ => self.error.into_response(),
+        }
     }
 }
 
@@ -174,7 +202,22 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let api = parts.uri.path().starts_with("/api/");
-        authenticate(state, &parts.headers).await.map_err(|error| AuthRejection { api, error })
+        let asked = (parts.method == axum::http::Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_string()))
+            .flatten();
+        let mut user = authenticate(state, &parts.headers)
+            .await
+            .map_err(|error| AuthRejection { api, error, asked })?;
+        // A flash is shown once: the page request that shows it drops it from the session.
+        match (&user.flash, &user.session) {
+            (Some(shown), Some(session)) if shows_a_page(parts) => {
+                if let Err(e) = state.store.take_flash(session, shown).await {
+                    tracing::warn!(error = %e, "could not drop a shown flash message");
+                }
+            }
+            _ => user.flash = None,
+        }
+        Ok(user)
     }
 }
 

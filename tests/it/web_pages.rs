@@ -22,6 +22,7 @@ both!(
     pages_show_a_finished_run,
     logs_are_served_safely,
     clear_and_mark,
+    a_link_cannot_write_the_banners,
     a_changed_dag_shows_at_once
 );
 
@@ -90,6 +91,13 @@ impl Web {
             .expect("GET");
         let (status, headers) = (r.status(), r.headers().clone());
         (status, headers, r.text().await.expect("body"))
+    }
+
+    /// The page a post redirected to, as the browser shows it next.
+    async fn follow(&self, role: &str, location: &str) -> String {
+        let (status, _, page) = self.get(role, location.trim_start_matches(&self.app.base)).await;
+        assert_eq!(status, StatusCode::OK, "{location}: {page}");
+        page
     }
 
     async fn post(&self, role: &str, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
@@ -314,10 +322,11 @@ async fn clear_and_mark(env: Env) {
         .post("operator", &format!("{}/clear", ti("last")), &[("csrf", &csrf), ("map_index", "-1")])
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        location.starts_with(&ti("last")) && location.contains("flash=Cleared%201"),
-        "{location}"
-    );
+    assert!(location.starts_with(&ti("last")) && !location.contains("flash"), "{location}");
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("id=\"flash\"") && page.contains("Cleared 1"), "{page}");
+    let again = web.follow("operator", &location).await;
+    assert!(!again.contains("id=\"flash\""), "a flash is shown once");
     assert_eq!(state_of("last").await, TaskState::None);
     assert_eq!(env.store.get_run(run.id).await.expect("run").state, DagRunState::Running);
 
@@ -342,7 +351,7 @@ async fn clear_and_mark(env: Env) {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(location.contains("flash=Marked%20success"), "{location}");
+    assert!(web.follow("operator", &location).await.contains("Marked success"), "{location}");
     assert_eq!(state_of("broken").await, TaskState::Success);
     let (status, location) = web
         .post(
@@ -352,8 +361,8 @@ async fn clear_and_mark(env: Env) {
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(location.contains("error="), "{location}");
-    let (_, _, page) = web.get("operator", location.trim_start_matches(&web.app.base)).await;
+    assert!(!location.contains("error"), "{location}");
+    let page = web.follow("operator", &location).await;
     assert!(
         page.contains("id=\"action-error\"") && page.contains("expected success or failed"),
         "{page}"
@@ -366,12 +375,50 @@ async fn clear_and_mark(env: Env) {
             &[("csrf", &csrf), ("state", "success")],
         )
         .await;
-    assert!(location.contains("error=cannot%20mark"), "{location}");
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("id=\"action-error\"") && page.contains("cannot mark"), "{page}");
     // The operator sees the buttons; the audit log has the actions.
     let (_, _, page) = web.get("operator", &ti("broken")).await;
     assert!(page.contains("id=\"clear\"") && page.contains("id=\"mark-failed\""));
     let audit = env.store.list_audit(None, None, 100).await.expect("audit");
     assert!(audit.iter().filter(|a| a.event == "clear").count() >= 2, "{audit:?}");
+}
+
+/// A link cannot put its own words in the success or error banner: messages after a post are
+/// kept in the session, never read from the URL.
+async fn a_link_cannot_write_the_banners(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let forged = "flash=Your%20session%20expired%3A%20log%20in%20at%20evil.example\
+                  &error=Call%20support%20at%20evil.example";
+    let ti = format!("/dags/pages/runs/{}/tasks/first", enc(&run.run_id));
+    for path in ["/dags", "/dags/pages", "/dags/pages/runs", "/editor", ti.as_str()] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (status, _, page) = web.get("admin", &format!("{path}{sep}{forged}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(!page.contains("evil.example"), "{path} shows text from its URL");
+        assert!(!page.contains("id=\"flash\"") && !page.contains("id=\"action-error\""));
+    }
+    // A live refresh (`X-Live`) of the page a post led to leaves the message for that page.
+    let (status, location) = web
+        .post(
+            "operator",
+            &format!("{ti}/clear"),
+            &[("csrf", &web.csrf("operator")), ("map_index", "-1")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let live = web
+        .app
+        .http
+        .get(web.app.url(location.trim_start_matches(&web.app.base)))
+        .header("cookie", web.cookie("operator"))
+        .header("x-live", "1")
+        .send()
+        .await
+        .expect("live refresh");
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(web.follow("operator", &location).await.contains("Cleared 1"));
 }
 
 /// A DAG whose file changed is shown as it is now: the page's parsed DAG is looked up by the

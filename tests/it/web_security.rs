@@ -158,6 +158,31 @@ const HOSTILE_NEXT: &[&str] = &[
 ];
 
 #[tokio::test]
+async fn a_page_asked_for_before_login_is_where_the_login_leads() {
+    let app = App::new().await;
+    app.user("op", &["operator"]).await;
+    let b = app.browser("127.0.0.1");
+    let asked = "/dags/d/runs?before=12";
+    let r = b.get(asked).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to_login = r.header("location").to_string();
+    assert_eq!(to_login, format!("/login?next={}", updraft::web::pages::url_encode(asked)));
+    let page = b.get(&to_login).await;
+    assert_eq!(page.field("next"), asked, "the login form carries the page asked for");
+    let r = b.login_with_next("op", PASSWORD, &page.field("next")).await;
+    assert_eq!(r.header("location"), asked);
+    // A form post, an API call and a path that is not plain ask for no return.
+    let post = b.http.post(format!("{}/dags/d/pause", b.base)).form(&[("paused", "true")]);
+    let r = post.send().await.expect("post");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers().get("location").and_then(|v| v.to_str().ok()), Some("/login"));
+    let r = b.get("/api/v1/dags").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = b.get("/dags/d/runs?x=//evil.example").await;
+    assert_eq!(r.header("location"), "/login");
+}
+
+#[tokio::test]
 async fn no_return_path_leaves_the_site_or_breaks_the_reply() {
     let app = App::new().await;
     app.user("op", &["operator"]).await;
@@ -341,7 +366,9 @@ async fn a_dag_an_author_creates_waits_for_an_operator() {
         .post("/editor/save", &[("file", "sneaky.yaml"), ("content", yaml), ("new", "1")])
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert!(r.header("location").contains("starts%20paused"), "{}", r.header("location"));
+    assert_eq!(r.header("location"), "/editor");
+    let list = author.get("/editor").await;
+    assert!(list.body.contains("it starts paused until an operator unpauses it"), "{}", list.body);
     // A DAG file written beside it (not through the editor) runs: once it has, the
     // scheduler has loaded both files and made its scheduling decisions.
     app.env.write_dag(

@@ -8,11 +8,10 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use serde::Deserialize;
 
 use super::admin::{Fields, field, finish};
 use super::{Chrome, Form, fmt_time, render};
@@ -43,7 +42,6 @@ struct AccountPage {
 async fn page(
     state: &AppState,
     user: &Principal,
-    flash: Option<String>,
     new_token: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
@@ -64,7 +62,7 @@ async fn page(
         })
         .collect();
     render(&AccountPage {
-        chrome: Chrome::new(user, "account", "Account").flash(flash),
+        chrome: Chrome::new(user, "account", "Account"),
         email: me.email,
         tokens,
         new_token,
@@ -72,19 +70,9 @@ async fn page(
     })
 }
 
-#[derive(Deserialize)]
-struct FlashQuery {
-    #[serde(default)]
-    flash: Option<String>,
-}
-
-async fn show(
-    State(state): State<AppState>,
-    user: Principal,
-    Query(q): Query<FlashQuery>,
-) -> Result<Response, WebError> {
+async fn show(State(state): State<AppState>, user: Principal) -> Result<Response, WebError> {
     user.require(Action::Read)?;
-    Ok(page(&state, &user, q.flash, None, None).await?.into_response())
+    Ok(page(&state, &user, None, None).await?.into_response())
 }
 
 async fn change_password(
@@ -107,7 +95,10 @@ async fn change_password(
     match result {
         Ok(()) => Ok(Redirect::to("/login?next=/account").into_response()),
         Err(e) => {
-            finish(Err(e), "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+            finish(&state, &form.user, Err(e), "/account", |e| {
+                page(&state, &form.user, None, Some(e))
+            })
+            .await
         }
     }
 }
@@ -133,7 +124,7 @@ async fn create_token(
     match result {
         // Rendered, not redirected: the token must not travel in a URL or survive a reload.
         Ok(token) => {
-            let page = page(&state, &form.user, None, Some((name, token)), None).await?;
+            let page = page(&state, &form.user, Some((name, token)), None).await?;
             let mut resp = page.into_response();
             resp.headers_mut().insert(
                 axum::http::header::CACHE_CONTROL,
@@ -142,7 +133,10 @@ async fn create_token(
             Ok(resp)
         }
         Err(e) => {
-            finish(Err(e), "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+            finish(&state, &form.user, Err(e), "/account", |e| {
+                page(&state, &form.user, None, Some(e))
+            })
+            .await
         }
     }
 }
@@ -162,7 +156,8 @@ async fn revoke_token(
         Ok(format!("Revoked token {name}"))
     }
     .await;
-    finish(result, "/account", |e| page(&state, &form.user, None, None, Some(e))).await
+    finish(&state, &form.user, result, "/account", |e| page(&state, &form.user, None, Some(e)))
+        .await
 }
 
 /// Routes of this page.

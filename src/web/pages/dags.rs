@@ -34,8 +34,6 @@ struct ListQuery {
     status: String,
     #[serde(default)]
     page: Option<i64>,
-    #[serde(default)]
-    flash: Option<String>,
 }
 
 impl ListQuery {
@@ -135,7 +133,7 @@ async fn list(
         .collect();
     let pages = ((total + PAGE - 1) / PAGE).max(1);
     let page_view = DagsPage {
-        chrome: Chrome::new(&user, "dags", "DAGs").flash(q.flash.clone()),
+        chrome: Chrome::new(&user, "dags", "DAGs"),
         rows,
         import_errors,
         all_tags,

@@ -15,7 +15,7 @@ pub mod workers;
 
 use askama::Template;
 use axum::Router;
-use axum::response::{Html, Redirect};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 
@@ -44,8 +44,21 @@ pub struct Chrome {
     pub can_author: bool,
     /// Show admin pages.
     pub is_admin: bool,
-    /// A one-off message (from `?flash=`).
+    /// What the user's last form post did, shown once (kept in the session, never the URL).
     pub flash: Option<String>,
+    /// Why the user's last form post was refused, shown once like `flash`.
+    pub flash_error: Option<String>,
+}
+
+/// The one-off message a form post leaves in the session for the next page: what was done,
+/// or why it was refused. Stored as JSON in `web_session.flash`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "text", rename_all = "snake_case")]
+pub enum Flash {
+    /// Shown in the green banner.
+    Done(String),
+    /// Shown in the red banner.
+    Refused(String),
 }
 
 impl Chrome {
@@ -61,12 +74,17 @@ impl Chrome {
             can_author: user.can(Action::Author),
             is_admin: user.can(Action::Admin),
             flash: None,
+            flash_error: None,
         }
+        .with_flash(user.flash.as_deref())
     }
 
-    /// With a one-off message.
-    pub fn flash(mut self, msg: Option<String>) -> Chrome {
-        self.flash = msg.filter(|m| !m.is_empty());
+    fn with_flash(mut self, stored: Option<&str>) -> Chrome {
+        match stored.and_then(|json| serde_json::from_str::<Flash>(json).ok()) {
+            Some(Flash::Done(text)) if !text.is_empty() => self.flash = Some(text),
+            Some(Flash::Refused(text)) if !text.is_empty() => self.flash_error = Some(text),
+            _ => {}
+        }
         self
     }
 }
@@ -76,11 +94,20 @@ pub fn render(t: &impl Template) -> Result<Html<String>, WebError> {
     Ok(Html(t.render()?))
 }
 
-/// A redirect after a successful post, with a message for the next page.
-pub fn redirect_with(path: &str, flash: &str) -> Redirect {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    let msg: String = url_encode(flash);
-    Redirect::to(&format!("{path}{sep}flash={msg}"))
+/// A redirect after a post, leaving `flash` in the user's session for the next page to show
+/// once. The message never travels in the URL, so a link cannot forge one.
+pub async fn redirect_with(
+    state: &AppState,
+    user: &Principal,
+    path: &str,
+    flash: Flash,
+) -> Result<Response, WebError> {
+    if let Some(session) = &user.session {
+        let json = serde_json::to_string(&flash)
+            .map_err(|e| WebError::Internal(format!("flash message: {e}")))?;
+        state.store.set_flash(session, &json).await?;
+    }
+    Ok(Redirect::to(path).into_response())
 }
 
 /// A form field that must be `true` or `false`; the error names the field.

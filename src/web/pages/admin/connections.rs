@@ -48,7 +48,6 @@ struct ConnectionsPage {
 async fn page(
     state: &AppState,
     user: &Principal,
-    flash: Option<String>,
     edit: Option<String>,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
@@ -66,7 +65,7 @@ async fn page(
         })
         .collect();
     render(&ConnectionsPage {
-        chrome: Chrome::new(user, "connections", "Connections").flash(flash),
+        chrome: Chrome::new(user, "connections", "Connections"),
         conns,
         edit_id: editing.as_ref().map(|c| c.conn_id.clone()).unwrap_or_default(),
         edit_description: editing.map(|c| c.description).unwrap_or_default(),
@@ -77,8 +76,6 @@ async fn page(
 #[derive(Deserialize)]
 struct ListQuery {
     #[serde(default)]
-    flash: Option<String>,
-    #[serde(default)]
     edit: Option<String>,
 }
 
@@ -88,7 +85,7 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, WebError> {
     user.require(Action::Admin)?;
-    Ok(page(&state, &user, q.flash, q.edit, None).await?.into_response())
+    Ok(page(&state, &user, q.edit, None).await?.into_response())
 }
 
 async fn save(State(state): State<AppState>, form: Form<Fields>) -> Result<Response, WebError> {
@@ -111,7 +108,7 @@ async fn save(State(state): State<AppState>, form: Form<Fields>) -> Result<Respo
         Ok(format!("Saved connection {conn_id} ({})", saved.conn_type))
     }
     .await;
-    finish(result, PATH, |e| page(&state, &form.user, None, None, Some(e))).await
+    finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
 }
 
 async fn delete(State(state): State<AppState>, form: Form<Fields>) -> Result<Response, WebError> {
@@ -121,7 +118,7 @@ async fn delete(State(state): State<AppState>, form: Form<Fields>) -> Result<Res
         .await
         .map(|()| format!("Deleted connection {conn_id}"))
         .map_err(WebError::from);
-    finish(result, PATH, |e| page(&state, &form.user, None, None, Some(e))).await
+    finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
 }
 
 /// Routes of this page.

@@ -15,7 +15,7 @@ use std::future::Future;
 use axum::Router;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::redirect_with;
+use super::{Flash, Principal, redirect_with};
 use crate::web::{AppState, WebError};
 
 /// A posted form as its fields in order; repeated names (role checkboxes) stay repeated.
@@ -29,6 +29,8 @@ pub fn field(fields: &Fields, name: &str) -> String {
 /// After a post: success redirects to `path` with `Ok`'s message; a refusal the user can fix
 /// (400, 404, 409) renders `page` with the reason and that status; anything else is an error.
 pub async fn finish<F, Fut>(
+    state: &AppState,
+    user: &Principal,
     result: Result<String, WebError>,
     path: &str,
     page: F,
@@ -38,7 +40,7 @@ where
     Fut: Future<Output = Result<Html<String>, WebError>>,
 {
     match result {
-        Ok(msg) => Ok(redirect_with(path, &msg).into_response()),
+        Ok(msg) => redirect_with(state, user, path, Flash::Done(msg)).await,
         Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_) | WebError::NotFound(_))) => {
             let status = e.status();
             Ok((status, page(e.to_string()).await?).into_response())

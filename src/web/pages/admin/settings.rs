@@ -5,10 +5,9 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use super::{Fields, field, finish};
 use crate::actions::settings;
@@ -26,12 +25,6 @@ pub fn is_secret_key(key: &str) -> bool {
     SECRET_WORDS.iter().any(|w| k.contains(w))
 }
 
-#[derive(Deserialize)]
-struct FlashQuery {
-    #[serde(default)]
-    flash: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "admin_variables.html")]
 struct VariablesPage {
@@ -44,7 +37,6 @@ struct VariablesPage {
 async fn variables_page(
     state: &AppState,
     user: &Principal,
-    flash: Option<String>,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
     let vars = state
@@ -57,20 +49,12 @@ async fn variables_page(
             (k, shown)
         })
         .collect();
-    render(&VariablesPage {
-        chrome: Chrome::new(user, "variables", "Variables").flash(flash),
-        vars,
-        error,
-    })
+    render(&VariablesPage { chrome: Chrome::new(user, "variables", "Variables"), vars, error })
 }
 
-async fn variables(
-    State(state): State<AppState>,
-    user: Principal,
-    Query(q): Query<FlashQuery>,
-) -> Result<Response, WebError> {
+async fn variables(State(state): State<AppState>, user: Principal) -> Result<Response, WebError> {
     user.require(Action::Admin)?;
-    Ok(variables_page(&state, &user, q.flash, None).await?.into_response())
+    Ok(variables_page(&state, &user, None).await?.into_response())
 }
 
 async fn set_variable(
@@ -86,7 +70,10 @@ async fn set_variable(
         Ok(format!("Set variable {key}"))
     }
     .await;
-    finish(result, "/admin/variables", |e| variables_page(&state, &form.user, None, Some(e))).await
+    finish(&state, &form.user, result, "/admin/variables", |e| {
+        variables_page(&state, &form.user, Some(e))
+    })
+    .await
 }
 
 async fn delete_variable(
@@ -100,7 +87,10 @@ async fn delete_variable(
         Ok(format!("Deleted variable {key}"))
     }
     .await;
-    finish(result, "/admin/variables", |e| variables_page(&state, &form.user, None, Some(e))).await
+    finish(&state, &form.user, result, "/admin/variables", |e| {
+        variables_page(&state, &form.user, Some(e))
+    })
+    .await
 }
 
 #[derive(Template)]
@@ -114,23 +104,18 @@ struct PoolsPage {
 async fn pools_page(
     state: &AppState,
     user: &Principal,
-    flash: Option<String>,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
     render(&PoolsPage {
-        chrome: Chrome::new(user, "pools", "Pools").flash(flash),
+        chrome: Chrome::new(user, "pools", "Pools"),
         pools: state.store.list_pools().await?,
         error,
     })
 }
 
-async fn pools(
-    State(state): State<AppState>,
-    user: Principal,
-    Query(q): Query<FlashQuery>,
-) -> Result<Response, WebError> {
+async fn pools(State(state): State<AppState>, user: Principal) -> Result<Response, WebError> {
     user.require(Action::Admin)?;
-    Ok(pools_page(&state, &user, q.flash, None).await?.into_response())
+    Ok(pools_page(&state, &user, None).await?.into_response())
 }
 
 async fn set_pool(State(state): State<AppState>, form: Form<Fields>) -> Result<Response, WebError> {
@@ -149,7 +134,8 @@ async fn set_pool(State(state): State<AppState>, form: Form<Fields>) -> Result<R
         Ok(format!("Pool {name}: {slots} slot(s)"))
     }
     .await;
-    finish(result, "/admin/pools", |e| pools_page(&state, &form.user, None, Some(e))).await
+    finish(&state, &form.user, result, "/admin/pools", |e| pools_page(&state, &form.user, Some(e)))
+        .await
 }
 
 async fn delete_pool(
@@ -163,7 +149,8 @@ async fn delete_pool(
         Ok(format!("Deleted pool {name}"))
     }
     .await;
-    finish(result, "/admin/pools", |e| pools_page(&state, &form.user, None, Some(e))).await
+    finish(&state, &form.user, result, "/admin/pools", |e| pools_page(&state, &form.user, Some(e)))
+        .await
 }
 
 /// Routes of these pages.

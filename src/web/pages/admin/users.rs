@@ -6,10 +6,9 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 
 use super::{Fields, field, finish};
 use crate::actions::users;
@@ -47,7 +46,6 @@ struct UsersPage {
 async fn page(
     state: &AppState,
     user: &Principal,
-    flash: Option<String>,
     error: Option<String>,
 ) -> Result<Html<String>, WebError> {
     let users = state
@@ -66,26 +64,16 @@ async fn page(
         })
         .collect();
     render(&UsersPage {
-        chrome: Chrome::new(user, "users", "Users").flash(flash),
+        chrome: Chrome::new(user, "users", "Users"),
         users,
         all_roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
         error,
     })
 }
 
-#[derive(Deserialize)]
-struct FlashQuery {
-    #[serde(default)]
-    flash: Option<String>,
-}
-
-async fn list(
-    State(state): State<AppState>,
-    user: Principal,
-    Query(q): Query<FlashQuery>,
-) -> Result<Response, WebError> {
+async fn list(State(state): State<AppState>, user: Principal) -> Result<Response, WebError> {
     user.require(Action::Admin)?;
-    Ok(page(&state, &user, q.flash, None).await?.into_response())
+    Ok(page(&state, &user, None).await?.into_response())
 }
 
 /// Runs `change` and answers like every form of this page.
@@ -94,7 +82,7 @@ async fn respond(
     user: &Principal,
     result: Result<String, WebError>,
 ) -> Result<Response, WebError> {
-    finish(result, PATH, |e| page(state, user, None, Some(e))).await
+    finish(state, user, result, PATH, |e| page(state, user, Some(e))).await
 }
 
 /// The role checkboxes of a form.

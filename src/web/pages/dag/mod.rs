@@ -42,9 +42,6 @@ pub(crate) struct DagQuery {
     /// Run list: show runs older than this primary key.
     #[serde(default)]
     before: Option<i64>,
-    /// One-off message.
-    #[serde(default)]
-    flash: Option<String>,
 }
 
 /// What every tab of the DAG page shows above itself.
@@ -236,7 +233,7 @@ async fn grid(
         })
         .collect();
     let page = GridPage {
-        chrome: Chrome::new(&user, "dags", dag_id.clone()).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", dag_id.clone()),
         h: Header::new(&rec, &dag, "grid"),
         runs: grid_runs,
         rows,

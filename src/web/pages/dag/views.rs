@@ -122,7 +122,7 @@ pub(super) async fn graph(
         }
     });
     let page = GraphPage {
-        chrome: Chrome::new(&user, "dags", format!("{dag_id} · graph")).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · graph")),
         h: Header::new(&rec, &dag, "graph"),
         runs: recent.iter().map(RunItem::new).collect(),
         live: selected.as_ref().is_some_and(|r| is_live(r.state)),
@@ -145,12 +145,11 @@ pub(super) async fn code(
     State(state): State<AppState>,
     user: Principal,
     Path(dag_id): Path<String>,
-    Query(q): Query<DagQuery>,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
     let page = CodePage {
-        chrome: Chrome::new(&user, "dags", format!("{dag_id} · code")).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · code")),
         h: Header::new(&rec, &dag, "code"),
         lines: rec.source.lines().map(str::to_string).collect(),
     };
@@ -184,7 +183,7 @@ pub(super) async fn runs(
         .then(|| rows.last().map(|r| format!("/dags/{}/runs?before={}", url_encode(&dag_id), r.id)))
         .flatten();
     let page = RunsPage {
-        chrome: Chrome::new(&user, "dags", format!("{dag_id} · runs")).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · runs")),
         h: Header::new(&rec, &dag, "runs"),
         live: rows.iter().any(|r| is_live(r.state)),
         runs: rows.iter().map(RunItem::new).collect(),
@@ -298,7 +297,6 @@ pub(super) async fn run(
     State(state): State<AppState>,
     user: Principal,
     Path((dag_id, run_id)): Path<(String, String)>,
-    Query(q): Query<DagQuery>,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
@@ -306,7 +304,7 @@ pub(super) async fn run(
     let tis = state.store.run_tis(run.id).await?;
     let (rows, span) = gantt(&dag, &run, tis);
     let page = RunPage {
-        chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
         data_interval: format!(
             "{} → {}",

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use super::super::{Chrome, Form, redirect_with, render, url_encode};
+use super::super::{Chrome, Flash, Form, redirect_with, render, url_encode};
 use crate::actions::{self, ActionError, ConfInput, TriggerRequest};
 use crate::dag::Dag;
 use crate::dag::params::{ConfErrors, ParamSpec, ParamType};
@@ -193,7 +193,8 @@ async fn submit(
     let (status, errors, error) = match result {
         Ok(run) => {
             let to = format!("/dags/{}", url_encode(&dag_id));
-            return Ok(redirect_with(&to, &format!("Triggered run {}", run.run_id)).into_response());
+            let done = Flash::Done(format!("Triggered run {}", run.run_id));
+            return redirect_with(&state, &form.user, &to, done).await;
         }
         Err(ActionError::Conf(errs)) => {
             let n = errs.0.len();

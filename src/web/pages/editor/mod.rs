@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Chrome, Form, fmt_time, redirect_with, render, url_encode};
+use super::{Chrome, Flash, Form, fmt_time, redirect_with, render, url_encode};
 use crate::actions;
 use crate::dag::Dag;
 use crate::web::auth::{Action, Principal};
@@ -70,12 +70,6 @@ struct EditPage {
     error: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    #[serde(default)]
-    flash: Option<String>,
-}
-
 /// Runs blocking filesystem work off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, WebError> + Send + 'static,
@@ -83,11 +77,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.map_err(|e| WebError::Internal(e.to_string()))?
 }
 
-async fn list(
-    State(state): State<AppState>,
-    user: Principal,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, WebError> {
+async fn list(State(state): State<AppState>, user: Principal) -> Result<Response, WebError> {
     user.require(Action::Author)?;
     let folder = state.settings.dags_folder.clone();
     let (entries, bag) = blocking(move || {
@@ -111,7 +101,7 @@ async fn list(
         })
         .collect();
     let page = ListPage {
-        chrome: Chrome::new(&user, "editor", "Editor").flash(q.flash),
+        chrome: Chrome::new(&user, "editor", "Editor"),
         files,
         folder: state.settings.dags_folder.display().to_string(),
     };
@@ -294,7 +284,7 @@ async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Res
                 "; the scheduler picks it up shortly"
             };
             let msg = format!("Saved {file} (DAG {dag_id}){then}");
-            Ok(redirect_with("/editor", &msg).into_response())
+            redirect_with(&state, &form.user, "/editor", Flash::Done(msg)).await
         }
         Saved::Invalid(status, errors, error) => {
             let error = error.or_else(|| {
@@ -339,7 +329,7 @@ async fn delete(
         entry = entry.dag(id);
     }
     actions::audit(&state.store, &form.user.actor(), entry).await?;
-    Ok(redirect_with("/editor", &format!("Deleted {file}")).into_response())
+    redirect_with(&state, &form.user, "/editor", Flash::Done(format!("Deleted {file}"))).await
 }
 
 /// Routes of this module.

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::dag::{Header, ti_href};
-use super::{Chrome, Form, fmt_duration, fmt_time, redirect_with, render, url_encode};
+use super::{Chrome, Flash, Form, fmt_duration, fmt_time, redirect_with, render, url_encode};
 use crate::actions;
 use crate::model::TaskState;
 use crate::web::auth::{Action, Principal};
@@ -32,10 +32,6 @@ type TiPath = Path<(String, String, String)>;
 struct TiQuery {
     #[serde(default)]
     map_index: Option<i64>,
-    #[serde(default)]
-    flash: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 /// One try, with its log.
@@ -69,7 +65,6 @@ struct Sibling {
 struct TiPage {
     chrome: Chrome,
     h: Header,
-    error: Option<String>,
     run_id: String,
     run_href: String,
     task_id: String,
@@ -178,9 +173,8 @@ async fn page(
         Vec::new()
     };
     let page = TiPage {
-        chrome: Chrome::new(&user, "dags", format!("{task_id} · {run_id}")).flash(q.flash),
+        chrome: Chrome::new(&user, "dags", format!("{task_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
-        error: q.error.filter(|e| !e.is_empty()),
         run_href: super::dag::run_href(&dag_id, &run_id),
         run_id: run_id.clone(),
         map_item: ti.map_item.as_ref().map(shown),
@@ -235,28 +229,22 @@ fn form_map_index(raw: Option<&str>) -> Result<i64, WebError> {
     }
 }
 
-/// Where an action returns: the instance's page, with a message or an error.
-fn back(
-    dag_id: &str,
-    run_id: &str,
-    task_id: &str,
+/// Where an action returns: the instance's page, with what was done or why it was refused
+/// (the rest are error pages), left in the session for that page to show.
+async fn back(
+    state: &AppState,
+    user: &Principal,
+    (dag_id, run_id, task_id): (&str, &str, &str),
     map_index: i64,
     result: Result<String, WebError>,
 ) -> Result<Response, WebError> {
     let url = ti_href(dag_id, run_id, task_id, map_index);
-    match result {
-        Ok(msg) => Ok(redirect_with(&url, &msg).into_response()),
-        // Refusals the user can act on are shown on the page; the rest are error pages.
-        Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            Ok(axum::response::Redirect::to(&format!(
-                "{url}{sep}error={}",
-                url_encode(&e.to_string())
-            ))
-            .into_response())
-        }
-        Err(e) => Err(e),
-    }
+    let flash = match result {
+        Ok(msg) => Flash::Done(msg),
+        Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => Flash::Refused(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    redirect_with(state, user, &url, flash).await
 }
 
 async fn clear(
@@ -283,7 +271,14 @@ async fn clear(
         let with = if downstream { " (with downstream)" } else { "" };
         format!("Cleared {n} task instance(s){with}: they will run again")
     });
-    back(&dag_id, &run_id, &task_id, map_index, result.map_err(WebError::from))
+    back(
+        &state,
+        &form.user,
+        (&dag_id, &run_id, &task_id),
+        map_index,
+        result.map_err(WebError::from),
+    )
+    .await
 }
 
 async fn mark(
@@ -301,7 +296,7 @@ async fn mark(
             let e = WebError::BadRequest(format!(
                 "field `state`: expected success or failed, got `{other}`"
             ));
-            return back(&dag_id, &run_id, &task_id, map_index, Err(e));
+            return back(&state, &form.user, (&dag_id, &run_id, &task_id), map_index, Err(e)).await;
         }
     };
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
@@ -309,7 +304,14 @@ async fn mark(
     let result = actions::mark(&state.store, &form.user.actor(), &run, &ti, to)
         .await
         .map(|()| format!("Marked {to}"));
-    back(&dag_id, &run_id, &task_id, map_index, result.map_err(WebError::from))
+    back(
+        &state,
+        &form.user,
+        (&dag_id, &run_id, &task_id),
+        map_index,
+        result.map_err(WebError::from),
+    )
+    .await
 }
 
 /// Routes of this module.
