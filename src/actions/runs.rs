@@ -305,9 +305,11 @@ pub async fn mark(
             ti.state
         )));
     };
-    let note = format!("marked {to} by {}", actor.name());
+    let now = Utc::now();
+    let when = now.format("%Y-%m-%d %H:%M:%S UTC");
+    let note = format!("marked {to} by {} at {when}", actor.name());
     let change = TiChange { id: ti.id, from: ti.state, write };
-    let applied = store.change_tis(run.id, &[change], &note, Utc::now()).await?;
+    let applied = store.change_tis(run.id, &[change], &note, now).await?;
     if applied == 0 {
         return Err(ActionError::Conflict(
             "the task instance changed state meanwhile: reload and try again".into(),

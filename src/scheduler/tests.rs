@@ -466,6 +466,38 @@ async fn empty_tasks_are_done_by_the_scheduler_in_the_pass_their_rule_is_met_wit
 }
 
 #[tokio::test]
+async fn a_mark_keeps_the_real_times_of_the_instance_and_of_the_run() {
+    let t0 = day(10);
+    let mut h =
+        Harness::new("dag_id: m\ntasks:\n  t: { type: bash, command: 'false' }\n", t0).await;
+    let run = h.trigger("m").await;
+    h.pass().await;
+    let failed_at = t0 + Duration::milliseconds(5);
+    h.run_try(run.id, "t", |ti| ended(ti, TaskState::Failed, failed_at)).await;
+    h.pass().await;
+    let failed = h.store.get_run(run.id).await.expect("run");
+    assert_eq!((failed.state, failed.end_date), (DagRunState::Failed, Some(failed_at)));
+    // Four minutes later an operator marks it success; the run finishes again.
+    let marked_at = t0 + Duration::minutes(4);
+    h.clock.set(marked_at);
+    let ti = h.ti(run.id, "t").await;
+    let mark = crate::store::TiChange {
+        id: ti.id,
+        from: TaskState::Failed,
+        write: model::UserWrite::Mark(TaskState::Success),
+    };
+    assert_eq!(h.store.change_tis(run.id, &[mark], "marked", marked_at).await.expect("mark"), 1);
+    h.pass().await;
+    let ti = h.ti(run.id, "t").await;
+    assert_eq!(ti.state, TaskState::Success);
+    assert_eq!(ti.end_date, Some(failed_at), "the try's real end, not the mark's time");
+    let tries = h.store.tries(ti.id).await.expect("tries");
+    assert_eq!(tries[0].end_date, Some(failed_at));
+    let done = h.store.get_run(run.id).await.expect("run");
+    assert_eq!((done.state, done.end_date), (DagRunState::Success, Some(failed_at)));
+}
+
+#[tokio::test]
 async fn a_wait_is_noted_when_it_changes_and_cleared_when_the_task_is_scheduled() {
     let t0 = day(10);
     let yaml = "dag_id: pair\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true', depends_on: [a] }\n";

@@ -60,9 +60,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected(),
+                // A mark is a decision, not a try: the instance keeps its real start and end
+                // (none if it never ran), so durations, gantt and grid stay true; who marked
+                // it and when is its note and its audit entry.
                 UserWrite::Mark(to) => sqlx::query(
                     "UPDATE task_instance SET state = $1, note = $2, next_try_at = NULL, \
-                     end_date = $3, updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
+                     updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
                 )
                 .bind(to.as_str())
                 .bind(note)

@@ -152,8 +152,10 @@ impl Store {
         Ok(true)
     }
 
-    /// Sets a run's state; finishing states stamp `end_date`, `running` clears it (a cleared
-    /// run runs again). `from` guards against a concurrent change.
+    /// Sets a run's state; finishing states stamp `end_date` with the last end of its task
+    /// instances (`now` when none has one), so a run finished again after a mark keeps the
+    /// time its work really ended; `running` clears it (a cleared run runs again). `from`
+    /// guards against a concurrent change.
     pub async fn set_run_state(
         &self,
         run_pk: RunPk,
@@ -163,7 +165,9 @@ impl Store {
     ) -> Result<bool> {
         let end = to.is_finished().then(|| to_us(now));
         let done = sqlx::query(
-            "UPDATE dag_run SET state = $1, end_date = $2 WHERE id = $3 AND state = $4",
+            "UPDATE dag_run SET state = $1, end_date = CASE WHEN $2 IS NULL THEN NULL ELSE \
+             COALESCE((SELECT MAX(end_date) FROM task_instance WHERE run_pk = $3), $2) END \
+             WHERE id = $3 AND state = $4",
         )
         .bind(to.as_str())
         .bind(end)
