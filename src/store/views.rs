@@ -46,6 +46,8 @@ pub struct DagSummary {
     pub description: Option<String>,
     /// Logical date of the next scheduled run.
     pub next_dagrun: Option<DateTime<Utc>>,
+    /// When the next scheduled run is due to start: the end of its data interval.
+    pub next_run_at: Option<DateTime<Utc>>,
 }
 
 /// A run as the DAG list shows it: a coloured dot.
@@ -126,8 +128,8 @@ impl Store {
         let mut binds = Vec::new();
         let cond = dag_where(f, &mut binds);
         let sql = format!(
-            "SELECT dag_id, fileloc, is_paused, schedule, owner, tags, description, next_dagrun \
-             FROM dag WHERE {cond} ORDER BY dag_id LIMIT {limit} OFFSET {offset}"
+            "SELECT dag_id, fileloc, is_paused, schedule, owner, tags, description, next_dagrun, \
+             next_data_interval_end FROM dag WHERE {cond} ORDER BY dag_id LIMIT {limit} OFFSET {offset}"
         );
         let mut q = sqlx::query(&sql);
         for b in &binds {
@@ -146,6 +148,7 @@ impl Store {
                     tags: json_col(r, "tags")?,
                     description: r.try_get("description")?,
                     next_dagrun: opt_time(r, "next_dagrun")?,
+                    next_run_at: opt_time(r, "next_data_interval_end")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

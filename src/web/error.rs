@@ -102,6 +102,7 @@ impl IntoResponse for WebError {
             tracing::error!(cause = %cause, "request failed");
         }
         let status = self.status();
+        let message = self.to_string();
         let title = status.canonical_reason().unwrap_or("Error");
         let body = format!(
             "<!doctype html><html><head><meta charset=utf-8><title>{title} · Updraft</title>\
@@ -109,10 +110,21 @@ impl IntoResponse for WebError {
              <h1>{} {title}</h1><p class=error-message>{}</p><p><a href=/dags>Back to DAGs</a></p>\
              </main></body></html>",
             status.as_u16(),
-            escape(&self.to_string())
+            escape(&message)
         );
-        (status, Html(body)).into_response()
+        let mut response = (status, Html(body)).into_response();
+        // The pages' layer redraws it inside the layout for a logged-in user.
+        response.extensions_mut().insert(ErrorPage { message });
+        response
     }
+}
+
+/// Marks an HTML error response with its message, so the pages' layer can show it inside the
+/// navigation of the user who asked (`pages::error_pages`); without a session it stays bare.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// What went wrong, as shown.
+    pub message: String,
 }
 
 /// An error of an `/api` handler: the same errors, as JSON.

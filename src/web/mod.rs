@@ -108,7 +108,10 @@ impl AppState {
 /// Every route of the web server.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(pages::router())
+        .merge(
+            pages::router()
+                .layer(axum::middleware::from_fn_with_state(state.clone(), pages::error_pages)),
+        )
         .merge(api::router())
         .route("/health", get(metrics::health))
         .route("/metrics", get(metrics::prometheus))

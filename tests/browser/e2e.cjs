@@ -151,6 +151,11 @@ async function main() {
     await page.fill("input[name='param.greeting']", "bonjour");
     await Promise.all([page.waitForLoadState("load"), page.click("#trigger-submit")]);
     expect(page.url().includes(`/dags/${DAG_ID}`), `the DAG page after triggering, got ${page.url()}`);
+    expect(!page.url().includes("flash"), `no message in the URL, got ${page.url()}`);
+    const flash = await page.locator("#flash").textContent();
+    expect(flash.includes("Triggered run"), `the success banner after triggering, got ${flash}`);
+    await page.reload();
+    expect((await page.locator("#flash").count()) === 0, "the banner shown once, gone on reload");
 
     step = "operator watches the grid turn green";
     await waitFor("both tasks to succeed in the grid", 30000, async () => {
@@ -168,7 +173,22 @@ async function main() {
     await logout(page);
 
     step = "viewer only reads";
-    await login(page, "victor", "victor-password-1");
+    // A deep link opened while logged out leads there after the login.
+    await page.goto(`${BASE}/dags/${DAG_ID}/runs`);
+    await page.waitForURL(/\/login\?next=/);
+    await page.fill("#username", "victor");
+    await page.fill("#password", "victor-password-1");
+    await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+    expect(page.url().endsWith(`/dags/${DAG_ID}/runs`), `the asked page after login, got ${page.url()}`);
+    await page.goto(`${BASE}/dags`);
+    const state = page.locator(`tr[data-dag-id=${DAG_ID}] .toggle`);
+    const box = await state.boundingBox();
+    expect(box && box.width >= 24 && box.height >= 12, `a visible paused/active state for a viewer, got ${JSON.stringify(box)}`);
+    expect((await state.getAttribute("aria-label")) === "active", "the state is named for screen readers");
+    const missing = await page.goto(`${BASE}/dags/no_such_dag`);
+    expect(missing.status() === 404, `404 for a missing DAG, got ${missing.status()}`);
+    expect((await page.locator("header nav a[href='/dags']").count()) === 1, "the 404 page keeps the navigation");
+    await shot(page, "not_found");
     expect(!(await page.locator("a.button", { hasText: "Trigger" }).count()), "no trigger button for a viewer");
     r = await directPost(page, `/dags/${DAG_ID}/pause`, { paused: "true" });
     expect(r.status() === 403, `a direct pause by the viewer to get 403, got ${r.status()}`);

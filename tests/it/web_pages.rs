@@ -202,8 +202,18 @@ async fn pages_show_a_finished_run(env: Env) {
     let (status, _, fan) = web.get("viewer", &format!("{run_url}/tasks/fan?map_index=1")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(fan.contains("item 2"), "map index 1 ran item 2");
-    let (status, _, _) = web.get("viewer", "/dags/nope").await;
+    let (status, _, missing) = web.get("viewer", "/dags/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("<nav>") && missing.contains("href=\"/workers\""), "{missing}");
+    assert!(missing.contains("no DAG") || missing.contains("nope"), "says what is missing");
+    let (status, _, refused) = web.get("viewer", "/admin/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(refused.contains("<nav>") && refused.contains("Log out"), "{refused}");
+    // A mapped task opened without a map index leads to its instances.
+    let (status, headers, _) = web.get("viewer", &format!("{run_url}/tasks/fan")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let to = headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert_eq!(to, format!("{run_url}/tasks/fan?map_index=0"));
     let (status, _, _) = web.get("viewer", &format!("{run_url}/tasks/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, Form, bool_field, fmt_time, render, url_encode};
+use super::{Chrome, Form, NextRun, bool_field, fmt_time, render, url_encode};
 use crate::actions;
 use crate::model::DagRunState;
 use crate::store::DagFilter;
@@ -56,7 +56,7 @@ struct Row {
     description: Option<String>,
     owner: String,
     schedule: String,
-    next_run: String,
+    next_run: NextRun,
     last_run: String,
     /// (run id for URLs, state, logical date)
     recent: Vec<(String, String, String)>,
@@ -119,7 +119,7 @@ async fn list(
                 description: d.description,
                 owner: d.owner,
                 schedule: d.schedule.unwrap_or_else(|| "manual".into()),
-                next_run: if d.is_paused { "paused".into() } else { fmt_time(d.next_dagrun) },
+                next_run: NextRun::new(d.is_paused, d.next_dagrun, d.next_run_at),
                 last_run: fmt_time(runs.first().map(|r| r.logical_date)),
                 recent: runs
                     .iter()

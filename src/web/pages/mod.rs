@@ -134,9 +134,31 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// A time as the UI shows it (UTC, to the second), or a dash.
+/// A time as the UI shows it (UTC, to the second, labelled), or a dash.
 pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "—".into())
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "—".into())
+}
+
+/// "Next run" as the pages show it: when the next scheduled run starts (the end of its data
+/// interval, when the scheduler creates it), with its logical date in `title`. A healthy
+/// hourly DAG shows a time ahead, not the hour that just began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextRun {
+    /// The start time, "paused", or a dash.
+    pub at: String,
+    /// The logical date, for the tooltip; empty when there is none.
+    pub title: String,
+}
+
+impl NextRun {
+    /// From the DAG's pause flag, its next logical date and the time that run is due.
+    pub fn new(paused: bool, logical: Option<DateTime<Utc>>, due: Option<DateTime<Utc>>) -> Self {
+        if paused {
+            return NextRun { at: "paused".into(), title: String::new() };
+        }
+        let title = logical.map(|l| format!("logical date {}", fmt_time(Some(l))));
+        NextRun { at: fmt_time(due.or(logical)), title: title.unwrap_or_default() }
+    }
 }
 
 /// A duration between two times, short (`1.24 s`, `3m 05s`), or a dash.
@@ -166,6 +188,43 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(account::router())
         .merge(workers::router())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorView {
+    chrome: Chrome,
+    status: u16,
+    reason: String,
+    message: String,
+}
+
+/// Draws a page's error (403, 404, 409...) inside the layout, with the navigation of the user
+/// who asked, so they can go on from there. A request without a valid session keeps the bare
+/// page; an error that cannot be drawn keeps it too.
+pub async fn error_pages(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers().clone();
+    let response = next.run(req).await;
+    let Some(page) = response.extensions().get::<super::error::ErrorPage>().cloned() else {
+        return response;
+    };
+    let Ok(user) = super::auth::authenticate(&state, &headers).await else { return response };
+    let status = response.status();
+    let reason = status.canonical_reason().unwrap_or("Error").to_string();
+    let view = ErrorView {
+        chrome: Chrome::new(&user, "", format!("{} {reason}", status.as_u16())),
+        status: status.as_u16(),
+        reason,
+        message: page.message,
+    };
+    match view.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(_) => response,
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::{Chrome, fmt_duration, fmt_time, render, url_encode};
+use super::{Chrome, NextRun, fmt_duration, fmt_time, render, url_encode};
 use crate::dag::Dag;
 use crate::model::{DagRunState, RunPk, TaskState};
 use crate::store::{DagRecord, GridCell, RunRow};
@@ -54,7 +54,7 @@ pub(crate) struct Header {
     pub(crate) schedule: String,
     pub(crate) paused: bool,
     pub(crate) is_active: bool,
-    pub(crate) next_run: String,
+    pub(crate) next_run: NextRun,
     pub(crate) fileloc: String,
     /// Active tab: grid, graph, code, runs (or "" on a run page).
     pub(crate) tab: &'static str,
@@ -75,7 +75,11 @@ impl Header {
             },
             paused: rec.is_paused,
             is_active: rec.is_active,
-            next_run: if rec.is_paused { "paused".into() } else { fmt_time(rec.next_dagrun) },
+            next_run: NextRun::new(
+                rec.is_paused,
+                rec.next_dagrun,
+                rec.next_interval.map(|i| i.end),
+            ),
             fileloc: rec.fileloc.clone(),
             tab,
         }

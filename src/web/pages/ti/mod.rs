@@ -110,7 +110,19 @@ async fn page(
     let map_index = q.map_index.unwrap_or(-1);
     let (rec, dag) = state.dag(&dag_id).await?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
-    let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
+    let ti = match actions::find_ti(&state.store, &run, &task_id, map_index).await {
+        // A mapped task opened without a map index: its first instance, which lists them all.
+        Err(actions::ActionError::NotFound(_)) if q.map_index.is_none() => {
+            let tis = state.store.run_tis(run.id).await?;
+            let first = tis.iter().filter(|t| t.task_id == task_id).map(|t| t.map_index).min();
+            if let Some(first) = first.filter(|i| *i >= 0) {
+                let to = ti_href(&dag_id, &run_id, &task_id, first);
+                return Ok(axum::response::Redirect::to(&to).into_response());
+            }
+            actions::find_ti(&state.store, &run, &task_id, map_index).await?
+        }
+        found => found?,
+    };
     let tries = state.store.tries(ti.id).await?;
     let base = format!("{}/tasks/{}", super::dag::run_href(&dag_id, &run_id), url_encode(&task_id));
     let mi = if map_index >= 0 { format!("?map_index={map_index}") } else { String::new() };
