@@ -1,27 +1,62 @@
 // Updraft UI behaviour, no build step:
 // - live pages: while <body data-live="1">, elements with data-live-id are refreshed from the
-//   same URL every 2 s, until the page says nothing is running any more;
+//   same URL every 2 s; a page where nothing runs looks again every 10 s (while its tab is
+//   visible), so a run started elsewhere shows up; when the fresh page has parts this one
+//   lacks (a new try, a new run), it is reloaded;
+// - durations of running tries (data-since="<ms since the epoch>") tick every second;
 // - log tails: <pre data-log-stream="URL"> follows a try's log over server-sent events;
 // - forms with data-confirm ask first; toggles submit their form.
 (function () {
   "use strict";
-  const MAX_REFRESHES = 1800; // one hour at 2 s, then a reload is up to the user
+  const MAX_REFRESHES = 3600; // a bound on one page's polling; a reload starts again
+  const LIVE_MS = 2000;
+  const IDLE_MS = 10000;
   let refreshes = 0;
 
+  function liveIds(doc) {
+    return Array.from(doc.querySelectorAll("[data-live-id]"), (el) => el.dataset.liveId).join("\n");
+  }
+
+  function schedule() {
+    setTimeout(refresh, document.body.dataset.live === "1" ? LIVE_MS : IDLE_MS);
+  }
+
   function refresh() {
-    if (document.body.dataset.live !== "1" || refreshes++ > MAX_REFRESHES) return;
+    if (refreshes++ > MAX_REFRESHES || !document.querySelector("[data-live-id]")) return;
+    if (document.hidden) return schedule();
     fetch(location.href, { headers: { "X-Live": "1" }, credentials: "same-origin" })
       .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
       .then((html) => {
         const doc = new DOMParser().parseFromString(html, "text/html");
+        if (liveIds(doc) !== liveIds(document)) {
+          location.reload();
+          return;
+        }
         document.querySelectorAll("[data-live-id]").forEach((el) => {
           const fresh = doc.querySelector('[data-live-id="' + el.dataset.liveId + '"]');
-          if (fresh) el.innerHTML = fresh.innerHTML;
+          if (fresh && fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
         });
         document.body.dataset.live = doc.body.dataset.live || "0";
+        tick();
       })
       .catch(() => {})
-      .finally(() => setTimeout(refresh, 2000));
+      .finally(schedule);
+  }
+
+  // Same wording as the server's durations (`1.24 s`, `3m 05s`, `2h 03m`).
+  function duration(ms) {
+    if (ms < 1000) return Math.max(0, Math.round(ms)) + " ms";
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(2) + " s";
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + "m " + String(Math.floor(s % 60)).padStart(2, "0") + "s";
+    return Math.floor(m / 60) + "h " + String(m % 60).padStart(2, "0") + "m";
+  }
+
+  function tick() {
+    document.querySelectorAll("[data-since]").forEach((el) => {
+      el.textContent = duration(Date.now() - Number(el.dataset.since));
+    });
   }
 
   function followLog(pre) {
@@ -36,7 +71,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    if (document.body.dataset.live === "1") setTimeout(refresh, 2000);
+    schedule();
+    tick();
+    setInterval(tick, 1000);
     document.querySelectorAll("pre[data-log-stream]").forEach(followLog);
     document.querySelectorAll("form[data-confirm]").forEach((f) =>
       f.addEventListener("submit", (e) => {

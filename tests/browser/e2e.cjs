@@ -23,6 +23,9 @@ tasks:
     type: bash
     command: echo finished
     depends_on: [say]
+  slow:
+    type: bash
+    command: sleep 6; echo slow-done
 `;
 // The same file with a dependency on a task that does not exist (line 14).
 const BAD_DAG = GOOD_DAG.replace("depends_on: [say]", "depends_on: [sya]");
@@ -157,10 +160,37 @@ async function main() {
     await page.reload();
     expect((await page.locator("#flash").count()) === 0, "the banner shown once, gone on reload");
 
+    step = "the task-instance page follows a try to its end";
+    await waitFor("the slow task's cell", 15000, async () =>
+      (await page.locator(".grid a.cell[href*='/tasks/slow']").count()) > 0);
+    await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell[href*='/tasks/slow']").first().click()]);
+    await waitFor("the slow try to start", 15000, async () => {
+      if ((await page.locator("summary[data-live-id='try-1-head']").count()) === 0) {
+        await page.reload();
+        return false;
+      }
+      return true;
+    });
+    {
+      expect((await page.locator("#ti-state", { hasText: "running" }).count()) === 1, "the slow try running");
+      await page.evaluate(() => { window.__notReloaded = true; });
+      const first = await page.locator("#ti-details [data-since]").textContent();
+      await page.waitForTimeout(1500);
+      const later = await page.locator("#ti-details [data-since]").textContent();
+      expect(first !== later, `the running duration to tick, got ${first} then ${later}`);
+      await waitFor("the try header to say success", 20000, async () =>
+        (await page.locator("summary[data-live-id='try-1-head'] .state", { hasText: "success" }).count()) === 1);
+      await waitFor("the XCom to appear", 10000, async () =>
+        (await page.textContent("[data-live-id='ti-outputs']")).includes("slow-done"));
+      expect(await page.evaluate(() => window.__notReloaded === true), "the page updated in place");
+      expect(!(await page.textContent("summary[data-live-id='try-1-head']")).includes("→ —"), "the try's end time is shown");
+    }
+    await page.goBack();
+
     step = "operator watches the grid turn green";
     await waitFor("both tasks to succeed in the grid", 30000, async () => {
       const ok = await page.locator(".grid .cell.s-success").count();
-      return ok >= 2;
+      return ok >= 3;
     });
     await shot(page, "grid");
     await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell").first().click()]);

@@ -43,6 +43,8 @@ struct TryView {
     start: String,
     end: String,
     duration: String,
+    /// While the try runs: when it started (ms since the epoch), for the ticking duration.
+    since: Option<i64>,
     error: Option<String>,
     /// The log text (its last [`LOG_TAIL`] bytes), None when the try wrote none.
     log: Option<String>,
@@ -81,6 +83,9 @@ struct TiPage {
     start: String,
     end: String,
     duration: String,
+    /// While the instance runs: when its try started (ms since the epoch), for the ticking
+    /// duration.
+    since: Option<i64>,
     note: String,
     doc: Option<String>,
     tries: Vec<TryView>,
@@ -148,6 +153,7 @@ async fn page(
             start: fmt_time(t.start_date),
             end: fmt_time(t.end_date),
             duration: fmt_duration(t.start_date, t.end_date),
+            since: t.start_date.filter(|_| running).map(|s| s.timestamp_millis()),
             error: t.error.clone(),
             log,
             cut,
@@ -201,6 +207,10 @@ async fn page(
         start: fmt_time(ti.start_date),
         end: fmt_time(ti.end_date),
         duration: fmt_duration(ti.start_date, ti.end_date),
+        since: ti
+            .start_date
+            .filter(|_| ti.state == TaskState::Running)
+            .map(|s| s.timestamp_millis()),
         note: ti.note.clone().unwrap_or_default(),
         doc: dag.tasks.get(&task_id).and_then(|t| t.doc.clone()),
         live: !ti.state.is_finished(),
