@@ -30,6 +30,8 @@ const DUMMY_H: f64 = 10.0;
 const PAD: f64 = 16.0;
 /// Characters of a task id that fit in a box at 12 px.
 const LABEL_CHARS: usize = 22;
+/// Characters of the second line (type, mapped count, trigger rule) that fit at 11 px.
+const KIND_CHARS: usize = 27;
 /// Barycenter sweeps (down then up counts as two); more rarely helps on real DAGs.
 const SWEEPS: usize = 4;
 
@@ -44,6 +46,8 @@ pub struct NodeInfo {
     pub href: Option<String>,
     /// Tooltip (defaults to the task id).
     pub title: Option<String>,
+    /// The trigger rule when it is not the default (`all_success`), shown on the box.
+    pub rule: Option<String>,
 }
 
 /// A placed box (top-left corner).
@@ -176,7 +180,12 @@ pub fn layout(g: &DagGraph, info: impl Fn(&str) -> NodeInfo) -> Svg {
                 .collect()
         })
         .collect();
-    let markup = draw(&nodes, &edges, width, height, &info);
+    let ends: Vec<(&str, &str)> = chains
+        .iter()
+        .filter_map(|c| Some((points[*c.first()?].task?, points[*c.last()?].task?)))
+        .map(|(u, v)| (topo[u].as_str(), topo[v].as_str()))
+        .collect();
+    let markup = draw(&nodes, &edges, &ends, width, height, &info);
     Svg { markup, width, height, nodes, edges }
 }
 
@@ -226,6 +235,7 @@ fn order_columns(columns: &mut [Vec<usize>], preds: &[Vec<usize>], succs: &[Vec<
 fn draw(
     nodes: &[Placed],
     edges: &[Vec<(f64, f64)>],
+    ends: &[(&str, &str)],
     width: f64,
     height: f64,
     info: &impl Fn(&str) -> NodeInfo,
@@ -233,9 +243,10 @@ fn draw(
     let mut s = String::with_capacity(256 + nodes.len() * 400 + edges.len() * 160);
     let _ = write!(
         s,
-        r##"<svg class="graph" xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="task graph"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7b8494"/></marker></defs><g class="edges">"##
+        r##"<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" data-width="{width:.0}" data-height="{height:.0}" style="max-width:{width:.0}px" preserveAspectRatio="xMidYMid meet" role="img" aria-label="task graph"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7b8494"/></marker></defs><g class="edges">"##
     );
-    for e in edges {
+    for (n, e) in edges.iter().enumerate() {
+        let (from, to) = ends.get(n).copied().unwrap_or_default();
         let mut d = String::new();
         for (k, w) in e.windows(2).enumerate() {
             let ((x0, y0), (x1, y1)) = (w[0], w[1]);
@@ -251,7 +262,9 @@ fn draw(
         }
         let _ = write!(
             s,
-            r##"<path class="edge" d="{d}" fill="none" stroke="#7b8494" stroke-width="1.4" marker-end="url(#arrow)"/>"##
+            r##"<path class="edge" d="{d}" data-from="{from}" data-to="{to}" fill="none" stroke="#7b8494" stroke-width="1.4" marker-end="url(#arrow)"/>"##,
+            from = escape(from),
+            to = escape(to),
         );
     }
     s.push_str("</g><g class=\"nodes\">");
@@ -265,22 +278,37 @@ fn draw(
             n.task_id.clone()
         };
         let title = i.title.clone().unwrap_or_else(|| format!("{} · {state}", n.task_id));
+        let title = match &i.rule {
+            Some(rule) => format!("{title} · trigger rule {rule}"),
+            None => title,
+        };
+        let kind = match &i.rule {
+            Some(rule) => format!("{} · {rule}", i.kind),
+            None => i.kind.clone(),
+        };
+        let kind = if kind.chars().count() > KIND_CHARS {
+            let cut: String = kind.chars().take(KIND_CHARS - 1).collect();
+            format!("{cut}…")
+        } else {
+            kind
+        };
         if let Some(h) = &i.href {
             let _ = write!(s, r#"<a href="{}">"#, escape(h));
         }
         let _ = write!(
             s,
-            r#"<g class="node s-{st}" data-task-id="{id}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="5"/><text x="{tx:.1}" y="{ty1:.1}" class="id">{label}</text><text x="{tx:.1}" y="{ty2:.1}" class="kind">{kind}</text></g>"#,
+            r#"<g class="node s-{st}{ruled}" data-task-id="{id}"><title>{title}</title><rect class="box" x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="5"/><rect class="bar" x="{x:.1}" y="{y:.1}" width="6" height="{NODE_H}" rx="2"/><text x="{tx:.1}" y="{ty1:.1}" class="id">{label}</text><text x="{tx:.1}" y="{ty2:.1}" class="kind">{kind}</text></g>"#,
+            ruled = if i.rule.is_some() { " ruled" } else { "" },
             st = escape(state),
             id = escape(&n.task_id),
             title = escape(&title),
             x = n.x,
             y = n.y,
-            tx = n.x + 10.0,
+            tx = n.x + 13.0,
             ty1 = n.y + 17.0,
             ty2 = n.y + 33.0,
             label = escape(&label),
-            kind = escape(&i.kind),
+            kind = escape(&kind),
         );
         if i.href.is_some() {
             s.push_str("</a>");
@@ -363,12 +391,27 @@ mod tests {
             state: Some("success".into()),
             href: Some(format!("/t?x=\"{t}\"")),
             title: None,
+            rule: Some("one<failed>".into()),
         });
         assert!(!svg.markup.contains("<script>"), "{}", svg.markup);
         assert!(!svg.markup.contains("<b>"));
         assert!(svg.markup.contains("&lt;script&gt;x&lt;/script&gt;"));
         assert!(svg.markup.contains("b&amp;&quot;c"));
-        assert!(svg.markup.contains("class=\"node s-success\""));
+        assert!(svg.markup.contains("class=\"node s-success ruled\""));
+        assert!(svg.markup.contains("one&lt;failed&gt;") && !svg.markup.contains("<failed>"));
+        assert!(svg.markup.contains("data-from=\"&lt;script&gt;x&lt;/script&gt;\""));
+    }
+
+    #[test]
+    fn edges_name_their_ends_and_the_drawing_fits_its_box() {
+        let svg = layout(&diamond(), |_| NodeInfo::default());
+        for (from, to) in [("start", "a"), ("late", "end"), ("c", "end")] {
+            let attrs = format!("data-from=\"{from}\" data-to=\"{to}\"");
+            assert!(svg.markup.contains(&attrs), "edge {from} -> {to}");
+        }
+        let view = format!("viewBox=\"0 0 {:.0} {:.0}\"", svg.width, svg.height);
+        assert!(svg.markup.contains(&view) && svg.markup.contains("preserveAspectRatio"));
+        assert!(!svg.markup.contains(" width=\"") || svg.markup.contains("width=\"6\""));
     }
 
     #[test]

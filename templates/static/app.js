@@ -34,7 +34,10 @@
         }
         document.querySelectorAll("[data-live-id]").forEach((el) => {
           const fresh = doc.querySelector('[data-live-id="' + el.dataset.liveId + '"]');
-          if (fresh && fresh.innerHTML !== el.innerHTML) el.innerHTML = fresh.innerHTML;
+          if (fresh && fresh.innerHTML !== el.innerHTML) {
+            el.innerHTML = fresh.innerHTML;
+            el.dispatchEvent(new CustomEvent("live:updated"));
+          }
         });
         document.body.dataset.live = doc.body.dataset.live || "0";
         tick();
@@ -142,5 +145,155 @@
         .then((res) => show(list, res))
         .catch(() => show(list, { valid: false, errors: [{ line: 0, column: 0, message: "validation failed: reload the page" }] }));
     });
+  });
+})();
+
+// Graph view: the drawing fits its panel; the wheel, the +/−/Fit buttons and the keys + − 0
+// zoom, dragging and the arrow keys pan; pointing at a task highlights what it needs and what
+// needs it. The view is kept across live refreshes (which redraw the SVG).
+(function () {
+  "use strict";
+  const STEP = 1.25;
+  function setup(wrap) {
+    let view = null; // [x, y, w, h]; null: the whole drawing
+    const svg = () => wrap.querySelector("svg.graph");
+    const whole = (s) => [0, 0, Number(s.dataset.width) || 1, Number(s.dataset.height) || 1];
+    function apply() {
+      const s = svg();
+      if (s) s.setAttribute("viewBox", (view || whole(s)).map((n) => n.toFixed(1)).join(" "));
+    }
+    // Drawing units per screen pixel ("meet" scales by the larger ratio).
+    function unit(s, v) {
+      const r = s.getBoundingClientRect();
+      return Math.max(v[2] / Math.max(r.width, 1), v[3] / Math.max(r.height, 1));
+    }
+    function zoom(factor, at) {
+      const s = svg();
+      if (!s) return;
+      const all = whole(s);
+      const v = view || all;
+      const w = Math.min(Math.max(v[2] * factor, all[2] / 25), all[2] * 2);
+      const f = w / v[2];
+      const c = at || [v[0] + v[2] / 2, v[1] + v[3] / 2];
+      view = [c[0] - (c[0] - v[0]) * f, c[1] - (c[1] - v[1]) * f, v[2] * f, v[3] * f];
+      apply();
+    }
+    function pan(dx, dy) {
+      const s = svg();
+      if (!s) return;
+      const v = view || whole(s);
+      view = [v[0] + dx, v[1] + dy, v[2], v[3]];
+      apply();
+    }
+    function at(s, e) {
+      const m = s.getScreenCTM();
+      if (!m) return null;
+      const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse());
+      return [p.x, p.y];
+    }
+    wrap.addEventListener("wheel", (e) => {
+      const s = svg();
+      if (!s) return;
+      e.preventDefault();
+      zoom(e.deltaY < 0 ? 1 / STEP : STEP, at(s, e));
+    }, { passive: false });
+    let drag = null;
+    wrap.addEventListener("pointerdown", (e) => {
+      const s = svg();
+      if (!s || e.button !== 0) return;
+      drag = { x: e.clientX, y: e.clientY, moved: false, id: e.pointerId };
+    });
+    wrap.addEventListener("pointermove", (e) => {
+      const s = svg();
+      if (!drag || !s) return;
+      const dx = e.clientX - drag.x;
+      const dy = e.clientY - drag.y;
+      if (!drag.moved && Math.hypot(dx, dy) < 4) return;
+      if (!drag.moved) {
+        drag.moved = true;
+        wrap.setPointerCapture(drag.id);
+        s.classList.add("panning");
+      }
+      const u = unit(s, view || whole(s));
+      pan(-dx * u, -dy * u);
+      drag.x = e.clientX;
+      drag.y = e.clientY;
+    });
+    const end = () => {
+      const s = svg();
+      if (s) s.classList.remove("panning");
+      if (drag && drag.moved) wrap.dataset.dragged = "1";
+      drag = null;
+    };
+    wrap.addEventListener("pointerup", end);
+    wrap.addEventListener("pointercancel", end);
+    // A drag that ends on a task is not a click on it.
+    wrap.addEventListener("click", (e) => {
+      if (wrap.dataset.dragged === "1") {
+        e.preventDefault();
+        delete wrap.dataset.dragged;
+      }
+    }, true);
+    wrap.addEventListener("keydown", (e) => {
+      const s = svg();
+      if (!s || e.altKey || e.ctrlKey || e.metaKey) return;
+      const v = view || whole(s);
+      const moves = { ArrowLeft: [-0.1, 0], ArrowRight: [0.1, 0], ArrowUp: [0, -0.1], ArrowDown: [0, 0.1] };
+      if (e.key === "+" || e.key === "=") zoom(1 / STEP);
+      else if (e.key === "-" || e.key === "_") zoom(STEP);
+      else if (e.key === "0") { view = null; apply(); }
+      else if (moves[e.key]) pan(moves[e.key][0] * v[2], moves[e.key][1] * v[3]);
+      else return;
+      e.preventDefault();
+    });
+    document.querySelectorAll("[data-graph]").forEach((b) =>
+      b.addEventListener("click", () => {
+        if (b.dataset.graph === "in") zoom(1 / STEP);
+        else if (b.dataset.graph === "out") zoom(STEP);
+        else { view = null; apply(); }
+        wrap.focus();
+      })
+    );
+    // What a task needs (upstream) and what needs it (downstream), through the edges.
+    function lineage(s, id) {
+      const up = new Map();
+      const down = new Map();
+      s.querySelectorAll("path.edge").forEach((p) => {
+        const f = p.dataset.from;
+        const t = p.dataset.to;
+        (down.get(f) || down.set(f, []).get(f)).push(t);
+        (up.get(t) || up.set(t, []).get(t)).push(f);
+      });
+      const seen = new Set([id]);
+      for (const next of [up, down]) {
+        const todo = [id];
+        while (todo.length) {
+          for (const n of next.get(todo.pop()) || []) {
+            if (!seen.has(n)) { seen.add(n); todo.push(n); }
+          }
+        }
+      }
+      return seen;
+    }
+    wrap.addEventListener("mouseover", (e) => {
+      const s = svg();
+      const node = e.target.closest && e.target.closest("g.node");
+      if (!s || !node || drag) return;
+      const keep = lineage(s, node.dataset.taskId);
+      s.classList.add("focus");
+      s.querySelectorAll("g.node").forEach((n) => n.classList.toggle("hl", keep.has(n.dataset.taskId)));
+      s.querySelectorAll("path.edge").forEach((p) =>
+        p.classList.toggle("hl", keep.has(p.dataset.from) && keep.has(p.dataset.to)));
+    });
+    wrap.addEventListener("mouseout", (e) => {
+      const s = svg();
+      if (!s || (e.relatedTarget && e.relatedTarget.closest && e.relatedTarget.closest("g.node"))) return;
+      s.classList.remove("focus");
+      s.querySelectorAll(".hl").forEach((n) => n.classList.remove("hl"));
+    });
+    wrap.addEventListener("live:updated", apply);
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll(".graph-wrap").forEach(setup);
   });
 })();

@@ -224,6 +224,44 @@ async function main() {
     expect(r.status() === 403, `a direct pause by the viewer to get 403, got ${r.status()}`);
     const ti = await page.goto(`${BASE}/dags/${DAG_ID}`);
     expect(ti.status() === 200, "the viewer can read the DAG page");
+    step = "a 32-task graph fits, zooms, pans and highlights";
+    await page.goto(`${BASE}/dags/branchy/graph`);
+    const size = () => page.evaluate(() => {
+      const s = document.querySelector("svg.graph");
+      const w = document.querySelector(".graph-wrap");
+      return { svg: s.getBoundingClientRect().width, panel: w.clientWidth, drawn: Number(s.dataset.width), view: s.getAttribute("viewBox") };
+    });
+    const fitted = await size();
+    expect(fitted.drawn > fitted.panel, `a drawing wider than the panel, got ${JSON.stringify(fitted)}`);
+    expect(fitted.svg <= fitted.panel, `the graph fits its panel, got ${JSON.stringify(fitted)}`);
+    const last = page.locator("g.node[data-task-id=end]");
+    const endBox = await last.boundingBox();
+    const panel = await page.locator(".graph-wrap").boundingBox();
+    expect(endBox && endBox.x + endBox.width <= panel.x + panel.width + 1, "the last node is inside the panel");
+    expect((await page.textContent("g.node[data-task-id=join]")).includes("all_done"), "the join shows its trigger rule");
+    await shot(page, "graph_fit");
+    await page.hover("g.node[data-task-id=branch_1_step_3]");
+    expect(await page.evaluate(() => document.querySelector("svg.graph").classList.contains("focus")), "hovering highlights");
+    const lit = await page.evaluate(() => Array.from(document.querySelectorAll("g.node.hl"), (n) => n.dataset.taskId).sort());
+    expect(lit.includes("start") && lit.includes("branch_1_step_0") && lit.includes("end") && !lit.includes("branch_2_step_3"),
+      `upstream and downstream highlighted, others not: ${lit}`);
+    await shot(page, "graph_hover");
+    await page.click("[data-graph=in]");
+    await page.click("[data-graph=in]");
+    const zoomed = await size();
+    expect(zoomed.view !== fitted.view, `zoom in changes the view, got ${zoomed.view}`);
+    await page.keyboard.press("ArrowRight");
+    expect((await size()).view !== zoomed.view, "an arrow key pans");
+    await shot(page, "graph_zoomed");
+    await page.keyboard.press("0");
+    const nums = (v) => v.split(/[ ,]+/).map(Number).join(" ");
+    expect(nums((await size()).view) === nums(fitted.view), "0 fits again");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    const phone = await size();
+    expect(phone.svg <= phone.panel, `the graph fits a phone, got ${JSON.stringify(phone)}`);
+    await shot(page, "graph_phone");
+    await page.setViewportSize({ width: 1400, height: 900 });
     console.log("browser scenario: all steps passed");
   } catch (e) {
     console.error(`browser scenario FAILED: ${e.message}`);

@@ -72,6 +72,28 @@ fn start(home: &Path, dags: &Path, port: u16) -> (Server, String) {
     (server, password)
 }
 
+/// A 32-task branching DAG, ten columns wide: four chains of seven between a start and a
+/// join (`all_done`), then an end. Drawn at full size it is twice the width of the panel.
+fn branchy() -> String {
+    let mut yaml = String::from("dag_id: branchy\ntasks:\n  start: { type: empty }\n");
+    let mut last = Vec::new();
+    for b in 0..4 {
+        let mut up = "start".to_string();
+        for i in 0..7 {
+            let id = format!("branch_{b}_step_{i}");
+            yaml.push_str(&format!("  {id}: {{ type: empty, depends_on: [{up}] }}\n"));
+            up = id;
+        }
+        last.push(up);
+    }
+    yaml.push_str(&format!(
+        "  join: {{ type: empty, trigger_rule: all_done, depends_on: [{}] }}\n",
+        last.join(", ")
+    ));
+    yaml.push_str("  end: { type: empty, depends_on: [join] }\n");
+    yaml
+}
+
 #[test]
 fn roles_editor_trigger_grid_and_logs_in_a_real_browser() {
     let node_path = match std::env::var("UPDRAFT_TEST_NODE_PATH") {
@@ -89,6 +111,7 @@ fn roles_editor_trigger_grid_and_logs_in_a_real_browser() {
     };
     let home = tempfile::tempdir().expect("home");
     let dags = tempfile::tempdir().expect("dags");
+    std::fs::write(dags.path().join("branchy.yaml"), branchy()).expect("write branchy.yaml");
     let port = free_port();
     let (_server, password) = start(home.path(), dags.path(), port);
     let shots = screenshot_dir();

@@ -119,6 +119,12 @@ pub(super) async fn graph(
                 Some((s, _, _)) => format!("{task_id} · {s}"),
                 None => task_id.to_string(),
             }),
+            rule: dag
+                .tasks
+                .get(task_id)
+                .map(|t| t.trigger_rule)
+                .filter(|r| *r != crate::dag::TriggerRule::AllSuccess)
+                .map(|r| r.as_str().to_string()),
         }
     });
     let page = GraphPage {
