@@ -256,6 +256,30 @@ pub(super) async fn start_in(
     Ok(Some(ti))
 }
 
+impl Store {
+    /// Records the rendered fields of a try that is still running (its end writes them again),
+    /// only while the try is this owner's.
+    pub async fn show_rendered(
+        &self,
+        ti_id: TiId,
+        try_number: i64,
+        owner_process: &str,
+        rendered: &serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE task_instance SET rendered = $1 WHERE id = $2 AND try_number = $3 \
+             AND state = 'running' AND owner_process = $4",
+        )
+        .bind(rendered.to_string())
+        .bind(ti_id)
+        .bind(try_number)
+        .bind(owner_process)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}
+
 /// The statements of [`Store::finish_try`], in `tx`.
 pub(super) async fn finish_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,

@@ -116,7 +116,17 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
                 ti.try_number, ti.max_tries, ti.dag_id, ti.task_id, ti.run_id, env.hostname
             ));
             env.tries.insert(ti.id, ti.try_number, ctx.cancel.clone(), log.clone());
-            let result = run_with_timeout(&ctx, &task).await;
+            let run = run_with_timeout(&ctx, &task);
+            tokio::pin!(run);
+            // A try still running after a moment shows what it rendered (the command, the
+            // query) at once; short tries write it with their end only, off the hot path.
+            let result = tokio::select! {
+                result = &mut run => result,
+                () = tokio::time::sleep(SHOW_RENDERED_AFTER) => {
+                    show_rendered(env, &ti, &ctx, &log).await;
+                    run.await
+                }
+            };
             let stopped = env.tries.remove(ti.id);
             let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
             if stopped == Some(Stopped::LeaseLost) {
@@ -262,6 +272,23 @@ async fn db_connections(
 /// Grace given to an operator to return after its cancellation fired (it kills its process
 /// group within this); past it the operator's future is dropped.
 const CANCEL_GRACE: Duration = Duration::from_secs(15);
+
+/// A try running longer than this records its rendered fields before it ends, for the UI.
+const SHOW_RENDERED_AFTER: Duration = Duration::from_secs(1);
+
+/// Records what a running try rendered so far (masked like its log), for the pages to show
+/// while it runs. Only for display: a failure is logged and the try goes on.
+async fn show_rendered(env: &WorkerEnv, ti: &TiRow, ctx: &TaskContext, log: &TaskLog) {
+    let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
+    if rendered.is_empty() {
+        return;
+    }
+    let value = log.mask_value(serde_json::Value::Object(rendered));
+    let shown = env.store.show_rendered(ti.id, ti.try_number, &env.process_id, &value).await;
+    if let Err(e) = shown {
+        tracing::debug!(error = %e, ti_id = ti.id.0, "could not record the rendered fields early");
+    }
+}
 
 /// Runs the operator; when `execution_timeout` passes, cancels it, waits for it to clean up
 /// (a bash command's process group is killed) and reports the timeout.

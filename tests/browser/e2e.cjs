@@ -178,6 +178,9 @@ async function main() {
       await page.waitForTimeout(1500);
       const later = await page.locator("#ti-details [data-since]").textContent();
       expect(first !== later, `the running duration to tick, got ${first} then ${later}`);
+      await waitFor("the rendered command while the try runs", 5000, async () =>
+        (await page.textContent("[data-live-id='ti-outputs']")).includes("sleep 6; echo slow-done"));
+      expect((await page.locator("#ti-state", { hasText: "running" }).count()) === 1, "shown before the try ends");
       await waitFor("the try header to say success", 20000, async () =>
         (await page.locator("summary[data-live-id='try-1-head'] .state", { hasText: "success" }).count()) === 1);
       await waitFor("the XCom to appear", 10000, async () =>
