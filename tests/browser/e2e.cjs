@@ -152,6 +152,8 @@ async function main() {
     expect((await paused.count()) === 0, "the operator's toggle unpauses it");
     await page.goto(`${BASE}/dags/${DAG_ID}/trigger`);
     await page.fill("input[name='param.greeting']", "bonjour");
+    expect((await page.getAttribute("#logical_date", "type")) === "datetime-local", "a date-time picker for the logical date");
+    await page.fill("#logical_date", "2026-01-31T10:30");
     await Promise.all([page.waitForLoadState("load"), page.click("#trigger-submit")]);
     expect(page.url().includes(`/dags/${DAG_ID}`), `the DAG page after triggering, got ${page.url()}`);
     expect(!page.url().includes("flash"), `no message in the URL, got ${page.url()}`);
@@ -159,6 +161,9 @@ async function main() {
     expect(flash.includes("Triggered run"), `the success banner after triggering, got ${flash}`);
     await page.reload();
     expect((await page.locator("#flash").count()) === 0, "the banner shown once, gone on reload");
+    await page.goto(`${BASE}/dags/${DAG_ID}/runs`);
+    expect((await page.textContent("[data-live-id=runs]")).includes("2026-01-31 10:30:00 UTC"), "the picked logical date, in UTC");
+    await page.goto(`${BASE}/dags/${DAG_ID}`);
 
     step = "the task-instance page follows a try to its end";
     await waitFor("the slow task's cell", 15000, async () =>

@@ -163,16 +163,7 @@ fn request(dag: &Dag, sent: &BTreeMap<String, String>) -> Result<TriggerRequest,
         },
     };
     let logical = get("logical_date").trim();
-    let logical_date = if logical.is_empty() {
-        None
-    } else {
-        let t = chrono::DateTime::parse_from_rfc3339(logical).map_err(|e| {
-            ActionError::Invalid(format!(
-                "logical date `{logical}`: {e} (use e.g. 2026-01-31T00:00:00Z)"
-            ))
-        })?;
-        Some(t.with_timezone(&chrono::Utc))
-    };
+    let logical_date = if logical.is_empty() { None } else { Some(parse_logical_date(logical)?) };
     // An empty run id field means "the default"; anything else is checked as typed.
     let run_id = Some(get("run_id").to_string()).filter(|r| !r.is_empty());
     Ok(TriggerRequest { conf: ConfInput::Form { typed, extra }, run_id, logical_date })
@@ -224,4 +215,38 @@ async fn submit(
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new().route("/dags/{dag_id}/trigger", get(form).post(submit))
+}
+
+/// The logical date field: what the browser's date-time picker sends (`2026-01-31T10:30`, or
+/// with seconds), read as UTC, or a full RFC 3339 time with its offset.
+fn parse_logical_date(text: &str) -> Result<chrono::DateTime<chrono::Utc>, ActionError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ActionError::Invalid(format!(
+                "logical date `{text}` is not a date and time (use the picker, or e.g. \
+                 2026-01-31T00:00:00Z)"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_logical_date;
+
+    #[test]
+    fn the_pickers_value_is_utc_and_an_offset_is_honoured() {
+        let utc =
+            |s: &str| parse_logical_date(s).map(|t| t.to_rfc3339()).map_err(|e| e.to_string());
+        assert_eq!(utc("2026-01-31T10:30"), Ok("2026-01-31T10:30:00+00:00".into()));
+        assert_eq!(utc("2026-01-31T10:30:15"), Ok("2026-01-31T10:30:15+00:00".into()));
+        assert_eq!(utc("2026-01-31T10:30:00+02:00"), Ok("2026-01-31T08:30:00+00:00".into()));
+        let bad = utc("31/01/2026").expect_err("refused");
+        assert!(bad.contains("`31/01/2026` is not a date and time"), "{bad}");
+    }
 }
