@@ -60,7 +60,7 @@ pub use stops::PendingStop;
 pub use tis::{NewTi, TiRow, TiUpdate};
 pub use tries::{FinishTry, TryProcess, TryRow};
 pub use users::{SessionUser, TokenRow, UserRow};
-pub use views::{DagFilter, DagSummary, GridCell, RunDot};
+pub use views::{DagColumn, DagFilter, DagOrder, DagSummary, GridCell, RunDot};
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]

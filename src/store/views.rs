@@ -19,12 +19,52 @@ use crate::store::TiRow;
 pub struct DagFilter {
     /// Part of the DAG id (case-insensitive).
     pub search: Option<String>,
+    /// Part of the id, a tag, the owner or the description (case-insensitive): the UI's search.
+    pub text: Option<String>,
     /// Exact tag.
     pub tag: Option<String>,
     /// Exact owner.
     pub owner: Option<String>,
     /// Only paused (true) or only active (false) DAGs.
     pub paused: Option<bool>,
+}
+
+/// The order of the DAG list: a column, ascending or not. The id breaks ties.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DagOrder {
+    /// The column.
+    pub by: DagColumn,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// A column the DAG list can be ordered by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DagColumn {
+    /// The DAG id.
+    #[default]
+    Id,
+    /// The owner.
+    Owner,
+    /// The schedule text (manual DAGs last).
+    Schedule,
+    /// When the next scheduled run starts (none last).
+    NextRun,
+}
+
+impl DagOrder {
+    /// The `ORDER BY` clause; every piece is a fixed string, never user text.
+    fn sql(self) -> String {
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        let column = match self.by {
+            DagColumn::Id => return format!("dag_id {dir}"),
+            DagColumn::Owner => "owner",
+            DagColumn::Schedule => "schedule",
+            DagColumn::NextRun => "next_data_interval_end",
+        };
+        // NULLs last whichever way, alike on SQLite and PostgreSQL.
+        format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}, dag_id")
+    }
 }
 
 /// One line of the DAG list (no source text: that is for the DAG page).
@@ -59,6 +99,10 @@ pub struct RunDot {
     pub state: DagRunState,
     /// Logical date.
     pub logical_date: DateTime<Utc>,
+    /// When it started running.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub end_date: Option<DateTime<Utc>>,
 }
 
 /// A task instance as the grid shows it.
@@ -101,6 +145,15 @@ fn dag_where(f: &DagFilter, binds: &mut Vec<String>) -> String {
         binds.push(format!("%{}%", like_literal(&s.to_lowercase())));
         clauses.push(format!("LOWER(dag_id) LIKE ${} ESCAPE '\\'", binds.len()));
     }
+    if let Some(s) = f.text.as_deref().filter(|s| !s.is_empty()) {
+        binds.push(format!("%{}%", like_literal(&s.to_lowercase())));
+        let n = binds.len();
+        clauses.push(format!(
+            "(LOWER(dag_id) LIKE ${n} ESCAPE '\\' OR LOWER(owner) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(tags) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(COALESCE(description, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
     if let Some(t) = f.tag.as_deref().filter(|s| !s.is_empty()) {
         // Tags are stored as a JSON array of strings: match the quoted element.
         let quoted = serde_json::Value::String(t.to_string()).to_string();
@@ -122,14 +175,17 @@ impl Store {
     pub async fn dag_page(
         &self,
         f: &DagFilter,
+        order: DagOrder,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<DagSummary>, i64)> {
         let mut binds = Vec::new();
         let cond = dag_where(f, &mut binds);
+        let order = order.sql();
         let sql = format!(
             "SELECT dag_id, fileloc, is_paused, schedule, owner, tags, description, next_dagrun, \
-             next_data_interval_end FROM dag WHERE {cond} ORDER BY dag_id LIMIT {limit} OFFSET {offset}"
+             next_data_interval_end FROM dag WHERE {cond} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}"
         );
         let mut q = sqlx::query(&sql);
         for b in &binds {
@@ -196,7 +252,8 @@ impl Store {
         let parts: Vec<String> = (1..=dag_ids.len())
             .map(|i| {
                 format!(
-                    "SELECT * FROM (SELECT dag_id, run_id, state, logical_date, id FROM dag_run \
+                    "SELECT * FROM (SELECT dag_id, run_id, state, logical_date, start_date, end_date, id \
+                     FROM dag_run \
                      WHERE dag_id = ${i} ORDER BY logical_date DESC, id DESC LIMIT {per_dag}) r{i}"
                 )
             })
@@ -211,6 +268,8 @@ impl Store {
                 run_id: r.try_get("run_id")?,
                 state: parse_col(&r, "state")?,
                 logical_date: time(&r, "logical_date")?,
+                start_date: opt_time(&r, "start_date")?,
+                end_date: opt_time(&r, "end_date")?,
             });
         }
         // UNION ALL promises no order: newest first, as documented.

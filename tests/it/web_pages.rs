@@ -23,6 +23,7 @@ both!(
     logs_are_served_safely,
     clear_and_mark,
     a_link_cannot_write_the_banners,
+    the_dag_list_searches_every_field_and_sorts_by_column,
     a_changed_dag_shows_at_once
 );
 
@@ -429,6 +430,42 @@ async fn a_link_cannot_write_the_banners(env: Env) {
         .expect("live refresh");
     assert_eq!(live.status(), StatusCode::OK);
     assert!(web.follow("operator", &location).await.contains("Cleared 1"));
+}
+
+/// The DAG list's search looks at ids, tags, owners and descriptions; its column headers sort.
+async fn the_dag_list_searches_every_field_and_sorts_by_column(env: Env) {
+    let dag = |y: &str| updraft::dag::parse_dag_str(y, Path::new("x.yaml")).expect("valid");
+    let dags = [
+        dag("dag_id: alpha\nowner: ann\ntags: [x]\ntasks:\n  t: { type: empty }\n"),
+        dag("dag_id: beta\nowner: bob\ndescription: Quote INGEST\ntasks:\n  t: { type: empty }\n"),
+        dag("dag_id: gamma\nowner: cat\ntags: [ingest]\ntasks:\n  t: { type: empty }\n"),
+        dag("dag_id: delta_ingest\nowner: ann\ntasks:\n  t: { type: empty }\n"),
+    ];
+    env.store.sync_dags(dags.iter(), [], Utc::now()).await.expect("sync");
+    let web = Web::start(&env).await;
+    let listed = |page: &str| -> Vec<String> {
+        page.split("<tr data-dag-id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let (status, _, page) = web.get("viewer", "/dags?q=ingest").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed(&page), ["beta", "delta_ingest", "gamma"], "id, tag and description");
+    let (_, _, page) = web.get("viewer", "/dags?q=BOB").await;
+    assert_eq!(listed(&page), ["beta"], "owner, case-insensitive");
+    let (_, _, page) = web.get("viewer", "/dags?q=%25").await;
+    assert!(listed(&page).is_empty(), "a % is a character, not a wildcard");
+    let (_, _, page) = web.get("viewer", "/dags?sort=-owner").await;
+    assert_eq!(
+        listed(&page),
+        ["gamma", "beta", "alpha", "delta_ingest"],
+        "owner descending, then id"
+    );
+    assert!(page.contains("aria-sort=\"descending\""), "the sorted column says so");
+    assert!(page.contains("sort=owner&#38;page=1"), "its header flips the order");
+    let (_, _, page) = web.get("viewer", "/dags?sort=owner;DROP").await;
+    assert_eq!(listed(&page), ["alpha", "beta", "delta_ingest", "gamma"], "unknown: by id");
 }
 
 /// A DAG whose file changed is shown as it is now: the page's parsed DAG is looked up by the

@@ -94,9 +94,15 @@ pub(super) async fn list(
     if offset < 0 {
         return Err(WebError::BadRequest("query parameter `offset`: below 0".into()).into());
     }
-    let filter =
-        DagFilter { search: q.dag_id_pattern, tag: q.tags, owner: q.owner, paused: q.paused };
-    let (dags, total_entries) = state.store.dag_page(&filter, offset, limit).await?;
+    let filter = DagFilter {
+        search: q.dag_id_pattern,
+        text: None,
+        tag: q.tags,
+        owner: q.owner,
+        paused: q.paused,
+    };
+    let (dags, total_entries) =
+        state.store.dag_page(&filter, Default::default(), offset, limit).await?;
     Ok(Json(DagList { dags: dags.into_iter().map(DagJson::from).collect(), total_entries }))
 }
 

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, Form, NextRun, bool_field, fmt_time, render, url_encode};
+use super::{Chrome, Form, NextRun, bool_field, fmt_duration, fmt_time, render, url_encode};
 use crate::actions;
 use crate::model::DagRunState;
-use crate::store::DagFilter;
+use crate::store::{DagColumn, DagFilter, DagOrder};
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
 
@@ -34,18 +34,79 @@ struct ListQuery {
     status: String,
     #[serde(default)]
     page: Option<i64>,
+    /// A column to order by (`dag_id`, `owner`, `schedule`, `next_run`), `-` first for
+    /// descending; anything else is the default order.
+    #[serde(default)]
+    sort: String,
 }
 
 impl ListQuery {
     fn url(&self, page: i64) -> String {
+        self.url_sorted(page, &self.sort)
+    }
+
+    fn url_sorted(&self, page: i64, sort: &str) -> String {
         format!(
-            "/dags?q={}&tag={}&owner={}&status={}&page={page}",
+            "/dags?q={}&tag={}&owner={}&status={}&sort={}&page={page}",
             url_encode(&self.q),
             url_encode(&self.tag),
             url_encode(&self.owner),
-            url_encode(&self.status)
+            url_encode(&self.status),
+            url_encode(sort)
         )
     }
+
+    fn order(&self) -> DagOrder {
+        let (descending, name) = match self.sort.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, self.sort.as_str()),
+        };
+        let by = match name {
+            "owner" => DagColumn::Owner,
+            "schedule" => DagColumn::Schedule,
+            "next_run" => DagColumn::NextRun,
+            _ => return DagOrder { by: DagColumn::Id, descending: name == "dag_id" && descending },
+        };
+        DagOrder { by, descending }
+    }
+
+    /// The header of a sortable column: its link (which flips the order when the list is
+    /// already sorted by it) and its `aria-sort`.
+    fn header(&self, name: &'static str, label: &'static str) -> SortHeader {
+        let now = self.order();
+        let this = ListQuery { sort: name.to_string(), ..Default::default() }.order().by;
+        let (href, aria) = if now.by == this {
+            let flip = if now.descending { name.to_string() } else { format!("-{name}") };
+            let aria = if now.descending { "descending" } else { "ascending" };
+            (self.url_sorted(1, &flip), aria)
+        } else {
+            (self.url_sorted(1, name), "none")
+        };
+        SortHeader { label, href, aria }
+    }
+}
+
+/// A sortable column header of the list.
+struct SortHeader {
+    label: &'static str,
+    href: String,
+    /// `ascending`, `descending` or `none`.
+    aria: &'static str,
+}
+
+/// The last run of a DAG as its row shows it.
+struct LastRun {
+    run_id_url: String,
+    state: String,
+    when: String,
+    duration: String,
+}
+
+/// A DAG file that does not load, with where to fix it.
+struct ImportErrorView {
+    text: String,
+    /// The editor's page for the file, for users who may edit it.
+    edit_href: Option<String>,
 }
 
 struct Row {
@@ -57,7 +118,7 @@ struct Row {
     owner: String,
     schedule: String,
     next_run: NextRun,
-    last_run: String,
+    last_run: Option<LastRun>,
     /// (run id for URLs, state, logical date)
     recent: Vec<(String, String, String)>,
 }
@@ -67,7 +128,11 @@ struct Row {
 struct DagsPage {
     chrome: Chrome,
     rows: Vec<Row>,
-    import_errors: Vec<String>,
+    import_errors: Vec<ImportErrorView>,
+    /// Headers of the sortable columns: DAG, owner, schedule, next run.
+    headers: Vec<SortHeader>,
+    /// The current order, kept by the search form.
+    sort: String,
     all_tags: Vec<String>,
     all_owners: Vec<String>,
     q: String,
@@ -90,7 +155,8 @@ async fn list(
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let filter = DagFilter {
-        search: Some(q.q.clone()),
+        search: None,
+        text: Some(q.q.clone()),
         tag: Some(q.tag.clone()),
         owner: Some(q.owner.clone()),
         paused: match q.status.as_str() {
@@ -100,11 +166,22 @@ async fn list(
         },
     };
     let page = q.page.unwrap_or(1).max(1);
-    let (dags, total) = state.store.dag_page(&filter, (page - 1) * PAGE, PAGE).await?;
+    let (dags, total) = state.store.dag_page(&filter, q.order(), (page - 1) * PAGE, PAGE).await?;
     let ids: Vec<String> = dags.iter().map(|d| d.dag_id.clone()).collect();
     let mut recent = state.store.recent_runs(&ids, DOTS).await?;
     let (all_tags, all_owners) = state.facets().await?;
-    let import_errors = state.store.import_errors().await?.iter().map(|e| e.to_string()).collect();
+    let can_edit = user.can(Action::Author);
+    let import_errors = state
+        .store
+        .import_errors()
+        .await?
+        .iter()
+        .map(|e| ImportErrorView {
+            text: e.to_string(),
+            edit_href: can_edit
+                .then(|| format!("/editor/edit?file={}", url_encode(&e.file.to_string_lossy()))),
+        })
+        .collect();
     let mut any_running = false;
     let rows = dags
         .into_iter()
@@ -120,7 +197,12 @@ async fn list(
                 owner: d.owner,
                 schedule: d.schedule.unwrap_or_else(|| "manual".into()),
                 next_run: NextRun::new(d.is_paused, d.next_dagrun, d.next_run_at),
-                last_run: fmt_time(runs.first().map(|r| r.logical_date)),
+                last_run: runs.first().map(|r| LastRun {
+                    run_id_url: url_encode(&r.run_id),
+                    state: r.state.to_string(),
+                    when: fmt_time(Some(r.logical_date)),
+                    duration: fmt_duration(r.start_date, r.end_date),
+                }),
                 recent: runs
                     .iter()
                     .map(|r| {
@@ -144,6 +226,13 @@ async fn list(
         prev_url: (page > 1).then(|| q.url(page - 1)),
         next_url: (page < pages).then(|| q.url(page + 1)),
         self_url: q.url(page),
+        headers: vec![
+            q.header("dag_id", "DAG"),
+            q.header("owner", "Owner"),
+            q.header("schedule", "Schedule"),
+            q.header("next_run", "Next run"),
+        ],
+        sort: q.sort.clone(),
         any_running,
         q: q.q,
         tag: q.tag,
