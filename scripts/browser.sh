@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tools of the end-to-end browser tests (tests/it/browser.rs drives tests/browser/e2e.mjs):
 #   scripts/browser.sh install   Debian's chromium and npm (apt-get, when missing)
-#                                and playwright-core from npm into $UPDRAFT_CACHE/browser (npm's
+#                                and playwright-core and axe-core (the accessibility checks)
+#                                from npm into $UPDRAFT_CACHE/browser (npm's
 #                                own cache in $UPDRAFT_CACHE/npm, not ~/.npm)
 #   scripts/browser.sh path      prints the node_modules folder to use as NODE_PATH
 # playwright-core is the library only: it downloads no browser, it drives Debian's.
@@ -11,6 +12,7 @@ UPDRAFT_CACHE="${UPDRAFT_CACHE:-$HOME/.cache/updraft}"
 DIR="$UPDRAFT_CACHE/browser"
 # Pinned so a rerun never re-resolves; bump deliberately.
 PLAYWRIGHT_VERSION=1.56.1
+AXE_VERSION=4.14.1
 
 install() {
   if [[ ! -x /usr/bin/chromium ]]; then
@@ -36,6 +38,13 @@ install() {
     mkdir -p "$DIR"
     npm install --silent --no-audit --no-fund --cache "$UPDRAFT_CACHE/npm" --prefix "$DIR" \
       "playwright-core@$PLAYWRIGHT_VERSION" >/dev/null
+  fi
+  if [[ ! -f $DIR/node_modules/axe-core/package.json ]] ||
+    ! grep -q "\"version\": \"$AXE_VERSION\"" "$DIR/node_modules/axe-core/package.json"; then
+    echo "browser.sh: installing axe-core $AXE_VERSION from npm"
+    mkdir -p "$DIR"
+    npm install --silent --no-audit --no-fund --cache "$UPDRAFT_CACHE/npm" --prefix "$DIR" \
+      "playwright-core@$PLAYWRIGHT_VERSION" "axe-core@$AXE_VERSION" >/dev/null
   fi
 }
 

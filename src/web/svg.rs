@@ -243,7 +243,7 @@ fn draw(
     let mut s = String::with_capacity(256 + nodes.len() * 400 + edges.len() * 160);
     let _ = write!(
         s,
-        r##"<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" data-width="{width:.0}" data-height="{height:.0}" style="max-width:{width:.0}px" preserveAspectRatio="xMidYMid meet" role="img" aria-label="task graph"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7b8494"/></marker></defs><g class="edges">"##
+        r##"<svg class="graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" data-width="{width:.0}" data-height="{height:.0}" style="max-width:{width:.0}px" preserveAspectRatio="xMidYMid meet" role="group" aria-label="task graph"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#7b8494"/></marker></defs><g class="edges">"##
     );
     for (n, e) in edges.iter().enumerate() {
         let (from, to) = ends.get(n).copied().unwrap_or_default();

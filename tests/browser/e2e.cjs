@@ -39,6 +39,21 @@ async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+// axe-core's critical and serious findings on the open page, kept for the end of the run.
+// Evaluated through the DevTools protocol: the pages' Content-Security-Policy stays on.
+const AXE = require("fs").readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const accessibility = [];
+async function audit(page, name) {
+  await page.evaluate(AXE);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ["violations"] });
+    return r.violations
+      .filter((v) => v.impact === "critical" || v.impact === "serious")
+      .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.length}x: ${v.nodes.slice(0, 6).map((n) => n.target.join(" ") + " [" + (n.any[0] ? n.any[0].message : "") + "]").join("; ")})`);
+  });
+  for (const f of found) accessibility.push(`${name}: ${f}`);
+}
+
 async function login(page, user, password) {
   await page.goto(`${BASE}/login`);
   await page.fill("#username", user);
@@ -101,6 +116,7 @@ async function main() {
     await createUser(page, "arthur", "author");
     await createUser(page, "victor", "viewer");
     await shot(page, "users");
+    await audit(page, "admin users");
     await logout(page);
 
     step = "author writes a DAG";
@@ -122,6 +138,7 @@ async function main() {
       (await page.locator("#editor-errors li.ok").count()) > 0 &&
       (await page.locator("#editor-errors li.error").count()) === 0);
     await shot(page, "editor");
+    await audit(page, "editor");
     await Promise.all([page.waitForLoadState("load"), page.click("#editor-save")]);
     expect((await page.locator(".banner.error").count()) === 0, `the save to succeed, at ${page.url()}`);
 
@@ -139,6 +156,7 @@ async function main() {
       return (await page.locator(`tr[data-dag-id=${DAG_ID}]`).count()) > 0;
     });
     await shot(page, "dags");
+    await audit(page, "DAG list");
     const editor = await page.goto(`${BASE}/editor`);
     expect(editor.status() === 403, `the editor to be refused to the operator, got ${editor.status()}`);
     await page.goto(`${BASE}/dags`);
@@ -201,13 +219,19 @@ async function main() {
       return ok >= 3;
     });
     await shot(page, "grid");
+    await audit(page, "grid");
     await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell").first().click()]);
     await waitFor("the task log to show the param", 10000, async () =>
       (await page.textContent("body")).includes("bonjour from the browser test"));
     await shot(page, "task_instance");
+    await audit(page, "task instance");
     await page.goto(`${BASE}/dags/${DAG_ID}/graph`);
     expect((await page.locator("svg.graph").count()) === 1, "an SVG graph");
     await shot(page, "graph");
+    await audit(page, "graph");
+    await page.goto(`${BASE}/dags/${DAG_ID}/runs`);
+    await Promise.all([page.waitForLoadState("load"), page.locator("[data-live-id=runs] a[href*='/runs/']").first().click()]);
+    await audit(page, "run");
     await logout(page);
 
     step = "viewer only reads";
@@ -270,6 +294,8 @@ async function main() {
     expect(phone.svg <= phone.panel, `the graph fits a phone, got ${JSON.stringify(phone)}`);
     await shot(page, "graph_phone");
     await page.setViewportSize({ width: 1400, height: 900 });
+    step = "accessibility (axe-core)";
+    expect(accessibility.length === 0, `no critical or serious axe-core finding, got:\n  ${accessibility.join("\n  ")}`);
     console.log("browser scenario: all steps passed");
   } catch (e) {
     console.error(`browser scenario FAILED: ${e.message}`);
