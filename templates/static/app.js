@@ -1,3 +1,35 @@
+// Theme: the system's (prefers-color-scheme) unless the header's toggle chose one, kept in
+// localStorage. Applied before the page is drawn (this file loads in <head>, not deferred).
+(function () {
+  "use strict";
+  const KEY = "updraft-theme";
+  const root = document.documentElement;
+  try {
+    const chosen = localStorage.getItem(KEY);
+    if (chosen === "dark" || chosen === "light") root.dataset.theme = chosen;
+  } catch (e) {
+    // Storage refused (private mode): the system's theme.
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const button = document.getElementById("theme-toggle");
+    if (!button) return;
+    const dark = () =>
+      root.dataset.theme === "dark" ||
+      (!root.dataset.theme && window.matchMedia("(prefers-color-scheme: dark)").matches);
+    const label = () => button.setAttribute("aria-label", dark() ? "Switch to light" : "Switch to dark");
+    label();
+    button.addEventListener("click", () => {
+      root.dataset.theme = dark() ? "light" : "dark";
+      try {
+        localStorage.setItem(KEY, root.dataset.theme);
+      } catch (e) {
+        // Not kept across pages; the toggle still works here.
+      }
+      label();
+    });
+  });
+})();
+
 // Updraft UI behaviour, no build step:
 // - live pages: while <body data-live="1">, elements with data-live-id are refreshed from the
 //   same URL every 2 s; a page where nothing runs looks again every 10 s (while its tab is
