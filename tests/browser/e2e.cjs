@@ -225,6 +225,21 @@ async function main() {
       (await page.textContent("body")).includes("bonjour from the browser test"));
     await shot(page, "task_instance");
     await audit(page, "task instance");
+    step = "a 200-wide run page stays short";
+    await page.goto(`${BASE}/dags/wide/trigger`);
+    await Promise.all([page.waitForLoadState("load"), page.click("#trigger-submit")]);
+    await page.goto(`${BASE}/dags/wide/runs`);
+    await Promise.all([page.waitForLoadState("load"), page.locator("[data-live-id=runs] a[href*='/runs/']").first().click()]);
+    await waitFor("the wide run to succeed", 20000, async () => {
+      await page.reload();
+      return (await page.locator("#run-state", { hasText: "success" }).count()) === 1;
+    });
+    const tall = await page.evaluate(() => document.documentElement.scrollHeight);
+    expect(tall < 3000, `a 200-wide run page under 3,000 px tall, got ${tall}`);
+    expect((await page.locator("#gantt .tick").count()) >= 2, "a time axis with ticks");
+    await shot(page, "run_wide");
+    await page.click("details.mapped > summary");
+    expect((await page.locator("details.mapped[open] > div.row").count()) === 200, "the mapped row opens onto its 200 instances");
     await page.goto(`${BASE}/dags/${DAG_ID}/graph`);
     expect((await page.locator("svg.graph").count()) === 1, "an SVG graph");
     await shot(page, "graph");

@@ -112,6 +112,14 @@ fn roles_editor_trigger_grid_and_logs_in_a_real_browser() {
     let home = tempfile::tempdir().expect("home");
     let dags = tempfile::tempdir().expect("dags");
     std::fs::write(dags.path().join("branchy.yaml"), branchy()).expect("write branchy.yaml");
+    let items: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+    let wide = format!(
+        "dag_id: wide\ntasks:\n  start: {{ type: empty }}\n  \
+         fan: {{ type: empty, depends_on: [start], foreach: [{}] }}\n  \
+         end: {{ type: empty, depends_on: [fan] }}\n",
+        items.join(", ")
+    );
+    std::fs::write(dags.path().join("wide.yaml"), wide).expect("write wide.yaml");
     let port = free_port();
     let (_server, password) = start(home.path(), dags.path(), port);
     let shots = screenshot_dir();

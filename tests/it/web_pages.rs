@@ -184,7 +184,12 @@ async fn pages_show_a_finished_run(env: Env) {
     let (status, _, page) = web.get("viewer", &run_url).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("id=\"gantt\"") && page.contains("fan [1]"));
-    assert_eq!(page.matches("class=\"bar s-").count(), 7, "one bar per task instance");
+    assert_eq!(page.matches("class=\"bar s-").count(), 8, "a bar per instance and per mapped task");
+    assert!(page.contains("fan [2]") && page.contains("2 success"), "the mapped task folds, counted");
+    assert!(page.matches("class=\"tick\"").count() >= 2, "a time axis");
+    let gantt = &page[page.find("id=\"gantt\"").unwrap_or(0)..];
+    let first_row = gantt.find("title=\"first\"").unwrap_or(usize::MAX);
+    assert!(first_row < gantt.find("title=\"last\"").unwrap_or(0), "rows in start order");
 
     let (status, _, ti) = web.get("viewer", &format!("{run_url}/tasks/first")).await;
     assert_eq!(status, StatusCode::OK);

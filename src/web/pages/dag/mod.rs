@@ -5,6 +5,7 @@
 //! Invariant: the grid costs two queries whatever its size (`list_runs` + `grid_cells`); the
 //! matrix is built in memory, never with a query per cell.
 
+mod gantt;
 mod views;
 
 use std::collections::HashMap;

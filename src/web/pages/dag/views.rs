@@ -8,12 +8,13 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
+use super::gantt::Gantt;
 use super::{DagQuery, Header, relevance, run_href, ti_href};
 use crate::actions;
 use crate::model::{DagRunState, RunPk, TaskState};
-use crate::store::{RunRow, TiRow};
+use crate::store::RunRow;
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, fmt_duration, fmt_time, render, url_encode};
 use crate::web::svg::{self, NodeInfo};
@@ -199,24 +200,6 @@ pub(super) async fn runs(
     Ok(render(&page)?.into_response())
 }
 
-/// One bar of the gantt, in percent of the run's span.
-struct GanttRow {
-    label: String,
-    href: String,
-    state: String,
-    title: String,
-    /// Waiting in the queue (lighter), if known.
-    queued: Option<(String, String)>,
-    /// Running.
-    bar: Option<(String, String)>,
-    try_number: i64,
-    max_tries: i64,
-    operator: String,
-    start: String,
-    end: String,
-    duration: String,
-}
-
 #[derive(Template)]
 #[template(path = "run.html")]
 struct RunPage {
@@ -224,79 +207,8 @@ struct RunPage {
     h: Header,
     run: RunItem,
     data_interval: String,
-    rows: Vec<GanttRow>,
-    span: String,
+    gantt: Gantt,
     live: bool,
-}
-
-/// `[from, to]` as (left %, width %) of the span `[t0, t0 + total_ms]`.
-fn pct(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    t0: DateTime<Utc>,
-    total_ms: f64,
-) -> (String, String) {
-    let left = ((from - t0).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0);
-    let width = ((to - from).num_milliseconds() as f64 / total_ms * 100.0).clamp(0.0, 100.0 - left);
-    (format!("{left:.3}"), format!("{width:.3}"))
-}
-
-fn gantt(dag: &crate::dag::Dag, run: &RunRow, mut tis: Vec<TiRow>) -> (Vec<GanttRow>, String) {
-    let order: HashMap<&str, usize> =
-        dag.graph.topo_order().iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
-    tis.sort_by_key(|t| {
-        (order.get(t.task_id.as_str()).copied().unwrap_or(usize::MAX), t.map_index)
-    });
-    let now = Utc::now();
-    let starts = tis.iter().filter_map(|t| t.queued_at.or(t.start_date));
-    let t0 = run.start_date.into_iter().chain(starts).min();
-    let ends = tis.iter().filter_map(|t| t.end_date.or(t.start_date.map(|_| now)));
-    let t1 = run.end_date.or_else(|| if is_live(run.state) { Some(now) } else { None });
-    let t1 = t1.into_iter().chain(ends).max();
-    let (t0, total) = match (t0, t1) {
-        (Some(a), Some(b)) => (a, ((b - a).num_milliseconds() as f64).max(1.0)),
-        _ => (now, 1.0),
-    };
-    let rows = tis
-        .iter()
-        .map(|t| {
-            let end = t.end_date.or(t.start_date.map(|_| now));
-            let bar = t.start_date.zip(end).map(|(s, e)| pct(s, e, t0, total));
-            let queued = t
-                .queued_at
-                .zip(t.start_date)
-                .filter(|(q, s)| q < s)
-                .map(|(q, s)| pct(q, s, t0, total));
-            let label = if t.map_index >= 0 {
-                format!("{} [{}]", t.task_id, t.map_index)
-            } else {
-                t.task_id.clone()
-            };
-            GanttRow {
-                title: format!(
-                    "{label} · {} · queued {} · started {} · ended {} · {}",
-                    t.state,
-                    fmt_time(t.queued_at),
-                    fmt_time(t.start_date),
-                    fmt_time(t.end_date),
-                    fmt_duration(t.start_date, t.end_date)
-                ),
-                href: ti_href(&run.dag_id, &run.run_id, &t.task_id, t.map_index),
-                state: t.state.to_string(),
-                queued,
-                bar,
-                try_number: t.try_number,
-                max_tries: t.max_tries,
-                operator: t.operator.clone(),
-                start: fmt_time(t.start_date),
-                end: fmt_time(t.end_date),
-                duration: fmt_duration(t.start_date, t.end_date),
-                label,
-            }
-        })
-        .collect();
-    let span = fmt_duration(Some(t0), Some(t0 + chrono::Duration::milliseconds(total as i64)));
-    (rows, span)
 }
 
 pub(super) async fn run(
@@ -308,7 +220,7 @@ pub(super) async fn run(
     let (rec, dag) = state.dag(&dag_id).await?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let tis = state.store.run_tis(run.id).await?;
-    let (rows, span) = gantt(&dag, &run, tis);
+    let gantt = Gantt::new(&dag, &run, &tis, Utc::now());
     let page = RunPage {
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
@@ -319,8 +231,7 @@ pub(super) async fn run(
         ),
         live: is_live(run.state),
         run: RunItem::new(&run),
-        rows,
-        span,
+        gantt,
     };
     Ok(render(&page)?.into_response())
 }
