@@ -185,7 +185,10 @@ async fn pages_show_a_finished_run(env: Env) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("id=\"gantt\"") && page.contains("fan [1]"));
     assert_eq!(page.matches("class=\"bar s-").count(), 8, "a bar per instance and per mapped task");
-    assert!(page.contains("fan [2]") && page.contains("2 success"), "the mapped task folds, counted");
+    assert!(
+        page.contains("fan [2]") && page.contains("2 success"),
+        "the mapped task folds, counted"
+    );
     assert!(page.matches("class=\"tick\"").count() >= 2, "a time axis");
     let gantt = &page[page.find("id=\"gantt\"").unwrap_or(0)..];
     let first_row = gantt.find("title=\"first\"").unwrap_or(usize::MAX);

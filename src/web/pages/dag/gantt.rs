@@ -35,9 +35,9 @@ pub(crate) struct GanttRow {
     pub(crate) state: String,
     pub(crate) title: String,
     /// Waiting in the queue (lighter), if known: (left %, width %).
-    pub(crate) queued: Option<(String, String)>,
+    pub(crate) queued: Option<Bar>,
     /// Running: (left %, width %).
-    pub(crate) bar: Option<(String, String)>,
+    pub(crate) bar: Option<Bar>,
     pub(crate) try_number: String,
     pub(crate) operator: String,
     pub(crate) start: String,
@@ -48,6 +48,9 @@ pub(crate) struct GanttRow {
     pub(crate) counts: String,
 }
 
+/// A bar as (left %, width %) of the run's span.
+type Bar = (String, String);
+
 /// Where a run's times fall on the axis.
 struct Span {
     t0: DateTime<Utc>,
@@ -57,7 +60,7 @@ struct Span {
 
 impl Span {
     /// `[from, to]` as (left %, width %).
-    fn pct(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> (String, String) {
+    fn pct(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Bar {
         let left =
             ((from - self.t0).num_milliseconds() as f64 / self.total_ms * 100.0).clamp(0.0, 100.0);
         let width = ((to - from).num_milliseconds() as f64 / self.total_ms * 100.0)
@@ -70,7 +73,7 @@ impl Span {
         queued: Option<DateTime<Utc>>,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
-    ) -> (Option<(String, String)>, Option<(String, String)>) {
+    ) -> (Option<Bar>, Option<Bar>) {
         let end = end.or(start.map(|_| self.now));
         let bar = start.zip(end).map(|(s, e)| self.pct(s, e));
         let waited = queued.zip(start).filter(|(q, s)| q < s).map(|(q, s)| self.pct(q, s));
@@ -141,7 +144,7 @@ impl Gantt {
             })
             .collect();
         // Started tasks by start time, then the others in graph order.
-        rows.sort_by(|a, b| (a.0.is_none(), a.0, a.1).cmp(&(b.0.is_none(), b.0, b.1)));
+        rows.sort_by_key(|(start, rank, _)| (start.is_none(), *start, *rank));
         let total = chrono::Duration::milliseconds(span.total_ms as i64);
         Gantt {
             rows: rows.into_iter().map(|(_, _, r)| r).collect(),
