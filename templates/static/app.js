@@ -1,27 +1,33 @@
-// Theme: the system's (prefers-color-scheme) unless the header's toggle chose one, kept in
-// localStorage. Applied before the page is drawn (this file loads in <head>, not deferred).
+// Theme: the system's (prefers-color-scheme, followed when it changes) unless the header's
+// toggle chose one, kept in localStorage. Set as <html data-theme> before the page is drawn
+// (this file loads in <head>, not deferred).
 (function () {
   "use strict";
   const KEY = "updraft-theme";
   const root = document.documentElement;
+  const system = window.matchMedia("(prefers-color-scheme: dark)");
+  let chosen = null;
   try {
-    const chosen = localStorage.getItem(KEY);
-    if (chosen === "dark" || chosen === "light") root.dataset.theme = chosen;
+    chosen = localStorage.getItem(KEY);
   } catch (e) {
     // Storage refused (private mode): the system's theme.
   }
+  const follow = () => {
+    root.dataset.theme = chosen === "dark" || chosen === "light" ? chosen : system.matches ? "dark" : "light";
+  };
+  follow();
+  system.addEventListener("change", follow);
   document.addEventListener("DOMContentLoaded", () => {
     const button = document.getElementById("theme-toggle");
     if (!button) return;
-    const dark = () =>
-      root.dataset.theme === "dark" ||
-      (!root.dataset.theme && window.matchMedia("(prefers-color-scheme: dark)").matches);
+    const dark = () => root.dataset.theme === "dark";
     const label = () => button.setAttribute("aria-label", dark() ? "Switch to light" : "Switch to dark");
     label();
     button.addEventListener("click", () => {
-      root.dataset.theme = dark() ? "light" : "dark";
+      chosen = dark() ? "light" : "dark";
+      follow();
       try {
-        localStorage.setItem(KEY, root.dataset.theme);
+        localStorage.setItem(KEY, chosen);
       } catch (e) {
         // Not kept across pages; the toggle still works here.
       }

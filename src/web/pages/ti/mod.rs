@@ -258,10 +258,10 @@ async fn back(
     user: &Principal,
     (dag_id, run_id, task_id): (&str, &str, &str),
     map_index: i64,
-    result: Result<String, WebError>,
+    result: Result<String, impl Into<WebError>>,
 ) -> Result<Response, WebError> {
     let url = ti_href(dag_id, run_id, task_id, map_index);
-    let flash = match result {
+    let flash = match result.map_err(Into::into) {
         Ok(msg) => Flash::Done(msg),
         Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => Flash::Refused(e.to_string()),
         Err(e) => return Err(e),
@@ -293,14 +293,7 @@ async fn clear(
         let with = if downstream { " (with downstream)" } else { "" };
         format!("Cleared {n} task instance(s){with}: they will run again")
     });
-    back(
-        &state,
-        &form.user,
-        (&dag_id, &run_id, &task_id),
-        map_index,
-        result.map_err(WebError::from),
-    )
-    .await
+    back(&state, &form.user, (&dag_id, &run_id, &task_id), map_index, result).await
 }
 
 async fn mark(
@@ -326,14 +319,7 @@ async fn mark(
     let result = actions::mark(&state.store, &form.user.actor(), &run, &ti, to)
         .await
         .map(|()| format!("Marked {to}"));
-    back(
-        &state,
-        &form.user,
-        (&dag_id, &run_id, &task_id),
-        map_index,
-        result.map_err(WebError::from),
-    )
-    .await
+    back(&state, &form.user, (&dag_id, &run_id, &task_id), map_index, result).await
 }
 
 /// Routes of this module.
