@@ -308,6 +308,19 @@ async function main() {
     const phone = await size();
     expect(phone.svg <= phone.panel, `the graph fits a phone, got ${JSON.stringify(phone)}`);
     await shot(page, "graph_phone");
+    step = "phone-sized pages have no sideways scroll";
+    const wide = () => page.evaluate(() => document.documentElement.scrollWidth);
+    for (const [name, url] of [["dags_phone", "/dags"], ["runs_phone", `/dags/${DAG_ID}/runs`]]) {
+      await page.goto(`${BASE}${url}`);
+      expect((await wide()) <= 391, `${url} fits 390 px, got ${await wide()}`);
+      await shot(page, name);
+    }
+    await Promise.all([page.waitForLoadState("load"), page.locator("[data-live-id=runs] a[href*='/runs/']").first().click()]);
+    expect((await wide()) <= 391, `the run page fits 390 px, got ${await wide()}`);
+    await shot(page, "run_phone");
+    await Promise.all([page.waitForLoadState("load"), page.locator("#run-tis a").first().click()]);
+    expect((await wide()) <= 391, `the task-instance page fits 390 px, got ${await wide()}`);
+    await shot(page, "task_instance_phone");
     await page.setViewportSize({ width: 1400, height: 900 });
     step = "dark mode follows the system, and the toggle overrides it";
     const darkContext = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: "dark" });
