@@ -219,6 +219,8 @@ async function main() {
       return ok >= 3;
     });
     await shot(page, "grid");
+    const symbol = await page.evaluate(() => getComputedStyle(document.querySelector(".grid .cell.s-success"), "::before").content);
+    expect(symbol === '"✓"', `a success cell carries a symbol as well as its colour, got ${symbol}`);
     await audit(page, "grid");
     await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell").first().click()]);
     await waitFor("the task log to show the param", 10000, async () =>
