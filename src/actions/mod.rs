@@ -26,8 +26,8 @@ use crate::dag::params::ConfErrors;
 use crate::store::{AuditEntry, Store, StoreError};
 
 pub use runs::{
-    ConfInput, TriggerRequest, active_dag, backfill, check_ids, check_run_id, clear, find_run,
-    find_ti, mark, set_paused, stored_dag, trigger,
+    ConfInput, TriggerRequest, active_dag, backfill, check_ids, check_run_id, clear, clear_run,
+    find_run, find_ti, mark, set_paused, stored_dag, trigger,
 };
 pub use users::{Role, check_password, hash_password, verify_password};
 

@@ -268,15 +268,8 @@ pub async fn clear(
             run.run_id
         )));
     }
-    let picked: Vec<TiChange> = tis
-        .iter()
-        .filter(|ti| scope.touches(&ti.task_id, ti.map_index))
-        .filter_map(|ti| {
-            let retries = dag.tasks.get(&ti.task_id).map(|t| t.retries).unwrap_or(0);
-            let write = user_change::clear(ti.state, ti.try_number, retries)?;
-            Some(TiChange { id: ti.id, from: ti.state, write })
-        })
-        .collect();
+    let picked =
+        clear_writes(&dag, tis.iter().filter(|ti| scope.touches(&ti.task_id, ti.map_index)));
     if picked.is_empty() {
         return Err(ActionError::Conflict(
             "nothing to clear: the task instances are queued (about to run)".into(),
@@ -288,6 +281,48 @@ pub async fn clear(
     let extra = format!("{n} task instance(s){with}");
     let entry = Audit::new("clear").dag(&run.dag_id).run(&run.run_id).task(task_id, map_index);
     audit(store, actor, entry.extra(extra)).await?;
+    Ok(n)
+}
+
+/// What clearing each of `tis` writes, as `model::user_change::clear` decides with its task's
+/// retries; instances that may not be cleared now (queued) are left out.
+fn clear_writes<'a>(dag: &Dag, tis: impl Iterator<Item = &'a TiRow>) -> Vec<TiChange> {
+    tis.filter_map(|ti| {
+        let retries = dag.tasks.get(&ti.task_id).map(|t| t.retries).unwrap_or(0);
+        let write = user_change::clear(ti.state, ti.try_number, retries)?;
+        Some(TiChange { id: ti.id, from: ti.state, write })
+    })
+    .collect()
+}
+
+/// Clears a whole run: every instance, or with `only_failed` the failed and upstream-failed
+/// ones (`model::user_change::run_clear_picks`); queued instances are left alone. Conflict
+/// when nothing could be picked. Returns the number cleared.
+pub async fn clear_run(
+    store: &Store,
+    dags: &DagCache,
+    actor: &Actor,
+    run: &RunRow,
+    only_failed: bool,
+) -> Result<u64> {
+    let (_, dag) = stored_dag(store, dags, &run.dag_id).await?;
+    let tis = store.run_tis(run.id).await?;
+    let picked = clear_writes(
+        &dag,
+        tis.iter().filter(|ti| user_change::run_clear_picks(ti.state, only_failed)),
+    );
+    if picked.is_empty() {
+        let what = if only_failed { "no failed task instance" } else { "every instance is queued" };
+        return Err(ActionError::Conflict(format!(
+            "nothing to clear in run `{}`: {what}",
+            run.run_id
+        )));
+    }
+    let note = format!("cleared by {}", actor.name());
+    let n = store.change_tis(run.id, &picked, &note, Utc::now()).await?;
+    let scope = if only_failed { "failed only" } else { "all" };
+    let entry = Audit::new("clear_run").dag(&run.dag_id).run(&run.run_id);
+    audit(store, actor, entry.extra(format!("{n} task instance(s), {scope}"))).await?;
     Ok(n)
 }
 

@@ -39,6 +39,13 @@ pub fn clear(state: TaskState, try_number: i64, retries: u32) -> Option<UserWrit
     })
 }
 
+/// Whether a clear of a whole run picks an instance in `state`: every one, or with
+/// `only_failed` those that failed or could not run because of a failure (Airflow's
+/// `only_failed`: failed and upstream_failed).
+pub fn run_clear_picks(state: TaskState, only_failed: bool) -> bool {
+    !only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed)
+}
+
 /// What marking an instance in `state` as `to` writes, or None when that mark is not allowed
 /// (only success or failed, and not the state it has).
 pub fn mark(state: TaskState, to: TaskState) -> Option<UserWrite> {
@@ -87,6 +94,17 @@ pub fn reopened(state: DagRunState) -> Option<DagRunState> {
 mod tests {
     use super::*;
     use TaskState::*;
+
+    #[test]
+    fn a_run_clear_of_failed_only_picks_failed_and_upstream_failed() {
+        for state in [Failed, UpstreamFailed] {
+            assert!(run_clear_picks(state, true), "{state}");
+        }
+        for state in [Success, Skipped, None, Running, Removed, UpForRetry] {
+            assert!(!run_clear_picks(state, true), "{state}");
+            assert!(run_clear_picks(state, false), "{state}: a full clear picks everything");
+        }
+    }
 
     #[test]
     fn a_clear_runs_again_stops_a_running_try_first_and_leaves_a_queued_one() {

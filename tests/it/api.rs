@@ -372,7 +372,10 @@ async fn openapi_document_describes_exactly_the_served_routes() {
             ("PATCH", "{dag_id}") => Some(r#"{"is_paused": false}"#),
             ("POST", "dagRuns") => Some(r#"{"dag_run_id": "r2"}"#),
             ("PATCH", "{task_id}") => Some(r#"{"state": "failed"}"#),
-            ("POST", "clear") => Some(r#"{"include_downstream": true}"#),
+            ("POST", "clear") if path.contains("taskInstances") => {
+                Some(r#"{"include_downstream": true}"#)
+            }
+            ("POST", "clear") => Some(r#"{"only_failed": false}"#),
             _ => None,
         };
         let verb = Method::from_bytes(method.as_bytes()).expect("method");

@@ -85,6 +85,13 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ),
     (
         "POST",
+        "/dags/{dag_id}/runs/{run_id}/clear",
+        "/dags/d/runs/r1/clear",
+        "only_failed=on",
+        Need::Operate,
+    ),
+    (
+        "POST",
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/mark",
         "/dags/d/runs/r1/tasks/b/mark",
         "map_index=-1&state=failed",
@@ -180,6 +187,13 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
         "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/clear",
         "/api/v1/dags/d/dagRuns/r1/taskInstances/b/clear",
         r#"{"include_downstream": false}"#,
+        Need::Operate,
+    ),
+    (
+        "POST",
+        "/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/clear",
+        "/api/v1/dags/d/dagRuns/r1/clear",
+        r#"{"only_failed": false}"#,
         Need::Operate,
     ),
     (

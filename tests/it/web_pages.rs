@@ -396,11 +396,42 @@ async fn clear_and_mark(env: Env) {
         .await;
     let page = web.follow("operator", &location).await;
     assert!(page.contains("id=\"action-error\"") && page.contains("cannot mark"), "{page}");
+    // A run-level clear of the failed instances only: `broken` is success by now, so it is
+    // marked failed first.
+    let (_, location) = web
+        .post(
+            "operator",
+            &format!("{}/mark", ti("broken")),
+            &[("csrf", &csrf), ("state", "failed")],
+        )
+        .await;
+    assert!(web.follow("operator", &location).await.contains("Marked failed"));
+    let run_url = format!("/dags/pages/runs/{}", enc(&run.run_id));
+    let (status, location) = web
+        .post("operator", &format!("{run_url}/clear"), &[("csrf", &csrf), ("only_failed", "on")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location.trim_start_matches(&web.app.base), run_url);
+    assert!(web.follow("operator", &location).await.contains("Cleared 1 task instance(s)"));
+    assert_eq!(state_of("broken").await, TaskState::None, "the failed one is cleared");
+    assert_eq!(state_of("first").await, TaskState::Success, "the others are not");
+    let (_, location) = web
+        .post("operator", &format!("{run_url}/clear"), &[("csrf", &csrf), ("only_failed", "on")])
+        .await;
+    let page = web.follow("operator", &location).await;
+    assert!(
+        page.contains("id=\"action-error\"") && page.contains("no failed task instance"),
+        "{page}"
+    );
+    let (_, location) = web.post("operator", &format!("{run_url}/clear"), &[("csrf", &csrf)]).await;
+    assert!(web.follow("operator", &location).await.contains("Cleared"), "clear all");
+    assert_eq!(state_of("first").await, TaskState::None, "everything runs again");
     // The operator sees the buttons; the audit log has the actions.
     let (_, _, page) = web.get("operator", &ti("broken")).await;
     assert!(page.contains("id=\"clear\"") && page.contains("id=\"mark-failed\""));
     let audit = env.store.list_audit(None, None, 100).await.expect("audit");
     assert!(audit.iter().filter(|a| a.event == "clear").count() >= 2, "{audit:?}");
+    assert_eq!(audit.iter().filter(|a| a.event == "clear_run").count(), 2, "{audit:?}");
 }
 
 /// A link cannot put its own words in the success or error banner: messages after a post are

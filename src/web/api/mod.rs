@@ -94,6 +94,8 @@ pub enum Op {
     PatchTi,
     /// Clear (re-run) a task instance.
     ClearTi,
+    /// Clear (re-run) a whole run, or its failed instances.
+    ClearRun,
     /// The log of one try.
     GetLog,
     /// Import errors of the last DAG folder scan.
@@ -131,6 +133,7 @@ pub const ROUTES: &[Route] = &[
     route(Verb::Get, "/dags/{dag_id}/dagRuns", Op::ListRuns),
     route(Verb::Post, "/dags/{dag_id}/dagRuns", Op::TriggerRun),
     route(Verb::Get, RUN, Op::GetRun),
+    route(Verb::Post, "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Op::ClearRun),
     route(Verb::Get, "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Op::ListTis),
     route(Verb::Get, TI, Op::GetTi),
     route(Verb::Patch, TI, Op::PatchTi),
@@ -164,6 +167,7 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
         Op::GetTi => on(f, tis::get),
         Op::PatchTi => on(f, tis::patch),
         Op::ClearTi => on(f, tis::clear),
+        Op::ClearRun => on(f, runs::clear),
         Op::GetLog => on(f, logs::get),
         Op::ImportErrors => on(f, dags::import_errors),
         Op::Health => on(f, super::metrics::health),

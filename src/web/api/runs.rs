@@ -146,3 +146,28 @@ pub(super) async fn get(
     user.require(Action::Read)?;
     Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
 }
+
+/// The body of a run's clear.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClearRunBody {
+    /// Only the failed and upstream-failed instances.
+    #[serde(default)]
+    only_failed: bool,
+}
+
+/// `POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear`: clears the run (or its failed instances).
+pub(super) async fn clear(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
+    body: JsonBody,
+) -> Result<Json<super::tis::Cleared>, ApiError> {
+    user.require(Action::Operate)?;
+    let body: ClearRunBody = body.parse(&user)?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let actor = user.actor();
+    let cleared =
+        actions::clear_run(&state.store, &state.dags, &actor, &run, body.only_failed).await?;
+    Ok(Json(super::tis::Cleared::new(cleared)))
+}

@@ -201,6 +201,13 @@ pub(super) struct Cleared {
     cleared: u64,
 }
 
+impl Cleared {
+    /// How many instances a clear changed.
+    pub(super) fn new(cleared: u64) -> Cleared {
+        Cleared { cleared }
+    }
+}
+
 /// `POST .../taskInstances/{task_id}/clear`: re-run it (and with `include_downstream`, every
 /// task downstream); 409 when everything picked is queued (a running one is stopped first).
 pub(super) async fn clear(

@@ -223,6 +223,16 @@ fn operation(r: &Route) -> Value {
                 "TaskInstance",
             )
         }
+        Op::ClearRun => {
+            request = Some(body("ClearDagRun", false));
+            codes.push(("200", ok("How many instances were cleared", "Cleared")));
+            codes.push(("409", error("Nothing to clear: no failed instance, or all queued")));
+            (
+                "post_clear_dag_run",
+                "Clear (re-run) a run, or its failed instances (operator)",
+                "DAGRun",
+            )
+        }
         Op::GetLog => {
             query = vec![
                 map_index(),

@@ -137,6 +137,9 @@ pub fn schemas() -> Value {
                 "description": "One mapped instance; every instance of the task when absent \
                     or null" },
             "include_downstream": { "type": "boolean", "default": false } } },
+        "ClearDagRun": { "type": "object", "additionalProperties": false, "properties": {
+            "only_failed": { "type": "boolean", "default": false,
+                "description": "Only the failed and upstream_failed instances" } } },
         "Cleared": object(json!({ "cleared": integer() })),
         "LogChunk": object(json!({
             "content": string(),

@@ -263,4 +263,5 @@ pub fn router() -> Router<AppState> {
         .route("/dags/{dag_id}/code", get(views::code))
         .route("/dags/{dag_id}/runs", get(views::runs))
         .route("/dags/{dag_id}/runs/{run_id}", get(views::run))
+        .route("/dags/{dag_id}/runs/{run_id}/clear", axum::routing::post(views::clear_run))
 }

@@ -16,7 +16,7 @@ use crate::actions;
 use crate::model::{DagRunState, RunPk, TaskState};
 use crate::store::RunRow;
 use crate::web::auth::{Action, Principal};
-use crate::web::pages::{Chrome, fmt_duration, fmt_time, render, url_encode};
+use crate::web::pages::{Chrome, Flash, fmt_duration, fmt_time, redirect_with, render, url_encode};
 use crate::web::svg::{self, NodeInfo};
 use crate::web::{AppState, WebError};
 
@@ -209,6 +209,8 @@ struct RunPage {
     data_interval: String,
     gantt: Gantt,
     live: bool,
+    /// Where the run's clear buttons post.
+    clear_href: String,
 }
 
 pub(super) async fn run(
@@ -232,6 +234,36 @@ pub(super) async fn run(
         live: is_live(run.state),
         run: RunItem::new(&run),
         gantt,
+        clear_href: format!("{}/clear", run_href(&dag_id, &run_id)),
     };
     Ok(render(&page)?.into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct ClearRunForm {
+    /// `on` to clear only the failed and upstream-failed instances.
+    #[serde(default)]
+    only_failed: Option<String>,
+}
+
+/// Clears a run (all of it, or its failed instances) and returns to its page.
+pub(super) async fn clear_run(
+    State(state): State<AppState>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    form: crate::web::pages::Form<ClearRunForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    actions::check_ids(&[&dag_id, &run_id])?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let only_failed = form.data.only_failed.as_deref() == Some("on");
+    let actor = form.user.actor();
+    let flash = match actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed).await
+    {
+        Ok(n) => Flash::Done(format!("Cleared {n} task instance(s): they will run again")),
+        Err(e) => match WebError::from(e) {
+            e @ (WebError::BadRequest(_) | WebError::Conflict(_)) => Flash::Refused(e.to_string()),
+            e => return Err(e),
+        },
+    };
+    redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), flash).await
 }
