@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use super::{Chrome, Form, NextRun, bool_field, fmt_duration, fmt_time, render, url_encode};
 use crate::actions;
-use crate::model::DagRunState;
 use crate::store::{DagColumn, DagFilter, DagOrder};
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
@@ -56,26 +55,23 @@ impl ListQuery {
         )
     }
 
+    /// The order `sort` asks for; an unknown column is the default order (by id).
     fn order(&self) -> DagOrder {
         let (descending, name) = match self.sort.strip_prefix('-') {
             Some(name) => (true, name),
             None => (false, self.sort.as_str()),
         };
-        let by = match name {
-            "owner" => DagColumn::Owner,
-            "schedule" => DagColumn::Schedule,
-            "next_run" => DagColumn::NextRun,
-            _ => return DagOrder { by: DagColumn::Id, descending: name == "dag_id" && descending },
-        };
-        DagOrder { by, descending }
+        match column(name) {
+            Some(by) => DagOrder { by, descending },
+            None => DagOrder::default(),
+        }
     }
 
     /// The header of a sortable column: its link (which flips the order when the list is
     /// already sorted by it) and its `aria-sort`.
     fn header(&self, name: &'static str, label: &'static str) -> SortHeader {
         let now = self.order();
-        let this = ListQuery { sort: name.to_string(), ..Default::default() }.order().by;
-        let (href, aria) = if now.by == this {
+        let (href, aria) = if column(name) == Some(now.by) {
             let flip = if now.descending { name.to_string() } else { format!("-{name}") };
             let aria = if now.descending { "descending" } else { "ascending" };
             (self.url_sorted(1, &flip), aria)
@@ -83,6 +79,17 @@ impl ListQuery {
             (self.url_sorted(1, name), "none")
         };
         SortHeader { label, href, aria }
+    }
+}
+
+/// The column a `sort` name stands for.
+fn column(name: &str) -> Option<DagColumn> {
+    match name {
+        "dag_id" => Some(DagColumn::Id),
+        "owner" => Some(DagColumn::Owner),
+        "schedule" => Some(DagColumn::Schedule),
+        "next_run" => Some(DagColumn::NextRun),
+        _ => None,
     }
 }
 
@@ -187,8 +194,7 @@ async fn list(
         .into_iter()
         .map(|d| {
             let runs = recent.remove(&d.dag_id).unwrap_or_default();
-            any_running |=
-                runs.iter().any(|r| matches!(r.state, DagRunState::Running | DagRunState::Queued));
+            any_running |= runs.iter().any(|r| super::dag::is_live(r.state));
             Row {
                 dag_id_url: url_encode(&d.dag_id),
                 paused: d.is_paused,

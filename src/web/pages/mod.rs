@@ -61,6 +61,20 @@ pub enum Flash {
     Refused(String),
 }
 
+impl Flash {
+    /// What a post's outcome leaves for the next page: its message, or why it was refused
+    /// when the user can act on it (400, 409); any other error is an error page.
+    pub fn of(result: Result<String, impl Into<WebError>>) -> Result<Flash, WebError> {
+        match result.map_err(Into::into) {
+            Ok(msg) => Ok(Flash::Done(msg)),
+            Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => {
+                Ok(Flash::Refused(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Chrome {
     /// The layout data for `user` on a page titled `title`.
     pub fn new(user: &Principal, nav: &'static str, title: impl Into<String>) -> Chrome {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
-use super::{relevance, ti_href};
+use super::{is_live, relevance, ti_href};
 use crate::dag::Dag;
 use crate::model::TaskState;
 use crate::store::{RunRow, TiRow};
@@ -112,11 +112,8 @@ impl Gantt {
         let starts = tis.iter().filter_map(|t| t.queued_at.or(t.start_date));
         let t0 = run.start_date.into_iter().chain(starts).min();
         let ends = tis.iter().filter_map(|t| t.end_date.or(t.start_date.map(|_| now)));
-        let open = matches!(
-            run.state,
-            crate::model::DagRunState::Queued | crate::model::DagRunState::Running
-        );
-        let t1 = run.end_date.or(open.then_some(now)).into_iter().chain(ends).max();
+        let open = is_live(run.state).then_some(now);
+        let t1 = run.end_date.or(open).into_iter().chain(ends).max();
         let span = match (t0, t1) {
             (Some(a), Some(b)) => {
                 Span { t0: a, total_ms: ((b - a).num_milliseconds() as f64).max(1.0), now }

@@ -87,6 +87,11 @@ impl Header {
     }
 }
 
+/// Whether a run in state `s` is still going (queued or running): its pages refresh live.
+pub(crate) fn is_live(s: DagRunState) -> bool {
+    !s.is_finished()
+}
+
 /// The relevance order of states when one grid cell stands for several mapped instances:
 /// the state a user most needs to see first.
 pub(crate) fn relevance(s: TaskState) -> u8 {
@@ -204,7 +209,7 @@ async fn grid(
         by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
     }
     let longest = runs.iter().map(run_ms).max().unwrap_or(0).max(1);
-    let live = runs.iter().any(|r| matches!(r.state, DagRunState::Queued | DagRunState::Running));
+    let live = runs.iter().any(|r| is_live(r.state));
     let grid_runs = runs
         .iter()
         .map(|r| GridRun {

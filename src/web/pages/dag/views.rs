@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::gantt::Gantt;
-use super::{DagQuery, Header, relevance, run_href, ti_href};
+use super::{DagQuery, Header, is_live, relevance, run_href, ti_href};
 use crate::actions;
-use crate::model::{DagRunState, RunPk, TaskState};
+use crate::model::{RunPk, TaskState};
 use crate::store::RunRow;
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, Flash, fmt_duration, fmt_time, redirect_with, render, url_encode};
@@ -58,10 +58,6 @@ impl RunItem {
             },
         }
     }
-}
-
-fn is_live(s: DagRunState) -> bool {
-    matches!(s, DagRunState::Queued | DagRunState::Running)
 }
 
 #[derive(Template)]
@@ -257,13 +253,8 @@ pub(super) async fn clear_run(
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let only_failed = form.data.only_failed.as_deref() == Some("on");
     let actor = form.user.actor();
-    let flash = match actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed).await
-    {
-        Ok(n) => Flash::Done(format!("Cleared {n} task instance(s): they will run again")),
-        Err(e) => match WebError::from(e) {
-            e @ (WebError::BadRequest(_) | WebError::Conflict(_)) => Flash::Refused(e.to_string()),
-            e => return Err(e),
-        },
-    };
-    redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), flash).await
+    let result = actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed)
+        .await
+        .map(|n| format!("Cleared {n} task instance(s): they will run again"));
+    redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), Flash::of(result)?).await
 }

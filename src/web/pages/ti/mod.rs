@@ -261,12 +261,7 @@ async fn back(
     result: Result<String, impl Into<WebError>>,
 ) -> Result<Response, WebError> {
     let url = ti_href(dag_id, run_id, task_id, map_index);
-    let flash = match result.map_err(Into::into) {
-        Ok(msg) => Flash::Done(msg),
-        Err(e @ (WebError::BadRequest(_) | WebError::Conflict(_))) => Flash::Refused(e.to_string()),
-        Err(e) => return Err(e),
-    };
-    redirect_with(state, user, &url, flash).await
+    redirect_with(state, user, &url, Flash::of(result)?).await
 }
 
 async fn clear(
