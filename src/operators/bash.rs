@@ -22,7 +22,7 @@ use tokio::process::Command;
 
 use super::containment::{self, procfs, reaper};
 use super::template::Escaping;
-use super::{OperatorError, Outcome, TaskContext};
+use super::{OperatorError, Outcome, Stream, TaskContext};
 use crate::dag::kinds::BashTask;
 use crate::store::TryProcess;
 use output::{READER_GRACE, Reader};
@@ -110,8 +110,8 @@ pub async fn run(ctx: &TaskContext, task: &BashTask) -> Result<Outcome, Operator
             ctx.log.line(format!("warning: could not record the command's process group: {e}"));
         }
     }
-    let stdout = child.stdout.take().map(|s| Reader::spawn(s, &ctx.log));
-    let stderr = child.stderr.take().map(|s| Reader::spawn(s, &ctx.log));
+    let stdout = child.stdout.take().map(|s| Reader::spawn(s, Stream::Stdout, &ctx.log));
+    let stderr = child.stderr.take().map(|s| Reader::spawn(s, Stream::Stderr, &ctx.log));
 
     let status = tokio::select! {
         status = child.wait() => status,

@@ -1,7 +1,10 @@
 //! The log of one try: a file the UI tails while the task runs.
 //!
-//! This file owns the on-disk format of task logs (`[<UTC time>] message` lines, command output
-//! as is) and the masking of secrets in them. It must not buffer: every line is written and
+//! This file owns the on-disk format of task logs and the masking of secrets in them. Every
+//! line starts with the UTC time it was written, `[2026-01-01T00:00:00.000Z] `; Updraft's own
+//! lines follow with their message, a command's output with its stream, `[out] ` or `[err] `,
+//! then the line as the command printed it (ANSI colours and `::group::` markers included:
+//! the web UI renders them, `templates/static/app.js` `logLine`). It must not buffer: every line is written and
 //! flushed at once, because the UI reads the file while it grows and a crash must not lose the
 //! last lines (they are usually the ones that explain the crash). It must never write a
 //! registered secret: masking happens here, on the one path every write takes.
@@ -85,18 +88,14 @@ impl TaskLog {
 
     /// Writes `[<RFC 3339 UTC time with milliseconds>] msg` as one line.
     pub fn line(&self, msg: impl AsRef<str>) {
-        let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        self.write(&format!("[{stamp}] {}\n", msg.as_ref()));
+        self.write(&format!("[{}] {}\n", stamp(), msg.as_ref()));
     }
 
-    /// Writes command output as is (no time stamp), adding the line break when missing.
-    pub fn raw(&self, text: impl AsRef<str>) {
-        let text = text.as_ref();
-        if text.ends_with('\n') {
-            self.write(text);
-        } else {
-            self.write(&format!("{text}\n"));
-        }
+    /// Writes one line a command printed on `stream`, stamped with the time it is written (a
+    /// trailing line break is dropped: the line gets exactly one).
+    pub fn output(&self, stream: Stream, text: impl AsRef<str>) {
+        let text = text.as_ref().strip_suffix('\n').unwrap_or(text.as_ref());
+        self.write(&format!("[{}] [{}] {text}\n", stamp(), stream.tag()));
     }
 
     /// Registers a string that is replaced by `***` in everything written from now on, and in
@@ -165,6 +164,27 @@ impl TaskLog {
     }
 }
 
+/// Which output of a command a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    /// The tag written after the time stamp.
+    fn tag(self) -> &'static str {
+        match self {
+            Stream::Stdout => "out",
+            Stream::Stderr => "err",
+        }
+    }
+}
+
+fn stamp() -> impl std::fmt::Display {
+    Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,45 +194,49 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_stamped_and_raw_is_not() {
+    fn every_line_is_stamped_and_output_names_its_stream() {
         let dir = tempfile::tempdir().unwrap();
         let log = TaskLog::open(dir.path().join("a/b/1.log")).unwrap();
         log.line("starting");
-        log.raw("output line");
-        log.raw("with newline\n");
+        log.output(Stream::Stdout, "output line");
+        log.output(Stream::Stderr, "with newline\n");
         let text = read(&log);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         // [2026-01-01T00:00:00.000Z] starting
-        assert!(lines[0].starts_with('[') && lines[0].ends_with("Z] starting"), "{}", lines[0]);
-        assert_eq!(lines[0].find(']'), Some(25));
-        assert_eq!(lines[1], "output line");
-        assert_eq!(lines[2], "with newline");
+        for line in &lines {
+            assert!(line.starts_with("[20") && line.find("Z] ") == Some(24), "{line}");
+            assert!(chrono::DateTime::parse_from_rfc3339(&line[1..25]).is_ok(), "{line}");
+        }
+        assert_eq!(&lines[0][27..], "starting");
+        assert_eq!(&lines[1][27..], "[out] output line");
+        assert_eq!(&lines[2][27..], "[err] with newline");
     }
 
     #[test]
     fn appends_to_an_existing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("1.log");
-        TaskLog::open(&path).unwrap().raw("first");
-        TaskLog::open(&path).unwrap().raw("second");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
+        TaskLog::open(&path).unwrap().line("first");
+        TaskLog::open(&path).unwrap().line("second");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("] first\n[") && text.ends_with("] second\n"), "{text}");
     }
 
     #[test]
     fn secrets_are_masked_from_registration_on() {
         let dir = tempfile::tempdir().unwrap();
         let log = TaskLog::open(dir.path().join("1.log")).unwrap();
-        log.raw("before s3cret");
+        log.output(Stream::Stdout, "before s3cret");
         log.add_secret("s3cret");
         log.add_secret("s3cret-long");
         log.add_secret("ab"); // too short to mask
         let clone = log.clone();
-        clone.raw("after s3cret and s3cret-long, ab");
+        clone.output(Stream::Stderr, "after s3cret and s3cret-long, ab");
         log.line("pw=s3cret");
         let text = read(&log);
-        assert!(text.starts_with("before s3cret\n"), "{text}");
-        assert!(text.contains("after *** and ***, ab\n"), "{text}");
+        assert!(text.lines().next().unwrap().ends_with("[out] before s3cret"), "{text}");
+        assert!(text.contains("[err] after *** and ***, ab\n"), "{text}");
         assert!(text.trim_end().ends_with("pw=***"), "{text}");
         assert_eq!(log.mask("x s3cret y"), "x *** y");
         assert!(!format!("{log:?}").contains("s3cret"));

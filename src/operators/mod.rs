@@ -58,7 +58,7 @@ use crate::dag::{Dag, Task, TaskKind};
 use crate::store::{RunRow, Store, TiRow, XComRow};
 
 pub use connection::Connection;
-pub use log::TaskLog;
+pub use log::{Stream, TaskLog};
 pub use template::Renderer;
 
 /// Connections stored in the metadata database: the decrypted URI, or why it could not be

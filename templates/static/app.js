@@ -42,7 +42,6 @@
 //   visible), so a run started elsewhere shows up; when the fresh page has parts this one
 //   lacks (a new try, a new run), it is reloaded;
 // - durations of running tries (data-since="<ms since the epoch>") tick every second;
-// - log tails: <pre data-log-stream="URL"> follows a try's log over server-sent events;
 // - forms with data-confirm ask first; toggles submit their form.
 (function () {
   "use strict";
@@ -100,22 +99,10 @@
     });
   }
 
-  function followLog(pre) {
-    const src = new EventSource(pre.dataset.logStream);
-    src.onmessage = (e) => {
-      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 20;
-      pre.append(document.createTextNode(e.data + "\n"));
-      if (atBottom) pre.scrollTop = pre.scrollHeight;
-    };
-    src.addEventListener("end", () => src.close());
-    src.onerror = () => src.close();
-  }
-
   document.addEventListener("DOMContentLoaded", () => {
     schedule();
     tick();
     setInterval(tick, 1000);
-    document.querySelectorAll("pre[data-log-stream]").forEach(followLog);
     document.querySelectorAll("form[data-confirm]").forEach((f) =>
       f.addEventListener("submit", (e) => {
         if (!confirm(f.dataset.confirm)) e.preventDefault();
@@ -125,6 +112,358 @@
       el.addEventListener("change", () => el.form.requestSubmit())
     );
   });
+})();
+
+// Log viewer: each <div class="log-view"> holding a <pre class="log"> of a try's log (lines as
+// written by src/operators/log.rs: "[<UTC time>] " then "[out] " or "[err] " for a command's
+// output) becomes numbered lines with their time, stream and level, ANSI colours rendered and
+// ::group::/::endgroup:: folded; a toolbar searches, wraps, hides times, goes full screen and
+// loads earlier parts (whole lines, from data-log-raw?before=<data-log-start>). With
+// data-log-stream it follows the running try over server-sent events.
+(function () {
+  "use strict";
+  const STAMP = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)\] (?:\[(out|err)\] )?/;
+  const CSI = /\x1b\[([0-9;?]*)([A-Za-z])/g;
+  const ERROR = /\b(ERROR|CRITICAL|FATAL|Traceback)\b/;
+  const WARN = /\b(WARN|WARNING)\b/;
+  const MAX_EARLIER = 400; // a bound on "Load earlier" clicks (each at most 256 KiB)
+  const stored = (key) => {
+    try {
+      return localStorage.getItem(key);
+    } catch (e) {
+      return null; // storage refused (private mode): the defaults
+    }
+  };
+
+  // One SGR state: colour classes a0..a15 (themed in app.css), or 256/RGB inline colours.
+  function sgr(state, params) {
+    const p = params === "" ? [0] : params.split(";").map(Number);
+    for (let i = 0; i < p.length; i++) {
+      const n = p[i];
+      if (n === 0) Object.assign(state, { fg: null, bg: null, bold: false, dim: false, italic: false, under: false });
+      else if (n === 1) state.bold = true;
+      else if (n === 2) state.dim = true;
+      else if (n === 3) state.italic = true;
+      else if (n === 4) state.under = true;
+      else if (n === 22) state.bold = state.dim = false;
+      else if (n === 23) state.italic = false;
+      else if (n === 24) state.under = false;
+      else if (n >= 30 && n <= 37) state.fg = "a" + (n - 30);
+      else if (n >= 90 && n <= 97) state.fg = "a" + (n - 82);
+      else if (n === 39) state.fg = null;
+      else if (n >= 40 && n <= 47) state.bg = "a" + (n - 40);
+      else if (n >= 100 && n <= 107) state.bg = "a" + (n - 92);
+      else if (n === 49) state.bg = null;
+      else if ((n === 38 || n === 48) && p[i + 1] === 5) {
+        state[n === 38 ? "fg" : "bg"] = "#" + xterm(p[i + 2] || 0);
+        i += 2;
+      } else if ((n === 38 || n === 48) && p[i + 1] === 2) {
+        const hex = [p[i + 2], p[i + 3], p[i + 4]].map((v) => Math.min(255, v || 0).toString(16).padStart(2, "0")).join("");
+        state[n === 38 ? "fg" : "bg"] = "#" + hex;
+        i += 4;
+      }
+    }
+  }
+  function xterm(n) {
+    const basic = ["000000", "cd3131", "0dbc79", "e5e510", "2472c8", "bc3fbc", "11a8cd", "e5e5e5", "666666", "f14c4c", "23d18b", "f5f543", "3b8eea", "d670d6", "29b8db", "ffffff"];
+    if (n < 16) return basic[n];
+    if (n >= 232) return ((n - 232) * 10 + 8).toString(16).padStart(2, "0").repeat(3);
+    const c = n - 16;
+    const v = (x) => (x === 0 ? 0 : x * 40 + 55).toString(16).padStart(2, "0");
+    return v(Math.floor(c / 36)) + v(Math.floor(c / 6) % 6) + v(c % 6);
+  }
+  function styled(text, state, into) {
+    if (!text) return;
+    if (!state.fg && !state.bg && !state.bold && !state.dim && !state.italic && !state.under) {
+      into.append(text);
+      return;
+    }
+    const span = document.createElement("span");
+    span.textContent = text;
+    const cls = [];
+    if (state.fg) state.fg[0] === "#" ? (span.style.color = state.fg) : cls.push("f" + state.fg);
+    if (state.bg) state.bg[0] === "#" ? (span.style.backgroundColor = state.bg) : cls.push("b" + state.bg);
+    if (state.bold) cls.push("bold");
+    if (state.dim) cls.push("dim");
+    if (state.italic) cls.push("italic");
+    if (state.under) cls.push("under");
+    span.className = cls.join(" ");
+    into.append(span);
+  }
+  // The text of a line with its ANSI sequences applied to `into` (or only stripped).
+  function ansi(text, into) {
+    const state = {};
+    let plain = "";
+    let last = 0;
+    CSI.lastIndex = 0;
+    for (let m; (m = CSI.exec(text)); ) {
+      const piece = text.slice(last, m.index);
+      plain += piece;
+      if (into) styled(piece, state, into);
+      if (m[2] === "m") sgr(state, m[1]);
+      last = CSI.lastIndex;
+    }
+    const rest = text.slice(last).replace(/\x1b/g, "");
+    plain += rest;
+    if (into) styled(rest, state, into);
+    return plain;
+  }
+
+  // One line element: <div class="ln out|err|sys [lvl-error|lvl-warn] [grp|grp-end]">. A line
+  // without a time stamp continues a message of several lines: it keeps `prev`, its source.
+  function logLine(text, n, prev) {
+    const row = document.createElement("div");
+    const m = STAMP.exec(text);
+    const source = m ? m[2] || "sys" : prev || "out";
+    const body = m ? text.slice(m[0].length) : text;
+    row.className = "ln " + source + (m ? "" : " cont");
+    if (n) row.dataset.n = n;
+    if (m) {
+      const ts = document.createElement("span");
+      ts.className = "ts";
+      ts.title = m[1];
+      ts.textContent = m[1].slice(11, 23);
+      row.append(ts);
+    }
+    const msg = document.createElement("span");
+    msg.className = "msg";
+    const plain = ansi(body, msg);
+    const group = /^::group::\s*(.*)$/.exec(plain);
+    if (group) {
+      row.classList.add("grp");
+      msg.textContent = "";
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "grp-toggle";
+      button.setAttribute("aria-expanded", "false");
+      button.textContent = group[1] || "group";
+      msg.append(button);
+    } else if (/^::endgroup::\s*$/.test(plain)) {
+      row.classList.add("grp-end");
+    } else if (ERROR.test(plain)) {
+      row.classList.add("lvl-error");
+    } else if (WARN.test(plain)) {
+      row.classList.add("lvl-warn");
+    }
+    if (source === "err") row.title = "stderr";
+    row.append(msg);
+    return row;
+  }
+
+  // Hides the lines of folded groups (nested groups fold with their parent).
+  function fold(lines) {
+    const open = [];
+    let hidden = 0; // how many of the open groups are folded
+    for (const row of lines.children) {
+      if (row.classList.contains("grp-end")) {
+        const head = open.pop();
+        if (head && head.dataset.folded === "1") hidden--;
+        row.hidden = true;
+        continue;
+      }
+      row.hidden = hidden > 0;
+      row.groupHead = open[open.length - 1] || null;
+      if (row.classList.contains("grp")) {
+        if (!row.dataset.folded) row.dataset.folded = "1";
+        const folded = row.dataset.folded === "1";
+        row.querySelector(".grp-toggle").setAttribute("aria-expanded", folded ? "false" : "true");
+        open.push(row);
+        if (folded) hidden++;
+      }
+    }
+  }
+
+  function rows(text, first) {
+    const frag = document.createDocumentFragment();
+    const list = text.split("\n");
+    if (list[list.length - 1] === "") list.pop();
+    let prev = null;
+    list.forEach((line, i) => {
+      const row = logLine(line, first ? first + i : 0, prev);
+      prev = row.classList[1];
+      frag.append(row);
+    });
+    return frag;
+  }
+
+  function tool(tag, props, text) {
+    const el = document.createElement(tag);
+    Object.assign(el, props);
+    if (text) el.textContent = text;
+    return el;
+  }
+
+  function setUp(view) {
+    const pre = view.querySelector("pre.log");
+    if (!pre) return;
+    const lines = tool("div", { className: "log", tabIndex: 0 });
+    lines.setAttribute("role", "log");
+    lines.setAttribute("aria-label", "Log");
+    let first = Number(view.dataset.firstLine) || 0;
+    let start = Number(view.dataset.logStart) || 0;
+    let next = 0; // the number of the next streamed line
+    lines.append(rows(pre.textContent, first));
+    next = first ? first + lines.children.length : 0;
+    if (!first) lines.classList.add("no-numbers");
+    pre.replaceWith(lines);
+    const cut = view.querySelector(".log-cut");
+    if (cut) cut.remove();
+
+    const bar = tool("div", { className: "log-tools" });
+    const earlier = tool("button", { type: "button", className: "secondary log-earlier" }, "Load earlier");
+    earlier.hidden = start === 0;
+    const search = tool("input", { type: "search", className: "log-search", placeholder: "Search the log" });
+    search.setAttribute("aria-label", "Search the log");
+    const hits = tool("span", { className: "log-hits muted" });
+    hits.setAttribute("aria-live", "polite");
+    const prev = tool("button", { type: "button", className: "secondary" }, "↑");
+    prev.setAttribute("aria-label", "Previous match");
+    const nextHit = tool("button", { type: "button", className: "secondary" }, "↓");
+    nextHit.setAttribute("aria-label", "Next match");
+    const check = (cls, label, on) => {
+      const box = tool("input", { type: "checkbox", className: cls, checked: on });
+      const l = tool("label", { className: "log-opt" });
+      l.append(box, " " + label);
+      return [l, box];
+    };
+    const [wrapLabel, wrap] = check("log-wrap", "Wrap", stored("updraft-log-wrap") !== "0");
+    const [timesLabel, times] = check("log-times", "Times", stored("updraft-log-times") !== "0");
+    const full = tool("button", { type: "button", className: "secondary log-full" }, "Full screen");
+    bar.append(earlier, search, prev, nextHit, hits, wrapLabel, timesLabel, full);
+    view.prepend(bar);
+
+    const apply = () => {
+      lines.classList.toggle("wrap", wrap.checked);
+      lines.classList.toggle("no-times", !times.checked);
+    };
+    apply();
+    const remember = (key, box) =>
+      box.addEventListener("change", () => {
+        apply();
+        try {
+          localStorage.setItem(key, box.checked ? "1" : "0");
+        } catch (e) {
+          // Not kept; the option still applies here.
+        }
+      });
+    remember("updraft-log-wrap", wrap);
+    remember("updraft-log-times", times);
+    full.addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else if (view.requestFullscreen) view.requestFullscreen();
+    });
+    lines.addEventListener("click", (e) => {
+      const button = e.target.closest(".grp-toggle");
+      if (!button) return;
+      const row = button.closest(".ln");
+      row.dataset.folded = row.dataset.folded === "1" ? "0" : "1";
+      fold(lines);
+    });
+
+    // Search: every line holding the text is marked; Enter, ↓ and ↑ go from match to match,
+    // unfolding the groups around it.
+    let found = [];
+    let at = -1;
+    const show = () => {
+      lines.querySelectorAll(".ln.current").forEach((r) => r.classList.remove("current"));
+      if (at < 0 || !found[at]) return;
+      const row = found[at];
+      let changed = false;
+      for (let g = row.groupHead; g; g = g.groupHead) {
+        if (g.dataset.folded === "1") {
+          g.dataset.folded = "0";
+          changed = true;
+        }
+      }
+      if (changed) fold(lines);
+      row.classList.add("current");
+      row.scrollIntoView({ block: "center" });
+      hits.textContent = at + 1 + " of " + found.length;
+    };
+    const find = () => {
+      const q = search.value.toLowerCase();
+      found = [];
+      for (const row of lines.children) {
+        const hit = q !== "" && row.textContent.toLowerCase().includes(q);
+        row.classList.toggle("hit", hit);
+        if (hit) found.push(row);
+      }
+      at = found.length ? found.length - 1 : -1;
+      hits.textContent = q === "" ? "" : found.length ? "" : "no match";
+      show();
+    };
+    let timer = 0;
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(find, 200);
+    });
+    const step = (d) => {
+      if (!found.length) return;
+      at = (at + d + found.length) % found.length;
+      show();
+    };
+    search.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        step(e.shiftKey ? -1 : 1);
+      }
+    });
+    prev.addEventListener("click", () => step(-1));
+    nextHit.addEventListener("click", () => step(1));
+
+    let loads = 0;
+    earlier.addEventListener("click", () => {
+      if (loads++ > MAX_EARLIER || start === 0) return;
+      earlier.disabled = true;
+      const url = new URL(view.dataset.logRaw, location.href);
+      url.searchParams.set("before", String(start));
+      fetch(url, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r : Promise.reject(r.status)))
+        .then((r) => Promise.all([r.text(), r.headers.get("X-Log-Start"), r.headers.get("X-Log-First-Line")]))
+        .then(([text, s, n]) => {
+          const keep = lines.scrollHeight - lines.scrollTop;
+          start = Number(s) || 0;
+          first = Number(n) || 0;
+          view.dataset.logStart = String(start);
+          if (!first) lines.classList.add("no-numbers");
+          lines.prepend(rows(text, first));
+          fold(lines);
+          lines.scrollTop = lines.scrollHeight - keep;
+          earlier.hidden = start === 0;
+          if (search.value) find();
+        })
+        .catch(() => (earlier.textContent = "Load earlier (failed: try again)"))
+        .finally(() => (earlier.disabled = false));
+    });
+
+    fold(lines);
+    lines.scrollTop = lines.scrollHeight; // a log opens at its end
+
+    if (view.dataset.logStream) {
+      const src = new EventSource(view.dataset.logStream);
+      let pending = [];
+      const flush = () => {
+        const atBottom = lines.scrollTop + lines.clientHeight >= lines.scrollHeight - 20;
+        const frag = document.createDocumentFragment();
+        pending.forEach((line) => {
+          const last = lines.lastElementChild;
+          frag.append(logLine(line, next ? next++ : 0, frag.lastChild ? frag.lastChild.classList[1] : last && last.classList[1]));
+        });
+        pending = [];
+        lines.append(frag);
+        fold(lines);
+        if (atBottom) lines.scrollTop = lines.scrollHeight;
+      };
+      src.onmessage = (e) => {
+        if (pending.length === 0) requestAnimationFrame(flush);
+        pending.push(e.data);
+      };
+      src.addEventListener("end", () => src.close());
+      src.onerror = () => src.close();
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => document.querySelectorAll(".log-view").forEach(setUp));
 })();
 
 // Editor: "Validate" posts the form to /editor/validate and lists the errors; clicking an

@@ -242,6 +242,63 @@ async function main() {
     await shot(page, "run_wide");
     await page.click("details.mapped > summary");
     expect((await page.locator("details.mapped[open] > div.row").count()) === 200, "the mapped row opens onto its 200 instances");
+    step = "a 60,000-line log reads like a terminal";
+    await page.goto(`${BASE}/dags/noisy/trigger`);
+    await Promise.all([page.waitForLoadState("load"), page.click("#trigger-submit")]);
+    await page.goto(`${BASE}/dags/noisy/runs`);
+    await Promise.all([page.waitForLoadState("load"), page.locator("[data-live-id=runs] a[href*='/runs/']").first().click()]);
+    await waitFor("the noisy run to succeed", 30000, async () => {
+      await page.reload();
+      return (await page.locator("#run-state", { hasText: "success" }).count()) === 1;
+    });
+    await Promise.all([page.waitForLoadState("load"), page.locator("a[href*='/tasks/noisy']").first().click()]);
+    {
+      const log = page.locator("div.log").first();
+      await log.waitFor();
+      const href = await page.getAttribute("a.download", "href");
+      const dl = await page.request.get(`${BASE}${href}`);
+      expect((dl.headers()["content-disposition"] || "").startsWith("attachment"), "the download is an attachment");
+      const total = (await dl.text()).split("\n").length - 1;
+      expect(total > 60006, `the download holds every line, got ${total}`);
+      const last = await log.locator(".ln").last();
+      expect((await log.locator(".ln.out").last().textContent()).includes("line 60000"), "the log opens at its end");
+      expect(await log.evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 4), "scrolled to its end");
+      expect((await last.getAttribute("data-n")) === String(total), `the last line numbered ${total}, got ${await last.getAttribute("data-n")}`);
+      expect((await log.locator(".ln .ts").first().getAttribute("title")).endsWith("Z"), "every line has its UTC time");
+      const shown = await log.locator(".ln").count();
+      expect(shown < total, `a large log shows its end only, got ${shown} lines`);
+      const earlier = page.locator("button.log-earlier").first();
+      expect(await earlier.isVisible(), "a Load earlier button");
+      for (let i = 0; i < 40 && (await earlier.isVisible()); i++) {
+        const before = await log.locator(".ln").count();
+        await earlier.click();
+        const grew = async () => (await log.locator(".ln").count()) > before;
+        for (let t = 0; t < 100 && !(await grew()); t++) await page.waitForTimeout(100);
+        expect(await grew(), `earlier part ${i}: still ${before} lines, starting at byte ${await page.getAttribute(".log-view", "data-log-start")}, button says ${await earlier.textContent()}`);
+      }
+      expect(!(await earlier.isVisible()), "Load earlier goes back to the first line");
+      expect((await log.locator(".ln").count()) === total, `every line once, got ${await log.locator(".ln").count()}`);
+      expect((await log.locator(".ln").first().getAttribute("data-n")) === "1", "the first line is line 1");
+      const red = log.locator(".ln .fa1", { hasText: "red alert" });
+      expect((await red.count()) === 1, "ANSI red rendered as a coloured span");
+      expect((await log.locator(".ln .fa2.bold", { hasText: "bold green" }).count()) === 1, "ANSI bold green");
+      expect(!(await log.textContent()).includes("\x1b"), "no escape characters shown");
+      const inside = log.locator(".ln.out", { hasText: "inside the group" });
+      expect(await inside.isHidden(), "a ::group:: is folded");
+      await log.locator(".grp-toggle", { hasText: "Setup steps" }).click();
+      expect(await inside.isVisible(), "a click unfolds the group");
+      expect((await log.locator(".ln.err", { hasText: "to stderr" }).count()) === 1, "stderr lines told apart");
+      expect((await log.locator(".ln.out.lvl-error", { hasText: "something went wrong" }).count()) === 1, "ERROR lines coloured");
+      await page.fill(".log-search", "line 59990");
+      await waitFor("the search to find the line", 5000, async () =>
+        ((await page.textContent(".log-hits")) || "").includes("1 of 1"));
+      expect((await log.locator(".ln.current").textContent()).includes("line 59990"), "the match is the current line");
+      await page.click(".log-wrap");
+      expect(!(await log.getAttribute("class")).includes("wrap"), "the wrap toggle unwraps");
+      await page.click(".log-wrap");
+      await log.locator(".ln.out", { hasText: "red alert" }).scrollIntoViewIfNeeded();
+      await page.screenshot({ path: path.join(SHOTS, "log.png") });
+    }
     await page.goto(`${BASE}/dags/${DAG_ID}/graph`);
     expect((await page.locator("svg.graph").count()) === 1, "an SVG graph");
     await shot(page, "graph");

@@ -120,6 +120,21 @@ fn roles_editor_trigger_grid_and_logs_in_a_real_browser() {
         items.join(", ")
     );
     std::fs::write(dags.path().join("wide.yaml"), wide).expect("write wide.yaml");
+    // A log with colours, a folded group, stderr, an error line and 60,000 more lines.
+    let noisy = r#"dag_id: noisy
+tasks:
+  noisy:
+    type: bash
+    command: |
+      printf '\033[31mred alert\033[0m and \033[1;32mbold green\033[0m\n'
+      echo "::group::Setup steps"
+      echo "inside the group"
+      echo "::endgroup::"
+      echo "to stderr" >&2
+      echo "ERROR: something went wrong"
+      seq -f "line %g" 1 60000
+"#;
+    std::fs::write(dags.path().join("noisy.yaml"), noisy).expect("write noisy.yaml");
     let port = free_port();
     let (_server, password) = start(home.path(), dags.path(), port);
     let shots = screenshot_dir();

@@ -269,10 +269,34 @@ async fn logs_are_served_safely(env: Env) {
     assert_eq!(status, StatusCode::OK);
     assert!(headers["content-type"].to_str().unwrap_or("").starts_with("text/event-stream"));
     assert!(
-        sse.contains("data: hello from first\n") && sse.contains("data: second line\n"),
+        sse.contains("[out] hello from first\n") && sse.contains("[out] second line\n"),
         "{sse}"
     );
     assert!(sse.contains("event: end"), "{sse}");
+    // From an offset (where the page's shown part ends): only what follows.
+    let second = full.find("[out] second line").expect("second line in the log");
+    let line_start = full[..second].rfind('\n').map_or(0, |i| i + 1);
+    let (_, _, sse) = web.get("viewer", &format!("{logs}/stream?offset={line_start}")).await;
+    assert!(sse.contains("[out] second line\n") && !sse.contains("hello from first"), "{sse}");
+
+    // "Load earlier": the whole lines before a byte, with where they start and their number.
+    let (status, headers, earlier) =
+        web.get("viewer", &format!("{logs}?before={line_start}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(earlier, &full[..line_start]);
+    assert_eq!(
+        (&headers["x-log-start"], &headers["x-log-first-line"]),
+        (&"0".parse().unwrap(), &"1".parse().unwrap())
+    );
+    // The download: the whole file, as an attachment named after the try.
+    let (status, headers, file) = web.get("viewer", &format!("{logs}?download=1")).await;
+    assert_eq!((status, file.as_str()), (StatusCode::OK, full.as_str()));
+    let disposition = headers["content-disposition"].to_str().expect("ascii");
+    assert!(
+        disposition.starts_with("attachment; filename=\"pages__")
+            && disposition.ends_with("__first__try-1.log\""),
+        "{disposition}"
+    );
 
     // Climbing out of the logs folder: refused before any file is opened.
     std::fs::write(env.settings.home.join("secret.txt"), "TOP SECRET").expect("secret");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::task::JoinHandle;
 
-use super::super::TaskLog;
+use super::super::{Stream, TaskLog};
 
 /// How long to keep reading output after the command's processes are gone. A process that
 /// escaped the try (or inherited the pipe elsewhere) may keep it open; the try must not wait.
@@ -28,9 +28,13 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn spawn(stream: impl AsyncRead + Unpin + Send + 'static, log: &TaskLog) -> Reader {
+    pub(super) fn spawn(
+        output: impl AsyncRead + Unpin + Send + 'static,
+        stream: Stream,
+        log: &TaskLog,
+    ) -> Reader {
         let last = Arc::new(Mutex::new(None));
-        let handle = tokio::spawn(pump(stream, log.clone(), last.clone()));
+        let handle = tokio::spawn(pump(output, stream, log.clone(), last.clone()));
         Reader { handle, last }
     }
 
@@ -49,8 +53,13 @@ impl Reader {
     }
 }
 
-async fn pump(stream: impl AsyncRead + Unpin, log: TaskLog, last: Arc<Mutex<Option<String>>>) {
-    let mut reader = BufReader::new(stream);
+async fn pump(
+    output: impl AsyncRead + Unpin,
+    stream: Stream,
+    log: TaskLog,
+    last: Arc<Mutex<Option<String>>>,
+) {
+    let mut reader = BufReader::new(output);
     let mut buf = Vec::new();
     loop {
         buf.clear();
@@ -59,7 +68,7 @@ async fn pump(stream: impl AsyncRead + Unpin, log: TaskLog, last: Arc<Mutex<Opti
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf);
                 let line = line.trim_end_matches(['\n', '\r']);
-                log.raw(line);
+                log.output(stream, line);
                 if !line.trim().is_empty()
                     && let Ok(mut l) = last.lock()
                 {

@@ -22,7 +22,8 @@ use crate::model::TaskState;
 use crate::web::auth::{Action, Principal};
 use crate::web::{AppState, WebError};
 
-/// The page shows at most this much of each try's log (its end); the raw link has it all.
+/// The page shows at most this much of each try's log (its end, in whole lines); "Load
+/// earlier" and the download link have the rest.
 const LOG_TAIL: u64 = 512 * 1024;
 
 /// Path of every route here: dag, run, task.
@@ -46,13 +47,13 @@ struct TryView {
     /// While the try runs: when it started (ms since the epoch), for the ticking duration.
     since: Option<i64>,
     error: Option<String>,
-    /// The log text (its last [`LOG_TAIL`] bytes), None when the try wrote none.
-    log: Option<String>,
-    /// The log is longer than what is shown.
-    cut: bool,
-    /// While the try runs: the SSE URL that follows its log.
+    /// The end of the log (its last [`LOG_TAIL`] bytes of whole lines), None when the try
+    /// wrote none (yet).
+    log: Option<logs::LogPart>,
+    /// While the try runs: the SSE URL that follows its log from where `log` ends.
     stream: Option<String>,
     raw: String,
+    download: String,
 }
 
 /// A sibling instance of a mapped task.
@@ -134,17 +135,12 @@ async fn page(
     let mut views = Vec::with_capacity(tries.len());
     for t in &tries {
         let running = ti.state == TaskState::Running && t.try_number == ti.try_number;
-        let (log, cut) = if running {
-            (None, false)
-        } else {
-            match logs::open_log(&state.settings, &ti, t.try_number).await? {
-                Some(path) => {
-                    let (text, cut) = logs::read_tail(&path, LOG_TAIL).await?;
-                    (Some(text), cut)
-                }
-                None => (None, false),
-            }
+        let log = match logs::open_log(&state.settings, &ti, t.try_number).await? {
+            Some(path) => Some(logs::read_lines_before(&path, None, LOG_TAIL).await?),
+            None => None,
         };
+        let raw = format!("{base}/logs/{}{mi}", t.try_number);
+        let and = if mi.is_empty() { '?' } else { '&' };
         views.push(TryView {
             n: t.try_number,
             state: t.state.to_string(),
@@ -155,10 +151,13 @@ async fn page(
             duration: fmt_duration(t.start_date, t.end_date),
             since: t.start_date.filter(|_| running).map(|s| s.timestamp_millis()),
             error: t.error.clone(),
+            stream: running.then(|| {
+                let from = log.as_ref().map_or(0, |l| l.end);
+                format!("{base}/logs/{}/stream{mi}{and}offset={from}", t.try_number)
+            }),
             log,
-            cut,
-            stream: running.then(|| format!("{base}/logs/{}/stream{mi}", t.try_number)),
-            raw: format!("{base}/logs/{}{mi}", t.try_number),
+            download: format!("{raw}{and}download=1"),
+            raw,
         });
     }
     views.reverse(); // newest first
