@@ -15,7 +15,7 @@ use super::{ActionError, Actor, Audit, Result, audit};
 use crate::dag::params::{check_conf, form_conf};
 use crate::dag::{Dag, DagCache};
 use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
-use crate::model::{ClearScope, RunType, TaskState, user_change};
+use crate::model::{ClearScope, DagRunState, RunType, TaskState, user_change};
 use crate::store::{DagRecord, NewRun, RunRow, Store, StoreError, TiChange, TiRow};
 
 pub use crate::model::run_id::MAX_RUN_ID;
@@ -353,6 +353,210 @@ pub async fn mark(
     let entry = Audit::new("mark").dag(&run.dag_id).run(&run.run_id);
     let entry = entry.task(&ti.task_id, Some(ti.map_index)).extra(format!("{} -> {to}", ti.state));
     audit(store, actor, entry).await
+}
+
+/// Most characters of a note on a run or a task instance.
+pub const MAX_NOTE: usize = 1000;
+
+/// Marks a whole run success or failed: its unfinished instances are decided as
+/// `model::user_change::run_mark` says (running tries stopped first) and the run takes the
+/// state at once. Conflict when the mark is not allowed or the run changed meanwhile.
+/// Returns how many instances it changed.
+pub async fn mark_run(
+    store: &Store,
+    actor: &Actor,
+    run: &RunRow,
+    to: DagRunState,
+) -> Result<usize> {
+    if !user_change::can_mark_run(run.state, to) {
+        return Err(ActionError::Conflict(format!(
+            "cannot mark run `{}` {to}: it is {} (a run is marked success or failed, not the state it has)",
+            run.run_id, run.state
+        )));
+    }
+    let tis = store.run_tis(run.id).await?;
+    let changes: Vec<TiChange> = tis
+        .iter()
+        .filter_map(|ti| {
+            let write = user_change::run_mark(ti.state, to)?;
+            Some(TiChange { id: ti.id, from: ti.state, write })
+        })
+        .collect();
+    let now = Utc::now();
+    let when = now.format("%Y-%m-%d %H:%M:%S UTC");
+    let note = format!("run marked {to} by {} at {when}", actor.name());
+    if !store.mark_run(run.id, run.state, to, &changes, &note, now).await? {
+        return Err(ActionError::Conflict(format!(
+            "run `{}` changed state meanwhile: reload and try again",
+            run.run_id
+        )));
+    }
+    let extra = format!("{} -> {to}, {} task instance(s)", run.state, changes.len());
+    audit(store, actor, Audit::new("mark_run").dag(&run.dag_id).run(&run.run_id).extra(extra))
+        .await?;
+    Ok(changes.len())
+}
+
+/// Deletes a run with its task instances, tries, XComs and log files. Conflict while one of
+/// its instances is queued or running: mark the run failed first, which stops them.
+pub async fn delete_run(store: &Store, log_dir: &Path, actor: &Actor, run: &RunRow) -> Result<()> {
+    check_ids(&[&run.dag_id, &run.run_id])?;
+    if !store.delete_run(run.id).await? {
+        return Err(ActionError::Conflict(format!(
+            "run `{}` has queued or running task instances: mark it failed first (that stops them), then delete it",
+            run.run_id
+        )));
+    }
+    // The logs go too, so a new run with the same id does not append to the old files.
+    let dir = crate::operators::log_path::run_dir(log_dir, &run.dag_id, &run.run_id);
+    if let (Ok(root), Ok(real)) = (std::fs::canonicalize(log_dir), std::fs::canonicalize(&dir))
+        && real.starts_with(&root)
+        && real != root
+        && let Err(e) = std::fs::remove_dir_all(&real)
+    {
+        tracing::warn!(dir = %real.display(), error = %e, "cannot remove a deleted run's logs");
+    }
+    let entry = Audit::new("delete_run").dag(&run.dag_id).run(&run.run_id);
+    audit(store, actor, entry.extra(format!("was {}", run.state))).await
+}
+
+/// A note as stored: trimmed, None when empty; Invalid past [`MAX_NOTE`] characters.
+fn note_text(note: &str) -> Result<Option<&str>> {
+    let note = note.trim();
+    if note.chars().count() > MAX_NOTE {
+        return Err(ActionError::Invalid(format!(
+            "note: {} characters, at most {MAX_NOTE}",
+            note.chars().count()
+        )));
+    }
+    Ok(Some(note).filter(|n| !n.is_empty()))
+}
+
+/// Sets the note on a run, or on one of its task instances (`ti`); an empty note removes it.
+pub async fn set_note(
+    store: &Store,
+    actor: &Actor,
+    run: &RunRow,
+    ti: Option<&TiRow>,
+    note: &str,
+) -> Result<()> {
+    let text = note_text(note)?;
+    let entry = Audit::new("set_note").dag(&run.dag_id).run(&run.run_id);
+    let entry = match ti {
+        Some(ti) => {
+            store.set_ti_note(ti.id, text).await?;
+            entry.task(&ti.task_id, Some(ti.map_index))
+        }
+        None => {
+            store.set_run_note(run.id, text).await?;
+            entry
+        }
+    };
+    let extra = match text {
+        Some(t) => format!("{} character(s)", t.chars().count()),
+        None => "removed".to_string(),
+    };
+    audit(store, actor, entry.extra(extra)).await
+}
+
+/// An action on many runs at once (the runs lists' check boxes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    ClearFailed,
+    ClearAll,
+    MarkSuccess,
+    MarkFailed,
+    Delete,
+}
+
+impl BulkAction {
+    /// From the form's spelling.
+    pub fn parse(text: &str) -> Result<BulkAction> {
+        Ok(match text {
+            "clear_failed" => BulkAction::ClearFailed,
+            "clear" => BulkAction::ClearAll,
+            "mark_success" => BulkAction::MarkSuccess,
+            "mark_failed" => BulkAction::MarkFailed,
+            "delete" => BulkAction::Delete,
+            other => {
+                return Err(ActionError::Invalid(format!(
+                    "action `{other}`: one of clear_failed, clear, mark_success, mark_failed, delete"
+                )));
+            }
+        })
+    }
+
+    /// What was done, for the message.
+    fn done(self) -> &'static str {
+        match self {
+            BulkAction::ClearFailed => "cleared (failed only)",
+            BulkAction::ClearAll => "cleared",
+            BulkAction::MarkSuccess => "marked success",
+            BulkAction::MarkFailed => "marked failed",
+            BulkAction::Delete => "deleted",
+        }
+    }
+}
+
+/// Most runs one bulk action takes.
+pub const MAX_BULK: usize = 500;
+
+/// Applies `action` to each run named `(dag_id, run_id)`, one by one, each as its own action
+/// (own checks, own audit entry): the message says how many it did and why the others were
+/// refused. Invalid when nothing was picked or more than [`MAX_BULK`].
+pub async fn bulk(
+    store: &Store,
+    dags: &DagCache,
+    log_dir: &Path,
+    actor: &Actor,
+    runs: &[(String, String)],
+    action: BulkAction,
+) -> Result<String> {
+    if runs.is_empty() {
+        return Err(ActionError::Invalid("no run picked: tick the runs to act on".into()));
+    }
+    if runs.len() > MAX_BULK {
+        return Err(ActionError::Invalid(format!(
+            "{} runs picked: at most {MAX_BULK} at once",
+            runs.len()
+        )));
+    }
+    let mut done = 0;
+    let mut refused = Vec::new();
+    for (dag_id, run_id) in runs {
+        let result = async {
+            let run = find_run(store, dag_id, run_id).await?;
+            match action {
+                BulkAction::ClearFailed => {
+                    clear_run(store, dags, actor, &run, true).await.map(drop)
+                }
+                BulkAction::ClearAll => clear_run(store, dags, actor, &run, false).await.map(drop),
+                BulkAction::MarkSuccess => {
+                    mark_run(store, actor, &run, DagRunState::Success).await.map(drop)
+                }
+                BulkAction::MarkFailed => {
+                    mark_run(store, actor, &run, DagRunState::Failed).await.map(drop)
+                }
+                BulkAction::Delete => delete_run(store, log_dir, actor, &run).await,
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => done += 1,
+            Err(ActionError::Internal(e)) => return Err(ActionError::Internal(e)),
+            Err(e) => refused.push(format!("{dag_id} {run_id}: {e}")),
+        }
+    }
+    let mut message = format!("{done} run(s) {}", action.done());
+    if !refused.is_empty() {
+        let shown: Vec<&str> = refused.iter().take(5).map(String::as_str).collect();
+        let more = refused.len().saturating_sub(shown.len());
+        message.push_str(&format!("; {} refused: {}", refused.len(), shown.join("; ")));
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+    }
+    Ok(message)
 }
 
 #[cfg(test)]

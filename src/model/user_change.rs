@@ -59,6 +59,28 @@ pub fn mark(state: TaskState, to: TaskState) -> Option<UserWrite> {
     })
 }
 
+/// Whether a run in `from` may be marked `to` by hand: success or failed, not the state it has
+/// (a queued run too: marking it decides it without running it, as Airflow does).
+pub fn can_mark_run(from: DagRunState, to: DagRunState) -> bool {
+    matches!(to, DagRunState::Success | DagRunState::Failed) && from != to
+}
+
+/// What marking a whole run `to` writes on one of its instances, in `state` (Airflow's
+/// "mark run as success / failed"). Success: every instance that is not a success or skipped
+/// becomes a success (a running try is stopped first). Failed: a running try is stopped and
+/// recorded failed, an instance that has not run yet is skipped, a finished one keeps its
+/// state. The run itself takes `to` at once (`Store::mark_run`).
+pub fn run_mark(state: TaskState, to: DagRunState) -> Option<UserWrite> {
+    match to {
+        DagRunState::Success if !matches!(state, TaskState::Success | TaskState::Skipped) => {
+            mark(state, TaskState::Success)
+        }
+        DagRunState::Failed if needs_stop(state) => mark(state, TaskState::Failed),
+        DagRunState::Failed if !state.is_finished() => Some(UserWrite::Mark(TaskState::Skipped)),
+        _ => None,
+    }
+}
+
 /// The instances a clear of `task_id` touches: that task's instances (one map index, or all
 /// when `map_index` is None) and, when asked, every instance of the tasks downstream of it.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +183,36 @@ mod tests {
         for (scope, task, map_index, want) in cases {
             assert_eq!(scope.touches(task, map_index), want, "{task}[{map_index}] in {scope:?}");
         }
+    }
+
+    #[test]
+    fn marking_a_run_decides_every_unfinished_instance() {
+        use DagRunState as R;
+        let stop = |to| Some(UserWrite::Stop(StopRequest::Mark(to)));
+        // (instance state, the run's mark, what the instance gets)
+        let cases = [
+            (Failed, R::Success, Some(UserWrite::Mark(Success))),
+            (UpstreamFailed, R::Success, Some(UserWrite::Mark(Success))),
+            (None, R::Success, Some(UserWrite::Mark(Success))),
+            (Queued, R::Success, Some(UserWrite::Mark(Success))),
+            (Running, R::Success, stop(Success)),
+            (Success, R::Success, Option::None),
+            (Skipped, R::Success, Option::None),
+            (Running, R::Failed, stop(Failed)),
+            (None, R::Failed, Some(UserWrite::Mark(Skipped))),
+            (Scheduled, R::Failed, Some(UserWrite::Mark(Skipped))),
+            (UpForRetry, R::Failed, Some(UserWrite::Mark(Skipped))),
+            (Success, R::Failed, Option::None),
+            (Failed, R::Failed, Option::None),
+            (Skipped, R::Failed, Option::None),
+            (Failed, R::Running, Option::None),
+        ];
+        for (state, to, want) in cases {
+            assert_eq!(run_mark(state, to), want, "{state} in a run marked {to}");
+        }
+        assert!(can_mark_run(R::Running, R::Failed) && can_mark_run(R::Failed, R::Success));
+        assert!(can_mark_run(R::Queued, R::Success));
+        assert!(!can_mark_run(R::Success, R::Success) && !can_mark_run(R::Failed, R::Running));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 use chrono::{DateTime, Utc};
 
 use super::stops::request_stop;
+use sqlx::Row;
+
 use super::{Result, Store, parse_col, to_us};
 use crate::model::{self, DagRunState, RunPk, TaskState, TiId, UserWrite};
 
@@ -37,54 +39,168 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let mut tx = self.write_tx().await?;
-        let now = to_us(now);
-        let mut applied = 0;
-        for c in changes {
-            let done = match &c.write {
-                UserWrite::Stop(request) => {
-                    u64::from(request_stop(&mut tx, run_pk, c.id, request, note, now).await?)
-                }
-                UserWrite::Clear { max_tries } => sqlx::query(
-                    "UPDATE task_instance SET state = $1, max_tries = $2, next_try_at = NULL, \
-                     first_poke_at = NULL, runnable_at = NULL, queued_at = NULL, \
-                     end_date = NULL, note = $3, updated_at = $4 \
-                     WHERE id = $5 AND run_pk = $6 AND state = $7",
-                )
-                .bind(TaskState::None.as_str())
-                .bind(*max_tries)
-                .bind(note)
-                .bind(now)
-                .bind(c.id)
-                .bind(run_pk)
-                .bind(c.from.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                // A mark is a decision, not a try: the instance keeps its real start and end
-                // (none if it never ran), so durations, gantt and grid stay true; who marked
-                // it and when is its note and its audit entry.
-                UserWrite::Mark(to) => sqlx::query(
-                    "UPDATE task_instance SET state = $1, note = $2, next_try_at = NULL, \
-                     updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
-                )
-                .bind(to.as_str())
-                .bind(note)
-                .bind(now)
-                .bind(c.id)
-                .bind(run_pk)
-                .bind(c.from.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-            };
-            applied += done;
-        }
+        let applied = apply_changes(&mut tx, run_pk, changes, note, to_us(now)).await?;
         if applied > 0 {
             reopen_run(&mut tx, run_pk).await?;
         }
         tx.commit().await?;
         Ok(applied)
     }
+
+    /// Marks a whole run `to` (success or failed) by hand: its instances take `changes`
+    /// (`model::user_change::run_mark`), each by compare-and-set, and the run takes `to` if it
+    /// is still in `from`, ending at its last instance's end (now if none ran), in one
+    /// transaction. False, with nothing written, when the run left `from` meanwhile.
+    pub async fn mark_run(
+        &self,
+        run_pk: RunPk,
+        from: DagRunState,
+        to: DagRunState,
+        changes: &[TiChange],
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let now = to_us(now);
+        let mut tx = self.write_tx().await?;
+        let moved = sqlx::query(
+            "UPDATE dag_run SET state = $1, start_date = COALESCE(start_date, $2), \
+             end_date = COALESCE((SELECT MAX(end_date) FROM task_instance WHERE run_pk = $3), $2) \
+             WHERE id = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(run_pk)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(false);
+        }
+        apply_changes(&mut tx, run_pk, changes, note, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a run with its task instances, tries and XComs, unless one of its instances is
+    /// queued or running (a try that would outlive its row), or when the run is gone: false
+    /// then, nothing deleted.
+    pub async fn delete_run(&self, run_pk: RunPk) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        // Children first, explicitly, rather than trusting each database's cascade settings.
+        let busy = sqlx::query(
+            "SELECT COUNT(*) AS n FROM task_instance WHERE run_pk = $1 \
+             AND state IN ('queued', 'running')",
+        )
+        .bind(run_pk)
+        .fetch_one(&mut *tx)
+        .await?;
+        if busy.try_get::<i64, _>("n")? > 0 {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM xcom WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
+            "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
+            "DELETE FROM task_instance WHERE run_pk = $1",
+        ] {
+            sqlx::query(sql).bind(run_pk).execute(&mut *tx).await?;
+        }
+        let gone = sqlx::query("DELETE FROM dag_run WHERE id = $1")
+            .bind(run_pk)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(gone > 0)
+    }
+
+    /// Sets (or with None removes) the note people keep on a run.
+    pub async fn set_run_note(&self, run_pk: RunPk, note: Option<&str>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE dag_run SET user_note = $1 WHERE id = $2")
+            .bind(note)
+            .bind(run_pk)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets (or with None removes) the note people keep on a task instance.
+    pub async fn set_ti_note(&self, ti: TiId, note: Option<&str>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE task_instance SET user_note = $1 WHERE id = $2")
+            .bind(note)
+            .bind(ti)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The note people keep on a task instance.
+    pub async fn ti_note(&self, ti: TiId) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT user_note FROM task_instance WHERE id = $1")
+            .bind(ti)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get("user_note")?,
+            None => None,
+        })
+    }
+}
+
+/// Applies each change by compare-and-set on its `from` state; how many applied.
+async fn apply_changes(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run_pk: RunPk,
+    changes: &[TiChange],
+    note: &str,
+    now: i64,
+) -> Result<u64> {
+    let mut applied = 0;
+    for c in changes {
+        let done = match &c.write {
+            UserWrite::Stop(request) => {
+                u64::from(request_stop(tx, run_pk, c.id, request, note, now).await?)
+            }
+            UserWrite::Clear { max_tries } => sqlx::query(
+                "UPDATE task_instance SET state = $1, max_tries = $2, next_try_at = NULL, \
+                 first_poke_at = NULL, runnable_at = NULL, queued_at = NULL, \
+                 end_date = NULL, note = $3, updated_at = $4 \
+                 WHERE id = $5 AND run_pk = $6 AND state = $7",
+            )
+            .bind(TaskState::None.as_str())
+            .bind(*max_tries)
+            .bind(note)
+            .bind(now)
+            .bind(c.id)
+            .bind(run_pk)
+            .bind(c.from.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+            // A mark is a decision, not a try: the instance keeps its real start and end
+            // (none if it never ran), so durations, gantt and grid stay true; who marked
+            // it and when is its note and its audit entry.
+            UserWrite::Mark(to) => sqlx::query(
+                "UPDATE task_instance SET state = $1, note = $2, next_try_at = NULL, \
+                 updated_at = $3 WHERE id = $4 AND run_pk = $5 AND state = $6",
+            )
+            .bind(to.as_str())
+            .bind(note)
+            .bind(now)
+            .bind(c.id)
+            .bind(run_pk)
+            .bind(c.from.as_str())
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+        };
+        applied += done;
+    }
+    Ok(applied)
 }
 
 /// Gives a run the state `model` decides for a run whose instances a user changed.

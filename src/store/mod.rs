@@ -16,6 +16,7 @@
 
 mod actions;
 mod admin;
+mod browse;
 mod claims;
 mod clean;
 mod cursors;
@@ -46,6 +47,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use crate::model::{RunPk, TiId};
 pub use actions::TiChange;
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
+pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
 pub use dags::{DagRecord, DagVersion};
 pub use pools::PoolRow;

@@ -69,11 +69,13 @@ pub struct RunRow {
     /// The DAG version (source hash) the run was started from, which it keeps to the end;
     /// None for runs started before versions were recorded (they follow the current source).
     pub dag_version: Option<String>,
+    /// What a person wrote on the run, if anything.
+    pub note: Option<String>,
 }
 
 pub(super) const RUN_COLS: &str = "id, dag_id, run_id, run_type, state, logical_date, \
     data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date, \
-    dag_version";
+    dag_version, user_note";
 
 pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
     Ok(RunRow {
@@ -91,6 +93,7 @@ pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
         start_date: opt_time(row, "start_date")?,
         end_date: opt_time(row, "end_date")?,
         dag_version: row.try_get("dag_version")?,
+        note: row.try_get("user_note")?,
     })
 }
 
@@ -237,15 +240,7 @@ impl Store {
         before: Option<RunPk>,
         limit: i64,
     ) -> Result<Vec<RunRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {RUN_COLS} FROM dag_run WHERE dag_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-        ))
-        .bind(dag_id)
-        .bind(before.unwrap_or(RunPk(i64::MAX)))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(run_row).collect()
+        self.browse_runs(&super::RunFilter::dag(dag_id), before, limit).await
     }
 
     /// Whether a run with this logical date and type exists (the scheduler never creates a

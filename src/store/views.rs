@@ -127,7 +127,7 @@ pub struct GridCell {
 /// `text` as a LIKE pattern matching itself only: `%`, `_` and the escape character are
 /// escaped, so a user's filter is never a wildcard. Used with `ESCAPE '\'`, which SQLite and
 /// PostgreSQL read alike.
-fn like_literal(text: &str) -> String {
+pub(super) fn like_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -341,14 +341,6 @@ impl Store {
             None => None,
         };
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default())
-    }
-
-    /// Number of runs of a DAG (an index lookup), for the API's `total_entries`.
-    pub async fn count_runs(&self, dag_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM dag_run WHERE dag_id = $1")
-            .bind(dag_id)
-            .fetch_one(&self.pool)
-            .await?)
     }
 
     /// Task instances per state of one DAG's runs and across all DAGs, for metrics.

@@ -71,7 +71,9 @@
         }
         document.querySelectorAll("[data-live-id]").forEach((el) => {
           const fresh = doc.querySelector('[data-live-id="' + el.dataset.liveId + '"]');
-          if (fresh && fresh.innerHTML !== el.innerHTML) {
+          // A part the user is working in (typing, ticking) is left alone until they are done.
+          const busy = el.contains(document.activeElement) || el.querySelector("input[type=checkbox]:checked, details.note-edit[open]");
+          if (fresh && !busy && fresh.innerHTML !== el.innerHTML) {
             el.innerHTML = fresh.innerHTML;
             el.dispatchEvent(new CustomEvent("live:updated"));
           }
@@ -108,6 +110,23 @@
         if (!confirm(f.dataset.confirm)) e.preventDefault();
       })
     );
+    // Buttons that ask first (a bulk form's actions); a bulk action needs a ticked run.
+    document.querySelectorAll("button[data-confirm]").forEach((b) =>
+      b.addEventListener("click", (e) => {
+        const picks = b.form && b.form.querySelectorAll("input.bulk-pick:checked").length;
+        if (b.form && b.form.id === "bulk-form" && !picks) {
+          e.preventDefault();
+          alert("Tick the runs to act on first.");
+        } else if (!confirm(b.dataset.confirm + (picks ? " (" + picks + " run(s))" : ""))) {
+          e.preventDefault();
+        }
+      })
+    );
+    const all = document.getElementById("bulk-all");
+    if (all)
+      all.addEventListener("change", () =>
+        document.querySelectorAll("input.bulk-pick").forEach((box) => (box.checked = all.checked))
+      );
     document.querySelectorAll("[data-submit-on-change]").forEach((el) =>
       el.addEventListener("change", () => el.form.requestSubmit())
     );

@@ -329,7 +329,7 @@ async fn trigger_dag_refuses_a_run_id_that_could_leave_its_folder() {
             "{got:?}"
         );
     }
-    assert_eq!(f.store.count_runs("other").await.unwrap(), 0);
+    assert_eq!(f.store.count_runs(&updraft::store::RunFilter::dag("other")).await.unwrap(), 0);
 }
 
 #[tokio::test]

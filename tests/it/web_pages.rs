@@ -22,6 +22,7 @@ both!(
     pages_show_a_finished_run,
     logs_are_served_safely,
     clear_and_mark,
+    run_marks_notes_filters_bulk_and_delete,
     a_link_cannot_write_the_banners,
     the_dag_list_searches_every_field_and_sorts_by_column,
     a_changed_dag_shows_at_once
@@ -592,4 +593,167 @@ async fn grid_of_100_runs_by_50_tasks_is_fast() {
     assert_eq!(page.matches("class=\"runcol\"").count(), 100);
     assert_eq!(page.matches("class=\"cell s-none\"").count(), 5000);
     assert!(page.contains("<body data-live=\"1\">"), "running runs make the page live");
+}
+
+async fn run_marks_notes_filters_bulk_and_delete(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let csrf = web.csrf("operator");
+    let run_url = format!("/dags/pages/runs/{}", enc(&run.run_id));
+    let state = || {
+        let store = env.store.clone();
+        async move { store.get_run(run.id).await.expect("run").state }
+    };
+    let ti_state = |task: &'static str| {
+        let store = env.store.clone();
+        async move {
+            let tis = store.run_tis(run.id).await.expect("tis");
+            tis.into_iter().find(|t| t.task_id == task).map(|t| t.state).expect("task")
+        }
+    };
+
+    // Notes: kept as written, shown escaped, a viewer may not write one.
+    let (status, location) = web
+        .post(
+            "operator",
+            &format!("{run_url}/note"),
+            &[("csrf", &csrf), ("note", " re-run <b>after</b> the fix ")],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, run_url.as_str()));
+    assert_eq!(
+        env.store.get_run(run.id).await.expect("run").note.as_deref(),
+        Some("re-run <b>after</b> the fix")
+    );
+    let page = web.get("viewer", &run_url).await.2;
+    assert!(
+        page.contains("re-run &#60;b&#62;after&#60;/b&#62; the fix")
+            || page.contains("re-run &lt;b&gt;after"),
+        "{page}"
+    );
+    let long = "x".repeat(1001);
+    let (_, location) =
+        web.post("operator", &format!("{run_url}/note"), &[("csrf", &csrf), ("note", &long)]).await;
+    assert!(
+        web.follow("operator", &location).await.contains("at most 1000"),
+        "a note over 1,000 characters is refused"
+    );
+    let (status, _) = web
+        .post(
+            "viewer",
+            &format!("{run_url}/note"),
+            &[("csrf", &web.csrf("viewer")), ("note", "mine")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = web
+        .post(
+            "operator",
+            &format!("{run_url}/tasks/first/note"),
+            &[("csrf", &csrf), ("map_index", "-1"), ("note", "looked fine")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = web.get("viewer", &format!("{run_url}/tasks/first")).await.2;
+    assert!(page.contains("id=\"ti-note\"><span class=\"note\">looked fine"), "{page}");
+
+    // Filters: by state, on one DAG's list and across DAGs; a bad value is a 400 naming it.
+    let failed = web.get("viewer", "/dags/pages/runs?state=failed").await.2;
+    assert!(failed.contains(&format!("data-run-id=\"{}\"", run.run_id)), "{failed}");
+    let success = web.get("viewer", "/dags/pages/runs?state=success&run_type=manual").await.2;
+    assert!(success.contains("No run matches the filter"), "{success}");
+    let (status, _, body) = web.get("viewer", "/runs?state=broken").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("filter `state`") && body.contains("broken"), "{body}");
+    let (status, _, body) =
+        web.get("viewer", "/runs?from=2026-02-01T00:00&to=2026-01-01T00:00").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let later = web.get("viewer", "/runs?from=2999-01-01T00:00").await.2;
+    assert!(later.contains("No run matches the filter"), "{later}");
+    let every = web.get("viewer", "/runs").await.2;
+    assert!(every.contains(&run.run_id) && every.contains("href=\"/dags/pages\""), "{every}");
+    assert!(!every.contains("bulk-pick"), "no check boxes for a viewer");
+    let tis = web.get("viewer", "/task-instances?dag=pages&state=failed").await.2;
+    assert!(tis.contains("/tasks/broken") && !tis.contains("/tasks/first"), "{tis}");
+    let tis = web.get("viewer", "/task-instances?task=FIR").await.2;
+    assert!(tis.contains("/tasks/first") && !tis.contains("/tasks/broken"), "{tis}");
+
+    // Mark the run success: the failed leaf becomes a success, the run too, times kept.
+    let end_before = env.store.get_run(run.id).await.expect("run").end_date;
+    let (status, _) = web
+        .post("operator", &format!("{run_url}/mark"), &[("csrf", &csrf), ("state", "success")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        (state().await, ti_state("broken").await),
+        (DagRunState::Success, TaskState::Success)
+    );
+    assert_eq!(
+        env.store.get_run(run.id).await.expect("run").end_date,
+        end_before,
+        "the run's real end"
+    );
+    // Marking it success again is refused, and said so.
+    let (_, location) = web
+        .post("operator", &format!("{run_url}/mark"), &[("csrf", &csrf), ("state", "success")])
+        .await;
+    assert!(web.follow("operator", &location).await.contains("it is success"), "{location}");
+
+    // Bulk: mark failed from the list, back to the filtered list; an unknown run is refused
+    // and named, the others still done.
+    let back = "/dags/pages/runs?state=success";
+    let key = format!("pages/{}", run.run_id);
+    let (status, location) = web
+        .post(
+            "operator",
+            "/runs/bulk",
+            &[
+                ("csrf", &csrf),
+                ("back", back),
+                ("action", "mark_failed"),
+                ("run", &key),
+                ("run", "pages/nope"),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, back));
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("1 run(s) marked failed; 1 refused: pages nope"), "{page}");
+    assert_eq!(state().await, DagRunState::Failed);
+    assert_eq!(ti_state("broken").await, TaskState::Success, "a finished instance keeps its state");
+    // A return path off the site is not followed.
+    let (_, location) = web
+        .post(
+            "operator",
+            "/runs/bulk",
+            &[("csrf", &csrf), ("back", "https://evil.example/"), ("action", "clear")],
+        )
+        .await;
+    assert!(location.starts_with('/') && !location.contains("evil"), "{location}");
+    let (status, _) = web
+        .post(
+            "viewer",
+            "/runs/bulk",
+            &[("csrf", &web.csrf("viewer")), ("action", "delete"), ("run", &key)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Delete: the run, its instances and its logs are gone; every action was audited.
+    let logs = updraft::operators::log_path::run_dir(&env.settings.log_dir(), "pages", &run.run_id);
+    assert!(logs.is_dir(), "{}", logs.display());
+    let (status, location) =
+        web.post("operator", &format!("{run_url}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/dags/pages/runs"));
+    assert!(env.store.find_run("pages", &run.run_id).await.expect("find").is_none());
+    assert!(env.store.run_tis(run.id).await.expect("tis").is_empty());
+    assert!(!logs.exists(), "the run's logs are removed");
+    let tis = web.get("viewer", "/task-instances?dag=pages").await.2;
+    assert!(tis.contains("No task instance matches the filter"), "{tis}");
+    let audit = env.store.list_audit(Some("pages"), None, 50).await.expect("audit");
+    let events: Vec<&str> = audit.iter().map(|a| a.event.as_str()).collect();
+    for e in ["set_note", "mark_run", "delete_run"] {
+        assert!(events.contains(&e), "{e} audited: {events:?}");
+    }
+    assert_eq!(events.iter().filter(|e| **e == "mark_run").count(), 2, "{events:?}");
 }

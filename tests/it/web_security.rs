@@ -378,13 +378,17 @@ async fn a_dag_an_author_creates_waits_for_an_operator() {
     let store = app.env.store.clone();
     app.env
         .wait_until("the control DAG ran", LIMIT, || async {
-            store.count_runs("control").await.unwrap_or(0) > 0
+            store.count_runs(&updraft::store::RunFilter::dag("control")).await.unwrap_or(0) > 0
                 && store.get_dag("sneaky").await.is_ok_and(|d| d.is_active)
         })
         .await;
     let dag = store.get_dag("sneaky").await.expect("sneaky");
     assert!(dag.is_paused, "the author's DAG starts paused");
-    assert_eq!(store.count_runs("sneaky").await.expect("count"), 0, "and has not run");
+    assert_eq!(
+        store.count_runs(&updraft::store::RunFilter::dag("sneaky")).await.expect("count"),
+        0,
+        "and has not run"
+    );
     let list = author.get("/api/v1/dags/sneaky").await;
     assert!(list.body.contains("\"is_paused\":true"), "{}", list.body);
     // The author cannot unpause it; an operator can, and then it runs.
@@ -396,7 +400,7 @@ async fn a_dag_an_author_creates_waits_for_an_operator() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     app.env
         .wait_until("sneaky ran once unpaused", LIMIT, || async {
-            store.count_runs("sneaky").await.unwrap_or(0) > 0
+            store.count_runs(&updraft::store::RunFilter::dag("sneaky")).await.unwrap_or(0) > 0
         })
         .await;
     // Editing a DAG an operator unpaused keeps it unpaused.

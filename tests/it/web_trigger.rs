@@ -84,7 +84,10 @@ async fn the_form_converts_checks_and_shows_errors_beside_fields(env: Env) {
     let (status, body) = post(vec![("param.tags", "[]"), ("run_id", "..")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("run id `..` cannot be"), "{body}");
-    assert_eq!(env.store.count_runs("typed").await.expect("count"), 0);
+    assert_eq!(
+        env.store.count_runs(&updraft::store::RunFilter::dag("typed")).await.expect("count"),
+        0
+    );
 
     // Text converted by type; undeclared keys from the JSON field kept.
     let fields = vec![

@@ -81,6 +81,7 @@ fn run() -> RunRow {
         start_date: None,
         end_date: None,
         dag_version: None,
+        note: None,
     }
 }
 

@@ -48,8 +48,10 @@ pub enum Verb {
     Get,
     /// Creates or acts (trigger, clear).
     Post,
-    /// Changes a field (pause, mark).
+    /// Changes a field (pause, mark, note).
     Patch,
+    /// Removes (a run).
+    Delete,
 }
 
 impl Verb {
@@ -59,6 +61,7 @@ impl Verb {
             Verb::Get => "get",
             Verb::Post => "post",
             Verb::Patch => "patch",
+            Verb::Delete => "delete",
         }
     }
 
@@ -67,6 +70,7 @@ impl Verb {
             Verb::Get => MethodFilter::GET,
             Verb::Post => MethodFilter::POST,
             Verb::Patch => MethodFilter::PATCH,
+            Verb::Delete => MethodFilter::DELETE,
         }
     }
 }
@@ -86,6 +90,14 @@ pub enum Op {
     TriggerRun,
     /// One run.
     GetRun,
+    /// Mark a run success or failed.
+    PatchRun,
+    /// Delete a run.
+    DeleteRun,
+    /// Set the note on a run.
+    SetRunNote,
+    /// Set the note on a task instance.
+    SetTiNote,
     /// Task instances of a run.
     ListTis,
     /// One task instance with its tries.
@@ -133,10 +145,18 @@ pub const ROUTES: &[Route] = &[
     route(Verb::Get, "/dags/{dag_id}/dagRuns", Op::ListRuns),
     route(Verb::Post, "/dags/{dag_id}/dagRuns", Op::TriggerRun),
     route(Verb::Get, RUN, Op::GetRun),
+    route(Verb::Patch, RUN, Op::PatchRun),
+    route(Verb::Delete, RUN, Op::DeleteRun),
+    route(Verb::Patch, "/dags/{dag_id}/dagRuns/{dag_run_id}/setNote", Op::SetRunNote),
     route(Verb::Post, "/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Op::ClearRun),
     route(Verb::Get, "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Op::ListTis),
     route(Verb::Get, TI, Op::GetTi),
     route(Verb::Patch, TI, Op::PatchTi),
+    route(
+        Verb::Patch,
+        "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/setNote",
+        Op::SetTiNote,
+    ),
     route(
         Verb::Post,
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/clear",
@@ -163,6 +183,10 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
         Op::ListRuns => on(f, runs::list),
         Op::TriggerRun => on(f, runs::trigger),
         Op::GetRun => on(f, runs::get),
+        Op::PatchRun => on(f, runs::patch),
+        Op::DeleteRun => on(f, runs::delete),
+        Op::SetRunNote => on(f, runs::set_note),
+        Op::SetTiNote => on(f, runs::set_ti_note),
         Op::ListTis => on(f, tis::list),
         Op::GetTi => on(f, tis::get),
         Op::PatchTi => on(f, tis::patch),

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
 use crate::actions::{self, ConfInput, TriggerRequest};
-use crate::model::RunPk;
-use crate::store::RunRow;
+use crate::model::{DagRunState, RunPk, RunType};
+use crate::store::{RunFilter, RunRow};
 use crate::web::auth::Action;
 use crate::web::{AppState, WebError};
 
@@ -35,6 +35,8 @@ pub struct RunJson {
     queued_at: DateTime<Utc>,
     start_date: Option<DateTime<Utc>>,
     end_date: Option<DateTime<Utc>>,
+    /// What a person wrote on the run (`setNote`).
+    note: Option<String>,
 }
 
 impl From<RunRow> for RunJson {
@@ -52,6 +54,7 @@ impl From<RunRow> for RunJson {
             queued_at: r.created_at,
             start_date: r.start_date,
             end_date: r.end_date,
+            note: r.note,
         }
     }
 }
@@ -70,9 +73,17 @@ pub(super) struct ListArgs {
     limit: Option<i64>,
     /// A cursor from `next_before`: only runs older than it.
     before: Option<i64>,
+    /// Only runs in this state.
+    state: Option<DagRunState>,
+    /// Only runs of this type.
+    run_type: Option<RunType>,
+    /// Logical date at or after (RFC 3339).
+    logical_date_gte: Option<DateTime<Utc>>,
+    /// Logical date at or before (RFC 3339).
+    logical_date_lte: Option<DateTime<Utc>>,
 }
 
-/// `GET /dags/{dag_id}/dagRuns`.
+/// `GET /dags/{dag_id}/dagRuns`; `~` as the DAG id lists every DAG's runs (as Airflow's API).
 pub(super) async fn list(
     State(state): State<AppState>,
     user: Principal,
@@ -81,14 +92,24 @@ pub(super) async fn list(
 ) -> Result<Json<RunList>, ApiError> {
     user.require(Action::Read)?;
     let limit = page_limit(q.limit)?;
-    // 404 for an unknown DAG rather than an empty list, so typos show.
-    state.store.get_dag(&dag_id).await?;
+    let every = dag_id == "~";
+    if !every {
+        // 404 for an unknown DAG rather than an empty list, so typos show.
+        state.store.get_dag(&dag_id).await?;
+    }
+    let f = RunFilter {
+        dag_id: (!every).then_some(dag_id),
+        states: q.state.into_iter().collect(),
+        run_type: q.run_type,
+        from: q.logical_date_gte,
+        to: q.logical_date_lte,
+    };
     // One more than asked tells whether an older page exists without a second query.
-    let mut runs = state.store.list_runs(&dag_id, q.before.map(RunPk), limit + 1).await?;
+    let mut runs = state.store.browse_runs(&f, q.before.map(RunPk), limit + 1).await?;
     let more = runs.len() as i64 > limit;
     runs.truncate(limit as usize);
     let next_before = if more { runs.last().map(|r| r.id.0) } else { None };
-    let total_entries = state.store.count_runs(&dag_id).await?;
+    let total_entries = state.store.count_runs(&f).await?;
     Ok(Json(RunList {
         dag_runs: runs.into_iter().map(RunJson::from).collect(),
         total_entries,
@@ -170,4 +191,95 @@ pub(super) async fn clear(
     let cleared =
         actions::clear_run(&state.store, &state.dags, &actor, &run, body.only_failed).await?;
     Ok(Json(super::tis::Cleared::new(cleared)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PatchRunBody {
+    /// `success` or `failed`.
+    state: DagRunState,
+}
+
+/// `PATCH /dags/{dag_id}/dagRuns/{dag_run_id}`: mark the run success or failed (its unfinished
+/// instances decided as the run page's buttons do); answers the run as it is now.
+pub(super) async fn patch(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
+    body: JsonBody,
+) -> Result<Json<RunJson>, ApiError> {
+    user.require(Action::Operate)?;
+    let body: PatchRunBody = body.parse(&user)?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    actions::mark_run(&state.store, &user.actor(), &run, body.state).await?;
+    Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
+}
+
+/// `DELETE /dags/{dag_id}/dagRuns/{dag_run_id}`: 204; 409 while an instance is queued or
+/// running.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    user.require(Action::Operate)?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    actions::delete_run(&state.store, &state.settings.log_dir(), &user.actor(), &run).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoteBody {
+    /// The note; empty removes it.
+    note: String,
+    /// Task-instance notes: one mapped instance (-1, the default, for an unmapped task).
+    #[serde(default)]
+    map_index: Option<i64>,
+}
+
+/// `PATCH /dags/{dag_id}/dagRuns/{dag_run_id}/setNote`: answers the run.
+pub(super) async fn set_note(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id)): PathArgs<(String, String)>,
+    body: JsonBody,
+) -> Result<Json<RunJson>, ApiError> {
+    user.require(Action::Operate)?;
+    let body: NoteBody = body.parse(&user)?;
+    if body.map_index.is_some() {
+        return Err(WebError::BadRequest(
+            "field `map_index`: only for a task instance's note".into(),
+        )
+        .into());
+    }
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    actions::set_note(&state.store, &user.actor(), &run, None, &body.note).await?;
+    Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct TiNote {
+    dag_id: String,
+    dag_run_id: String,
+    task_id: String,
+    map_index: i64,
+    note: Option<String>,
+}
+
+/// `PATCH .../taskInstances/{task_id}/setNote`: answers the instance's key and note.
+pub(super) async fn set_ti_note(
+    State(state): State<AppState>,
+    user: Principal,
+    PathArgs((dag_id, run_id, task_id)): PathArgs<(String, String, String)>,
+    body: JsonBody,
+) -> Result<Json<TiNote>, ApiError> {
+    user.require(Action::Operate)?;
+    let body: NoteBody = body.parse(&user)?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let map_index = body.map_index.unwrap_or(-1);
+    let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
+    actions::set_note(&state.store, &user.actor(), &run, Some(&ti), &body.note).await?;
+    let note = state.store.ti_note(ti.id).await?;
+    Ok(Json(TiNote { dag_id, dag_run_id: run_id, task_id, map_index, note }))
 }

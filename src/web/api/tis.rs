@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, seconds};
 use crate::actions;
-use crate::model::TaskState;
-use crate::store::{TiRow, TryRow};
+use crate::model::{TaskState, TiId};
+use crate::store::{TiFilter, TiRow, TryRow};
 use crate::web::auth::Action;
 use crate::web::{AppState, WebError};
 
@@ -70,23 +70,68 @@ impl From<TiRow> for TiJson {
 pub(super) struct TiList {
     task_instances: Vec<TiJson>,
     total_entries: usize,
+    /// Across runs (`~`): pass as `before` for the next (older) page; null on the last page
+    /// and for one run's list (always whole).
+    next_before: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TiListArgs {
+    /// Only instances in this state.
+    state: Option<TaskState>,
+    /// Across runs: page size and the cursor from `next_before`.
+    limit: Option<i64>,
+    before: Option<i64>,
+    /// Across runs: their run's logical date range (RFC 3339).
+    logical_date_gte: Option<DateTime<Utc>>,
+    logical_date_lte: Option<DateTime<Utc>>,
 }
 
 type RunPath = (String, String);
 type TiPath = (String, String, String);
 
-/// `GET .../taskInstances`: every instance of the run, by task id then map index.
+/// `GET .../taskInstances`: every instance of the run, by task id then map index. With `~` as
+/// the run id (and the DAG id), instances across runs (and DAGs), newest first, in pages.
 pub(super) async fn list(
     State(state): State<AppState>,
     user: Principal,
     PathArgs((dag_id, run_id)): PathArgs<RunPath>,
+    QueryArgs(q): QueryArgs<TiListArgs>,
 ) -> Result<Json<TiList>, ApiError> {
     user.require(Action::Read)?;
+    if run_id == "~" {
+        let limit = super::page_limit(q.limit)?;
+        let f = TiFilter {
+            dag_id: (dag_id != "~").then_some(dag_id),
+            states: q.state.into_iter().collect(),
+            task: None,
+            from: q.logical_date_gte,
+            to: q.logical_date_lte,
+        };
+        let mut tis = state.store.browse_tis(&f, q.before.map(TiId), limit + 1).await?;
+        let more = tis.len() as i64 > limit;
+        tis.truncate(limit as usize);
+        let next_before = if more { tis.last().map(|t| t.id.0) } else { None };
+        let task_instances: Vec<TiJson> = tis.into_iter().map(TiJson::from).collect();
+        return Ok(Json(TiList {
+            total_entries: task_instances.len(),
+            task_instances,
+            next_before,
+        }));
+    }
+    if dag_id == "~" {
+        return Err(WebError::BadRequest(
+            "DAG id `~` needs run id `~` too: a run id names a run of one DAG".into(),
+        )
+        .into());
+    }
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let mut tis = state.store.run_tis(run.id).await?;
+    tis.retain(|t| q.state.is_none_or(|s| s == t.state));
     tis.sort_by(|a, b| (a.task_id.as_str(), a.map_index).cmp(&(b.task_id.as_str(), b.map_index)));
     let task_instances: Vec<TiJson> = tis.into_iter().map(TiJson::from).collect();
-    Ok(Json(TiList { total_entries: task_instances.len(), task_instances }))
+    Ok(Json(TiList { total_entries: task_instances.len(), task_instances, next_before: None }))
 }
 
 #[derive(Debug, Serialize)]

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod browse;
 pub mod dag;
 pub mod dags;
 pub mod editor;
@@ -197,6 +198,7 @@ pub fn router() -> Router<AppState> {
         .merge(login::router())
         .merge(dags::router())
         .merge(dag::router())
+        .merge(browse::router())
         .merge(ti::router())
         .merge(editor::router())
         .merge(admin::router())
@@ -239,6 +241,27 @@ pub async fn error_pages(
         Ok(html) => (status, Html(html)).into_response(),
         Err(_) => response,
     }
+}
+
+/// The logical date field: what the browser's date-time picker sends (`2026-01-31T10:30`, or
+/// with seconds), read as UTC, or a full RFC 3339 time with its offset.
+pub(crate) fn parse_logical_date(
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, crate::actions::ActionError> {
+    use crate::actions::ActionError;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ActionError::Invalid(format!(
+                "logical date `{text}` is not a date and time (use the picker, or e.g. \
+                 2026-01-31T00:00:00Z)"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use axum::Json;
 use serde_json::{Map, Value, json};
 
 use super::{MAX_LIMIT, Op, PREFIX, ROUTES, Route, Verb};
+use crate::model::{DagRunState, RunType, TaskState};
 use crate::web::auth::SESSION_COOKIE;
 use schemas::{RUN_ID_RULE, int64, reference};
 
@@ -124,6 +125,26 @@ fn limit() -> Value {
     )
 }
 
+fn before() -> Value {
+    query_param(
+        "before",
+        "Cursor: `next_before` of the previous page",
+        json!({ "type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX }),
+    )
+}
+
+fn date_param(name: &str, what: &str) -> Value {
+    query_param(
+        name,
+        &format!("{what} (RFC 3339)"),
+        json!({ "type": "string", "format": "date-time" }),
+    )
+}
+
+fn names<T: Copy + std::fmt::Display>(all: &[T]) -> Value {
+    json!(all.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+}
+
 fn map_index() -> Value {
     query_param(
         "map_index",
@@ -171,15 +192,49 @@ fn operation(r: &Route) -> Value {
         Op::ListRuns => {
             query = vec![
                 limit(),
+                before(),
                 query_param(
-                    "before",
-                    "Cursor: `next_before` of the previous page",
-                    json!({ "type": "integer", "format": "int64", "minimum": i64::MIN,
-                            "maximum": i64::MAX }),
+                    "state",
+                    "Only runs in this state",
+                    json!({ "type": "string", "enum": names(DagRunState::ALL) }),
                 ),
+                query_param(
+                    "run_type",
+                    "Only runs of this type",
+                    json!({ "type": "string", "enum": names(RunType::ALL) }),
+                ),
+                date_param("logical_date_gte", "Logical date at or after"),
+                date_param("logical_date_lte", "Logical date at or before"),
             ];
             codes.push(("200", ok("Runs, newest first", "DagRunCollection")));
-            ("get_dag_runs", "List runs of a DAG", "DAGRun")
+            ("get_dag_runs", "List runs of a DAG (`~`: of every DAG)", "DAGRun")
+        }
+        Op::PatchRun => {
+            request = Some(body("DagRunPatch", true));
+            codes.push(("200", ok("The run after the change", "DagRun")));
+            codes.push(("409", error("The run has that state already, or changed meanwhile")));
+            ("patch_dag_run", "Mark a run success or failed (operator)", "DAGRun")
+        }
+        Op::DeleteRun => {
+            codes.push((
+                "204",
+                json!({ "description": "Deleted, with its task instances and logs" }),
+            ));
+            codes.push((
+                "409",
+                error("A task instance is queued or running: mark the run failed first"),
+            ));
+            ("delete_dag_run", "Delete a run (operator)", "DAGRun")
+        }
+        Op::SetRunNote => {
+            request = Some(body("Note", true));
+            codes.push(("200", ok("The run with its note", "DagRun")));
+            ("set_dag_run_note", "Set the note on a run (operator)", "DAGRun")
+        }
+        Op::SetTiNote => {
+            request = Some(body("Note", true));
+            codes.push(("200", ok("The task instance's note", "TaskInstanceNote")));
+            ("set_task_instance_note", "Set the note on a task instance (operator)", "TaskInstance")
         }
         Op::TriggerRun => {
             request = Some(body("DagRunTrigger", false));
@@ -192,8 +247,29 @@ fn operation(r: &Route) -> Value {
             ("get_dag_run", "Get a run", "DAGRun")
         }
         Op::ListTis => {
-            codes.push(("200", ok("Every task instance of the run", "TaskInstanceCollection")));
-            ("get_task_instances", "List task instances of a run", "TaskInstance")
+            query = vec![
+                query_param(
+                    "state",
+                    "Only instances in this state",
+                    json!({ "type": "string", "enum": names(TaskState::ALL) }),
+                ),
+                limit(),
+                before(),
+                date_param("logical_date_gte", "Across runs: their logical date at or after"),
+                date_param("logical_date_lte", "Across runs: their logical date at or before"),
+            ];
+            codes.push((
+                "200",
+                ok(
+                    "Every task instance of the run; with run id `~`, a page across runs",
+                    "TaskInstanceCollection",
+                ),
+            ));
+            (
+                "get_task_instances",
+                "List task instances of a run (`~/~`: of every run of every DAG)",
+                "TaskInstance",
+            )
         }
         Op::GetTi => {
             query = vec![map_index()];

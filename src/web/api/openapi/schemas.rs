@@ -78,7 +78,20 @@ pub fn schemas() -> Value {
         "pool": string(), "queue": string(), "priority_weight": integer(),
         "queued_when": opt_time(), "start_date": opt_time(), "end_date": opt_time(),
         "duration": opt_num(), "hostname": opt_str(), "note": opt_str() }));
-    json!({
+    let run_patch = json!({ "type": "object", "required": ["state"],
+        "additionalProperties": false,
+        "properties": { "state": { "type": "string", "enum": ["success", "failed"] } } });
+    let note = json!({ "type": "object", "required": ["note"], "additionalProperties": false,
+        "properties": {
+            "note": { "type": "string", "maxLength": crate::actions::MAX_NOTE,
+                "description": "The note (trimmed); empty removes it" },
+            "map_index": { "type": "integer", "format": "int64", "minimum": -1,
+                "maximum": i64::MAX, "default": -1,
+                "description": "A task instance's note only: one mapped instance" } } });
+    let ti_note = object(json!({
+        "dag_id": string(), "dag_run_id": string(), "task_id": string(),
+        "map_index": integer(), "note": opt_str() }));
+    let mut all = json!({
         "Error": object(json!({ "error": string(), "status": integer() })),
         "Dag": dag,
         "DagCollection": object(json!({
@@ -101,7 +114,7 @@ pub fn schemas() -> Value {
             "state": { "type": "string", "enum": run_states },
             "logical_date": time(), "data_interval_start": time(), "data_interval_end": time(),
             "conf": any_object(), "triggered_by": opt_str(), "queued_at": time(),
-            "start_date": opt_time(), "end_date": opt_time() })),
+            "start_date": opt_time(), "end_date": opt_time(), "note": opt_str() })),
         "DagRunCollection": object(json!({
             "dag_runs": { "type": "array", "items": reference("DagRun") },
             "total_entries": integer(),
@@ -125,7 +138,8 @@ pub fn schemas() -> Value {
             "tries": { "type": "array", "items": reference("Try") } }))] },
         "TaskInstanceCollection": object(json!({
             "task_instances": { "type": "array", "items": reference("TaskInstance") },
-            "total_entries": integer() })),
+            "total_entries": integer(),
+            "next_before": { "type": "integer", "format": "int64", "nullable": true } })),
         "TaskInstancePatch": { "type": "object", "required": ["state"],
             "additionalProperties": false, "properties": {
             "state": { "type": "string", "enum": ["success", "failed"] },
@@ -162,5 +176,10 @@ pub fn schemas() -> Value {
                 "id": { "type": "string", "description": "Logged-in callers only" },
                 "hostname": { "type": "string", "description": "Logged-in callers only" },
                 "pid": { "type": "integer", "description": "Logged-in callers only" } } } } } },
-    })
+    });
+    // Added apart: one json! of every schema passes the macro's recursion limit.
+    all["DagRunPatch"] = run_patch;
+    all["Note"] = note;
+    all["TaskInstanceNote"] = ti_note;
+    all
 }

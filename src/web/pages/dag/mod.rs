@@ -40,9 +40,6 @@ pub(crate) struct DagQuery {
     /// Run whose states colour the graph.
     #[serde(default)]
     run_id: Option<String>,
-    /// Run list: show runs older than this primary key.
-    #[serde(default)]
-    before: Option<i64>,
 }
 
 /// What every tab of the DAG page shows above itself.
@@ -269,4 +266,7 @@ pub fn router() -> Router<AppState> {
         .route("/dags/{dag_id}/runs", get(views::runs))
         .route("/dags/{dag_id}/runs/{run_id}", get(views::run))
         .route("/dags/{dag_id}/runs/{run_id}/clear", axum::routing::post(views::clear_run))
+        .route("/dags/{dag_id}/runs/{run_id}/mark", axum::routing::post(views::mark_run))
+        .route("/dags/{dag_id}/runs/{run_id}/delete", axum::routing::post(views::delete_run))
+        .route("/dags/{dag_id}/runs/{run_id}/note", axum::routing::post(views::run_note))
 }

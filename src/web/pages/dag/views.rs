@@ -6,59 +6,22 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::gantt::Gantt;
 use super::{DagQuery, Header, is_live, relevance, run_href, ti_href};
 use crate::actions;
-use crate::model::{RunPk, TaskState};
-use crate::store::RunRow;
+use crate::model::{DagRunState, TaskState};
 use crate::web::auth::{Action, Principal};
-use crate::web::pages::{Chrome, Flash, fmt_duration, fmt_time, redirect_with, render, url_encode};
+use crate::web::pages::browse::{FilterView, ListQuery, RunItem, back, run_page};
+use crate::web::pages::{Chrome, Flash, fmt_time, redirect_with, render, url_encode};
 use crate::web::svg::{self, NodeInfo};
 use crate::web::{AppState, WebError};
 
-/// Runs per page of the run history.
-const RUNS_PAGE: i64 = 50;
 /// Runs offered in the graph's run selector.
 const GRAPH_RUNS: i64 = 25;
-
-/// A run in a selector or a list.
-struct RunItem {
-    run_id: String,
-    href: String,
-    state: String,
-    run_type: String,
-    logical_date: String,
-    start: String,
-    end: String,
-    duration: String,
-    triggered_by: String,
-    conf: String,
-}
-
-impl RunItem {
-    fn new(r: &RunRow) -> RunItem {
-        RunItem {
-            run_id: r.run_id.clone(),
-            href: run_href(&r.dag_id, &r.run_id),
-            state: r.state.to_string(),
-            run_type: r.run_type.to_string(),
-            logical_date: fmt_time(Some(r.logical_date)),
-            start: fmt_time(r.start_date),
-            end: fmt_time(r.end_date),
-            duration: fmt_duration(r.start_date, r.end_date),
-            triggered_by: r.triggered_by.clone().unwrap_or_default(),
-            conf: if r.conf.is_empty() {
-                String::new()
-            } else {
-                serde_json::Value::Object(r.conf.clone()).to_string()
-            },
-        }
-    }
-}
 
 #[derive(Template)]
 #[template(path = "dag_graph.html")]
@@ -165,6 +128,10 @@ struct RunsPage {
     chrome: Chrome,
     h: Header,
     runs: Vec<RunItem>,
+    filter: FilterView,
+    show_dag: bool,
+    /// Where a bulk action returns (this page, filters included).
+    back: String,
     next_url: Option<String>,
     first_page: bool,
     live: bool,
@@ -174,23 +141,23 @@ pub(super) async fn runs(
     State(state): State<AppState>,
     user: Principal,
     Path(dag_id): Path<String>,
-    Query(q): Query<DagQuery>,
+    Query(q): Query<ListQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
-    // One more than a page tells whether an older page exists.
-    let mut rows = state.store.list_runs(&dag_id, q.before.map(RunPk), RUNS_PAGE + 1).await?;
-    let more = rows.len() as i64 > RUNS_PAGE;
-    rows.truncate(RUNS_PAGE as usize);
-    let next_url = more
-        .then(|| rows.last().map(|r| format!("/dags/{}/runs?before={}", url_encode(&dag_id), r.id)))
-        .flatten();
+    let filter = q.runs(Some(&dag_id))?;
+    let (rows, last) = run_page(&state, &filter, q.before).await?;
+    let path = format!("/dags/{}/runs", url_encode(&dag_id));
     let page = RunsPage {
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · runs")),
         h: Header::new(&rec, &dag, "runs"),
         live: rows.iter().any(|r| is_live(r.state)),
         runs: rows.iter().map(RunItem::new).collect(),
-        next_url,
+        next_url: last.map(|l| q.next_url(&path, l)),
+        back: back(&path, raw.as_deref()),
+        filter: q.view(&path),
+        show_dag: false,
         first_page: q.before.is_none(),
     };
     Ok(render(&page)?.into_response())
@@ -205,8 +172,8 @@ struct RunPage {
     data_interval: String,
     gantt: Gantt,
     live: bool,
-    /// Where the run's clear buttons post.
-    clear_href: String,
+    /// The run's URL; its actions post to `{href}/clear`, `/mark`, `/delete`, `/note`.
+    href: String,
 }
 
 pub(super) async fn run(
@@ -230,7 +197,7 @@ pub(super) async fn run(
         live: is_live(run.state),
         run: RunItem::new(&run),
         gantt,
-        clear_href: format!("{}/clear", run_href(&dag_id, &run_id)),
+        href: run_href(&dag_id, &run_id),
     };
     Ok(render(&page)?.into_response())
 }
@@ -256,5 +223,73 @@ pub(super) async fn clear_run(
     let result = actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed)
         .await
         .map(|n| format!("Cleared {n} task instance(s): they will run again"));
+    redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), Flash::of(result)?).await
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct MarkRunForm {
+    /// `success` or `failed`.
+    state: String,
+}
+
+/// Marks a run success or failed and returns to its page.
+pub(super) async fn mark_run(
+    State(state): State<AppState>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    form: crate::web::pages::Form<MarkRunForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    actions::check_ids(&[&dag_id, &run_id])?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let result = async {
+        let to = form.data.state.parse::<DagRunState>().map_err(actions::ActionError::Invalid)?;
+        let n = actions::mark_run(&state.store, &form.user.actor(), &run, to).await?;
+        Ok::<_, actions::ActionError>(format!("Marked the run {to} ({n} task instance(s) changed)"))
+    }
+    .await;
+    redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), Flash::of(result)?).await
+}
+
+/// Deletes a run and returns to the DAG's runs (or to the run's page when refused).
+pub(super) async fn delete_run(
+    State(state): State<AppState>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    form: crate::web::pages::Form<serde::de::IgnoredAny>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    actions::check_ids(&[&dag_id, &run_id])?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let log_dir = state.settings.log_dir();
+    match actions::delete_run(&state.store, &log_dir, &form.user.actor(), &run).await {
+        Ok(()) => {
+            let done = Flash::Done(format!("Deleted run {run_id}"));
+            let to = format!("/dags/{}/runs", url_encode(&dag_id));
+            redirect_with(&state, &form.user, &to, done).await
+        }
+        Err(e) => {
+            let to = run_href(&dag_id, &run_id);
+            redirect_with(&state, &form.user, &to, Flash::of(Err::<String, _>(e))?).await
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct NoteForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// Sets the run's note and returns to its page.
+pub(super) async fn run_note(
+    State(state): State<AppState>,
+    Path((dag_id, run_id)): Path<(String, String)>,
+    form: crate::web::pages::Form<NoteForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    actions::check_ids(&[&dag_id, &run_id])?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let result = actions::set_note(&state.store, &form.user.actor(), &run, None, &form.data.note)
+        .await
+        .map(|()| "Note saved".to_string());
     redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), Flash::of(result)?).await
 }

@@ -163,7 +163,8 @@ fn request(dag: &Dag, sent: &BTreeMap<String, String>) -> Result<TriggerRequest,
         },
     };
     let logical = get("logical_date").trim();
-    let logical_date = if logical.is_empty() { None } else { Some(parse_logical_date(logical)?) };
+    let logical_date =
+        if logical.is_empty() { None } else { Some(super::super::parse_logical_date(logical)?) };
     // An empty run id field means "the default"; anything else is checked as typed.
     let run_id = Some(get("run_id").to_string()).filter(|r| !r.is_empty());
     Ok(TriggerRequest { conf: ConfInput::Form { typed, extra }, run_id, logical_date })
@@ -217,27 +218,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/dags/{dag_id}/trigger", get(form).post(submit))
 }
 
-/// The logical date field: what the browser's date-time picker sends (`2026-01-31T10:30`, or
-/// with seconds), read as UTC, or a full RFC 3339 time with its offset.
-fn parse_logical_date(text: &str) -> Result<chrono::DateTime<chrono::Utc>, ActionError> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&chrono::Utc));
-    }
-    ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            ActionError::Invalid(format!(
-                "logical date `{text}` is not a date and time (use the picker, or e.g. \
-                 2026-01-31T00:00:00Z)"
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse_logical_date;
+    use crate::web::pages::parse_logical_date;
 
     #[test]
     fn the_pickers_value_is_utc_and_an_offset_is_honoured() {

@@ -94,6 +94,8 @@ struct TiPage {
     rendered: Vec<(String, String)>,
     siblings: Vec<Sibling>,
     action_base: String,
+    /// What a person wrote on the instance.
+    user_note: String,
     live: bool,
 }
 
@@ -218,6 +220,7 @@ async fn page(
         rendered,
         siblings,
         action_base: base,
+        user_note: state.store.ti_note(ti.id).await?.unwrap_or_default(),
         task_id,
         map_index,
     };
@@ -316,10 +319,36 @@ async fn mark(
     back(&state, &form.user, (&dag_id, &run_id, &task_id), map_index, result).await
 }
 
+#[derive(Deserialize)]
+struct NoteForm {
+    #[serde(default)]
+    map_index: Option<String>,
+    #[serde(default)]
+    note: String,
+}
+
+async fn note(
+    State(state): State<AppState>,
+    Path((dag_id, run_id, task_id)): TiPath,
+    form: Form<NoteForm>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    logs::check_ids(&[&dag_id, &run_id, &task_id])?;
+    let map_index = form_map_index(form.data.map_index.as_deref())?;
+    let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
+    let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
+    let actor = form.user.actor();
+    let result = actions::set_note(&state.store, &actor, &run, Some(&ti), &form.data.note)
+        .await
+        .map(|()| "Note saved".to_string());
+    back(&state, &form.user, (&dag_id, &run_id, &task_id), map_index, result).await
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", get(page))
+        .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/note", post(note))
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/clear", post(clear))
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/mark", post(mark))
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/logs/{try_number}", get(logs::raw))
