@@ -117,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::prometheus))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
+        .route("/static/codemirror.js", get(codemirror))
+        .route("/static/editor.js", get(editor_js))
         .layer(axum::middleware::map_response(headers::secure))
         .with_state(state)
 }
@@ -127,6 +129,16 @@ async fn css() -> impl IntoResponse {
 
 async fn js() -> impl IntoResponse {
     static_file("text/javascript; charset=utf-8", include_str!("../../templates/static/app.js"))
+}
+
+/// CodeMirror 6, bundled once by `scripts/codemirror.sh`; the editor page only.
+async fn codemirror() -> impl IntoResponse {
+    let body = include_str!("../../templates/static/codemirror.js");
+    static_file("text/javascript; charset=utf-8", body)
+}
+
+async fn editor_js() -> impl IntoResponse {
+    static_file("text/javascript; charset=utf-8", include_str!("../../templates/static/editor.js"))
 }
 
 fn static_file(kind: &'static str, body: &'static str) -> impl IntoResponse {

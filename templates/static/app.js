@@ -485,65 +485,6 @@
   document.addEventListener("DOMContentLoaded", () => document.querySelectorAll(".log-view").forEach(setUp));
 })();
 
-// Editor: "Validate" posts the form to /editor/validate and lists the errors; clicking an
-// error moves the caret to its line.
-(function () {
-  "use strict";
-  function gotoLine(ta, line, column) {
-    if (!(line > 0)) return;
-    const lines = ta.value.split("\n");
-    let start = 0;
-    for (let i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
-    const len = (lines[line - 1] || "").length;
-    ta.focus();
-    ta.setSelectionRange(start + Math.min(Math.max(column - 1, 0), len), start + len);
-    const lh = parseFloat(getComputedStyle(ta).lineHeight) || 18;
-    ta.scrollTop = Math.max(0, (line - 3) * lh);
-  }
-  function show(list, result) {
-    list.textContent = "";
-    if (result.valid) {
-      const li = document.createElement("li");
-      li.className = "ok";
-      li.textContent = "Valid: DAG " + result.dag_id;
-      list.append(li);
-      return;
-    }
-    (result.errors || []).forEach((e) => {
-      const li = document.createElement("li");
-      li.className = "error";
-      li.dataset.line = e.line;
-      li.dataset.column = e.column;
-      const pos = document.createElement("span");
-      pos.className = "mono";
-      pos.textContent = e.line + ":" + e.column;
-      li.append(pos, " " + e.message);
-      list.append(li);
-    });
-  }
-  document.addEventListener("DOMContentLoaded", () => {
-    const form = document.getElementById("editor-form");
-    if (!form) return;
-    const ta = document.getElementById("editor-content");
-    const list = document.getElementById("editor-errors");
-    list.addEventListener("click", (ev) => {
-      const li = ev.target.closest("li[data-line]");
-      if (li) gotoLine(ta, Number(li.dataset.line), Number(li.dataset.column));
-    });
-    const button = document.getElementById("editor-validate");
-    button.addEventListener("click", () => {
-      fetch(button.dataset.validateUrl, {
-        method: "POST",
-        credentials: "same-origin",
-        body: new URLSearchParams(new FormData(form)),
-      })
-        .then((r) => r.json())
-        .then((res) => show(list, res))
-        .catch(() => show(list, { valid: false, errors: [{ line: 0, column: 0, message: "validation failed: reload the page" }] }));
-    });
-  });
-})();
-
 // Graph view: the drawing fits its panel; the wheel, the +/−/Fit buttons and the keys + − 0
 // zoom, dragging and the arrow keys pan; pointing at a task highlights what it needs and what
 // needs it. The view is kept across live refreshes (which redraw the SVG).

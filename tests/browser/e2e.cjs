@@ -54,6 +54,13 @@ async function audit(page, name) {
   for (const f of found) accessibility.push(`${name}: ${f}`);
 }
 
+// Replaces the editor's text as a paste would (CodeMirror's content is contenteditable).
+async function setEditor(page, text) {
+  await page.click("#editor-form .cm-content");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.insertText(text);
+}
+
 async function login(page, user, password) {
   await page.goto(`${BASE}/login`);
   await page.fill("#username", user);
@@ -124,7 +131,13 @@ async function main() {
     expect(!(await page.locator("a.button", { hasText: "Trigger" }).count()), "no trigger button for an author");
     await page.goto(`${BASE}/editor/new`);
     await page.fill("#editor-file", `${DAG_ID}.yaml`);
-    await page.fill("#editor-content", BAD_DAG);
+    expect((await page.locator("#editor-form .cm-editor").count()) === 1, "a code editor replaces the text area");
+    expect((await page.locator("#editor-form .cm-lineNumbers").count()) === 1, "the editor numbers its lines");
+    await setEditor(page, BAD_DAG);
+    // Validation as you type (debounced): no click needed.
+    await page.waitForSelector("#editor-errors li.error", { timeout: 5000 });
+    expect((await page.locator("#editor-form .cm-lintRange-error, #editor-form .cm-lint-marker-error").count()) > 0, "the error is marked in the editor");
+    expect((await page.inputValue("#editor-content")) === BAD_DAG, "the form posts what the editor shows");
     await page.click("#editor-validate");
     await page.waitForSelector("#editor-errors li.error");
     const errors = await page.textContent("#editor-errors");
@@ -132,7 +145,7 @@ async function main() {
     await Promise.all([page.waitForLoadState("load"), page.click("#editor-save")]);
     const refused = await page.textContent("#editor-errors");
     expect(refused.includes("sya"), "saving the broken file shows the error");
-    await page.fill("#editor-content", GOOD_DAG);
+    await setEditor(page, GOOD_DAG);
     await page.click("#editor-validate");
     await waitFor("validation to pass", 5000, async () =>
       (await page.locator("#editor-errors li.ok").count()) > 0 &&
@@ -141,6 +154,17 @@ async function main() {
     await audit(page, "editor");
     await Promise.all([page.waitForLoadState("load"), page.click("#editor-save")]);
     expect((await page.locator(".banner.error").count()) === 0, `the save to succeed, at ${page.url()}`);
+    // Editing the saved file: the change is shown as a diff before it is saved.
+    await page.goto(`${BASE}/editor/edit?file=${DAG_ID}.yaml`);
+    await page.waitForSelector("#editor-form .cm-editor");
+    await setEditor(page, GOOD_DAG.replace("Written in the browser editor", "Edited in the browser editor"));
+    await page.click("#editor-save");
+    await page.waitForSelector("dialog#editor-diff[open]");
+    const diff = await page.textContent("dialog#editor-diff");
+    expect(diff.includes("Edited in the browser editor") && diff.includes("Written in the browser editor"), `the diff shows the old and new line, got ${diff}`);
+    await shot(page, "editor_diff");
+    await Promise.all([page.waitForLoadState("load"), page.click("#editor-diff-save")]);
+    expect((await page.locator(".banner.error").count()) === 0, `the edit to be saved, at ${page.url()}`);
 
     step = "author may not trigger";
     let r = await directPost(page, `/dags/${DAG_ID}/trigger`, {});

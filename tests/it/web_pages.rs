@@ -612,6 +612,11 @@ async fn run_marks_notes_filters_bulk_and_delete(env: Env) {
         }
     };
 
+    // The Code tab links an author to the file in the editor.
+    let code = web.get("author", "/dags/pages/code").await.2;
+    assert!(code.contains("href=\"/editor/edit?file=pages.yaml\""), "{code}");
+    assert!(!web.get("viewer", "/dags/pages/code").await.2.contains("/editor/edit"));
+
     // Notes: kept as written, shown escaped, a viewer may not write one.
     let (status, location) = web
         .post(

@@ -105,6 +105,8 @@ struct CodePage {
     chrome: Chrome,
     h: Header,
     lines: Vec<String>,
+    /// For authors: the file in the editor.
+    edit_href: Option<String>,
 }
 
 pub(super) async fn code(
@@ -118,6 +120,9 @@ pub(super) async fn code(
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · code")),
         h: Header::new(&rec, &dag, "code"),
         lines: rec.source.lines().map(str::to_string).collect(),
+        edit_href: user
+            .can(Action::Author)
+            .then(|| format!("/editor/edit?file={}", url_encode(&rec.fileloc))),
     };
     Ok(render(&page)?.into_response())
 }
