@@ -6,6 +6,7 @@
 //! microsecond integers.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row;
 
 use super::runs::{RUN_COLS, RunRow, run_row};
 use super::tis::{TI_COLS, TiRow, ti_row};
@@ -26,6 +27,8 @@ pub struct RunFilter {
     pub from: Option<DateTime<Utc>>,
     /// Logical date at or before.
     pub to: Option<DateTime<Utc>>,
+    /// Ended at or after (the home page's "failed in the last 24 hours").
+    pub ended_from: Option<DateTime<Utc>>,
 }
 
 impl RunFilter {
@@ -74,6 +77,9 @@ fn run_where(f: &RunFilter, binds: &mut Vec<String>) -> Vec<String> {
     }
     if let Some(t) = f.to {
         clauses.push(format!("logical_date <= {}", to_us(t)));
+    }
+    if let Some(t) = f.ended_from {
+        clauses.push(format!("end_date >= {}", to_us(t)));
     }
     clauses
 }
@@ -155,5 +161,23 @@ impl Store {
             q = q.bind(b);
         }
         q.fetch_all(&self.pool).await?.iter().map(ti_row).collect()
+    }
+
+    /// Slots each pool has taken by running and by queued instances: `(pool, running,
+    /// queued)`, for the home page.
+    pub async fn pool_usage(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT pool, \
+             CAST(SUM(CASE WHEN state = 'running' THEN pool_slots ELSE 0 END) AS BIGINT) \
+             AS running, \
+             CAST(SUM(CASE WHEN state = 'queued' THEN pool_slots ELSE 0 END) AS BIGINT) \
+             AS queued \
+             FROM task_instance WHERE state IN ('running', 'queued') GROUP BY pool",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("pool")?, r.try_get("running")?, r.try_get("queued")?)))
+            .collect()
     }
 }

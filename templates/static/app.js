@@ -122,6 +122,25 @@
         }
       })
     );
+    // Search boxes that hide the rows not holding their text (data-filter-rows="selector").
+    document.querySelectorAll("input[data-filter-rows]").forEach((box) =>
+      box.addEventListener("input", () => {
+        const q = box.value.toLowerCase();
+        document.querySelectorAll(box.dataset.filterRows).forEach((row) => {
+          row.hidden = q !== "" && !row.textContent.toLowerCase().includes(q);
+        });
+      })
+    );
+    // A variable's Edit fills the form below with its key and value (a masked value stays
+    // empty: it is replaced, never shown).
+    document.querySelectorAll("button.var-edit").forEach((b) =>
+      b.addEventListener("click", () => {
+        document.getElementById("var-key").value = b.dataset.key;
+        const value = document.getElementById("var-value");
+        value.value = b.dataset.value || "";
+        value.focus();
+      })
+    );
     const all = document.getElementById("bulk-all");
     if (all)
       all.addEventListener("change", () =>

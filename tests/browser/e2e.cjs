@@ -323,6 +323,28 @@ async function main() {
       await log.locator(".ln.out", { hasText: "red alert" }).scrollIntoViewIfNeeded();
       await page.screenshot({ path: path.join(SHOTS, "log.png") });
     }
+    step = "runs are filtered and marked in bulk; home shows the failure";
+    await page.goto(`${BASE}/dags/noisy/runs`);
+    await page.selectOption("#filter-state", "success");
+    await Promise.all([page.waitForLoadState("load"), page.click("#filter-apply")]);
+    expect(page.url().includes("state=success"), `the filter is in the URL, got ${page.url()}`);
+    const states = await page.locator("#run-list .state").allTextContents();
+    expect(states.length >= 1 && states.every((s) => s === "success"), `only successful runs, got ${states}`);
+    await page.locator("input.bulk-pick").first().check();
+    page.once("dialog", (d) => d.accept());
+    await Promise.all([page.waitForLoadState("load"), page.click(".bulk-actions button[value=mark_failed]")]);
+    const bulkFlash = await page.locator("#flash").textContent();
+    expect(bulkFlash.includes("1 run(s) marked failed"), `the bulk action's outcome, got ${bulkFlash}`);
+    expect(page.url().includes("state=success"), `back on the filtered list, got ${page.url()}`);
+    await shot(page, "runs_filtered");
+    await audit(page, "runs list");
+    await page.goto(`${BASE}/home`);
+    expect((await page.textContent("#home-failed")).includes("noisy"), "home lists the run that failed");
+    await shot(page, "home");
+    await audit(page, "home");
+    await page.goto(`${BASE}/task-instances?dag=noisy`);
+    expect((await page.locator("#ti-list a[href*='/tasks/noisy']").count()) >= 1, "the task-instance browser lists noisy");
+    await audit(page, "task instances");
     await page.goto(`${BASE}/dags/${DAG_ID}/graph`);
     expect((await page.locator("svg.graph").count()) === 1, "an SVG graph");
     await shot(page, "graph");
@@ -393,7 +415,7 @@ async function main() {
     await shot(page, "graph_phone");
     step = "phone-sized pages have no sideways scroll";
     const wide = () => page.evaluate(() => document.documentElement.scrollWidth);
-    for (const [name, url] of [["dags_phone", "/dags"], ["runs_phone", `/dags/${DAG_ID}/runs`]]) {
+    for (const [name, url] of [["dags_phone", "/dags"], ["home_phone", "/home"], ["all_runs_phone", "/runs"], ["tis_phone", "/task-instances"], ["runs_phone", `/dags/${DAG_ID}/runs`]]) {
       await page.goto(`${BASE}${url}`);
       expect((await wide()) <= 391, `${url} fits 390 px, got ${await wide()}`);
       await shot(page, name);
@@ -414,6 +436,9 @@ async function main() {
     expect((await bg()) === "rgb(15, 20, 27)", `a dark page for a dark system, got ${await bg()}`);
     await audit(dark, "DAG list (dark)");
     await shot(dark, "dags_dark");
+    await dark.goto(`${BASE}/home`);
+    await audit(dark, "home (dark)");
+    await shot(dark, "home_dark");
     await dark.goto(`${BASE}/dags/${DAG_ID}`);
     await audit(dark, "grid (dark)");
     await shot(dark, "grid_dark");
@@ -433,7 +458,7 @@ async function main() {
     expect(accessibility.length === 0, `no critical or serious axe-core finding, got:\n  ${accessibility.join("\n  ")}`);
     console.log("browser scenario: all steps passed");
   } catch (e) {
-    console.error(`browser scenario FAILED: ${e.message}`);
+    console.error(`browser scenario FAILED at step "${step}": ${e.message}`);
     await shot(page, "failure").catch(() => {});
     process.exitCode = 1;
   } finally {

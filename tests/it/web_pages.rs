@@ -612,6 +612,16 @@ async fn run_marks_notes_filters_bulk_and_delete(env: Env) {
         }
     };
 
+    // Home: the run that failed in the last 24 hours, the pools' slots, health.
+    let home = web.get("viewer", "/home").await.2;
+    let failed_box = &home[home.find("id=\"home-failed\"").expect("failed box")..];
+    assert!(
+        failed_box[..failed_box.find("</section>").expect("end")].contains(&run.run_id),
+        "{home}"
+    );
+    assert!(home.contains("data-pool=\"default_pool\""), "{home}");
+    assert!(home.contains("Nothing runs."), "{home}");
+
     // The Code tab links an author to the file in the editor.
     let code = web.get("author", "/dags/pages/code").await.2;
     assert!(code.contains("href=\"/editor/edit?file=pages.yaml\""), "{code}");
@@ -761,4 +771,8 @@ async fn run_marks_notes_filters_bulk_and_delete(env: Env) {
         assert!(events.contains(&e), "{e} audited: {events:?}");
     }
     assert_eq!(events.iter().filter(|e| **e == "mark_run").count(), 2, "{events:?}");
+    // The audit log links an entry to its DAG and run.
+    let audit = web.get("admin", "/admin/audit?dag_id=pages").await.2;
+    assert!(audit.contains(&format!("<a href=\"{run_url}\">")), "{audit}");
+    assert!(audit.contains("<a href=\"/dags/pages\">pages</a>"), "{audit}");
 }

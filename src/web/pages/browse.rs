@@ -89,7 +89,7 @@ impl ListQuery {
             .map(|t| t.parse::<RunType>().map_err(|e| bad("run_type", e)))
             .transpose()?;
         let dag_id = dag_id.or(given(&self.dag)).map(str::to_string);
-        Ok(RunFilter { dag_id, states, run_type, from, to })
+        Ok(RunFilter { dag_id, states, run_type, from, to, ended_from: None })
     }
 
     /// The task-instance filter.

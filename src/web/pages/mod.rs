@@ -10,6 +10,7 @@ pub mod browse;
 pub mod dag;
 pub mod dags;
 pub mod editor;
+pub mod home;
 pub mod login;
 pub mod ti;
 pub mod workers;
@@ -194,11 +195,12 @@ pub fn fmt_duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) ->
 /// Every page route.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/dags") }))
+        .route("/", get(|| async { Redirect::to("/home") }))
         .merge(login::router())
         .merge(dags::router())
         .merge(dag::router())
         .merge(browse::router())
+        .merge(home::router())
         .merge(ti::router())
         .merge(editor::router())
         .merge(admin::router())

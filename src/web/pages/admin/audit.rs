@@ -28,6 +28,9 @@ struct AuditQuery {
 
 struct EntryView {
     at: String,
+    /// The DAG's and the run's pages, when the entry names them.
+    dag_href: Option<String>,
+    run_href: Option<String>,
     row: AuditRow,
 }
 
@@ -59,7 +62,16 @@ async fn list(
         chrome: Chrome::new(&user, "audit", "Audit log"),
         entries: rows
             .into_iter()
-            .map(|row| EntryView { at: fmt_time(Some(row.at)), row })
+            .map(|row| EntryView {
+                at: fmt_time(Some(row.at)),
+                dag_href: row.dag_id.as_deref().map(|d| format!("/dags/{}", url_encode(d))),
+                run_href: row
+                    .dag_id
+                    .as_deref()
+                    .zip(row.run_id.as_deref())
+                    .map(|(d, r)| crate::web::pages::dag::run_href(d, r)),
+                row,
+            })
             .collect(),
         first_url: q.before.map(|_| base),
         next_url,

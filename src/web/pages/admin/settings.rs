@@ -29,8 +29,8 @@ pub fn is_secret_key(key: &str) -> bool {
 #[template(path = "admin_variables.html")]
 struct VariablesPage {
     chrome: Chrome,
-    /// (key, shown value)
-    vars: Vec<(String, String)>,
+    /// (key, shown value, whether the value is masked)
+    vars: Vec<(String, String, bool)>,
     error: Option<String>,
 }
 
@@ -45,8 +45,9 @@ async fn variables_page(
         .await?
         .into_iter()
         .map(|(k, v)| {
-            let shown = if is_secret_key(&k) { "***".to_string() } else { v };
-            (k, shown)
+            let secret = is_secret_key(&k);
+            let shown = if secret { "***".to_string() } else { v };
+            (k, shown, secret)
         })
         .collect();
     render(&VariablesPage { chrome: Chrome::new(user, "variables", "Variables"), vars, error })
