@@ -16,7 +16,7 @@ use crate::dag::params::{check_conf, form_conf};
 use crate::dag::{Dag, DagCache};
 use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
 use crate::model::{ClearScope, DagRunState, RunType, TaskState, user_change};
-use crate::store::{DagRecord, NewRun, RunRow, Store, StoreError, TiChange, TiRow};
+use crate::store::{DagRecord, NewRun, NoteOn, RunRow, Store, StoreError, TiChange, TiRow};
 
 pub use crate::model::run_id::MAX_RUN_ID;
 
@@ -444,11 +444,11 @@ pub async fn set_note(
     let entry = Audit::new("set_note").dag(&run.dag_id).run(&run.run_id);
     let entry = match ti {
         Some(ti) => {
-            store.set_ti_note(ti.id, text).await?;
+            store.set_note(NoteOn::Ti(ti.id), text).await?;
             entry.task(&ti.task_id, Some(ti.map_index))
         }
         None => {
-            store.set_run_note(run.id, text).await?;
+            store.set_note(NoteOn::Run(run.id), text).await?;
             entry
         }
     };

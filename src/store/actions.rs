@@ -26,6 +26,13 @@ pub struct TiChange {
     pub write: UserWrite,
 }
 
+/// What a note is written on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteOn {
+    Run(RunPk),
+    Ti(TiId),
+}
+
 impl Store {
     /// Applies a user's clear or mark to instances of one run, in one transaction, each by a
     /// compare-and-set on its `from` state; a run that any of them changed takes the state
@@ -114,26 +121,14 @@ impl Store {
         Ok(gone > 0)
     }
 
-    /// Sets (or with None removes) the note people keep on a run.
-    pub async fn set_run_note(&self, run_pk: RunPk, note: Option<&str>) -> Result<()> {
+    /// Sets (or with None removes) the note people keep on a run or a task instance.
+    pub async fn set_note(&self, on: NoteOn, note: Option<&str>) -> Result<()> {
+        let (sql, id) = match on {
+            NoteOn::Run(pk) => ("UPDATE dag_run SET user_note = $1 WHERE id = $2", pk.0),
+            NoteOn::Ti(id) => ("UPDATE task_instance SET user_note = $1 WHERE id = $2", id.0),
+        };
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE dag_run SET user_note = $1 WHERE id = $2")
-            .bind(note)
-            .bind(run_pk)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Sets (or with None removes) the note people keep on a task instance.
-    pub async fn set_ti_note(&self, ti: TiId, note: Option<&str>) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE task_instance SET user_note = $1 WHERE id = $2")
-            .bind(note)
-            .bind(ti)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sql).bind(note).bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

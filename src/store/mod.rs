@@ -45,7 +45,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use crate::model::{RunPk, TiId};
-pub use actions::TiChange;
+pub use actions::{NoteOn, TiChange};
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};

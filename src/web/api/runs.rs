@@ -234,9 +234,16 @@ pub(super) async fn delete(
 pub(super) struct NoteBody {
     /// The note; empty removes it.
     note: String,
-    /// Task-instance notes: one mapped instance (-1, the default, for an unmapped task).
-    #[serde(default)]
-    map_index: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TiNoteBody {
+    /// The note; empty removes it.
+    note: String,
+    /// One mapped instance (-1, the default, for an unmapped task).
+    #[serde(default = "super::tis::unmapped")]
+    map_index: i64,
 }
 
 /// `PATCH /dags/{dag_id}/dagRuns/{dag_run_id}/setNote`: answers the run.
@@ -248,12 +255,6 @@ pub(super) async fn set_note(
 ) -> Result<Json<RunJson>, ApiError> {
     user.require(Action::Operate)?;
     let body: NoteBody = body.parse(&user)?;
-    if body.map_index.is_some() {
-        return Err(WebError::BadRequest(
-            "field `map_index`: only for a task instance's note".into(),
-        )
-        .into());
-    }
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     actions::set_note(&state.store, &user.actor(), &run, None, &body.note).await?;
     Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
@@ -276,9 +277,9 @@ pub(super) async fn set_ti_note(
     body: JsonBody,
 ) -> Result<Json<TiNote>, ApiError> {
     user.require(Action::Operate)?;
-    let body: NoteBody = body.parse(&user)?;
+    let body: TiNoteBody = body.parse(&user)?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
-    let map_index = body.map_index.unwrap_or(-1);
+    let map_index = body.map_index;
     let ti = actions::find_ti(&state.store, &run, &task_id, map_index).await?;
     actions::set_note(&state.store, &user.actor(), &run, Some(&ti), &body.note).await?;
     let note = state.store.ti_note(ti.id).await?;

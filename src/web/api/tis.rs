@@ -100,8 +100,8 @@ pub(super) async fn list(
     QueryArgs(q): QueryArgs<TiListArgs>,
 ) -> Result<Json<TiList>, ApiError> {
     user.require(Action::Read)?;
+    let limit = super::page_limit(q.limit)?;
     if run_id == "~" {
-        let limit = super::page_limit(q.limit)?;
         let f = TiFilter {
             dag_id: (dag_id != "~").then_some(dag_id),
             states: q.state.into_iter().collect(),
@@ -207,7 +207,7 @@ pub(super) struct PatchBody {
     map_index: i64,
 }
 
-fn unmapped() -> i64 {
+pub(super) fn unmapped() -> i64 {
     -1
 }
 

@@ -9,7 +9,7 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -224,32 +224,53 @@ impl RunItem {
     }
 }
 
-/// One page of runs for `filter`: the rows, and the primary key to continue from.
-pub(crate) async fn run_page(
-    state: &AppState,
-    filter: &RunFilter,
-    before: Option<i64>,
-) -> Result<(Vec<RunRow>, Option<i64>), WebError> {
-    // One more than a page tells whether an older page exists.
-    let mut rows = state.store.browse_runs(filter, before.map(RunPk), PAGE + 1).await?;
-    let more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
-    let last = more.then(|| rows.last().map(|r| r.id.0)).flatten();
-    Ok((rows, last))
+/// A page of a runs list (one DAG's Runs tab or `/runs`), as `runs_table.html` shows it.
+pub(crate) struct RunsList {
+    pub runs: Vec<RunItem>,
+    pub filter: FilterView,
+    /// Every DAG's runs: a DAG column.
+    pub show_dag: bool,
+    /// Where a bulk action returns: this list with its filters (never text from the URL
+    /// that is not a filter).
+    pub back: String,
+    pub next_url: Option<String>,
+    pub first_page: bool,
+    /// A run on the page is queued or running.
+    pub live: bool,
+}
+
+impl RunsList {
+    /// The page `q` asks for of the runs at `path` (of `dag_id`, or of every DAG).
+    pub(crate) async fn load(
+        state: &AppState,
+        q: &ListQuery,
+        path: &str,
+        dag_id: Option<&str>,
+    ) -> Result<RunsList, WebError> {
+        let filter = q.runs(dag_id)?;
+        // One more than a page tells whether an older page exists.
+        let mut rows = state.store.browse_runs(&filter, q.before.map(RunPk), PAGE + 1).await?;
+        let more = rows.len() as i64 > PAGE;
+        rows.truncate(PAGE as usize);
+        let last = more.then(|| rows.last().map(|r| r.id.0)).flatten();
+        let query = q.query();
+        Ok(RunsList {
+            live: rows.iter().any(|r| is_live(r.state)),
+            runs: rows.iter().map(RunItem::new).collect(),
+            filter: q.view(path),
+            show_dag: dag_id.is_none(),
+            back: if query.is_empty() { path.to_string() } else { format!("{path}?{query}") },
+            next_url: last.map(|l| q.next_url(path, l)),
+            first_page: q.before.is_none(),
+        })
+    }
 }
 
 #[derive(Template)]
 #[template(path = "runs.html")]
 struct RunsPage {
     chrome: Chrome,
-    runs: Vec<RunItem>,
-    filter: FilterView,
-    show_dag: bool,
-    /// Where a bulk action returns (this page, filters included).
-    back: String,
-    next_url: Option<String>,
-    first_page: bool,
-    live: bool,
+    list: RunsList,
 }
 
 /// `GET /runs`: every DAG's runs.
@@ -257,30 +278,11 @@ async fn runs(
     State(state): State<AppState>,
     user: Principal,
     Query(q): Query<ListQuery>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
-    let filter = q.runs(None)?;
-    let (rows, last) = run_page(&state, &filter, q.before).await?;
-    let page = RunsPage {
-        chrome: Chrome::new(&user, "runs", "Runs"),
-        live: rows.iter().any(|r| is_live(r.state)),
-        runs: rows.iter().map(RunItem::new).collect(),
-        filter: q.view("/runs"),
-        show_dag: true,
-        back: back("/runs", raw.as_deref()),
-        next_url: last.map(|l| q.next_url("/runs", l)),
-        first_page: q.before.is_none(),
-    };
+    let list = RunsList::load(&state, &q, "/runs", None).await?;
+    let page = RunsPage { chrome: Chrome::new(&user, "runs", "Runs"), list };
     Ok(render(&page)?.into_response())
-}
-
-/// `path` with the page's own query, for returning after a post.
-pub(crate) fn back(path: &str, raw: Option<&str>) -> String {
-    match raw.filter(|q| !q.is_empty()) {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_string(),
-    }
 }
 
 /// A task instance in the cross-DAG list.

@@ -110,12 +110,6 @@ struct LastRun {
 }
 
 /// A DAG file that does not load, with where to fix it.
-struct ImportErrorView {
-    text: String,
-    /// The editor's page for the file, for users who may edit it.
-    edit_href: Option<String>,
-}
-
 struct Row {
     dag_id: String,
     dag_id_url: String,
@@ -135,7 +129,7 @@ struct Row {
 struct DagsPage {
     chrome: Chrome,
     rows: Vec<Row>,
-    import_errors: Vec<ImportErrorView>,
+    import_errors: Vec<super::ImportErrorView>,
     /// Headers of the sortable columns: DAG, owner, schedule, next run.
     headers: Vec<SortHeader>,
     /// The current order, kept by the search form.
@@ -177,18 +171,7 @@ async fn list(
     let ids: Vec<String> = dags.iter().map(|d| d.dag_id.clone()).collect();
     let mut recent = state.store.recent_runs(&ids, DOTS).await?;
     let (all_tags, all_owners) = state.facets().await?;
-    let can_edit = user.can(Action::Author);
-    let import_errors = state
-        .store
-        .import_errors()
-        .await?
-        .iter()
-        .map(|e| ImportErrorView {
-            text: e.to_string(),
-            edit_href: can_edit
-                .then(|| format!("/editor/edit?file={}", url_encode(&e.file.to_string_lossy()))),
-        })
-        .collect();
+    let import_errors = super::import_errors(&state, &user).await?;
     let mut any_running = false;
     let rows = dags
         .into_iter()

@@ -12,7 +12,7 @@ use axum::routing::get;
 use chrono::Utc;
 
 use super::browse::RunItem;
-use super::{Chrome, render, url_encode};
+use super::{Chrome, render};
 use crate::model::DagRunState;
 use crate::store::RunFilter;
 use crate::web::auth::{Action, Principal};
@@ -48,7 +48,7 @@ struct HomePage {
     running: Vec<RunItem>,
     running_more: bool,
     pools: Vec<PoolUse>,
-    import_errors: Vec<(String, Option<String>)>,
+    import_errors: Vec<super::ImportErrorView>,
     processes: Vec<ProcessUse>,
     scheduler_ok: bool,
     live: bool,
@@ -94,18 +94,7 @@ async fn home(State(state): State<AppState>, user: Principal) -> Result<Response
         })
         .collect();
 
-    let can_edit = user.can(Action::Author);
-    let import_errors = state
-        .store
-        .import_errors()
-        .await?
-        .iter()
-        .map(|e| {
-            let href = can_edit
-                .then(|| format!("/editor/edit?file={}", url_encode(&e.file.to_string_lossy())));
-            (e.to_string(), href)
-        })
-        .collect();
+    let import_errors = super::import_errors(&state, &user).await?;
 
     let timeout = chrono::Duration::from_std(state.settings.heartbeat_timeout)
         .unwrap_or(chrono::Duration::MAX);

@@ -245,6 +245,32 @@ pub async fn error_pages(
     }
 }
 
+/// An import error as the DAG list and the home page show it.
+pub(crate) struct ImportErrorView {
+    pub text: String,
+    /// The editor's page for the file, for users who may edit it.
+    pub edit_href: Option<String>,
+}
+
+/// The import errors of the last scan, with edit links for authors.
+pub(crate) async fn import_errors(
+    state: &AppState,
+    user: &Principal,
+) -> Result<Vec<ImportErrorView>, WebError> {
+    let can_edit = user.can(Action::Author);
+    Ok(state
+        .store
+        .import_errors()
+        .await?
+        .iter()
+        .map(|e| ImportErrorView {
+            text: e.to_string(),
+            edit_href: can_edit
+                .then(|| format!("/editor/edit?file={}", url_encode(&e.file.to_string_lossy()))),
+        })
+        .collect())
+}
+
 /// The logical date field: what the browser's date-time picker sends (`2026-01-31T10:30`, or
 /// with seconds), read as UTC, or a full RFC 3339 time with its offset.
 pub(crate) fn parse_logical_date(

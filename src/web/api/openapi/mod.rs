@@ -232,7 +232,7 @@ fn operation(r: &Route) -> Value {
             ("set_dag_run_note", "Set the note on a run (operator)", "DAGRun")
         }
         Op::SetTiNote => {
-            request = Some(body("Note", true));
+            request = Some(body("TaskInstanceNoteSet", true));
             codes.push(("200", ok("The task instance's note", "TaskInstanceNote")));
             ("set_task_instance_note", "Set the note on a task instance (operator)", "TaskInstance")
         }

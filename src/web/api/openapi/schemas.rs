@@ -81,13 +81,15 @@ pub fn schemas() -> Value {
     let run_patch = json!({ "type": "object", "required": ["state"],
         "additionalProperties": false,
         "properties": { "state": { "type": "string", "enum": ["success", "failed"] } } });
+    let note_text = json!({ "type": "string", "maxLength": crate::actions::MAX_NOTE,
+        "description": "The note (trimmed); empty removes it" });
     let note = json!({ "type": "object", "required": ["note"], "additionalProperties": false,
-        "properties": {
-            "note": { "type": "string", "maxLength": crate::actions::MAX_NOTE,
-                "description": "The note (trimmed); empty removes it" },
-            "map_index": { "type": "integer", "format": "int64", "minimum": -1,
-                "maximum": i64::MAX, "default": -1,
-                "description": "A task instance's note only: one mapped instance" } } });
+        "properties": { "note": note_text } });
+    let ti_note_set = json!({ "type": "object", "required": ["note"],
+        "additionalProperties": false,
+        "properties": { "note": note_text, "map_index": { "type": "integer", "format": "int64",
+            "minimum": -1, "maximum": i64::MAX, "default": -1,
+            "description": "One mapped instance (default -1: unmapped)" } } });
     let ti_note = object(json!({
         "dag_id": string(), "dag_run_id": string(), "task_id": string(),
         "map_index": integer(), "note": opt_str() }));
@@ -180,6 +182,7 @@ pub fn schemas() -> Value {
     // Added apart: one json! of every schema passes the macro's recursion limit.
     all["DagRunPatch"] = run_patch;
     all["Note"] = note;
+    all["TaskInstanceNoteSet"] = ti_note_set;
     all["TaskInstanceNote"] = ti_note;
     all
 }

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -15,7 +15,7 @@ use super::{DagQuery, Header, is_live, relevance, run_href, ti_href};
 use crate::actions;
 use crate::model::{DagRunState, TaskState};
 use crate::web::auth::{Action, Principal};
-use crate::web::pages::browse::{FilterView, ListQuery, RunItem, back, run_page};
+use crate::web::pages::browse::{ListQuery, RunItem, RunsList};
 use crate::web::pages::{Chrome, Flash, fmt_time, redirect_with, render, url_encode};
 use crate::web::svg::{self, NodeInfo};
 use crate::web::{AppState, WebError};
@@ -132,14 +132,7 @@ pub(super) async fn code(
 struct RunsPage {
     chrome: Chrome,
     h: Header,
-    runs: Vec<RunItem>,
-    filter: FilterView,
-    show_dag: bool,
-    /// Where a bulk action returns (this page, filters included).
-    back: String,
-    next_url: Option<String>,
-    first_page: bool,
-    live: bool,
+    list: RunsList,
 }
 
 pub(super) async fn runs(
@@ -147,23 +140,14 @@ pub(super) async fn runs(
     user: Principal,
     Path(dag_id): Path<String>,
     Query(q): Query<ListQuery>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     let (rec, dag) = state.dag(&dag_id).await?;
-    let filter = q.runs(Some(&dag_id))?;
-    let (rows, last) = run_page(&state, &filter, q.before).await?;
     let path = format!("/dags/{}/runs", url_encode(&dag_id));
     let page = RunsPage {
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · runs")),
         h: Header::new(&rec, &dag, "runs"),
-        live: rows.iter().any(|r| is_live(r.state)),
-        runs: rows.iter().map(RunItem::new).collect(),
-        next_url: last.map(|l| q.next_url(&path, l)),
-        back: back(&path, raw.as_deref()),
-        filter: q.view(&path),
-        show_dag: false,
-        first_page: q.before.is_none(),
+        list: RunsList::load(&state, &q, &path, Some(&dag_id)).await?,
     };
     Ok(render(&page)?.into_response())
 }
