@@ -313,6 +313,8 @@ async function main() {
       expect(await inside.isVisible(), "a click unfolds the group");
       expect((await log.locator(".ln.err", { hasText: "to stderr" }).count()) === 1, "stderr lines told apart");
       expect((await log.locator(".ln.out.lvl-error", { hasText: "something went wrong" }).count()) === 1, "ERROR lines coloured");
+      expect((await log.locator("img").count()) === 0, "markup a task prints stays text");
+      expect((await log.locator(".ln.out", { hasText: '<img src=x onerror="document.title=1">not markup</img>' }).count()) === 1, "and reads as printed");
       await page.fill(".log-search", "line 59990");
       await waitFor("the search to find the line", 5000, async () =>
         ((await page.textContent(".log-hits")) || "").includes("1 of 1"));

@@ -132,6 +132,7 @@ tasks:
       echo "::endgroup::"
       echo "to stderr" >&2
       echo "ERROR: something went wrong"
+      echo '<img src=x onerror="document.title=1">not markup</img>'
       seq -f "line %g" 1 60000
 "#;
     std::fs::write(dags.path().join("noisy.yaml"), noisy).expect("write noisy.yaml");

@@ -112,10 +112,14 @@ async fn page(
     user: Principal,
     Path((dag_id, run_id, task_id)): TiPath,
     Query(q): Query<TiQuery>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, WebError> {
     user.require(Action::Read)?;
     logs::check_ids(&[&dag_id, &run_id, &task_id])?;
     let map_index = q.map_index.unwrap_or(-1);
+    // A live refresh (every 2 s while the try runs) swaps only the `data-live-id` parts: the
+    // logs are not among them (the running one streams), so they are not read for it.
+    let live_refresh = headers.contains_key("x-live");
     let (rec, dag) = state.dag(&dag_id).await?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let ti = match actions::find_ti(&state.store, &run, &task_id, map_index).await {
@@ -138,8 +142,10 @@ async fn page(
     for t in &tries {
         let running = ti.state == TaskState::Running && t.try_number == ti.try_number;
         let log = match logs::open_log(&state.settings, &ti, t.try_number).await? {
-            Some(path) => Some(logs::read_lines_before(&path, None, LOG_TAIL).await?),
-            None => None,
+            Some(path) if !live_refresh => {
+                Some(logs::read_lines_before(&path, None, LOG_TAIL).await?)
+            }
+            _ => None,
         };
         let raw = format!("{base}/logs/{}{mi}", t.try_number);
         let and = if mi.is_empty() { '?' } else { '&' };
