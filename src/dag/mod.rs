@@ -67,6 +67,8 @@ pub struct Dag {
     pub is_paused_upon_creation: bool,
     /// Tasks in file order.
     pub tasks: IndexMap<String, Task>,
+    /// Task groups by full id (`extract`, `extract.raw`), parents before their children.
+    pub groups: IndexMap<String, TaskGroup>,
     /// The dependency graph of `tasks`, checked acyclic.
     pub graph: DagGraph,
     /// The YAML text the DAG was parsed from; other processes re-parse it from the store.
@@ -116,10 +118,48 @@ pub struct Task {
     pub foreach: Option<Foreach>,
     /// Free text shown in the UI.
     pub doc: Option<String>,
+    /// The innermost task group holding the task (its full id, the prefix of `task_id`).
+    pub group: Option<String>,
     /// Whether a text among the type's settings names `xcom_pull`. A try of a task whose
     /// templates cannot pull an XCom is spared reading its run's XComs: for a wide mapped
     /// task that would be every sibling's, again for each of them.
     pub pulls_xcom: bool,
+}
+
+/// A task group: a named box of tasks (and groups) in the UI, a shared `default_args`
+/// overlay in the file, and the prefix of its tasks' ids (`extract.fetch`), as in Airflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskGroup {
+    /// Full id: the parent's id, a dot, and the group's own name.
+    pub group_id: String,
+    /// The enclosing group's full id.
+    pub parent: Option<String>,
+    /// Free text shown in the UI.
+    pub doc: Option<String>,
+}
+
+impl Dag {
+    /// The groups holding `task_id`, outermost first (empty for a task outside any group).
+    pub fn task_groups(&self, task_id: &str) -> Vec<&str> {
+        let inner = self.tasks.get(task_id).and_then(|t| t.group.as_deref());
+        self.group_chain(inner)
+    }
+
+    /// `group` and its ancestors, outermost first.
+    pub fn group_chain<'a>(&'a self, group: Option<&'a str>) -> Vec<&'a str> {
+        let mut chain = Vec::new();
+        let mut at = group;
+        // Bounded by the number of groups: parents are declared before children.
+        while let Some(g) = at {
+            if chain.len() > self.groups.len() {
+                break;
+            }
+            chain.push(g);
+            at = self.groups.get(g).and_then(|g| g.parent.as_deref());
+        }
+        chain.reverse();
+        chain
+    }
 }
 
 /// Where the items of a mapped task come from.

@@ -10,6 +10,7 @@
 //! problems found after that.
 
 mod ctx;
+mod groups;
 mod kind;
 mod kind_records;
 mod kind_sql;
@@ -20,6 +21,8 @@ mod params;
 mod task;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_groups;
 #[cfg(test)]
 mod tests_records;
 #[cfg(test)]
@@ -40,7 +43,7 @@ use super::positions::Pos;
 use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
 
 /// Top-level keys of a DAG file.
-const TOP_FIELDS: [&str; 15] = [
+const TOP_FIELDS: [&str; 16] = [
     "dag_id",
     "description",
     "schedule",
@@ -55,6 +58,7 @@ const TOP_FIELDS: [&str; 15] = [
     "is_paused_upon_creation",
     "doc",
     "default_args",
+    "groups",
     "tasks",
 ];
 
@@ -167,8 +171,9 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
     let (mut tasks_value, mut default_args) = (None, Common::default());
     // default_args first: tasks fall back on it wherever it is written in the file.
     if let Some(v) = map.get("default_args") {
-        default_args = parse_default_args(cx, v);
+        default_args = parse_default_args(cx, v, &["default_args".to_string()]);
     }
+    let mut groups = groups::parse_groups(cx, map.get("groups"), &default_args);
     for (k, v) in map {
         let Some(key) = key_str(cx, k, &[]) else { continue };
         let p = vec![key.to_string()];
@@ -189,7 +194,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
             "params" => top.params = params::parse_params(cx, v, &p),
             "is_paused_upon_creation" => top.is_paused_upon_creation = cx.bool(v, &p),
             "doc" => top.doc = cx.string(v, &p),
-            "default_args" => {}
+            "default_args" | "groups" => {}
             "tasks" => tasks_value = Some(v),
             // docker-compose's convention: a home for YAML anchors, ignored.
             _ if key.starts_with("x-") => {}
@@ -225,7 +230,19 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
     if top.schedule.as_ref().is_some_and(Schedule::is_scheduled) {
         params::check_required(cx, &specs);
     }
-    let drafts = parse_tasks(cx, tasks_value, &default_args);
+    let mut drafts = parse_tasks(cx, tasks_value, &default_args, &mut groups);
+    groups::check_ids(cx, &drafts, &groups);
+    groups::resolve_deps(cx, &mut drafts, &groups);
+    for d in &mut drafts {
+        if let Some(task) = &mut d.task {
+            task.depends_on.clear();
+            for (dep, _) in &d.deps {
+                if !task.depends_on.contains(dep) {
+                    task.depends_on.push(dep.clone());
+                }
+            }
+        }
+    }
     let graph = check_graph(cx, &drafts);
     let tasks: IndexMap<String, _> =
         drafts.into_iter().filter_map(|d| d.task.map(|t| (d.id, t))).collect();
@@ -246,6 +263,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         param_specs: specs,
         is_paused_upon_creation: top.is_paused_upon_creation.unwrap_or(false),
         tasks,
+        groups: groups.into_dag_groups(),
         graph: graph?,
         source: src.to_string(),
         version: crate::dag::version_of(src),
@@ -302,7 +320,12 @@ fn check_dag_id(cx: &mut Ctx, written: Option<String>, file: &Path) -> Option<St
     Some(stem)
 }
 
-fn parse_tasks(cx: &mut Ctx, v: Option<&Value>, defaults: &Common) -> Vec<Draft> {
+fn parse_tasks(
+    cx: &mut Ctx,
+    v: Option<&Value>,
+    defaults: &Common,
+    groups: &mut groups::Groups,
+) -> Vec<Draft> {
     let path = vec!["tasks".to_string()];
     let map = match v {
         Some(Value::Mapping(m)) if !m.is_empty() => m,
@@ -320,13 +343,48 @@ fn parse_tasks(cx: &mut Ctx, v: Option<&Value>, defaults: &Common) -> Vec<Draft>
             return Vec::new();
         }
     };
-    let mut drafts = Vec::with_capacity(map.len());
+    let mut drafts: Vec<Draft> = Vec::with_capacity(map.len());
+    let mut seen: HashSet<String> = HashSet::with_capacity(map.len());
     for (k, v) in map {
-        let Some(id) = key_str(cx, k, &path) else { continue };
-        if !is_valid_id(id) {
-            cx.at_key(&child(&path, id), format!("invalid task id `{id}`; {}", id_rule()));
+        let Some(key) = key_str(cx, k, &path) else { continue };
+        let at = child(&path, key);
+        // The group comes first: the task's id and defaults depend on it.
+        let gpath = child(&at, "group");
+        let group = match v.as_mapping().and_then(|m| m.get("group")) {
+            Some(g) => cx.string(g, &gpath).and_then(|name| {
+                let def = groups.for_task(cx, key, &name, &gpath, defaults)?;
+                Some((def.group.group_id.clone(), def.defaults.clone()))
+            }),
+            None => None,
+        };
+        let (id, task_defaults) = match &group {
+            Some((g, d)) => {
+                if key.contains('.') {
+                    let msg = format!(
+                        "invalid task id `{key}` in group `{g}`; a task in a group is named \
+                         without dots (its id becomes `{g}.<name>`)"
+                    );
+                    cx.at_key(&at, msg);
+                }
+                (format!("{g}.{key}"), d)
+            }
+            None => (key.to_string(), defaults),
+        };
+        if !is_valid_id(&id) {
+            cx.at_key(&at, format!("invalid task id `{id}`; {}", id_rule()));
         }
-        drafts.push(parse_task(cx, id, v, defaults));
+        if !seen.insert(id.clone()) {
+            let msg = format!(
+                "two tasks have the id `{id}`; a task in a group has the id `<group>.<name>`"
+            );
+            cx.at_key(&at, msg);
+        }
+        let mut draft = parse_task(cx, key, &id, v, task_defaults);
+        draft.group = group.map(|(g, _)| g);
+        if let Some(task) = &mut draft.task {
+            task.group = draft.group.clone();
+        }
+        drafts.push(draft);
     }
     drafts
 }

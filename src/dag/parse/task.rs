@@ -14,8 +14,9 @@ use super::kind::{self, KindDef};
 use crate::dag::{Foreach, Task, TaskKind, TriggerRule};
 
 /// Keys every task may have besides its type's settings.
-pub(super) const TASK_FIELDS: [&str; 14] = [
+pub(super) const TASK_FIELDS: [&str; 15] = [
     "type",
+    "group",
     "depends_on",
     "trigger_rule",
     "retries",
@@ -67,6 +68,26 @@ pub(super) struct Common {
 }
 
 impl Common {
+    /// These settings where written, `base`'s elsewhere: a group's `default_args` over the
+    /// enclosing group's over the DAG's.
+    pub(super) fn over(&self, base: &Common) -> Common {
+        Common {
+            trigger_rule: self.trigger_rule.or(base.trigger_rule),
+            retries: self.retries.or(base.retries),
+            retry_delay: self.retry_delay.or(base.retry_delay),
+            retry_exponential_backoff: self
+                .retry_exponential_backoff
+                .or(base.retry_exponential_backoff),
+            max_retry_delay: self.max_retry_delay.or(base.max_retry_delay),
+            execution_timeout: self.execution_timeout.or(base.execution_timeout),
+            pool: self.pool.clone().or_else(|| base.pool.clone()),
+            pool_slots: self.pool_slots.or(base.pool_slots),
+            priority_weight: self.priority_weight.or(base.priority_weight),
+            queue: self.queue.clone().or_else(|| base.queue.clone()),
+            owner: self.owner.clone().or_else(|| base.owner.clone()),
+        }
+    }
+
     /// Reads `key` if it is a shared setting; false when it is not one.
     fn read(&mut self, cx: &mut Ctx, key: &str, v: &Value, path: &[String]) -> bool {
         match key {
@@ -87,9 +108,9 @@ impl Common {
     }
 }
 
-/// Parses `default_args`.
-pub(super) fn parse_default_args(cx: &mut Ctx, v: &Value) -> Common {
-    let path = vec!["default_args".to_string()];
+/// Parses a `default_args` mapping at `path` (the DAG's, or a group's).
+pub(super) fn parse_default_args(cx: &mut Ctx, v: &Value, path: &[String]) -> Common {
+    let path = path.to_vec();
     let mut common = Common::default();
     let map = match v {
         Value::Mapping(m) => m,
@@ -124,17 +145,21 @@ pub(super) fn parse_default_args(cx: &mut Ctx, v: &Value) -> Common {
 /// wrong, so graph problems are reported in the same run.
 pub(super) struct Draft {
     pub(super) id: String,
+    /// The innermost group holding the task (its full id).
+    pub(super) group: Option<String>,
     /// Upstream ids, each with the path of where it is written.
     pub(super) deps: Vec<(String, YPath)>,
     /// The task, when every setting was valid.
     pub(super) task: Option<Task>,
 }
 
-/// Parses `tasks.<id>`, falling back on `defaults` for unset shared settings.
-pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -> Draft {
-    let path = vec!["tasks".to_string(), id.to_string()];
+/// Parses `tasks.<key>` as the task `id` (the key, prefixed by its group's id), falling back
+/// on `defaults` (its groups' and the DAG's `default_args`) for unset shared settings. The
+/// `group` key is read by the caller, which needs it for the id.
+pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults: &Common) -> Draft {
+    let path = vec!["tasks".to_string(), key.to_string()];
     let errors_before = cx.errors.len();
-    let mut draft = Draft { id: id.to_string(), deps: Vec::new(), task: None };
+    let mut draft = Draft { id: id.to_string(), group: None, deps: Vec::new(), task: None };
     let empty = Mapping::new();
     let map = match v {
         Value::Mapping(m) => m,
@@ -158,6 +183,7 @@ pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -
             "depends_on" => draft.deps = cx.string_list(val, &p).unwrap_or_default(),
             "foreach" => foreach = parse_foreach(cx, val, &p),
             "doc" => doc = cx.string(val, &p),
+            "group" => {}
             "owner" => {
                 let msg = format!("unknown field `owner` in task `{id}`; set it at the top level");
                 cx.at_key(&p, msg);
@@ -225,6 +251,7 @@ pub(super) fn parse_task(cx: &mut Ctx, id: &str, v: &Value, defaults: &Common) -
         queue: c.queue.or_else(|| d.queue.clone()).unwrap_or_else(|| "default".to_string()),
         foreach,
         doc,
+        group: None,
         pulls_xcom,
     });
     draft

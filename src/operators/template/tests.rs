@@ -37,6 +37,7 @@ fn dag() -> Dag {
                 queue: "default".into(),
                 foreach,
                 doc: None,
+                group: None,
                 pulls_xcom: true,
             },
         );
@@ -58,6 +59,7 @@ fn dag() -> Dag {
         is_paused_upon_creation: false,
         param_specs: Default::default(),
         tasks,
+        groups: IndexMap::new(),
         graph,
         source: String::new(),
         version: crate::dag::version_of(""),

@@ -48,6 +48,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
             queue: "default".into(),
             foreach: None,
             doc: None,
+            group: None,
             pulls_xcom: yaml.contains("xcom_pull"),
         };
         map.insert(id.to_string(), task);
@@ -69,6 +70,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         is_paused_upon_creation: false,
         param_specs: Default::default(),
         tasks: map,
+        groups: IndexMap::new(),
         graph,
         source: String::new(),
         version: updraft::dag::version_of(""),
