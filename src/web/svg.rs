@@ -48,6 +48,8 @@ pub struct NodeInfo {
     pub title: Option<String>,
     /// The trigger rule when it is not the default (`all_success`), shown on the box.
     pub rule: Option<String>,
+    /// Whether the box is a folded task group (drawn dashed).
+    pub group: bool,
 }
 
 /// A placed box (top-left corner).
@@ -297,8 +299,9 @@ fn draw(
         }
         let _ = write!(
             s,
-            r#"<g class="node s-{st}{ruled}" data-task-id="{id}"><title>{title}</title><rect class="box" x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="5"/><rect class="bar" x="{x:.1}" y="{y:.1}" width="6" height="{NODE_H}" rx="2"/><text x="{tx:.1}" y="{ty1:.1}" class="id">{label}</text><text x="{tx:.1}" y="{ty2:.1}" class="kind">{kind}</text></g>"#,
+            r#"<g class="node s-{st}{ruled}{group}" data-task-id="{id}"><title>{title}</title><rect class="box" x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="5"/><rect class="bar" x="{x:.1}" y="{y:.1}" width="6" height="{NODE_H}" rx="2"/><text x="{tx:.1}" y="{ty1:.1}" class="id">{label}</text><text x="{tx:.1}" y="{ty2:.1}" class="kind">{kind}</text></g>"#,
             ruled = if i.rule.is_some() { " ruled" } else { "" },
+            group = if i.group { " group" } else { "" },
             st = escape(state),
             id = escape(&n.task_id),
             title = escape(&title),
@@ -392,6 +395,7 @@ mod tests {
             href: Some(format!("/t?x=\"{t}\"")),
             title: None,
             rule: Some("one<failed>".into()),
+            group: false,
         });
         assert!(!svg.markup.contains("<script>"), "{}", svg.markup);
         assert!(!svg.markup.contains("<b>"));

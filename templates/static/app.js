@@ -653,3 +653,60 @@
     document.querySelectorAll(".graph-wrap").forEach(setup);
   });
 })();
+
+// Task groups in the grid: a group row's toggle folds the rows inside it (data-in lists the
+// groups holding a row). What is folded is remembered per DAG in localStorage and applied
+// again after a live refresh redraws the grid.
+(function () {
+  function key() {
+    return "updraft.grid.folded:" + location.pathname;
+  }
+  function folded() {
+    try {
+      return new Set(JSON.parse(localStorage.getItem(key()) || "[]"));
+    } catch (e) {
+      return new Set();
+    }
+  }
+  function save(set) {
+    try {
+      localStorage.setItem(key(), JSON.stringify(Array.from(set)));
+    } catch (e) {
+      /* private mode: folding lasts for the page */
+    }
+  }
+  function apply(grid, set) {
+    grid.querySelectorAll("tr[data-in]").forEach((row) => {
+      row.hidden = row.dataset.in.split(" ").some((g) => set.has(g));
+    });
+    grid.querySelectorAll("button[data-group-toggle]").forEach((b) => {
+      b.setAttribute("aria-expanded", set.has(b.dataset.groupToggle) ? "false" : "true");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    const wrap = document.querySelector(".grid-wrap");
+    if (!wrap || !wrap.querySelector("button[data-group-toggle]")) return;
+    let set = folded();
+    const grid = () => wrap.querySelector("table.grid");
+    apply(grid(), set);
+    wrap.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-group-toggle]");
+      if (!b) return;
+      const g = b.dataset.groupToggle;
+      if (set.has(g)) set.delete(g);
+      else set.add(g);
+      save(set);
+      apply(grid(), set);
+    });
+    wrap.addEventListener("live:updated", () => apply(grid(), set));
+    document.querySelectorAll("button[data-groups-all]").forEach((b) =>
+      b.addEventListener("click", () => {
+        set = new Set();
+        if (b.dataset.groupsAll === "collapse")
+          grid().querySelectorAll("button[data-group-toggle]").forEach((t) => set.add(t.dataset.groupToggle));
+        save(set);
+        apply(grid(), set);
+      })
+    );
+  });
+})();

@@ -25,7 +25,8 @@ both!(
     run_marks_notes_filters_bulk_and_delete,
     a_link_cannot_write_the_banners,
     the_dag_list_searches_every_field_and_sorts_by_column,
-    a_changed_dag_shows_at_once
+    a_changed_dag_shows_at_once,
+    task_groups_run_and_fold_in_the_grid_and_graph
 );
 
 const DAG: &str = r#"
@@ -775,4 +776,84 @@ async fn run_marks_notes_filters_bulk_and_delete(env: Env) {
     let audit = web.get("admin", "/admin/audit?dag_id=pages").await.2;
     assert!(audit.contains(&format!("<a href=\"{run_url}\">")), "{audit}");
     assert!(audit.contains("<a href=\"/dags/pages\">pages</a>"), "{audit}");
+}
+
+const GROUPED: &str = r#"
+dag_id: grouped
+groups:
+  extract:
+    doc: Pull the sources
+    default_args: {retries: 1}
+    depends_on: [start]
+    groups:
+      raw: {}
+tasks:
+  start: {type: empty}
+  fetch:
+    type: bash
+    group: extract
+    command: echo "fetching {{ ti.task_id }}"
+  parse: {type: bash, group: extract, depends_on: [fetch], command: "exit 0"}
+  dump: {type: bash, group: extract.raw, command: "exit 0"}
+  load: {type: empty, depends_on: [extract]}
+"#;
+
+/// A DAG with nested task groups runs with Airflow's `group.task` ids, its grid shows each
+/// group as a toggle row over its tasks, and its graph folds a group into one box whose
+/// edges stand for the tasks inside.
+async fn task_groups_run_and_fold_in_the_grid_and_graph(env: Env) {
+    env.write_dag("grouped.yaml", GROUPED);
+    let running = env.start().await;
+    env.wait_until("DAG loaded", LIMIT, || async { env.store.get_dag("grouped").await.is_ok() })
+        .await;
+    env.store.set_paused("grouped", false).await.expect("unpause");
+    let run = env.trigger("grouped", json!({})).await;
+    let done = env.wait_run(run.id, LIMIT).await;
+    running.stop().await;
+    assert_eq!(done.state, DagRunState::Success);
+    let tis = env.store.run_tis(run.id).await.expect("tis");
+    let mut ids: Vec<&str> = tis.iter().map(|t| t.task_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["extract.fetch", "extract.parse", "extract.raw.dump", "load", "start"]);
+    // Dependencies through the groups: load after every leaf, the roots after start.
+    let ti = |id: &str| tis.iter().find(|t| t.task_id == id).expect("ti");
+    for leaf in ["extract.parse", "extract.raw.dump"] {
+        assert!(ti(leaf).end_date <= ti("load").start_date, "{leaf} before load");
+    }
+    assert!(ti("start").end_date <= ti("extract.fetch").start_date);
+    assert_eq!(ti("extract.fetch").max_tries, 2, "the group's default_args: retries 1");
+
+    let web = Web::start(&env).await;
+    let (status, _, grid) = web.get("viewer", "/dags/grouped").await;
+    assert_eq!(status, StatusCode::OK, "{grid}");
+    assert!(grid.contains("data-task-id=\"extract\" class=\"group-row\""), "{grid}");
+    assert!(grid.contains("data-group-toggle=\"extract.raw\""), "the nested group's toggle");
+    assert!(grid.contains("data-task-id=\"extract.raw.dump\" data-in=\"extract extract.raw\""));
+    assert!(grid.contains("title=\"group extract · "), "the group's cell sums its tasks");
+    // Rows: the group right where its first task is, its tasks inside it, then the rest.
+    let order: Vec<usize> =
+        ["\"start\"", "\"extract\"", "\"extract.fetch\"", "\"extract.raw\"", "\"load\""]
+            .iter()
+            .map(|id| grid.find(&format!("<tr data-task-id={id}")).expect(id))
+            .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "row order {order:?}");
+
+    let (_, _, graph) = web.get("viewer", "/dags/grouped/graph").await;
+    assert!(graph.contains("data-task-id=\"extract.fetch\""), "unfolded by default");
+    assert!(graph.contains("aria-label=\"Task groups\""), "the groups' toolbar");
+    let (status, _, folded) = web.get("viewer", "/dags/grouped/graph?collapsed=extract").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(folded.contains("class=\"node s-success group\" data-task-id=\"extract\""), "{folded}");
+    assert!(!folded.contains("data-task-id=\"extract.fetch\""), "its tasks are inside the box");
+    assert!(folded.contains("data-from=\"start\" data-to=\"extract\""));
+    assert!(folded.contains("data-from=\"extract\" data-to=\"load\""));
+    assert_eq!(folded.matches("<path class=\"edge\"").count(), 2);
+    assert!(folded.contains("name=\"collapsed\" value=\"extract\""), "the run selector keeps it");
+    let (_, _, unknown) = web.get("viewer", "/dags/grouped/graph?collapsed=%3Cb%3E,nope").await;
+    assert!(unknown.contains("data-task-id=\"extract.fetch\"") && !unknown.contains("<b>"));
+
+    let path = format!("/dags/grouped/runs/{}/tasks/extract.fetch", enc(&run.run_id));
+    let (status, _, page) = web.get("viewer", &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("fetching extract.fetch"), "the log of the grouped task");
 }

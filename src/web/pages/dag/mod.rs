@@ -40,6 +40,9 @@ pub(crate) struct DagQuery {
     /// Run whose states colour the graph.
     #[serde(default)]
     run_id: Option<String>,
+    /// Task groups the graph draws folded into one box: their ids, comma-separated, or `all`.
+    #[serde(default)]
+    collapsed: Option<String>,
 }
 
 /// What every tab of the DAG page shows above itself.
@@ -125,11 +128,55 @@ struct CellView {
     count: usize,
 }
 
-/// One task row.
+/// One row: a task, or a task group standing for every task inside it.
 struct GridRow {
+    /// Task id, or the group's full id.
     task_id: String,
+    /// What is shown: the task's key within its group, or the group's name.
+    label: String,
+    /// Task type, or "group".
     kind: String,
+    /// Whether the row is a group (a toggle folding the rows inside it).
+    is_group: bool,
+    /// The groups holding the row, outermost first, space-separated (rows are hidden while one
+    /// of them is folded).
+    groups: String,
+    /// Nesting depth, for the indent.
+    depth: usize,
     cells: Vec<Option<CellView>>,
+}
+
+/// The grid's rows in order: tasks upstream first, each group right where its first task
+/// would be, holding its tasks and groups in the same order.
+fn grid_order(dag: &Dag) -> Vec<(String, Vec<String>, bool)> {
+    #[derive(Default)]
+    struct Node {
+        /// Task ids and group ids in first-seen order; groups have children.
+        children: indexmap::IndexMap<String, Node>,
+        is_group: bool,
+    }
+    let mut root = Node::default();
+    for task_id in dag.graph.topo_order() {
+        let mut at = &mut root;
+        for g in dag.task_groups(task_id) {
+            at = at.children.entry(g.to_string()).or_default();
+            at.is_group = true;
+        }
+        at.children.entry(task_id.clone()).or_default();
+    }
+    fn walk(n: &Node, path: &mut Vec<String>, out: &mut Vec<(String, Vec<String>, bool)>) {
+        for (id, child) in &n.children {
+            out.push((id.clone(), path.clone(), child.is_group));
+            if child.is_group {
+                path.push(id.clone());
+                walk(child, path, out);
+                path.pop();
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(dag.tasks.len() + dag.groups.len());
+    walk(&root, &mut Vec::new(), &mut out);
+    out
 }
 
 #[derive(Template)]
@@ -139,6 +186,8 @@ struct GridPage {
     h: Header,
     runs: Vec<GridRun>,
     rows: Vec<GridRow>,
+    task_count: usize,
+    group_count: usize,
     shown: i64,
     live: bool,
 }
@@ -161,6 +210,7 @@ pub(crate) fn ti_href(dag_id: &str, run_id: &str, task_id: &str, map_index: i64)
 /// to the first instance in that state, with the count of instances.
 fn cell(dag_id: &str, run: &RunRow, task_id: &str, tis: &[&GridCell]) -> Option<CellView> {
     let top = tis.iter().min_by_key(|c| (relevance(c.state), c.map_index))?;
+    let task_id = if top.task_id == task_id { task_id } else { top.task_id.as_str() };
     let mut title = format!(
         "{task_id} · {} · {} · try {} · {}",
         run.run_id,
@@ -169,16 +219,8 @@ fn cell(dag_id: &str, run: &RunRow, task_id: &str, tis: &[&GridCell]) -> Option<
         fmt_duration(top.start_date, top.end_date)
     );
     if tis.len() > 1 {
-        let mut counts: Vec<(TaskState, usize)> = Vec::new();
-        for c in tis {
-            match counts.iter_mut().find(|(s, _)| *s == c.state) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((c.state, 1)),
-            }
-        }
-        counts.sort_by_key(|(s, _)| relevance(*s));
-        let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        title = format!("{task_id} · {} · {} mapped: {}", run.run_id, tis.len(), parts.join(", "));
+        let counts = state_counts(tis);
+        title = format!("{task_id} · {} · {} mapped: {counts}", run.run_id, tis.len());
     }
     Some(CellView {
         state: top.state.to_string(),
@@ -223,20 +265,57 @@ async fn grid(
             bar_px: (4 + run_ms(r) * (BAR_MAX - 4) / longest).min(BAR_MAX),
         })
         .collect();
-    let rows = dag
-        .graph
-        .topo_order()
-        .iter()
-        .map(|task_id| GridRow {
-            task_id: task_id.clone(),
-            kind: dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("").to_string(),
-            cells: runs
+    let rows = grid_order(&dag)
+        .into_iter()
+        .map(|(id, groups, is_group)| {
+            let members: Vec<&str> = if is_group {
+                let inside = format!("{id}.");
+                dag.tasks
+                    .values()
+                    .filter(|t| {
+                        t.group.as_deref().is_some_and(|g| g == id || g.starts_with(&inside))
+                    })
+                    .map(|t| t.task_id.as_str())
+                    .collect()
+            } else {
+                vec![id.as_str()]
+            };
+            let cells = runs
                 .iter()
                 .map(|r| {
-                    let tis = by_key.get(&(r.id, task_id.as_str()))?;
-                    cell(&dag_id, r, task_id, tis)
+                    let tis: Vec<&GridCell> = members
+                        .iter()
+                        .filter_map(|t| by_key.get(&(r.id, *t)))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    let mut c = cell(&dag_id, r, &id, &tis)?;
+                    if is_group {
+                        c.title = group_title(&id, r, &tis);
+                        c.count = 0;
+                    }
+                    Some(c)
                 })
-                .collect(),
+                .collect();
+            let label = match groups.last() {
+                Some(g) => id.strip_prefix(g.as_str()).map(|l| l.trim_start_matches('.')),
+                None => None,
+            }
+            .unwrap_or(&id)
+            .to_string();
+            GridRow {
+                kind: if is_group {
+                    "group".to_string()
+                } else {
+                    dag.tasks.get(&id).map(|t| t.kind.type_name()).unwrap_or("").to_string()
+                },
+                label,
+                is_group,
+                depth: groups.len(),
+                groups: groups.join(" "),
+                task_id: id,
+                cells,
+            }
         })
         .collect();
     let page = GridPage {
@@ -244,10 +323,31 @@ async fn grid(
         h: Header::new(&rec, &dag, "grid"),
         runs: grid_runs,
         rows,
+        task_count: dag.tasks.len(),
+        group_count: dag.groups.len(),
         shown,
         live,
     };
     Ok(render(&page)?.into_response())
+}
+
+/// A group cell's tooltip: the group, the run and how many of its instances are in each state.
+fn group_title(group: &str, run: &RunRow, tis: &[&GridCell]) -> String {
+    format!("group {group} · {} · {}", run.run_id, state_counts(tis))
+}
+
+/// "3 failed, 12 success": instances per state, the most relevant first.
+fn state_counts(tis: &[&GridCell]) -> String {
+    let mut counts: Vec<(TaskState, usize)> = Vec::new();
+    for c in tis {
+        match counts.iter_mut().find(|(s, _)| *s == c.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((c.state, 1)),
+        }
+    }
+    counts.sort_by_key(|(s, _)| relevance(*s));
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    parts.join(", ")
 }
 
 /// A run's duration in ms (to now while it runs; 0 before it starts).

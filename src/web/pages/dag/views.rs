@@ -33,6 +33,65 @@ struct GraphPage {
     selected_href: Option<String>,
     svg: String,
     live: bool,
+    /// Every task group with the link that folds or unfolds it.
+    groups: Vec<GroupLink>,
+    /// The folded groups as the query writes them (kept by the run selector).
+    collapsed: String,
+    /// Links folding every group and none.
+    collapse_all: String,
+    expand_all: String,
+}
+
+/// A task group in the graph's toolbar.
+struct GroupLink {
+    id: String,
+    folded: bool,
+    href: String,
+}
+
+/// The graph page's URL with `collapsed` folded groups and the selected run.
+fn graph_href(dag_id: &str, run_id: Option<&str>, collapsed: &[&str]) -> String {
+    let mut url = format!("/dags/{}/graph", url_encode(dag_id));
+    let mut sep = '?';
+    if let Some(r) = run_id {
+        url.push_str(&format!("{sep}run_id={}", url_encode(r)));
+        sep = '&';
+    }
+    if !collapsed.is_empty() {
+        url.push_str(&format!("{sep}collapsed={}", url_encode(&collapsed.join(","))));
+    }
+    url
+}
+
+/// The graph with every folded group as one node: a task inside one stands for it (the
+/// outermost folded group holding it), edges between the same two nodes drawn once. None when
+/// nothing is folded, or when folding would close a cycle (two groups depending on each
+/// other through tasks outside them): the full graph is drawn then.
+fn folded_graph(dag: &crate::dag::Dag, folded: &[&str]) -> Option<crate::dag::DagGraph> {
+    if folded.is_empty() {
+        return None;
+    }
+    let rep = |task: &str| -> String {
+        dag.task_groups(task)
+            .into_iter()
+            .find(|g| folded.contains(g))
+            .map_or_else(|| task.to_string(), str::to_string)
+    };
+    let mut nodes: indexmap::IndexMap<String, Vec<String>> = indexmap::IndexMap::new();
+    for t in dag.graph.topo_order() {
+        let me = rep(t);
+        let ups: Vec<String> = dag.graph.upstream(t).iter().map(|u| rep(u)).collect();
+        let deps = nodes.entry(me.clone()).or_default();
+        for u in ups {
+            if u != me && !deps.contains(&u) {
+                deps.push(u);
+            }
+        }
+    }
+    crate::dag::DagGraph::build(
+        nodes.iter().map(|(id, deps)| (id.as_str(), deps.iter().map(String::as_str))),
+    )
+    .ok()
 }
 
 pub(super) async fn graph(
@@ -63,7 +122,48 @@ pub(super) async fn graph(
             }
         }
     }
-    let drawn = svg::layout(&dag.graph, |task_id| {
+    let selected_id = selected.as_ref().map(|r| r.run_id.clone());
+    let run_id = selected_id.as_deref();
+    let folded: Vec<&str> = match q.collapsed.as_deref() {
+        Some("all") => dag.groups.keys().map(String::as_str).collect(),
+        Some(list) => dag
+            .groups
+            .keys()
+            .map(String::as_str)
+            .filter(|g| list.split(',').any(|x| x == *g))
+            .collect(),
+        None => Vec::new(),
+    };
+    let shown = folded_graph(&dag, &folded);
+    let members = |g: &str| -> Vec<&str> {
+        let inside = format!("{g}.");
+        dag.tasks
+            .values()
+            .filter(|t| t.group.as_deref().is_some_and(|x| x == g || x.starts_with(&inside)))
+            .map(|t| t.task_id.as_str())
+            .collect()
+    };
+    let drawn = svg::layout(shown.as_ref().unwrap_or(&dag.graph), |task_id| {
+        if dag.groups.contains_key(task_id) {
+            let inside = members(task_id);
+            let top = inside
+                .iter()
+                .filter_map(|t| states.get(*t).map(|s| s.0))
+                .min_by_key(|s| relevance(*s));
+            let unfold: Vec<&str> = folded.iter().copied().filter(|g| *g != task_id).collect();
+            return NodeInfo {
+                kind: format!("group · {} task(s)", inside.len()),
+                state: top.map(|s| s.to_string()),
+                href: Some(graph_href(&dag_id, run_id, &unfold)),
+                title: Some(format!(
+                    "group {task_id}{} · {} task(s) · open to unfold",
+                    top.map(|s| format!(" · {s}")).unwrap_or_default(),
+                    inside.len()
+                )),
+                rule: None,
+                group: true,
+            };
+        }
         let st = states.get(task_id);
         let kind = dag.tasks.get(task_id).map(|t| t.kind.type_name()).unwrap_or("");
         NodeInfo {
@@ -85,8 +185,23 @@ pub(super) async fn graph(
                 .map(|t| t.trigger_rule)
                 .filter(|r| *r != crate::dag::TriggerRule::AllSuccess)
                 .map(|r| r.as_str().to_string()),
+            group: false,
         }
     });
+    let drawn_folded: Vec<&str> = if shown.is_some() { folded.clone() } else { Vec::new() };
+    let groups = dag
+        .groups
+        .keys()
+        .map(|g| {
+            let is_folded = drawn_folded.contains(&g.as_str());
+            let next: Vec<&str> = if is_folded {
+                drawn_folded.iter().copied().filter(|x| x != g).collect()
+            } else {
+                drawn_folded.iter().copied().chain([g.as_str()]).collect()
+            };
+            GroupLink { id: g.clone(), folded: is_folded, href: graph_href(&dag_id, run_id, &next) }
+        })
+        .collect();
     let page = GraphPage {
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · graph")),
         h: Header::new(&rec, &dag, "graph"),
@@ -95,6 +210,10 @@ pub(super) async fn graph(
         selected_href: selected.as_ref().map(|r| run_href(&dag_id, &r.run_id)),
         selected: selected.map(|r| r.run_id),
         svg: drawn.markup,
+        groups,
+        collapsed: drawn_folded.join(","),
+        collapse_all: graph_href(&dag_id, run_id, &["all"]),
+        expand_all: graph_href(&dag_id, run_id, &[]),
     };
     Ok(render(&page)?.into_response())
 }
