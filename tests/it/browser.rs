@@ -136,6 +136,23 @@ tasks:
       seq -f "line %g" 1 60000
 "#;
     std::fs::write(dags.path().join("noisy.yaml"), noisy).expect("write noisy.yaml");
+    let grouped = "dag_id: grouped
+groups:
+  extract:
+    doc: Pull the sources
+    groups:
+      raw: {}
+  load: {depends_on: [extract]}
+tasks:
+  start: {type: empty}
+  fetch: {type: empty, group: extract, depends_on: [start]}
+  parse: {type: empty, group: extract, depends_on: [fetch]}
+  dump: {type: empty, group: extract.raw, depends_on: [start]}
+  mart: {type: empty, group: load}
+  report: {type: empty, group: load, depends_on: [mart]}
+  end: {type: empty, depends_on: [load]}
+";
+    std::fs::write(dags.path().join("grouped.yaml"), grouped).expect("write grouped.yaml");
     let port = free_port();
     let (_server, password) = start(home.path(), dags.path(), port);
     let shots = screenshot_dir();
@@ -165,7 +182,9 @@ tasks:
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "browser scenario failed (screenshots in {})", shots.display());
-    for name in ["dags", "editor", "grid", "graph", "task_instance", "users"] {
+    for name in
+        ["dags", "editor", "grid", "graph", "task_instance", "users", "grid_groups", "graph_groups"]
+    {
         let file = shots.join(format!("{name}.png"));
         assert!(file.is_file(), "screenshot {} was not taken", file.display());
     }
