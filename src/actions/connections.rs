@@ -7,7 +7,7 @@
 use chrono::Utc;
 
 use super::{ActionError, Actor, Audit, Result, audit, check_name};
-use crate::operators::connection::Connection;
+use crate::operators::connection::{Connection, Parts};
 use crate::secrets::SecretBox;
 use crate::store::{ConnectionRow, Store, StoreError};
 
@@ -93,4 +93,67 @@ pub async fn delete_connection(store: &Store, actor: &Actor, conn_id: &str) -> R
         other => other.into(),
     })?;
     audit(store, actor, Audit::new("connection_deleted").extra(conn_id)).await
+}
+
+/// The stored connection `conn_id`, decrypted and parsed.
+async fn stored(store: &Store, secrets: &SecretBox, conn_id: &str) -> Result<Option<Connection>> {
+    let Some(row) = store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id)
+    else {
+        return Ok(None);
+    };
+    let uri = secrets.decrypt(&row.uri_encrypted).map_err(|_| {
+        ActionError::Invalid(format!(
+            "connection `{conn_id}` cannot be decrypted: it was encrypted with another UPDRAFT_SECRET_KEY"
+        ))
+    })?;
+    Connection::parse(conn_id, &uri).map(Some).map_err(ActionError::Invalid)
+}
+
+/// The URI a form means: the URI when one is written; else the fields when a type is given
+/// (an empty password keeps the stored one, which the form never shows); else empty, which
+/// [`save_connection`] takes as "keep the stored URI".
+pub async fn uri_of_form(
+    store: &Store,
+    secrets: &SecretBox,
+    conn_id: &str,
+    uri: &str,
+    parts: &Parts,
+) -> Result<String> {
+    if !uri.trim().is_empty() || parts.conn_type.trim().is_empty() {
+        return Ok(uri.trim().to_string());
+    }
+    let mut parts = parts.clone();
+    if parts.password.is_empty()
+        && let Some(old) = stored(store, secrets, conn_id).await?
+    {
+        parts.password = old.password.unwrap_or_default();
+    }
+    parts.to_uri(conn_id).map_err(ActionError::Invalid)
+}
+
+/// The fields of stored connection `conn_id` for its edit form (never its password).
+pub async fn parts_of(store: &Store, secrets: &SecretBox, conn_id: &str) -> Result<Parts> {
+    Ok(stored(store, secrets, conn_id).await?.map(|c| c.parts()).unwrap_or_default())
+}
+
+/// Tests stored connection `conn_id` ([`probe`](crate::operators::connection_test::probe)):
+/// what answered, or why not. Audited either way: a test reaches out from the server.
+pub async fn test_connection(
+    store: &Store,
+    secrets: &SecretBox,
+    actor: &Actor,
+    conn_id: &str,
+) -> Result<String> {
+    let conn = stored(store, secrets, conn_id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(format!("no connection `{conn_id}`")))?;
+    let outcome = crate::operators::connection_test::probe(&conn).await;
+    let note = match &outcome {
+        Ok(_) => format!("{conn_id}: ok"),
+        Err(_) => format!("{conn_id}: failed"),
+    };
+    audit(store, actor, Audit::new("connection_tested").extra(&note)).await?;
+    outcome
+        .map(|what| format!("Connection {conn_id} works: {what}"))
+        .map_err(|why| ActionError::Invalid(format!("Connection {conn_id} failed its test: {why}")))
 }

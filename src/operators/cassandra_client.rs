@@ -40,7 +40,7 @@ pub async fn session(
     Ok((session, conn.schema.clone()))
 }
 
-fn builder(conn: &Connection) -> Result<SessionBuilder, OperatorError> {
+pub(crate) fn builder(conn: &Connection) -> Result<SessionBuilder, OperatorError> {
     let Some(host) = &conn.host else {
         return Err(OperatorError::Fatal(format!(
             "connection `{}` names no host: write cassandra://host:9042",

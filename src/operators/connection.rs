@@ -46,7 +46,92 @@ impl fmt::Debug for Connection {
     }
 }
 
+/// A connection written as fields (the admin page's form), the way Airflow's form has them.
+#[derive(Debug, Default, Clone)]
+pub struct Parts {
+    pub conn_type: String,
+    pub host: String,
+    pub port: String,
+    pub login: String,
+    pub password: String,
+    pub schema: String,
+    /// A JSON object; each entry becomes a query parameter (text as is, other values as JSON).
+    pub extra: String,
+}
+
+impl Parts {
+    /// The URI these fields make, every part percent-encoded; the error names the field.
+    pub fn to_uri(&self, conn_id: &str) -> Result<String, String> {
+        let scheme = self.conn_type.trim().replace('_', "-");
+        let ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !ok {
+            return Err(format!(
+                "connection `{conn_id}`: the type must be a scheme such as postgres, http or kafka"
+            ));
+        }
+        let mut url = Url::parse(&format!("{scheme}://placeholder"))
+            .map_err(|e| format!("connection `{conn_id}`: invalid type ({e})"))?;
+        let host = self.host.trim();
+        url.set_host(if host.is_empty() { None } else { Some(host) })
+            .map_err(|e| format!("connection `{conn_id}`: invalid host ({e})"))?;
+        let port = self.port.trim();
+        if !port.is_empty() {
+            let p: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                format!("connection `{conn_id}`: the port must be a number from 1 to 65535")
+            })?;
+            url.set_port(Some(p))
+                .map_err(|()| format!("connection `{conn_id}`: this URI cannot hold a port"))?;
+        }
+        let no_host = |what: &str| format!("connection `{conn_id}`: a {what} needs a host");
+        if !self.login.is_empty() {
+            url.set_username(self.login.trim()).map_err(|()| no_host("login"))?;
+        }
+        if !self.password.is_empty() {
+            url.set_password(Some(&self.password)).map_err(|()| no_host("password"))?;
+        }
+        let schema = self.schema.trim();
+        if !schema.is_empty() {
+            // set_path percent-encodes what a path cannot hold; parse decodes it back.
+            url.set_path(&format!("/{schema}"));
+        }
+        let extra = self.extra.trim();
+        if !extra.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(extra)
+                .map_err(|e| {
+                    format!("connection `{conn_id}`: extra must be a JSON object ({e})")
+                })?;
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &map {
+                match v {
+                    serde_json::Value::String(s) => q.append_pair(k, s),
+                    other => q.append_pair(k, &other.to_string()),
+                };
+            }
+        }
+        Ok(url.to_string())
+    }
+}
+
 impl Connection {
+    /// These settings as form fields (no password: a form never holds it).
+    pub fn parts(&self) -> Parts {
+        let extra = if self.extra.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&self.extra).unwrap_or_default()
+        };
+        Parts {
+            conn_type: self.conn_type.clone(),
+            host: self.host.clone().unwrap_or_default(),
+            port: self.port.map(|p| p.to_string()).unwrap_or_default(),
+            login: self.login.clone().unwrap_or_default(),
+            password: String::new(),
+            schema: self.schema.clone().unwrap_or_default(),
+            extra,
+        }
+    }
+
     /// Parses `uri` as connection `conn_id`. The error names the connection and what is wrong,
     /// but never repeats the URI (it holds the password).
     pub fn parse(conn_id: &str, uri: &str) -> Result<Connection, String> {

@@ -18,6 +18,7 @@ pub mod bash;
 pub mod cassandra_client;
 pub mod cassandra_rows;
 pub mod connection;
+pub mod connection_test;
 pub mod containment;
 pub mod cql;
 pub mod external_task_sensor;

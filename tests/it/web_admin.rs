@@ -305,6 +305,103 @@ async fn connections_are_stored_encrypted_and_listed_masked() {
 }
 
 #[tokio::test]
+async fn connections_from_fields_keep_their_password_and_are_tested() {
+    let app = App::new().await;
+    app.user("root", "password0", &["admin"]).await;
+    let s = app.login("root", "password0").await;
+    let port = app.base.rsplit(':').next().expect("port").to_string();
+    // Fields make the URI, every part encoded; extra becomes its query.
+    let form = [
+        ("conn_id", "self"),
+        ("conn_type", "http"),
+        ("host", "127.0.0.1"),
+        ("port", port.as_str()),
+        ("login", "etl user"),
+        ("password", "p@ss/w rd"),
+        ("schema", "health"),
+        ("extra", r#"{"timeout": 5, "mode": "a b"}"#),
+        ("uri", ""),
+        ("description", "the server itself"),
+    ];
+    let r = app.post(&s, "/admin/connections", &form).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let secrets = updraft::secrets::SecretBox::for_settings(&app.env.settings).expect("key");
+    let uri = |id: &'static str| {
+        let (store, secrets) = (&app.env.store, &secrets);
+        async move {
+            let stored = store.connection_uri(id).await.expect("uri").expect("some");
+            secrets.decrypt(&stored).expect("decrypt")
+        }
+    };
+    let parsed = updraft::operators::connection::Connection::parse("self", &uri("self").await)
+        .expect("a valid URI");
+    assert_eq!(parsed.login.as_deref(), Some("etl user"));
+    assert_eq!(parsed.password.as_deref(), Some("p@ss/w rd"));
+    assert_eq!(
+        (parsed.host.as_deref(), parsed.schema.as_deref()),
+        (Some("127.0.0.1"), Some("health"))
+    );
+    assert_eq!(parsed.extra.get("timeout").map(String::as_str), Some("5"));
+    assert_eq!(parsed.extra.get("mode").map(String::as_str), Some("a b"));
+    // The edit form shows the fields, never the password; saved without one, it is kept.
+    let edit = app.get(Some(&s), "/admin/connections?edit=self").await;
+    assert!(edit.body.contains("name=\"login\" value=\"etl user\""), "{}", edit.body);
+    assert!(edit.body.contains("name=\"schema\" value=\"health\""));
+    assert!(!edit.body.contains("p@ss"), "no password in the page");
+    let mut again = form;
+    again[5] = ("password", "");
+    again[2] = ("host", "localhost");
+    assert_eq!(app.post(&s, "/admin/connections", &again).await.status, StatusCode::SEE_OTHER);
+    let parsed = updraft::operators::connection::Connection::parse("self", &uri("self").await)
+        .expect("valid");
+    assert_eq!(parsed.host.as_deref(), Some("localhost"));
+    assert_eq!(parsed.password.as_deref(), Some("p@ss/w rd"), "the stored password kept");
+    // Each field's mistake is named.
+    for (field, value, words) in [
+        ("port", "70000", "the port must be a number from 1 to 65535"),
+        ("extra", "[1, 2]", "extra must be a JSON object"),
+        ("conn_type", "9x", "the type must be a scheme"),
+    ] {
+        let mut bad = form;
+        let at = bad.iter().position(|(k, _)| *k == field).expect("field");
+        bad[at] = (field, value);
+        bad[0] = ("conn_id", "bad");
+        let r = app.post(&s, "/admin/connections", &bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}");
+        assert!(r.body.contains(words) && !r.body.contains("p@ss"), "{field}: {}", r.body);
+    }
+    assert!(app.env.store.connection_uri("bad").await.expect("read").is_none());
+
+    // Test: the server answers itself; a closed port is named, and both are audited.
+    let r = app.post(&s, "/admin/connections/test", &[("conn_id", "self")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = app.get(Some(&s), &r.location).await;
+    assert!(page.body.contains("Connection self works: HTTP 200"), "{}", page.body);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().expect("addr").port().to_string();
+    drop(closed);
+    let form = [
+        ("conn_id", "gone"),
+        ("conn_type", "redis"),
+        ("host", "127.0.0.1"),
+        ("port", closed_port.as_str()),
+    ];
+    assert_eq!(app.post(&s, "/admin/connections", &form).await.status, StatusCode::SEE_OTHER);
+    let r = app.post(&s, "/admin/connections/test", &[("conn_id", "gone")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains(&format!("cannot reach 127.0.0.1:{closed_port}")), "{}", r.body);
+    let r = app.post(&s, "/admin/connections/test", &[("conn_id", "nope")]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let audit = app.env.store.list_audit(None, None, 50).await.expect("audit");
+    let tested: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.event == "connection_tested")
+        .filter_map(|a| a.extra.as_deref())
+        .collect();
+    assert!(tested.contains(&"self: ok") && tested.contains(&"gone: failed"), "{tested:?}");
+}
+
+#[tokio::test]
 async fn the_last_admin_stays() {
     let app = App::new().await;
     app.user("root", "password0", &["admin"]).await;
@@ -372,6 +469,7 @@ async fn admin_pages_need_the_admin_role() {
         format!("/admin/users/{id}/delete"),
         "/admin/connections".into(),
         "/admin/connections/delete".into(),
+        "/admin/connections/test".into(),
         "/admin/variables".into(),
         "/admin/variables/delete".into(),
         "/admin/pools".into(),

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::{Fields, field, finish};
 use crate::actions::connections::{self, masked_uri};
 use crate::config::Settings;
+use crate::operators::connection::Parts;
 use crate::secrets::SecretBox;
 use crate::web::auth::{Action, Principal};
 use crate::web::pages::{Chrome, Form, fmt_time, render};
@@ -39,9 +40,10 @@ struct ConnView {
 struct ConnectionsPage {
     chrome: Chrome,
     conns: Vec<ConnView>,
-    /// Prefilled id and description when editing (never the URI).
+    /// Prefilled id, description and fields when editing (never the URI or the password).
     edit_id: String,
     edit_description: String,
+    edit: Parts,
     error: Option<String>,
 }
 
@@ -54,6 +56,12 @@ async fn page(
     let secrets = secret_box(&state.settings)?;
     let rows = state.store.list_connections().await?;
     let editing = edit.and_then(|id| rows.iter().find(|c| c.conn_id == id).cloned());
+    let parts = match &editing {
+        Some(c) => {
+            connections::parts_of(&state.store, &secrets, &c.conn_id).await.unwrap_or_default()
+        }
+        None => Parts::default(),
+    };
     let conns = rows
         .iter()
         .map(|c| ConnView {
@@ -69,6 +77,7 @@ async fn page(
         conns,
         edit_id: editing.as_ref().map(|c| c.conn_id.clone()).unwrap_or_default(),
         edit_description: editing.map(|c| c.description).unwrap_or_default(),
+        edit: parts,
         error,
     })
 }
@@ -94,7 +103,19 @@ async fn save(State(state): State<AppState>, form: Form<Fields>) -> Result<Respo
     let conn_id = field(f, "conn_id").trim().to_string();
     let result = async {
         let secrets = secret_box(&state.settings)?;
-        let (uri, description) = (field(f, "uri"), field(f, "description"));
+        let parts = Parts {
+            conn_type: field(f, "conn_type"),
+            host: field(f, "host"),
+            port: field(f, "port"),
+            login: field(f, "login"),
+            password: field(f, "password"),
+            schema: field(f, "schema"),
+            extra: field(f, "extra"),
+        };
+        let uri =
+            connections::uri_of_form(&state.store, &secrets, &conn_id, &field(f, "uri"), &parts)
+                .await?;
+        let description = field(f, "description");
         let actor = form.user.actor();
         let saved = connections::save_connection(
             &state.store,
@@ -121,9 +142,23 @@ async fn delete(State(state): State<AppState>, form: Form<Fields>) -> Result<Res
     finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
 }
 
+/// Tests a stored connection and says what answered.
+async fn test(State(state): State<AppState>, form: Form<Fields>) -> Result<Response, WebError> {
+    form.user.require(Action::Admin)?;
+    let conn_id = field(&form.data, "conn_id");
+    let result = async {
+        let secrets = secret_box(&state.settings)?;
+        let actor = form.user.actor();
+        Ok(connections::test_connection(&state.store, &secrets, &actor, &conn_id).await?)
+    }
+    .await;
+    finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
+}
+
 /// Routes of this page.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/connections", get(list).post(save))
         .route("/admin/connections/delete", post(delete))
+        .route("/admin/connections/test", post(test))
 }
