@@ -837,6 +837,15 @@ async fn task_groups_run_and_fold_in_the_grid_and_graph(env: Env) {
             .map(|id| grid.find(&format!("<tr data-task-id={id}")).expect(id))
             .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "row order {order:?}");
+    // Each task's name leads to it across runs; the run column has its date; the bars an axis.
+    assert!(grid.contains("href=\"/task-instances?dag=grouped&#38;task=extract.fetch\""), "{grid}");
+    let label = done.logical_date.format("%m-%d %H:%M").to_string();
+    assert!(grid.contains(&format!("<span>{label}</span>")), "the run's label {label}");
+    assert!(grid.contains("class=\"axis-top\""));
+    let (status, _, across) =
+        web.get("viewer", "/task-instances?dag=grouped&task=extract.fetch").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(across.contains("extract.fetch") && !across.contains(">extract.parse<"), "{across}");
 
     let (_, _, graph) = web.get("viewer", "/dags/grouped/graph").await;
     assert!(graph.contains("data-task-id=\"extract.fetch\""), "unfolded by default");

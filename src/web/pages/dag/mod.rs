@@ -117,6 +117,8 @@ struct GridRun {
     state: String,
     title: String,
     bar_px: i64,
+    /// The run's logical date, short (`12-01 10:00`), on every few columns; else empty.
+    label: String,
 }
 
 /// One coloured cell.
@@ -130,6 +132,8 @@ struct CellView {
 
 /// One row: a task, or a task group standing for every task inside it.
 struct GridRow {
+    /// The task across runs (the task-instance browser), for a task row.
+    across: String,
     /// Task id, or the group's full id.
     task_id: String,
     /// What is shown: the task's key within its group, or the group's name.
@@ -188,6 +192,8 @@ struct GridPage {
     rows: Vec<GridRow>,
     task_count: usize,
     group_count: usize,
+    /// The longest run's duration: the top of the run bars' axis.
+    longest: String,
     shown: i64,
     live: bool,
 }
@@ -248,10 +254,20 @@ async fn grid(
         by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
     }
     let longest = runs.iter().map(run_ms).max().unwrap_or(0).max(1);
+    let dag_id_url = url_encode(&dag_id);
     let live = runs.iter().any(|r| is_live(r.state));
+    // About ten labels whatever the width; the newest (rightmost) always has one.
+    let every = runs.len().div_ceil(10).max(1);
+    let last = runs.len().saturating_sub(1);
     let grid_runs = runs
         .iter()
-        .map(|r| GridRun {
+        .enumerate()
+        .map(|(i, r)| GridRun {
+            label: if (last - i) % every == 0 {
+                r.logical_date.format("%m-%d %H:%M").to_string()
+            } else {
+                String::new()
+            },
             run_id: r.run_id.clone(),
             href: run_href(&dag_id, &r.run_id),
             state: r.state.to_string(),
@@ -304,6 +320,7 @@ async fn grid(
             .unwrap_or(&id)
             .to_string();
             GridRow {
+                across: format!("/task-instances?dag={dag_id_url}&task={}", url_encode(&id)),
                 kind: if is_group {
                     "group".to_string()
                 } else {
@@ -324,6 +341,10 @@ async fn grid(
         runs: grid_runs,
         rows,
         task_count: dag.tasks.len(),
+        longest: fmt_duration(
+            Some(chrono::DateTime::UNIX_EPOCH),
+            chrono::DateTime::from_timestamp_millis(longest),
+        ),
         group_count: dag.groups.len(),
         shown,
         live,
