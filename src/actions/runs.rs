@@ -547,16 +547,7 @@ pub async fn bulk(
             Err(e) => refused.push(format!("{dag_id} {run_id}: {e}")),
         }
     }
-    let mut message = format!("{done} run(s) {}", action.done());
-    if !refused.is_empty() {
-        let shown: Vec<&str> = refused.iter().take(5).map(String::as_str).collect();
-        let more = refused.len().saturating_sub(shown.len());
-        message.push_str(&format!("; {} refused: {}", refused.len(), shown.join("; ")));
-        if more > 0 {
-            message.push_str(&format!(" and {more} more"));
-        }
-    }
-    Ok(message)
+    Ok(bulk_message(format!("{done} run(s) {}", action.done()), &refused))
 }
 
 #[cfg(test)]
@@ -591,4 +582,108 @@ mod tests {
             check_run_id(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
         }
     }
+}
+
+/// What a bulk action on ticked task instances does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TiBulkAction {
+    /// Clear each (it runs again), without its downstream.
+    Clear,
+    /// Mark each success.
+    MarkSuccess,
+    /// Mark each failed.
+    MarkFailed,
+}
+
+impl TiBulkAction {
+    /// From the form's spelling.
+    pub fn parse(text: &str) -> Result<TiBulkAction> {
+        Ok(match text {
+            "clear" => TiBulkAction::Clear,
+            "mark_success" => TiBulkAction::MarkSuccess,
+            "mark_failed" => TiBulkAction::MarkFailed,
+            other => {
+                return Err(ActionError::Invalid(format!(
+                    "action `{other}`: one of clear, mark_success, mark_failed"
+                )));
+            }
+        })
+    }
+
+    fn done(self) -> &'static str {
+        match self {
+            TiBulkAction::Clear => "cleared",
+            TiBulkAction::MarkSuccess => "marked success",
+            TiBulkAction::MarkFailed => "marked failed",
+        }
+    }
+}
+
+/// One ticked task instance: DAG, run, task and map index.
+pub type TiKey = (String, String, String, i64);
+
+/// Applies `action` to each task instance named, one by one, each as its own action (own
+/// checks, own audit entry), like [`bulk`] for runs.
+pub async fn bulk_tis(
+    store: &Store,
+    dags: &DagCache,
+    actor: &Actor,
+    tis: &[TiKey],
+    action: TiBulkAction,
+) -> Result<String> {
+    if tis.is_empty() {
+        return Err(ActionError::Invalid(
+            "no task instance picked: tick the task instances to act on".into(),
+        ));
+    }
+    if tis.len() > MAX_BULK {
+        return Err(ActionError::Invalid(format!(
+            "{} task instances picked: at most {MAX_BULK} at once",
+            tis.len()
+        )));
+    }
+    let mut done = 0;
+    let mut refused = Vec::new();
+    for (dag_id, run_id, task_id, map_index) in tis {
+        let result = async {
+            let run = find_run(store, dag_id, run_id).await?;
+            match action {
+                TiBulkAction::Clear => {
+                    clear(store, dags, actor, &run, task_id, Some(*map_index), false)
+                        .await
+                        .map(drop)
+                }
+                TiBulkAction::MarkSuccess | TiBulkAction::MarkFailed => {
+                    let ti = find_ti(store, &run, task_id, *map_index).await?;
+                    let to = if action == TiBulkAction::MarkSuccess {
+                        TaskState::Success
+                    } else {
+                        TaskState::Failed
+                    };
+                    mark(store, actor, &run, &ti, to).await
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => done += 1,
+            Err(ActionError::Internal(e)) => return Err(ActionError::Internal(e)),
+            Err(e) => refused
+                .push(format!("{dag_id} {run_id} {}: {e}", ti_name(task_id, Some(*map_index)))),
+        }
+    }
+    Ok(bulk_message(format!("{done} task instance(s) {}", action.done()), &refused))
+}
+
+/// "n done; m refused: the first five reasons and k more".
+fn bulk_message(mut message: String, refused: &[String]) -> String {
+    if !refused.is_empty() {
+        let shown: Vec<&str> = refused.iter().take(5).map(String::as_str).collect();
+        let more = refused.len().saturating_sub(shown.len());
+        message.push_str(&format!("; {} refused: {}", refused.len(), shown.join("; ")));
+        if more > 0 {
+            message.push_str(&format!(" and {more} more"));
+        }
+    }
+    message
 }

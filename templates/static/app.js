@@ -116,8 +116,8 @@
         const picks = b.form && b.form.querySelectorAll("input.bulk-pick:checked").length;
         if (b.form && b.form.id === "bulk-form" && !picks) {
           e.preventDefault();
-          alert("Tick the runs to act on first.");
-        } else if (!confirm(b.dataset.confirm + (picks ? " (" + picks + " run(s))" : ""))) {
+          alert("Tick the " + (b.form.dataset.what || "runs") + " to act on first.");
+        } else if (!confirm(b.dataset.confirm + (picks ? " (" + picks + " " + (b.form.dataset.what || "runs") + ")" : ""))) {
           e.preventDefault();
         }
       })

@@ -118,6 +118,13 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/home", "/home", "", Need::Read),
     ("GET", "/runs", "/runs?state=failed", "", Need::Read),
     ("POST", "/runs/bulk", "/runs/bulk", "action=mark_success&back=%2Fruns", Need::Operate),
+    (
+        "POST",
+        "/task-instances/bulk",
+        "/task-instances/bulk",
+        "action=mark_success&back=%2Ftask-instances",
+        Need::Operate,
+    ),
     ("GET", "/task-instances", "/task-instances?dag=d", "", Need::Read),
     ("GET", "/editor", "/editor", "", Need::Author),
     ("GET", "/editor/new", "/editor/new", "", Need::Author),

@@ -26,7 +26,8 @@ both!(
     a_link_cannot_write_the_banners,
     the_dag_list_searches_every_field_and_sorts_by_column,
     a_changed_dag_shows_at_once,
-    task_groups_run_and_fold_in_the_grid_and_graph
+    task_groups_run_and_fold_in_the_grid_and_graph,
+    task_instances_act_in_bulk
 );
 
 const DAG: &str = r#"
@@ -865,4 +866,62 @@ async fn task_groups_run_and_fold_in_the_grid_and_graph(env: Env) {
     let (status, _, page) = web.get("viewer", &path).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("fetching extract.fetch"), "the log of the grouped task");
+}
+
+/// The task-instance browser's ticked rows are marked or cleared one by one, each its own
+/// action (checked and audited); a refused one is named, a viewer is refused, and a key that
+/// is not one is a clear error.
+async fn task_instances_act_in_bulk(env: Env) {
+    let run = finished_run(&env).await;
+    let web = Web::start(&env).await;
+    let (_, _, page) = web.get("operator", "/task-instances?dag=pages").await;
+    let key = |task: &str, m: i64| format!("pages/{}/{task}/{m}", run.run_id);
+    assert!(page.contains(&format!("value=\"{}\"", key("broken", -1))), "a tick per row: {page}");
+    let (_, _, viewer_page) = web.get("viewer", "/task-instances?dag=pages").await;
+    assert!(!viewer_page.contains("class=\"bulk-pick\""), "no ticks for a viewer");
+    let csrf = web.csrf("operator");
+    let back = "/task-instances?dag=pages";
+    let (broken, done, fan1) = (key("broken", -1), key("done", -1), key("fan", 1));
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("back", back),
+        ("action", "mark_success"),
+        ("ti", broken.as_str()),
+        ("ti", done.as_str()),
+    ];
+    let (status, location) = web.post("operator", "/task-instances/bulk", &form).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, back));
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("1 task instance(s) marked success; 1 refused: pages"), "{page}");
+    assert!(page.contains("done: cannot mark"), "the refused one says why: {page}");
+    let state = |task: &'static str, m: i64| {
+        let store = &env.store;
+        async move {
+            let tis = store.run_tis(run.id).await.expect("tis");
+            tis.iter().find(|t| t.task_id == task && t.map_index == m).expect("ti").state
+        }
+    };
+    assert_eq!(state("broken", -1).await, TaskState::Success);
+    let form =
+        [("csrf", csrf.as_str()), ("back", back), ("action", "clear"), ("ti", fan1.as_str())];
+    let (status, _) = web.post("operator", "/task-instances/bulk", &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(state("fan", 1).await, TaskState::None, "the one mapped instance cleared");
+    assert_eq!(state("fan", 0).await, TaskState::Success, "its sibling left alone");
+    let audit = env.store.list_audit(Some("pages"), None, 50).await.expect("audit");
+    assert!(audit.iter().any(|a| a.event == "mark" && a.task_id.as_deref() == Some("broken")));
+    assert!(audit.iter().any(|a| a.event == "clear" && a.task_id.as_deref() == Some("fan")));
+    // Hostile or malformed input.
+    let form = [("csrf", csrf.as_str()), ("action", "clear"), ("ti", "pages/x")];
+    let (_, location) = web.post("operator", "/task-instances/bulk", &form).await;
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("not dag_id/run_id/task_id/map_index"), "{page}");
+    let form = [("csrf", csrf.as_str()), ("back", "//evil.example/"), ("action", "drop")];
+    let (_, location) = web.post("operator", "/task-instances/bulk", &form).await;
+    assert!(location.starts_with('/') && !location.contains("evil"), "{location}");
+    let viewer = web.csrf("viewer");
+    let form = [("csrf", viewer.as_str()), ("action", "mark_failed"), ("ti", broken.as_str())];
+    let (status, _) = web.post("viewer", "/task-instances/bulk", &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(state("broken", -1).await, TaskState::Success);
 }

@@ -300,6 +300,8 @@ struct TiItem {
     end: String,
     duration: String,
     host: String,
+    /// `dag_id/run_id/task_id/map_index`, what a bulk action's check box posts.
+    key: String,
 }
 
 impl TiItem {
@@ -318,6 +320,7 @@ impl TiItem {
             end: fmt_time(t.end_date),
             duration: fmt_duration(t.start_date, t.end_date),
             host: t.hostname.clone().unwrap_or_default(),
+            key: format!("{}/{}/{}/{}", t.dag_id, t.run_id, t.task_id, t.map_index),
         }
     }
 }
@@ -327,6 +330,8 @@ impl TiItem {
 struct TisPage {
     chrome: Chrome,
     tis: Vec<TiItem>,
+    /// Where a bulk action returns: this list with its filters.
+    back: String,
     filter: FilterView,
     next_url: Option<String>,
     first_page: bool,
@@ -349,6 +354,10 @@ async fn task_instances(
         chrome: Chrome::new(&user, "task-instances", "Task instances"),
         live: rows.iter().any(|t| matches!(t.state, TaskState::Running | TaskState::Queued)),
         tis: rows.iter().map(TiItem::new).collect(),
+        back: match q.query() {
+            query if query.is_empty() => "/task-instances".to_string(),
+            query => format!("/task-instances?{query}"),
+        },
         filter: q.view("/task-instances"),
         next_url: last.map(|l| q.next_url("/task-instances", l)),
         first_page: q.before.is_none(),
@@ -385,10 +394,48 @@ async fn bulk(
     redirect_with(&state, &form.user, &back, Flash::of(result)?).await
 }
 
+/// `POST /task-instances/bulk`: `action` on every ticked `ti` (`dag_id/run_id/task_id/map_index`;
+/// no id holds a `/`), then back to the list it came from.
+async fn bulk_tis(
+    State(state): State<AppState>,
+    form: Form<Vec<(String, String)>>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Operate)?;
+    let field = |name: &str| form.data.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let back = safe_next(field("back").unwrap_or("/task-instances")).to_string();
+    let result = async {
+        let action = actions::TiBulkAction::parse(field("action").unwrap_or(""))?;
+        let tis: Vec<actions::TiKey> = form
+            .data
+            .iter()
+            .filter(|(k, _)| k == "ti")
+            .map(|(_, v)| {
+                let parts: Vec<&str> = v.split('/').collect();
+                match parts.as_slice() {
+                    [d, r, t, m] => m
+                        .parse::<i64>()
+                        .ok()
+                        .map(|m| (d.to_string(), r.to_string(), t.to_string(), m)),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    ActionError::Invalid(format!(
+                        "task instance `{v}`: not dag_id/run_id/task_id/map_index"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        actions::bulk_tis(&state.store, &state.dags, &form.user.actor(), &tis, action).await
+    }
+    .await;
+    redirect_with(&state, &form.user, &back, Flash::of(result)?).await
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/runs", get(runs))
         .route("/runs/bulk", post(bulk))
+        .route("/task-instances/bulk", post(bulk_tis))
         .route("/task-instances", get(task_instances))
 }
