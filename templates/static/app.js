@@ -710,3 +710,124 @@
     );
   });
 })();
+
+// Gantt zoom: drag across the tracks to show only that time range (bars and the axis are
+// redrawn from the positions the server wrote, kept in data attributes); "Whole run" or
+// Escape goes back. The range is kept across live refreshes, which redraw the gantt.
+(function () {
+  let view = [0, 100];
+  let drag = null;
+  const panel = () => document.querySelector(".gantt[data-span-ms]");
+  const zoomed = () => view[0] > 0 || view[1] < 100;
+  function fmt(ms) {
+    if (ms < 1000) return Math.round(ms) + " ms";
+    if (ms < 60000) return (ms / 1000).toFixed(2) + " s";
+    if (ms < 3600000) return Math.floor(ms / 60000) + "m " + String(Math.floor(ms / 1000) % 60).padStart(2, "0") + "s";
+    return Math.floor(ms / 3600000) + "h " + String(Math.floor(ms / 60000) % 60).padStart(2, "0") + "m";
+  }
+  function apply() {
+    const p = panel();
+    if (!p) return;
+    const [a, b] = view;
+    const k = 100 / (b - a);
+    const total = Number(p.dataset.spanMs) || 1;
+    p.querySelectorAll(".bar").forEach((bar) => {
+      if (bar.dataset.left === undefined) {
+        bar.dataset.left = parseFloat(bar.style.left) || 0;
+        bar.dataset.width = parseFloat(bar.style.width) || 0;
+      }
+      const l = Number(bar.dataset.left), w = Number(bar.dataset.width);
+      const from = Math.max(l, a), to = Math.min(l + w, b);
+      bar.hidden = to < from;
+      bar.style.left = (from - a) * k + "%";
+      bar.style.width = Math.max(to - from, 0) * k + "%";
+    });
+    const axis = p.querySelector(".ticks");
+    if (axis) {
+      const t0 = (a / 100) * total, range = ((b - a) / 100) * total;
+      let step = 1;
+      find: for (let scale = 1; scale <= 1e12; scale *= 10) {
+        for (const m of [1, 2, 5]) {
+          step = m * scale;
+          if (range / step < 8) break find;
+        }
+      }
+      axis.textContent = "";
+      for (let at = Math.ceil(t0 / step) * step; at <= t0 + range && axis.children.length < 20; at += step) {
+        const tick = document.createElement("span");
+        tick.className = "tick";
+        tick.style.left = ((at - t0) / range) * 100 + "%";
+        tick.textContent = at === 0 ? "0" : "+" + fmt(at);
+        axis.appendChild(tick);
+      }
+    }
+    const tools = document.querySelector(".gantt-tools");
+    if (tools) {
+      tools.hidden = !zoomed();
+      document.getElementById("gantt-range").textContent = zoomed()
+        ? "Showing +" + fmt((a / 100) * total) + " to +" + fmt((b / 100) * total) + " of " + fmt(total)
+        : "";
+    }
+  }
+  // Where a pointer is, in % of the whole run.
+  function at(e, track) {
+    const r = track.getBoundingClientRect();
+    const x = Math.min(Math.max((e.clientX - r.left) / r.width, 0), 1);
+    return view[0] + x * (view[1] - view[0]);
+  }
+  function whole() {
+    view = [0, 100];
+    apply();
+  }
+  document.addEventListener("pointerdown", (e) => {
+    const track = e.target.closest && e.target.closest(".gantt[data-span-ms] .track");
+    if (!track || e.button !== 0) return;
+    const pick = document.createElement("span");
+    pick.className = "pick";
+    track.appendChild(pick);
+    drag = { track, from: at(e, track), x0: e.clientX, pick };
+    panel().classList.add("zooming");
+  });
+  document.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const r = drag.track.getBoundingClientRect();
+    const x1 = Math.min(drag.x0, e.clientX) - r.left, x2 = Math.max(drag.x0, e.clientX) - r.left;
+    drag.pick.style.left = Math.max(x1, 0) + "px";
+    drag.pick.style.width = Math.max(Math.min(x2, r.width) - Math.max(x1, 0), 0) + "px";
+  });
+  function end(e) {
+    if (!drag) return;
+    const to = at(e, drag.track), moved = Math.abs(e.clientX - drag.x0);
+    drag.pick.remove();
+    const p = panel();
+    if (p) p.classList.remove("zooming");
+    const [a, b] = [Math.min(drag.from, to), Math.max(drag.from, to)];
+    drag = null;
+    // A click (no drag) still follows a row's link; a drag of a few px zooms.
+    if (e.type === "pointerup" && moved > 4 && b - a > 0.01) {
+      view = [a, b];
+      apply();
+      swallowClick = true;
+      setTimeout(() => (swallowClick = false), 0);
+    }
+  }
+  // The click that ends a drag neither follows a link nor opens a mapped row.
+  let swallowClick = false;
+  document.addEventListener("click", (e) => {
+    if (swallowClick) {
+      e.preventDefault();
+      e.stopPropagation();
+      swallowClick = false;
+    }
+  }, true);
+  document.addEventListener("pointerup", end);
+  document.addEventListener("pointercancel", end);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && zoomed()) whole();
+  });
+  document.addEventListener("click", (e) => {
+    if (e.target.id === "gantt-reset") whole();
+  });
+  // live:updated does not bubble; a capturing listener still hears it.
+  document.addEventListener("live:updated", () => { if (zoomed()) apply(); }, true);
+})();

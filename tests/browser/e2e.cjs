@@ -264,6 +264,24 @@ async function main() {
     expect(tall < 3000, `a 200-wide run page under 3,000 px tall, got ${tall}`);
     expect((await page.locator("#gantt .tick").count()) >= 2, "a time axis with ticks");
     await shot(page, "run_wide");
+    step = "the gantt zooms into a dragged time range";
+    {
+      const track = page.locator("#gantt details.mapped > summary .track");
+      const box = await track.boundingBox();
+      await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 6 });
+      await page.mouse.up();
+      expect(await page.locator(".gantt-tools").isVisible(), "the zoom's tools appear");
+      const range = await page.textContent("#gantt-range");
+      expect(range.startsWith("Showing +"), `the range shown, got ${range}`);
+      expect((await page.locator("#gantt .tick").first().textContent()) !== "0", "the axis starts inside the run");
+      expect((await page.locator("details.mapped[open]").count()) === 0, "the drag does not open the mapped row");
+      await shot(page, "run_gantt_zoomed");
+      await page.keyboard.press("Escape");
+      expect(!(await page.locator(".gantt-tools").isVisible()), "Escape shows the whole run");
+      expect((await page.locator("#gantt .tick").first().textContent()) === "0", "the axis from 0 again");
+    }
     await page.click("details.mapped > summary");
     expect((await page.locator("details.mapped[open] > div.row").count()) === 200, "the mapped row opens onto its 200 instances");
     step = "a 60,000-line log reads like a terminal";

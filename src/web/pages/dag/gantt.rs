@@ -26,6 +26,8 @@ pub(crate) struct Gantt {
     pub(crate) span: String,
     /// (left %, label) of each tick of the time axis.
     pub(crate) ticks: Vec<(String, String)>,
+    /// The span in ms: `app.js` relabels the axis from it when the user zooms into a range.
+    pub(crate) span_ms: i64,
 }
 
 /// One row: a task instance, or a mapped task with its instances.
@@ -147,6 +149,7 @@ impl Gantt {
             rows: rows.into_iter().map(|(_, _, r)| r).collect(),
             span: fmt_duration(Some(span.t0), Some(span.t0 + total)),
             ticks: span.ticks(),
+            span_ms: span.total_ms as i64,
         }
     }
 }
