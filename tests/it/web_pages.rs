@@ -908,6 +908,14 @@ async fn task_instances_act_in_bulk(env: Env) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(state("fan", 1).await, TaskState::None, "the one mapped instance cleared");
     assert_eq!(state("fan", 0).await, TaskState::Success, "its sibling left alone");
+    // The grid's mapped cell now shows both states, split, the one that needs a look on top.
+    let (_, _, grid) = web.get("viewer", "/dags/pages").await;
+    assert!(grid.contains("class=\"cell s-none mapped split\""), "{grid}");
+    assert!(
+        grid.contains(
+            "linear-gradient(to bottom, var(--s-none) 0% 50%, var(--s-success) 50% 100%)"
+        )
+    );
     let audit = env.store.list_audit(Some("pages"), None, 50).await.expect("audit");
     assert!(audit.iter().any(|a| a.event == "mark" && a.task_id.as_deref() == Some("broken")));
     assert!(audit.iter().any(|a| a.event == "clear" && a.task_id.as_deref() == Some("fan")));

@@ -128,6 +128,8 @@ struct CellView {
     href: String,
     /// Instances behind the cell (more than 1 for a mapped task).
     count: usize,
+    /// A mapped cell in several states: its split bar (a `style` value), else empty.
+    split: String,
 }
 
 /// One row: a task, or a task group standing for every task inside it.
@@ -233,6 +235,7 @@ fn cell(dag_id: &str, run: &RunRow, task_id: &str, tis: &[&GridCell]) -> Option<
         title,
         href: ti_href(dag_id, &run.run_id, task_id, top.map_index),
         count: tis.len(),
+        split: split_bar(tis),
     })
 }
 
@@ -359,6 +362,12 @@ fn group_title(group: &str, run: &RunRow, tis: &[&GridCell]) -> String {
 
 /// "3 failed, 12 success": instances per state, the most relevant first.
 fn state_counts(tis: &[&GridCell]) -> String {
+    let parts: Vec<String> = counts(tis).iter().map(|(s, n)| format!("{n} {s}")).collect();
+    parts.join(", ")
+}
+
+/// Instances per state, the most relevant first.
+fn counts(tis: &[&GridCell]) -> Vec<(TaskState, usize)> {
     let mut counts: Vec<(TaskState, usize)> = Vec::new();
     for c in tis {
         match counts.iter_mut().find(|(s, _)| *s == c.state) {
@@ -367,8 +376,27 @@ fn state_counts(tis: &[&GridCell]) -> String {
         }
     }
     counts.sort_by_key(|(s, _)| relevance(*s));
-    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    parts.join(", ")
+    counts
+}
+
+/// A mapped cell whose instances are in several states: a bar split by state, the most
+/// relevant on top, as a CSS background (empty when they all share one state).
+fn split_bar(tis: &[&GridCell]) -> String {
+    let counts = counts(tis);
+    if counts.len() < 2 {
+        return String::new();
+    }
+    let total = tis.len() as f64;
+    let mut at = 0.0;
+    let stops: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| {
+            let from = at;
+            at += *n as f64 / total * 100.0;
+            format!("var(--s-{s}) {from:.0}% {at:.0}%")
+        })
+        .collect();
+    format!("background:linear-gradient(to bottom, {})", stops.join(", "))
 }
 
 /// A run's duration in ms (to now while it runs; 0 before it starts).
