@@ -387,8 +387,21 @@ async fn openapi_document_describes_exactly_the_served_routes() {
         let (real, want) = if method == "DELETE" {
             // Mark r2 failed (its tries stop), wait until nothing of it is queued or running.
             let run = "/dags/hello/dagRuns/r2";
+            // First wait for the run to start (its instances exist): a run still queued could
+            // start between the mark and the delete.
+            let mut started = false;
+            for _ in 0..100 {
+                let tis = api.get_ok(&format!("{run}/taskInstances"), &api.admin).await;
+                if !tis["task_instances"].as_array().expect("list").is_empty() {
+                    started = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(started, "r2 did not start within 10 s");
             let failed = r#"{"state": "failed"}"#;
-            api.call(Method::PATCH, run, Some(&api.admin), Some(failed)).await;
+            let marked = api.call(Method::PATCH, run, Some(&api.admin), Some(failed)).await;
+            assert_eq!(marked.status, StatusCode::OK, "mark r2 failed: {}", marked.body);
             let mut idle = false;
             for _ in 0..100 {
                 let tis = api.get_ok(&format!("{run}/taskInstances"), &api.admin).await;
