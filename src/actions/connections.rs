@@ -97,16 +97,21 @@ pub async fn delete_connection(store: &Store, actor: &Actor, conn_id: &str) -> R
 
 /// The stored connection `conn_id`, decrypted and parsed.
 async fn stored(store: &Store, secrets: &SecretBox, conn_id: &str) -> Result<Option<Connection>> {
-    let Some(row) = store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id)
-    else {
-        return Ok(None);
-    };
+    match store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id) {
+        Some(row) => decrypted(secrets, &row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A stored row, decrypted and parsed.
+fn decrypted(secrets: &SecretBox, row: &ConnectionRow) -> Result<Connection> {
+    let conn_id = &row.conn_id;
     let uri = secrets.decrypt(&row.uri_encrypted).map_err(|_| {
         ActionError::Invalid(format!(
             "connection `{conn_id}` cannot be decrypted: it was encrypted with another UPDRAFT_SECRET_KEY"
         ))
     })?;
-    Connection::parse(conn_id, &uri).map(Some).map_err(ActionError::Invalid)
+    Connection::parse(conn_id, &uri).map_err(ActionError::Invalid)
 }
 
 /// The URI a form means: the URI when one is written; else the fields when a type is given
@@ -131,9 +136,10 @@ pub async fn uri_of_form(
     parts.to_uri(conn_id).map_err(ActionError::Invalid)
 }
 
-/// The fields of stored connection `conn_id` for its edit form (never its password).
-pub async fn parts_of(store: &Store, secrets: &SecretBox, conn_id: &str) -> Result<Parts> {
-    Ok(stored(store, secrets, conn_id).await?.map(|c| c.parts()).unwrap_or_default())
+/// The fields of a stored connection for its edit form (never its password); empty fields
+/// when it cannot be read (the list says why).
+pub fn parts_of(secrets: &SecretBox, row: &ConnectionRow) -> Parts {
+    decrypted(secrets, row).map(|c| c.parts()).unwrap_or_default()
 }
 
 /// Tests stored connection `conn_id` ([`probe`](crate::operators::connection_test::probe)):

@@ -145,6 +145,16 @@ impl Dag {
         self.group_chain(inner)
     }
 
+    /// The tasks inside `group` or a group nested in it, in file order.
+    pub fn group_members(&self, group: &str) -> Vec<&str> {
+        let nested = format!("{group}.");
+        self.tasks
+            .values()
+            .filter(|t| t.group.as_deref().is_some_and(|g| g == group || g.starts_with(&nested)))
+            .map(|t| t.task_id.as_str())
+            .collect()
+    }
+
     /// `group` and its ancestors, outermost first.
     pub fn group_chain<'a>(&'a self, group: Option<&'a str>) -> Vec<&'a str> {
         let mut chain = Vec::new();

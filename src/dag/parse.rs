@@ -235,7 +235,6 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
     groups::resolve_deps(cx, &mut drafts, &groups);
     for d in &mut drafts {
         if let Some(task) = &mut d.task {
-            task.depends_on.clear();
             for (dep, _) in &d.deps {
                 if !task.depends_on.contains(dep) {
                     task.depends_on.push(dep.clone());

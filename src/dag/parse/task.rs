@@ -226,16 +226,11 @@ pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults:
     let Some(kind) = kind else { return draft };
     let c = common;
     let d = defaults;
-    let mut depends_on: Vec<String> = Vec::with_capacity(draft.deps.len());
-    for (dep, _) in &draft.deps {
-        if !depends_on.contains(dep) {
-            depends_on.push(dep.clone());
-        }
-    }
     draft.task = Some(Task {
         task_id: id.to_string(),
         kind,
-        depends_on,
+        // Set by the caller once names (siblings, groups) are resolved to task ids.
+        depends_on: Vec::new(),
         trigger_rule: c.trigger_rule.or(d.trigger_rule).unwrap_or_default(),
         retries: c.retries.or(d.retries).unwrap_or(0),
         retry_delay: c.retry_delay.or(d.retry_delay).unwrap_or(DEFAULT_RETRY_DELAY),

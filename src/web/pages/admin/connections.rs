@@ -56,12 +56,7 @@ async fn page(
     let secrets = secret_box(&state.settings)?;
     let rows = state.store.list_connections().await?;
     let editing = edit.and_then(|id| rows.iter().find(|c| c.conn_id == id).cloned());
-    let parts = match &editing {
-        Some(c) => {
-            connections::parts_of(&state.store, &secrets, &c.conn_id).await.unwrap_or_default()
-        }
-        None => Parts::default(),
-    };
+    let parts = editing.as_ref().map(|c| connections::parts_of(&secrets, c)).unwrap_or_default();
     let conns = rows
         .iter()
         .map(|c| ConnView {

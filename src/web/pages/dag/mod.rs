@@ -216,9 +216,10 @@ pub(crate) fn ti_href(dag_id: &str, run_id: &str, task_id: &str, map_index: i64)
 
 /// Folds the instances of one task in one run into a cell: the most relevant state, linking
 /// to the first instance in that state, with the count of instances.
-fn cell(dag_id: &str, run: &RunRow, task_id: &str, tis: &[&GridCell]) -> Option<CellView> {
+fn cell(dag_id: &str, run: &RunRow, tis: &[&GridCell]) -> Option<CellView> {
     let top = tis.iter().min_by_key(|c| (relevance(c.state), c.map_index))?;
-    let task_id = if top.task_id == task_id { task_id } else { top.task_id.as_str() };
+    // A group row's cell links to the instance it shows, of whichever task that is.
+    let task_id = top.task_id.as_str();
     let mut title = format!(
         "{task_id} · {} · {} · try {} · {}",
         run.run_id,
@@ -287,18 +288,8 @@ async fn grid(
     let rows = grid_order(&dag)
         .into_iter()
         .map(|(id, groups, is_group)| {
-            let members: Vec<&str> = if is_group {
-                let inside = format!("{id}.");
-                dag.tasks
-                    .values()
-                    .filter(|t| {
-                        t.group.as_deref().is_some_and(|g| g == id || g.starts_with(&inside))
-                    })
-                    .map(|t| t.task_id.as_str())
-                    .collect()
-            } else {
-                vec![id.as_str()]
-            };
+            let members: Vec<&str> =
+                if is_group { dag.group_members(&id) } else { vec![id.as_str()] };
             let cells = runs
                 .iter()
                 .map(|r| {
@@ -308,7 +299,7 @@ async fn grid(
                         .flatten()
                         .copied()
                         .collect();
-                    let mut c = cell(&dag_id, r, &id, &tis)?;
+                    let mut c = cell(&dag_id, r, &tis)?;
                     if is_group {
                         c.title = group_title(&id, r, &tis);
                         c.count = 0;

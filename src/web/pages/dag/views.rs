@@ -135,17 +135,9 @@ pub(super) async fn graph(
         None => Vec::new(),
     };
     let shown = folded_graph(&dag, &folded);
-    let members = |g: &str| -> Vec<&str> {
-        let inside = format!("{g}.");
-        dag.tasks
-            .values()
-            .filter(|t| t.group.as_deref().is_some_and(|x| x == g || x.starts_with(&inside)))
-            .map(|t| t.task_id.as_str())
-            .collect()
-    };
     let drawn = svg::layout(shown.as_ref().unwrap_or(&dag.graph), |task_id| {
         if dag.groups.contains_key(task_id) {
-            let inside = members(task_id);
+            let inside = dag.group_members(task_id);
             let top = inside
                 .iter()
                 .filter_map(|t| states.get(*t).map(|s| s.0))
