@@ -36,6 +36,19 @@
   });
 })();
 
+// What the scripts below share: durations worded as the server words them (`1.24 s`,
+// `3m 05s`, `2h 03m`).
+window.Updraft = {
+  duration(ms) {
+    if (ms < 1000) return Math.max(0, Math.round(ms)) + " ms";
+    const s = ms / 1000;
+    if (s < 60) return s.toFixed(2) + " s";
+    const m = Math.floor(s / 60);
+    if (m < 60) return m + "m " + String(Math.floor(s % 60)).padStart(2, "0") + "s";
+    return Math.floor(m / 60) + "h " + String(m % 60).padStart(2, "0") + "m";
+  },
+};
+
 // Updraft UI behaviour, no build step:
 // - live pages: while <body data-live="1">, elements with data-live-id are refreshed from the
 //   same URL every 2 s; a page where nothing runs looks again every 10 s (while its tab is
@@ -72,7 +85,9 @@
         document.querySelectorAll("[data-live-id]").forEach((el) => {
           const fresh = doc.querySelector('[data-live-id="' + el.dataset.liveId + '"]');
           // A part the user is working in (typing, ticking) is left alone until they are done.
-          const busy = el.contains(document.activeElement) || el.querySelector("input[type=checkbox]:checked, details.note-edit[open]");
+          // A part marked data-live-focus puts the focus back itself (the grid's cells).
+          const focused = el.contains(document.activeElement) && !el.hasAttribute("data-live-focus");
+          const busy = focused || el.querySelector("input[type=checkbox]:checked, details.note-edit[open]");
           if (fresh && !busy && fresh.innerHTML !== el.innerHTML) {
             el.innerHTML = fresh.innerHTML;
             el.dispatchEvent(new CustomEvent("live:updated"));
@@ -85,15 +100,7 @@
       .finally(schedule);
   }
 
-  // Same wording as the server's durations (`1.24 s`, `3m 05s`, `2h 03m`).
-  function duration(ms) {
-    if (ms < 1000) return Math.max(0, Math.round(ms)) + " ms";
-    const s = ms / 1000;
-    if (s < 60) return s.toFixed(2) + " s";
-    const m = Math.floor(s / 60);
-    if (m < 60) return m + "m " + String(Math.floor(s % 60)).padStart(2, "0") + "s";
-    return Math.floor(m / 60) + "h " + String(m % 60).padStart(2, "0") + "m";
-  }
+  const duration = window.Updraft.duration;
 
   function tick() {
     document.querySelectorAll("[data-since]").forEach((el) => {
@@ -719,12 +726,7 @@
   let drag = null;
   const panel = () => document.querySelector(".gantt[data-span-ms]");
   const zoomed = () => view[0] > 0 || view[1] < 100;
-  function fmt(ms) {
-    if (ms < 1000) return Math.round(ms) + " ms";
-    if (ms < 60000) return (ms / 1000).toFixed(2) + " s";
-    if (ms < 3600000) return Math.floor(ms / 60000) + "m " + String(Math.floor(ms / 1000) % 60).padStart(2, "0") + "s";
-    return Math.floor(ms / 3600000) + "h " + String(Math.floor(ms / 60000) % 60).padStart(2, "0") + "m";
-  }
+  const fmt = window.Updraft.duration;
   function apply() {
     const p = panel();
     if (!p) return;
@@ -830,4 +832,363 @@
   });
   // live:updated does not bubble; a capturing listener still hears it.
   document.addEventListener("live:updated", () => { if (zoomed()) apply(); }, true);
+})();
+
+// Grid: one tab stop, and the arrow keys move between cells (Home/End to the row's ends,
+// Ctrl+Home/End to the corners). A cell carries only its state and numbers; its tooltip and
+// link are built here from the row's task id and the column's run id. Clicking a cell, a
+// run's bar or a task's name (or Enter on it) opens the details beside the grid: state, tries,
+// the duration of that task (or of the runs) across the runs shown, and links; Escape closes
+// them. A modified click (Ctrl, Shift, middle) on a bar or a name still follows its link.
+(function () {
+  "use strict";
+  const fmt = window.Updraft.duration;
+  let focusKey = null; // [row's task id or "" for the run bars, column index] of the roving cell
+  let focusInside = false;
+  let shown = null; // what the panel shows: {kind: "ti" | "run" | "task", task, col}
+  let triesCache = { key: "", node: null };
+
+  const table = () => document.getElementById("grid");
+  const aside = () => document.getElementById("grid-details");
+  const enc = encodeURIComponent;
+
+  function el(tag, props, ...children) {
+    const e = document.createElement(tag);
+    Object.entries(props || {}).forEach(([k, v]) => {
+      if (k === "text") e.textContent = v;
+      else e.setAttribute(k, v);
+    });
+    children.forEach((c) => c && e.append(c));
+    return e;
+  }
+  const svg = (tag, attrs) => {
+    const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.entries(attrs).forEach(([k, v]) => e.setAttribute(k, v));
+    return e;
+  };
+
+  // The rows keys move through: the run bars' row, then the task rows not folded away.
+  function rows(t) {
+    return [t.tHead.rows[0], ...Array.from(t.tBodies[0].rows).filter((r) => !r.hidden)];
+  }
+  const keyOf = (cell) => [cell.parentElement.dataset.taskId || "", cell.cellIndex];
+  function cellAt(t, key) {
+    const row = key[0] ? t.querySelector('tbody tr[data-task-id="' + CSS.escape(key[0]) + '"]') : t.tHead.rows[0];
+    return row && !row.hidden ? row.cells[Math.min(key[1], row.cells.length - 1)] : null;
+  }
+  // The element that takes the focus in a cell: its link or button, else the cell itself.
+  const target = (cell) => cell.querySelector("a, button") || cell;
+
+  function runs(t) {
+    return Array.from(t.tHead.rows[0].querySelectorAll("th.runcol a"), (a) => ({
+      id: a.dataset.runId,
+      href: a.getAttribute("href"),
+      state: a.dataset.state,
+      date: a.dataset.date,
+      ms: Number(a.dataset.d),
+    }));
+  }
+  const stateOf = (td) => (/(?:^| )s-([a-z_]+)/.exec(td.className) || [])[1] || null;
+
+  // What a body cell stands for; null for the task-name column.
+  function info(t, td) {
+    if (td.cellIndex === 0) return null;
+    const row = td.parentElement;
+    const run = runs(t)[td.cellIndex - 1];
+    const d = td.dataset;
+    const task = d.task || row.dataset.taskId;
+    const m = d.m !== undefined ? Number(d.m) : -1;
+    const dag = t.dataset.dagUrl;
+    const href = dag + "/runs/" + enc(run.id) + "/tasks/" + enc(task) + (m >= 0 ? "?map_index=" + m : "");
+    const api = "/api/v1" + dag + "/dagRuns/" + enc(run.id) + "/taskInstances/" + enc(task) + (m >= 0 ? "?map_index=" + m : "");
+    return {
+      row: row.dataset.taskId,
+      group: row.classList.contains("group-row"),
+      task,
+      run,
+      state: stateOf(td),
+      ms: d.d !== undefined ? Number(d.d) : null,
+      tryNumber: Number(d.t || 1),
+      mapIndex: m,
+      count: Number(d.n || 1),
+      counts: d.k || "",
+      href,
+      api,
+    };
+  }
+
+  function title(c) {
+    if (!c.state) return c.row + " · " + c.run.id + " · no instance";
+    if (c.group) return "group " + c.row + " · " + c.run.id + " · " + c.counts;
+    if (c.count > 1) return c.task + " · " + c.run.id + " · " + c.count + " mapped: " + c.counts;
+    return c.task + " · " + c.run.id + " · " + c.state + " · try " + c.tryNumber + " · " + (c.ms === null ? "not started" : fmt(c.ms));
+  }
+
+  // One tab stop: the roving cell's target has tabindex 0, every other link, button and cell -1.
+  function setup(t) {
+    t.querySelectorAll("a, button").forEach((e) => (e.tabIndex = -1));
+    const rs = rows(t);
+    let cell = focusKey && cellAt(t, focusKey);
+    if (!cell) cell = rs.length > 1 ? rs[1].cells[rs[1].cells.length - 1] : rs[0].cells[rs[0].cells.length - 1];
+    if (cell) move(t, cell, false);
+  }
+
+  function move(t, cell, focus) {
+    t.querySelectorAll('[tabindex="0"]').forEach((e) => (e.tabIndex = -1));
+    const to = target(cell);
+    to.tabIndex = 0;
+    if (to === cell && cell.tagName === "TD" && cell.cellIndex > 0) cell.setAttribute("aria-label", title(info(t, cell)));
+    focusKey = keyOf(cell);
+    if (focus) to.focus();
+  }
+
+  function key(e) {
+    const t = table();
+    const cell = e.target.closest && e.target.closest("#grid td, #grid th");
+    if (!t || !cell || cell.parentElement.classList.contains("run-labels")) return;
+    const rs = rows(t);
+    let r = rs.indexOf(cell.parentElement);
+    let c = cell.cellIndex;
+    const last = rs[0].cells.length - 1;
+    switch (e.key) {
+      case "ArrowLeft": c -= 1; break;
+      case "ArrowRight": c += 1; break;
+      case "ArrowUp": r -= 1; break;
+      case "ArrowDown": r += 1; break;
+      case "Home": c = 0; if (e.ctrlKey) r = 0; break;
+      case "End": c = last; if (e.ctrlKey) r = rs.length - 1; break;
+      case "Enter":
+      case " ":
+        if (target(cell) === cell) {
+          e.preventDefault();
+          open(t, cell);
+        }
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    r = Math.max(0, Math.min(rs.length - 1, r));
+    c = Math.max(0, Math.min(last, c));
+    if (rs[r] && rs[r].cells[c]) move(t, rs[r].cells[c], true);
+  }
+
+  function click(e) {
+    const t = table();
+    const cell = e.target.closest && e.target.closest("#grid td, #grid th");
+    if (!t || !cell || cell.parentElement.classList.contains("run-labels")) return;
+    const link = e.target.closest("a");
+    if (link && (e.ctrlKey || e.metaKey || e.shiftKey || e.altKey || e.button !== 0)) return;
+    move(t, cell, false);
+    if (e.target.closest("button")) return; // a group's toggle folds (see above)
+    if (link) e.preventDefault();
+    open(t, cell);
+  }
+
+  function open(t, cell) {
+    const row = cell.parentElement;
+    if (row.parentElement === t.tHead) {
+      if (cell.cellIndex === 0) return;
+      shown = { kind: "run", col: cell.cellIndex };
+    } else if (cell.cellIndex === 0) {
+      shown = { kind: "task", task: row.dataset.taskId };
+    } else {
+      shown = { kind: "ti", task: row.dataset.taskId, col: cell.cellIndex };
+    }
+    draw(true);
+  }
+
+  function close() {
+    shown = null;
+    const a = aside();
+    a.hidden = true;
+    a.replaceChildren();
+    const t = table();
+    const cell = t && focusKey && cellAt(t, focusKey);
+    if (cell) target(cell).focus();
+  }
+
+  // The durations of one row (a task) or of the runs, across the runs shown, as bars; the
+  // current column outlined. Clicking a bar shows that run's cell.
+  function chart(values, current, caption, onPick) {
+    const W = 300, H = 70, top = 14;
+    const max = Math.max(1, ...values.map((v) => v.ms || 0));
+    const step = Math.min(24, W / Math.max(1, values.length));
+    const s = svg("svg", { viewBox: "0 0 " + W + " " + (H + 2), class: "duration-chart", role: "img", "aria-label": caption + ", longest " + fmt(max) });
+    const label = svg("text", { x: 0, y: 10, class: "chart-label" });
+    label.textContent = "longest " + fmt(max);
+    s.append(label);
+    values.forEach((v, i) => {
+      if (v.ms === null || v.ms === undefined || !v.state) return;
+      const h = Math.max(2, (v.ms / max) * (H - top));
+      const bar = svg("rect", { x: (i * step + 0.5).toFixed(1), y: (H - h).toFixed(1), width: Math.max(1, step - 1).toFixed(1), height: h.toFixed(1) });
+      bar.style.fill = "var(--s-" + v.state + ")";
+      if (i + 1 === current) bar.setAttribute("class", "current");
+      const tip = svg("title", {});
+      tip.textContent = v.label + " · " + v.state + " · " + fmt(v.ms);
+      bar.append(tip);
+      if (onPick) bar.addEventListener("click", () => onPick(i + 1));
+      s.append(bar);
+    });
+    s.append(svg("line", { x1: 0, x2: W, y1: H + 0.5, y2: H + 0.5, class: "chart-base" }));
+    return el("figure", { class: "chart" }, s, el("figcaption", { class: "muted", text: caption + " (oldest left)" }));
+  }
+
+  function counted(cells) {
+    const n = {};
+    cells.forEach((s) => s && (n[s] = (n[s] || 0) + 1));
+    return Object.entries(n).sort((a, b) => b[1] - a[1]).map(([s, k]) => k + " " + s).join(", ") || "none";
+  }
+
+  function kv(pairs) {
+    const dl = el("dl", { class: "kv" });
+    pairs.forEach(([k, v]) => v !== null && v !== undefined && dl.append(el("dt", { text: k }), el("dd", {}, typeof v === "string" ? document.createTextNode(v) : v)));
+    return dl;
+  }
+  const link = (href, text) => el("a", { href, text });
+  const badge = (state) => el("span", { class: "state s-" + state, text: state });
+
+  function rowCells(t, taskId) {
+    const row = t.querySelector('tbody tr[data-task-id="' + CSS.escape(taskId) + '"]');
+    return row ? Array.from(row.cells).slice(1) : [];
+  }
+
+  function taskChart(t, taskId, col) {
+    const rs = runs(t);
+    const values = rowCells(t, taskId).map((td, i) => ({ ms: td.dataset.d !== undefined ? Number(td.dataset.d) : null, state: stateOf(td), label: rs[i].id }));
+    const pick = (c) => {
+      shown = { kind: "ti", task: taskId, col: c };
+      const cell = cellAt(t, [taskId, c]);
+      if (cell) move(t, cell, false);
+      draw(true);
+    };
+    return chart(values, col, "Duration of " + taskId + " per run", pick);
+  }
+
+  function tries(c) {
+    const key = c.api + "|" + c.state + "|" + c.tryNumber;
+    if (triesCache.key === key && triesCache.node) return triesCache.node;
+    const list = el("ol", { class: "tries" }, el("li", { class: "muted", text: "Loading tries…" }));
+    triesCache = { key, node: list };
+    fetch(c.api, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error("the server answered " + r.status))))
+      .then((ti) => {
+        if (triesCache.node !== list) return; // a newer selection
+        list.replaceChildren();
+        if (!ti.tries || !ti.tries.length) list.append(el("li", { class: "muted", text: "No try has started." }));
+        ti.tries.forEach((tr) => {
+          const when = tr.start_date ? tr.start_date.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC").replace("+00:00", " UTC") : "not started";
+          const item = el("li", {}, link(c.href + "#try-" + tr.try_number, "Try " + tr.try_number), " ", badge(tr.state), " " + when + (tr.duration !== null ? " · " + fmt(tr.duration * 1000) : ""));
+          if (tr.hostname) item.append(el("span", { class: "muted", text: " · " + tr.hostname }));
+          if (tr.error) item.append(el("div", { class: "try-error", text: tr.error }));
+          list.append(item);
+        });
+      })
+      .catch((err) => {
+        if (triesCache.node !== list) return;
+        list.replaceChildren(el("li", { class: "muted", text: "Could not load the tries: " + err.message }));
+        triesCache = { key: "", node: null };
+      });
+    return list;
+  }
+
+  function draw(scroll) {
+    const t = table();
+    const a = aside();
+    if (!t || !a || !shown) return;
+    const head = (text, sub) => {
+      const x = el("button", { type: "button", class: "secondary close", "aria-label": "Close the details", title: "Close (Escape)", text: "×" });
+      x.addEventListener("click", close);
+      return el("header", {}, el("div", {}, el("h2", { text }), sub ? el("p", { class: "muted", text: sub }) : null), x);
+    };
+    const parts = [];
+    const rs = runs(t);
+    if (shown.kind === "ti") {
+      const cell = cellAt(t, [shown.task, shown.col]);
+      if (!cell) return close();
+      const c = info(t, cell);
+      parts.push(head(c.group ? "group " + c.row : c.task, c.run.id));
+      if (!c.state) {
+        parts.push(el("p", { class: "muted", text: "No instance of " + c.row + " in this run." }));
+      } else {
+        parts.push(kv([
+          ["State", badge(c.state)],
+          ["Run", link(c.run.href, c.run.id)],
+          ["Logical date", c.run.date],
+          ["Try", c.group ? null : String(c.tryNumber)],
+          ["Duration", c.ms === null ? "not started" : fmt(c.ms)],
+          [c.group ? "Instances" : "Mapped", c.group || c.count > 1 ? (c.group ? "" : c.count + ": ") + c.counts : null],
+          [c.group ? "Shown" : "Instance", c.group || c.mapIndex >= 0 ? c.task + (c.mapIndex >= 0 ? " [" + c.mapIndex + "]" : "") : null],
+        ]));
+        parts.push(el("p", { class: "links" }, link(c.href, c.group || c.count > 1 ? "Open the instance shown" : "Open the task instance"), " · ", link(c.run.href, "Open the run")));
+        if (!c.group) parts.push(taskChart(t, c.row, shown.col));
+        parts.push(el("h3", { text: "Tries" }), tries(c));
+      }
+    } else if (shown.kind === "run") {
+      const run = rs[shown.col - 1];
+      if (!run) return close();
+      const states = Array.from(t.tBodies[0].rows).filter((r) => !r.classList.contains("group-row")).map((r) => r.cells[shown.col] && stateOf(r.cells[shown.col]));
+      parts.push(head(run.id, "Run"));
+      parts.push(kv([["State", badge(run.state)], ["Logical date", run.date], ["Duration", fmt(run.ms)], ["Tasks", counted(states)]]));
+      parts.push(el("p", { class: "links" }, link(run.href, "Open the run")));
+      const pick = (c) => {
+        shown = { kind: "run", col: c };
+        const cell = t.tHead.rows[0].cells[c];
+        if (cell) move(t, cell, false);
+        draw(true);
+      };
+      parts.push(chart(rs.map((r) => ({ ms: r.ms, state: r.state, label: r.id })), shown.col, "Duration of each run", pick));
+    } else {
+      const row = t.querySelector('tbody tr[data-task-id="' + CSS.escape(shown.task) + '"]');
+      if (!row) return close();
+      const group = row.classList.contains("group-row");
+      const states = rowCells(t, shown.task).map(stateOf);
+      parts.push(head(shown.task, group ? "Task group" : row.cells[0].dataset.kind + " task"));
+      if (group) {
+        const inside = t.querySelectorAll("tbody tr[data-in]:not(.group-row)");
+        const n = Array.from(inside).filter((r) => r.dataset.in.split(" ").includes(shown.task)).length;
+        parts.push(kv([["Tasks inside", String(n)], ["Runs shown", counted(states)]]));
+      } else {
+        const across = row.querySelector("a.task-link");
+        parts.push(kv([["Type", row.cells[0].dataset.kind], ["Runs shown", counted(states)]]));
+        if (across) parts.push(el("p", { class: "links" }, link(across.getAttribute("href"), "Every instance of this task")));
+        parts.push(taskChart(t, shown.task, 0));
+      }
+    }
+    a.replaceChildren(...parts);
+    a.hidden = false;
+    if (scroll && a.getBoundingClientRect().top > window.innerHeight) a.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const wrap = document.querySelector(".grid-wrap");
+    const t = table();
+    if (!wrap || !t || !aside()) return;
+    wrap.setAttribute("data-live-focus", "");
+    setup(t);
+    wrap.addEventListener("keydown", key);
+    wrap.addEventListener("click", click);
+    wrap.addEventListener("mouseover", (e) => {
+      const td = e.target.closest && e.target.closest("#grid tbody td");
+      if (td && td.cellIndex > 0 && !td.title) td.title = title(info(table(), td));
+    });
+    wrap.addEventListener("focusin", () => (focusInside = true));
+    wrap.addEventListener("focusout", (e) => {
+      if (e.relatedTarget && !wrap.contains(e.relatedTarget)) focusInside = false;
+    });
+    wrap.addEventListener("live:updated", () => {
+      const fresh = table();
+      if (!fresh) return;
+      const refocus = focusInside && (!document.activeElement || document.activeElement === document.body);
+      setup(fresh);
+      if (refocus) {
+        const cell = cellAt(fresh, focusKey);
+        if (cell) target(cell).focus();
+      }
+      draw(false);
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && shown) close();
+    });
+  });
 })();

@@ -208,9 +208,10 @@ async function main() {
     await page.goto(`${BASE}/dags/${DAG_ID}`);
 
     step = "the task-instance page follows a try to its end";
-    await waitFor("the slow task's cell", 15000, async () =>
-      (await page.locator(".grid a.cell[href*='/tasks/slow']").count()) > 0);
-    await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell[href*='/tasks/slow']").first().click()]);
+    const slowCell = page.locator("#grid tr[data-task-id=slow] td[class^='s-']").last();
+    await waitFor("the slow task's cell", 15000, async () => (await slowCell.count()) > 0);
+    await slowCell.click();
+    await Promise.all([page.waitForLoadState("load"), page.locator("#grid-details a", { hasText: "Open the task instance" }).click()]);
     await waitFor("the slow try to start", 15000, async () => {
       if ((await page.locator("summary[data-live-id='try-1-head']").count()) === 0) {
         await page.reload();
@@ -239,14 +240,67 @@ async function main() {
 
     step = "operator watches the grid turn green";
     await waitFor("both tasks to succeed in the grid", 30000, async () => {
-      const ok = await page.locator(".grid .cell.s-success").count();
+      const ok = await page.locator("#grid tbody td.s-success").count();
       return ok >= 3;
     });
     await shot(page, "grid");
-    const symbol = await page.evaluate(() => getComputedStyle(document.querySelector(".grid .cell.s-success"), "::before").content);
+    const symbol = await page.evaluate(() => getComputedStyle(document.querySelector("#grid tbody td.s-success"), "::before").content);
     expect(symbol === '"✓"', `a success cell carries a symbol as well as its colour, got ${symbol}`);
     await audit(page, "grid");
-    await Promise.all([page.waitForLoadState("load"), page.locator(".grid a.cell").first().click()]);
+    step = "the grid is one tab stop, walked with the arrow keys, and opens details";
+    {
+      const stops = await page.evaluate(() => ({
+        zero: document.querySelectorAll('#grid [tabindex="0"]').length,
+        links: Array.from(document.querySelectorAll("#grid a, #grid button")).filter((e) => e.tabIndex >= 0).length,
+      }));
+      expect(stops.zero === 1 && stops.links === 0, `one tab stop in the grid, got ${JSON.stringify(stops)}`);
+      await page.focus('#grid [tabindex="0"]');
+      const where = () => page.evaluate(() => {
+        const a = document.activeElement;
+        const cell = a.closest("td, th");
+        return { row: cell.parentElement.dataset.taskId || "runs", col: cell.cellIndex, tag: a.tagName };
+      });
+      const first = await where();
+      await page.keyboard.press("ArrowUp");
+      const up = await where();
+      expect(up.row === "runs" && up.col === first.col && up.tag === "A", `ArrowUp reaches the run's bar, got ${JSON.stringify(up)}`);
+      await page.keyboard.press("ArrowDown");
+      await page.keyboard.press("Home");
+      expect((await where()).col === 0, "Home goes to the task's name");
+      await page.keyboard.press("ArrowRight");
+      const cell = await where();
+      expect(cell.col === 1 && cell.tag === "TD", `ArrowRight goes to the oldest run's cell, got ${JSON.stringify(cell)}`);
+      const label = await page.evaluate(() => document.activeElement.getAttribute("aria-label"));
+      expect(/ · (success|failed|running|queued|scheduled)/.test(label || ""), `the focused cell is named with its state, got ${label}`);
+      await page.keyboard.press("Enter");
+      const panel = page.locator("#grid-details");
+      expect(await panel.isVisible(), "Enter opens the details");
+      expect((await panel.locator("h2").textContent()) === cell.row, "the details name the cell's task");
+      await waitFor("the tries in the details", 5000, async () => (await panel.locator("ol.tries a", { hasText: "Try 1" }).count()) === 1);
+      expect((await panel.locator("svg.duration-chart rect").count()) >= 1, "a duration chart of the task across runs");
+      await shot(page, "grid_details");
+      await audit(page, "grid with details");
+      await page.keyboard.press("Escape");
+      expect(!(await panel.isVisible()), "Escape closes the details");
+      expect((await where()).col === 1, "the focus goes back to the cell");
+      await page.locator("#grid th.runcol a").last().click();
+      expect((await panel.locator("figcaption").textContent()).includes("Duration of each run"), "a run's bar opens the run's details");
+      expect(page.url().endsWith(`/dags/${DAG_ID}`), `the click stayed on the grid, got ${page.url()}`);
+      await page.locator("#grid a.task-link", { hasText: "say" }).click();
+      expect((await panel.locator("h2").textContent()) === "say", "a task's name opens the task's details");
+      expect((await panel.locator("a", { hasText: "Every instance of this task" }).count()) === 1, "with the task across runs");
+      await page.hover("#grid tr[data-task-id=done] td:nth-child(2)");
+      const tip = await page.getAttribute("#grid tr[data-task-id=done] td:nth-child(2)", "title");
+      expect((tip || "").startsWith("done · ") && tip.includes(" · try "), `a cell's tooltip, got ${tip}`);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.locator("#grid tr[data-task-id=say] td:nth-child(2)").click();
+      const across = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(across <= 391, `the grid with its details fits 390 px, got ${across}`);
+      await shot(page, "grid_details_phone");
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+    await page.locator("#grid tr[data-task-id=say] td:nth-child(2)").click();
+    await Promise.all([page.waitForLoadState("load"), page.locator("#grid-details a", { hasText: "Open the task instance" }).click()]);
     await waitFor("the task log to show the param", 10000, async () =>
       (await page.textContent("body")).includes("bonjour from the browser test"));
     await shot(page, "task_instance");
@@ -493,7 +547,10 @@ async function main() {
     await dark.goto(`${BASE}/dags/${DAG_ID}`);
     await audit(dark, "grid (dark)");
     await shot(dark, "grid_dark");
-    await Promise.all([dark.waitForLoadState("load"), dark.locator(".grid a.cell").first().click()]);
+    await dark.locator("#grid tr[data-task-id=say] td:nth-child(2)").click();
+    await audit(dark, "grid with details (dark)");
+    await shot(dark, "grid_details_dark");
+    await Promise.all([dark.waitForLoadState("load"), dark.locator("#grid-details a", { hasText: "Open the task instance" }).click()]);
     await audit(dark, "task instance (dark)");
     await shot(dark, "task_instance_dark");
     await dark.goto(`${BASE}/dags/grouped`);

@@ -1,6 +1,7 @@
 //! Web benchmarks: the DAG list (50 a page of 1,000 DAGs, 100,000 task instances in the
-//! database), as a page and through the API, and the grid of 100 runs x 50 tasks. The real
-//! server is started on 127.0.0.1 and driven over HTTP with a logged-in session.
+//! database), as a page and through the API, the grid of 100 runs x 50 tasks and the page of a
+//! 1 -> 200 -> 1 run. The real server is started on 127.0.0.1 and driven over HTTP with a
+//! logged-in session; each page's size is printed beside its times.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use updraft::config::Settings;
 use updraft::dag::parse_dag_str;
 use updraft::model::{DagRunState, RunType, TaskState};
 use updraft::store::{NewRun, Store, TiUpdate};
+use updraft::web::pages::url_encode;
 use updraft::web::{AppState, Metrics};
 
 use super::{Bench, percentile};
@@ -79,6 +81,50 @@ async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
     }
 }
 
+/// A run of `start -> fan (200 mapped instances) -> end`, every instance success: the run page
+/// of a wide fan-out. Returns the run's id.
+async fn seed_wide_run(store: &Store, dag: &updraft::dag::Dag) -> String {
+    let when = Utc::now() - chrono::Duration::hours(1);
+    let run = NewRun {
+        dag_id: dag.dag_id.clone(),
+        run_id: NewRun::default_run_id(RunType::Manual, when),
+        run_type: RunType::Manual,
+        logical_date: when,
+        data_interval_start: when,
+        data_interval_end: when,
+        conf: Default::default(),
+        triggered_by: "bench".into(),
+    };
+    let row = store.create_run(&run, when).await.expect("create run");
+    let tis: Vec<_> = dag
+        .graph
+        .topo_order()
+        .iter()
+        .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
+        .collect();
+    store.start_run(row.id, None, &tis, when).await.expect("start run");
+    let items: Vec<serde_json::Value> = (0..200).map(serde_json::Value::from).collect();
+    for ti in store.run_tis(row.id).await.expect("tis") {
+        if ti.task_id == "fan" {
+            let template = updraft::store::NewTi::for_task(&dag.tasks["fan"]);
+            store.expand_mapped(&ti, &template, &items, when).await.expect("expand");
+        }
+    }
+    let updates: Vec<TiUpdate> = store
+        .run_tis(row.id)
+        .await
+        .expect("tis")
+        .into_iter()
+        .map(|t| TiUpdate { id: t.id, from: TaskState::None, to: TaskState::Success, note: None })
+        .collect();
+    store.apply_ti_updates(&updates, when).await.expect("finish tis");
+    store
+        .set_run_state(row.id, DagRunState::Running, DagRunState::Success, when)
+        .await
+        .expect("finish run");
+    row.run_id
+}
+
 /// Times `url` sequentially (median, p95 in ms), then with 4 concurrent connections (req/s).
 async fn measure(client: &reqwest::Client, url: &str, cookie: &str) -> (f64, f64, f64) {
     let get = |c: reqwest::Client, u: String, k: String| async move {
@@ -135,13 +181,22 @@ impl Bench {
             .collect();
         let grid =
             parse_dag_str(&dag_yaml("grid_dag", 50), "grid_dag.yaml".as_ref()).expect("valid");
+        let wide_yaml = format!(
+            "dag_id: wide\ntasks:\n  start: {{ type: empty }}\n  \
+             fan: {{ type: empty, depends_on: [start], foreach: [{}] }}\n  \
+             end: {{ type: empty, depends_on: [fan] }}\n",
+            (0..200).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let wide = parse_dag_str(&wide_yaml, "wide.yaml".as_ref()).expect("valid");
         let mut all: Vec<&updraft::dag::Dag> = dags.iter().collect();
         all.push(&grid);
+        all.push(&wide);
         store.sync_dags(all, std::iter::empty(), Utc::now()).await.expect("sync");
         for dag in &dags {
             seed_runs(&store, dag, 10).await;
         }
         seed_runs(&store, &grid, 100).await;
+        let wide_run = seed_wide_run(&store, &wide).await;
         println!(
             "web: seeded 1,001 DAGs, 10,100 runs, 105,000 task instances in {:.1} s",
             t0.elapsed().as_secs_f64()
@@ -186,6 +241,10 @@ impl Bench {
             ("DAG list page (50 of 1,000)", format!("http://{addr}/dags")),
             ("DAG list API (50 of 1,000)", format!("http://{addr}/api/v1/dags?limit=50")),
             ("grid page (100 runs x 50 tasks)", format!("http://{addr}/dags/grid_dag?runs=100")),
+            (
+                "run page (1 -> 200 -> 1)",
+                format!("http://{addr}/dags/wide/runs/{}", url_encode(&wide_run)),
+            ),
         ];
         for (name, url) in scenarios {
             let probe = client.get(&url).header("Cookie", &cookie).send().await.expect("probe");
@@ -193,9 +252,11 @@ impl Bench {
                 println!("web: {name}: skipped ({} from {url})", probe.status());
                 continue;
             }
+            let size = probe.bytes().await.expect("body").len();
             let (median, p95, rps) = measure(&client, &url, &cookie).await;
             println!(
-                "web: {name}: median {median:.2} ms, p95 {p95:.2} ms sequential; {rps:.0} req/s at {CONNECTIONS} connections (target median <= 5 ms, >= 500 req/s)"
+                "web: {name}: {:.0} KB; median {median:.2} ms, p95 {p95:.2} ms sequential; {rps:.0} req/s at {CONNECTIONS} connections",
+                size as f64 / 1000.0
             );
         }
         shutdown.cancel();
