@@ -24,6 +24,7 @@ mod dags;
 mod group;
 mod ids;
 mod migrations;
+mod packed;
 mod pools;
 mod processes;
 mod queue;

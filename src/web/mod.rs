@@ -22,6 +22,7 @@ pub mod pages;
 pub mod redirect;
 pub mod svg;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::dag::{Dag, DagCache};
-use crate::store::Store;
+use crate::store::{RunDot, Store};
 
 pub use error::{ApiError, WebError};
 pub use metrics::Metrics;
@@ -54,7 +55,17 @@ pub struct AppState {
     pub dags: Arc<DagCache>,
     /// Tags and owners for the DAG list's filter menus, with the time they were read.
     facets: Arc<std::sync::Mutex<Option<(std::time::Instant, Facets)>>>,
+    /// The DAG list's recent runs per DAG, with the runs version they were read at.
+    recent: Arc<std::sync::Mutex<RecentRuns>>,
 }
+
+/// Recent runs per DAG id: (runs version, runs per DAG asked, newest first). An entry is used
+/// only while the DAG's `runs_version` is the one it was read at, so it is never stale: a run
+/// created, changed or deleted in any process raises the version in the same transaction.
+type RecentRuns = HashMap<String, (i64, i64, Arc<Vec<RunDot>>)>;
+
+/// Entries of [`RecentRuns`] kept at most (one per DAG; beyond, it starts again).
+const RECENT_MAX: usize = 20_000;
 
 /// Distinct tags and owners of the active DAGs.
 pub type Facets = (Vec<String>, Vec<String>);
@@ -73,6 +84,7 @@ impl AppState {
             metrics,
             dags: Default::default(),
             facets: Default::default(),
+            recent: Default::default(),
         }
     }
 
@@ -96,6 +108,48 @@ impl AppState {
             *guard = Some((std::time::Instant::now(), fresh.clone()));
         }
         Ok(fresh)
+    }
+
+    /// The last `per_dag` runs of each DAG of `dags` (id, runs version as just read with the
+    /// DAG's row), newest first: from memory for a DAG whose runs did not change since they
+    /// were read, from one query for all the others.
+    pub async fn recent_runs(
+        &self,
+        dags: &[(&str, i64)],
+        per_dag: i64,
+    ) -> Result<HashMap<String, Arc<Vec<RunDot>>>, WebError> {
+        let mut out = HashMap::with_capacity(dags.len());
+        let mut stale = Vec::new();
+        if let Ok(cache) = self.recent.lock() {
+            for (id, version) in dags {
+                match cache.get(*id) {
+                    Some((v, n, runs)) if v == version && *n == per_dag => {
+                        out.insert(id.to_string(), runs.clone());
+                    }
+                    _ => stale.push(id.to_string()),
+                }
+            }
+        } else {
+            stale = dags.iter().map(|(id, _)| id.to_string()).collect();
+        }
+        if stale.is_empty() {
+            return Ok(out);
+        }
+        // Read after the versions: what is read is at least as new as the version it is
+        // kept under, so a later version always reads again.
+        let mut fresh = self.store.recent_runs(&stale, per_dag).await?;
+        let mut cache = self.recent.lock().ok();
+        if let Some(c) = cache.as_mut().filter(|c| c.len() + stale.len() > RECENT_MAX) {
+            c.clear();
+        }
+        for id in stale {
+            let runs = Arc::new(fresh.remove(&id).unwrap_or_default());
+            if let (Some(c), Some((_, v))) = (cache.as_mut(), dags.iter().find(|(d, _)| *d == id)) {
+                c.insert(id.clone(), (*v, per_dag, runs.clone()));
+            }
+            out.insert(id, runs);
+        }
+        Ok(out)
     }
 
     /// The DAG `dag_id` as the scheduler last recorded it, parsed from its stored source once

@@ -192,6 +192,16 @@ async function main() {
     expect((await paused.count()) === 1, "a DAG created in the editor starts paused");
     await Promise.all([page.waitForLoadState("load"), page.click(".dag-head button.toggle")]);
     expect((await paused.count()) === 0, "the operator's toggle unpauses it");
+    {
+      // The list's toggles share one form (its token and return path), each its own DAG.
+      await page.goto(`${BASE}/dags?q=${DAG_ID}`);
+      const toggle = page.locator(`tr[data-dag-id=${DAG_ID}] button.toggle`);
+      await Promise.all([page.waitForLoadState("load"), toggle.click()]);
+      expect(page.url().includes(`q=${DAG_ID}`), `back on the same list, got ${page.url()}`);
+      expect((await toggle.getAttribute("aria-pressed")) === "false", "the list's toggle pauses the DAG");
+      await Promise.all([page.waitForLoadState("load"), toggle.click()]);
+      expect((await toggle.getAttribute("aria-pressed")) === "true", "and unpauses it");
+    }
     await page.goto(`${BASE}/dags/${DAG_ID}/trigger`);
     await page.fill("input[name='param.greeting']", "bonjour");
     expect((await page.getAttribute("#logical_date", "type")) === "datetime-local", "a date-time picker for the logical date");

@@ -168,8 +168,9 @@ async fn list(
     };
     let page = q.page.unwrap_or(1).max(1);
     let (dags, total) = state.store.dag_page(&filter, q.order(), (page - 1) * PAGE, PAGE).await?;
-    let ids: Vec<String> = dags.iter().map(|d| d.dag_id.clone()).collect();
-    let mut recent = state.store.recent_runs(&ids, DOTS).await?;
+    let versions: Vec<(&str, i64)> =
+        dags.iter().map(|d| (d.dag_id.as_str(), d.runs_version)).collect();
+    let mut recent = state.recent_runs(&versions, DOTS).await?;
     let (all_tags, all_owners) = state.facets().await?;
     let import_errors = super::import_errors(&state, &user).await?;
     let mut any_running = false;

@@ -152,7 +152,21 @@ pub fn url_encode(s: &str) -> String {
 
 /// A time as the UI shows it (UTC, to the second, labelled), or a dash.
 pub fn fmt_time(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "—".into())
+    use chrono::{Datelike, Timelike};
+    // Written field by field: a page shows hundreds of times, and `format` parses its pattern
+    // again for each.
+    t.map(|t| {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    })
+    .unwrap_or_else(|| "—".into())
 }
 
 /// "Next run" as the pages show it: when the next scheduled run starts (the end of its data
