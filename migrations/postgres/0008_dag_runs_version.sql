@@ -1,21 +1,24 @@
 -- A version of each DAG's runs, raised by every insert, delete and change of a run's state,
 -- dates or id, in the same transaction: the DAG list reads it with the DAG's row and keeps
--- the recent runs it drew for a DAG until it changes (`web::RecentRuns`). Keep in step with
--- the other dialect.
-ALTER TABLE dag ADD COLUMN runs_version BIGINT NOT NULL DEFAULT 0;
+-- the recent runs it drew for a DAG until it changes (`web::AppState::recent_runs`). A table
+-- of its own, so that a run's change never waits on the `dag` rows a folder sync rewrites.
+-- Keep in step with the other dialect.
+CREATE TABLE dag_runs_version (
+    dag_id  TEXT PRIMARY KEY,
+    version BIGINT NOT NULL
+);
 
 CREATE FUNCTION dag_runs_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        UPDATE dag SET runs_version = runs_version + 1 WHERE dag_id = OLD.dag_id;
-        RETURN OLD;
+    IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        INSERT INTO dag_runs_version (dag_id, version) VALUES (OLD.dag_id, 1)
+            ON CONFLICT (dag_id) DO UPDATE SET version = dag_runs_version.version + 1;
     END IF;
-    IF TG_OP = 'UPDATE' THEN
-        UPDATE dag SET runs_version = runs_version + 1 WHERE dag_id IN (OLD.dag_id, NEW.dag_id);
-    ELSE
-        UPDATE dag SET runs_version = runs_version + 1 WHERE dag_id = NEW.dag_id;
+    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.dag_id <> OLD.dag_id) THEN
+        INSERT INTO dag_runs_version (dag_id, version) VALUES (NEW.dag_id, 1)
+            ON CONFLICT (dag_id) DO UPDATE SET version = dag_runs_version.version + 1;
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END;
 $$;
 

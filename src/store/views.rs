@@ -89,7 +89,8 @@ pub struct DagSummary {
     /// When the next scheduled run is due to start: the end of its data interval.
     pub next_run_at: Option<DateTime<Utc>>,
     /// Raised (in the same transaction) by every change of the DAG's runs: what was read of
-    /// its runs at this version is still true (`migrations/*/0008_dag_runs_version.sql`).
+    /// its runs at this version is still true (`dag_runs_version`, kept by the triggers of
+    /// `migrations/*/0008_dag_runs_version.sql`).
     pub runs_version: i64,
 }
 
@@ -187,7 +188,9 @@ impl Store {
         let order = order.sql();
         let sql = format!(
             "SELECT dag_id, fileloc, is_paused, schedule, owner, tags, description, next_dagrun, \
-             next_data_interval_end, runs_version FROM dag WHERE {cond} ORDER BY {order} \
+             next_data_interval_end, COALESCE((SELECT version FROM dag_runs_version v \
+             WHERE v.dag_id = dag.dag_id), 0) AS runs_version FROM dag WHERE {cond} \
+             ORDER BY {order} \
              LIMIT {limit} OFFSET {offset}"
         );
         let mut q = sqlx::query(&sql);
