@@ -230,8 +230,8 @@ async fn pages_show_a_finished_run(env: Env) {
     assert_eq!(to, format!("{run_url}/tasks/fan?map_index=0"));
     let (status, _, _) = web.get("viewer", &format!("{run_url}/tasks/nope")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // The DAG list: the last run (state, link) and the recent runs' dots, newest first, and
-    // never an old drawing of them once a run is created, changed or deleted.
+    // The DAG list: the last run (state, link) and the recent runs' dots, oldest left as in
+    // the grid, and never an old drawing of them once a run is created, changed or deleted.
     let dag_row = |list: String| {
         list.split("<tr data-dag-id=\"pages\">")
             .nth(1)
@@ -250,7 +250,7 @@ async fn pages_show_a_finished_run(env: Env) {
     let row = dag_row(web.get("viewer", "/dags").await.2);
     let last = format!("href=\"/dags/pages/runs/{}\" class=\"last-run\"", enc(&newer.run_id));
     assert!(row.contains(&last), "the newest run is the last run: {row}");
-    assert_eq!(dots(&row), ["queued", "failed"], "a new run is shown at once: {row}");
+    assert_eq!(dots(&row), ["failed", "queued"], "a new run is shown at once, newest right: {row}");
     let older = format!(
         "<a class=\"dot s-failed\" href=\"/dags/pages/runs/{}\" title=\"failed · ",
         enc(&run.run_id)
@@ -260,7 +260,7 @@ async fn pages_show_a_finished_run(env: Env) {
     let marked = env.store.set_run_state(run.id, DagRunState::Failed, DagRunState::Success, now);
     assert!(marked.await.expect("mark"));
     let row = dag_row(web.get("viewer", "/dags").await.2);
-    assert_eq!(dots(&row), ["queued", "success"], "a changed run is shown at once: {row}");
+    assert_eq!(dots(&row), ["success", "queued"], "a changed run is shown at once: {row}");
     assert!(env.store.delete_run(newer.id).await.expect("delete"));
     let row = dag_row(web.get("viewer", "/dags").await.2);
     assert_eq!(dots(&row), ["success"], "a deleted run is gone at once: {row}");

@@ -38,46 +38,13 @@ fn dag_yaml(dag_id: &str, tasks: usize) -> String {
     yaml
 }
 
-/// Creates `runs` finished runs of `dag` whose instances are all success.
+/// Creates `runs` finished runs of `dag` a day apart, whose instances are all success.
 async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
-    let tis: Vec<_> = dag
-        .graph
-        .topo_order()
-        .iter()
-        .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
-        .collect();
     let base = Utc::now() - chrono::Duration::days(runs as i64 + 1);
     for i in 0..runs {
         let when = base + chrono::Duration::days(i as i64);
-        let run = NewRun {
-            dag_id: dag.dag_id.clone(),
-            run_id: NewRun::default_run_id(RunType::Scheduled, when),
-            run_type: RunType::Scheduled,
-            logical_date: when,
-            data_interval_start: when,
-            data_interval_end: when + chrono::Duration::days(1),
-            conf: Default::default(),
-            triggered_by: "bench".into(),
-        };
-        let row = store.create_run(&run, when).await.expect("create run");
-        store.start_run(row.id, None, &tis, when).await.expect("start run");
-        let updates: Vec<TiUpdate> = store
-            .run_tis(row.id)
-            .await
-            .expect("tis")
-            .into_iter()
-            .map(|t| TiUpdate {
-                id: t.id,
-                from: TaskState::None,
-                to: TaskState::Success,
-                note: None,
-            })
-            .collect();
-        store.apply_ti_updates(&updates, when).await.expect("finish tis");
-        store
-            .set_run_state(row.id, DagRunState::Running, DagRunState::Success, when)
-            .await
-            .expect("finish run");
+        let end = when + chrono::Duration::days(1);
+        finished_run(store, dag, RunType::Scheduled, (when, end), None).await;
     }
 }
 
@@ -85,29 +52,38 @@ async fn seed_runs(store: &Store, dag: &updraft::dag::Dag, runs: usize) {
 /// of a wide fan-out. Returns the run's id.
 async fn seed_wide_run(store: &Store, dag: &updraft::dag::Dag) -> String {
     let when = Utc::now() - chrono::Duration::hours(1);
+    let items: Vec<serde_json::Value> = (0..200).map(serde_json::Value::from).collect();
+    finished_run(store, dag, RunType::Manual, (when, when), Some(("fan", &items))).await
+}
+
+/// One run of `dag` for the interval `(start, end)`, its mapped task (if any) expanded over
+/// its items, then finished: every instance success, the run success. Returns the run's id.
+async fn finished_run(
+    store: &Store,
+    dag: &updraft::dag::Dag,
+    run_type: RunType,
+    (when, end): (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+    mapped: Option<(&str, &[serde_json::Value])>,
+) -> String {
     let run = NewRun {
         dag_id: dag.dag_id.clone(),
-        run_id: NewRun::default_run_id(RunType::Manual, when),
-        run_type: RunType::Manual,
+        run_id: NewRun::default_run_id(run_type, when),
+        run_type,
         logical_date: when,
         data_interval_start: when,
-        data_interval_end: when,
+        data_interval_end: end,
         conf: Default::default(),
         triggered_by: "bench".into(),
     };
     let row = store.create_run(&run, when).await.expect("create run");
-    let tis: Vec<_> = dag
-        .graph
-        .topo_order()
-        .iter()
-        .map(|t| updraft::store::NewTi::for_task(&dag.tasks[t]))
-        .collect();
+    let new_ti = |task: &str| updraft::store::NewTi::for_task(&dag.tasks[task]);
+    let tis: Vec<_> = dag.graph.topo_order().iter().map(|t| new_ti(t)).collect();
     store.start_run(row.id, None, &tis, when).await.expect("start run");
-    let items: Vec<serde_json::Value> = (0..200).map(serde_json::Value::from).collect();
-    for ti in store.run_tis(row.id).await.expect("tis") {
-        if ti.task_id == "fan" {
-            let template = updraft::store::NewTi::for_task(&dag.tasks["fan"]);
-            store.expand_mapped(&ti, &template, &items, when).await.expect("expand");
+    if let Some((task, items)) = mapped {
+        for ti in store.run_tis(row.id).await.expect("tis") {
+            if ti.task_id == task {
+                store.expand_mapped(&ti, &new_ti(task), items, when).await.expect("expand");
+            }
         }
     }
     let updates: Vec<TiUpdate> = store

@@ -120,7 +120,7 @@ struct Row {
     schedule: String,
     next_run: NextRun,
     last_run: Option<LastRun>,
-    /// (run id for URLs, state, logical date)
+    /// (run id for URLs, state, logical date), newest first (drawn oldest left, as the grid).
     recent: Vec<(String, String, String)>,
 }
 
