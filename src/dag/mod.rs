@@ -44,6 +44,9 @@ pub struct Dag {
     pub description: Option<String>,
     /// When runs are created; `Schedule::None` means manual triggers only.
     pub schedule: Schedule,
+    /// The zone whose wall clock the schedule and the file's dates are read on (`timezone:`,
+    /// UTC unless set).
+    pub timezone: chrono_tz::Tz,
     /// First logical date the scheduler may create a run for.
     pub start_date: Option<DateTime<Utc>>,
     /// No scheduled run has a logical date after this.

@@ -43,10 +43,11 @@ use super::positions::Pos;
 use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
 
 /// Top-level keys of a DAG file.
-const TOP_FIELDS: [&str; 16] = [
+const TOP_FIELDS: [&str; 17] = [
     "dag_id",
     "description",
     "schedule",
+    "timezone",
     "start_date",
     "end_date",
     "catchup",
@@ -173,6 +174,16 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
     if let Some(v) = map.get("default_args") {
         default_args = parse_default_args(cx, v, &["default_args".to_string()]);
     }
+    // The zone next: dates written without an offset are wall times in it.
+    if let Some(v) = map.get("timezone") {
+        let p = ["timezone".to_string()];
+        if let Some(text) = cx.string(v, &p) {
+            match ctx::parse_zone(&text) {
+                Ok(zone) => cx.zone = zone,
+                Err(why) => cx.at_value(&p, why),
+            }
+        }
+    }
     let mut groups = groups::parse_groups(cx, map.get("groups"), &default_args);
     for (k, v) in map {
         let Some(key) = key_str(cx, k, &[]) else { continue };
@@ -194,7 +205,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
             "params" => top.params = params::parse_params(cx, v, &p),
             "is_paused_upon_creation" => top.is_paused_upon_creation = cx.bool(v, &p),
             "doc" => top.doc = cx.string(v, &p),
-            "default_args" | "groups" => {}
+            "default_args" | "groups" | "timezone" => {}
             "tasks" => tasks_value = Some(v),
             // docker-compose's convention: a home for YAML anchors, ignored.
             _ if key.starts_with("x-") => {}
@@ -250,7 +261,8 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         fileloc: file.to_path_buf(),
         // `doc` has no field of its own yet; it stands in for a missing description.
         description: top.description.or(top.doc),
-        schedule: top.schedule.unwrap_or(Schedule::None),
+        schedule: top.schedule.unwrap_or(Schedule::None).in_zone(cx.zone),
+        timezone: cx.zone,
         start_date: top.start_date,
         end_date: top.end_date,
         catchup: top.catchup.unwrap_or(false),

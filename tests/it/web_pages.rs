@@ -589,6 +589,13 @@ async fn a_changed_dag_shows_at_once(env: Env) {
     let (_, _, again) = web.get("viewer", "/dags/changing").await;
     assert!(again.contains("beta"));
     assert_eq!(web.app.state.dags.stored_len(), 2, "a page view parses nothing known");
+    // A DAG's zone is shown beside its schedule, and its next run is the zone's 02:00.
+    let src = "dag_id: changing\nschedule: '0 2 * * *'\ntimezone: Europe/Paris\n\
+               start_date: 2026-01-01\ntasks:\n  gamma: {type: empty}\n";
+    let zoned = updraft::dag::parse_dag_str(src, Path::new("changing.yaml")).expect("valid");
+    env.store.sync_dags([&zoned], [], Utc::now()).await.expect("sync");
+    let (_, _, page) = web.get("viewer", "/dags/changing").await;
+    assert!(page.contains("<code>0 2 * * * (Europe/Paris)</code>"), "{page}");
 }
 
 /// The grid at its largest (100 runs x 50 tasks) costs two queries: it renders in well

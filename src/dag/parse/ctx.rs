@@ -32,11 +32,14 @@ pub(super) struct Ctx<'a> {
     pub(super) dir: Option<&'a Path>,
     pub(super) pos: Positions,
     pub(super) errors: Vec<LoadError>,
+    /// The DAG's `timezone`: a date written without an offset is a wall time there.
+    pub(super) zone: chrono_tz::Tz,
 }
 
 impl<'a> Ctx<'a> {
     pub(super) fn new(file: &'a Path, src: &str) -> Ctx<'a> {
-        Ctx { file, dir: None, pos: Positions::build(src), errors: Vec::new() }
+        let pos = Positions::build(src);
+        Ctx { file, dir: None, pos, errors: Vec::new(), zone: chrono_tz::Tz::UTC }
     }
 
     /// Records an error at an explicit position (`line` 0 means the whole file).
@@ -138,7 +141,7 @@ impl<'a> Ctx<'a> {
     pub(super) fn datetime(&mut self, v: &Value, path: &[String]) -> Option<DateTime<Utc>> {
         let expected = "a date such as 2026-01-01 or a date-time such as 2026-01-01T06:00:00Z";
         let Value::String(text) = v else { return self.bad(path, expected, v) };
-        match parse_datetime(text) {
+        match parse_datetime(text, self.zone) {
             Some(t) => Some(t),
             None => {
                 let msg = format!("{}: `{text}` is not {expected}", what(path));
@@ -200,17 +203,24 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Parses the date forms `start_date` and `end_date` accept.
-pub(super) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+/// Parses the date forms `start_date` and `end_date` accept. One without an offset is a wall
+/// time in `zone` (the DAG's `timezone`, as Airflow reads a naive `start_date`); one that falls
+/// in a daylight-saving gap is the first instant after it.
+pub(super) fn parse_datetime(text: &str, zone: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     let t = text.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(d.with_timezone(&Utc));
     }
+    let wall = |d: NaiveDateTime| {
+        use chrono::TimeZone;
+        (0..=180)
+            .find_map(|m| zone.from_local_datetime(&(d + chrono::Duration::minutes(m))).earliest())
+    };
     for format in
         ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
     {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, format) {
-            return Some(d.and_utc());
+            return wall(d).map(|d| d.with_timezone(&Utc));
         }
     }
     for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
@@ -221,7 +231,27 @@ pub(super) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     NaiveDate::parse_from_str(t, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
+        .and_then(wall)
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// An IANA time zone name (`Europe/Paris`, `UTC`), or why not, with the nearest name.
+pub(super) fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    if let Ok(zone) = text.parse::<chrono_tz::Tz>() {
+        return Ok(zone);
+    }
+    let lower = text.to_ascii_lowercase();
+    let near = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|z| (strsim::damerau_levenshtein(&lower, &z.name().to_ascii_lowercase()), z.name()))
+        .filter(|(d, _)| *d <= (lower.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, name)| format!("; did you mean `{name}`?"))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown time zone `{text}`{near} (an IANA name such as `Europe/Paris`, \
+         `America/New_York` or `UTC`)"
+    ))
 }
 
 /// How a path is named in messages: "`retries` of task `extract`", "`default_args.pool`".

@@ -254,9 +254,46 @@ fn dates_in_every_accepted_form() {
         ("2026-01-01 06:30:00+02:00", "2026-01-01T04:30:00+00:00"),
     ];
     for (text, want) in cases {
-        let got = super::ctx::parse_datetime(text).map(|d| d.to_rfc3339());
+        let got = super::ctx::parse_datetime(text, chrono_tz::Tz::UTC).map(|d| d.to_rfc3339());
         assert_eq!(got.as_deref(), Some(want), "{text}");
     }
+}
+
+/// `timezone:` reads the schedule and the file's dates on that zone's wall clock; an unknown
+/// zone is an error where it is written, with the nearest name.
+#[test]
+fn a_dag_has_a_time_zone() {
+    let dag = parse(
+        "dag_id: paris\nstart_date: 2026-03-01\nend_date: '2026-07-01 06:30'\n\
+         schedule: '0 2 * * *'\ntimezone: Europe/Paris\ntasks:\n  a: {type: empty}\n",
+    )
+    .expect("valid");
+    assert_eq!(dag.timezone, chrono_tz::Europe::Paris);
+    assert_eq!(
+        dag.start_date.map(|d| d.to_rfc3339()).as_deref(),
+        Some("2026-02-28T23:00:00+00:00")
+    );
+    assert_eq!(dag.end_date.map(|d| d.to_rfc3339()).as_deref(), Some("2026-07-01T04:30:00+00:00"));
+    let first = dag.schedule.next_fire_after(dag.start_date.expect("start"));
+    assert_eq!(first.map(|d| d.to_rfc3339()).as_deref(), Some("2026-03-01T01:00:00+00:00"));
+    // An offset written in the file wins over the zone.
+    let explicit = super::ctx::parse_datetime("2026-03-01T00:00:00Z", chrono_tz::Europe::Paris);
+    assert_eq!(explicit.map(|d| d.to_rfc3339()).as_deref(), Some("2026-03-01T00:00:00+00:00"));
+    // A wall time skipped by the spring change is the first instant after it.
+    let gap = super::ctx::parse_datetime("2026-03-29 02:30", chrono_tz::Europe::Paris);
+    assert_eq!(gap.map(|d| d.to_rfc3339()).as_deref(), Some("2026-03-29T01:00:00+00:00"));
+
+    let errors = parse("dag_id: x\ntimezone: Europe/Pariss\ntasks:\n  a: {type: empty}\n")
+        .expect_err("unknown zone");
+    let text = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(text.contains(":2:11:"), "where it is written: {text}");
+    assert!(
+        text.contains("unknown time zone `Europe/Pariss`; did you mean `Europe/Paris`?"),
+        "{text}"
+    );
+    let errors =
+        parse("dag_id: x\ntimezone: 3\ntasks:\n  a: {type: empty}\n").expect_err("a number");
+    assert!(errors.iter().any(|e| e.to_string().contains("timezone")), "{errors:?}");
 }
 
 #[test]

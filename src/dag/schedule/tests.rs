@@ -276,3 +276,108 @@ fn six_fields_have_seconds_first() {
     let s = sched("30 0 9 * * *");
     assert_eq!(s.next_fire_after(t("2026-01-01T00:00:00Z")), Some(t("2026-01-01T09:00:30Z")));
 }
+
+/// The fire times after `from`, `n` of them, as RFC 3339 UTC.
+fn fires(schedule: &Schedule, from: &str, n: usize) -> Vec<String> {
+    let mut at = t(from);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        match schedule.next_fire_after(at) {
+            Some(next) => {
+                out.push(next.to_rfc3339());
+                at = next;
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// `0 2 * * *` in Paris: 02:00 on the wall clock every day, also across the changes. On
+/// 2026-03-29 02:00 does not exist (clocks go from 02:00 CET to 03:00 CEST): the run is at the
+/// first instant after the jump, once. On 2026-10-25 02:00 happens twice (03:00 CEST back to
+/// 02:00 CET): once, the first time.
+#[test]
+fn a_fixed_time_in_paris_keeps_its_wall_time_across_both_changes() {
+    let paris = sched("0 2 * * *").in_zone(chrono_tz::Europe::Paris);
+    let spring = fires(&paris, "2026-03-26T12:00:00Z", 5);
+    let want = [
+        "2026-03-27T01:00:00+00:00", // 02:00 CET
+        "2026-03-28T01:00:00+00:00",
+        "2026-03-29T01:00:00+00:00", // 02:00 does not exist: 03:00 CEST, right after the jump
+        "2026-03-30T00:00:00+00:00", // 02:00 CEST
+        "2026-03-31T00:00:00+00:00",
+    ];
+    assert_eq!(spring, want);
+    let autumn = fires(&paris, "2026-10-23T12:00:00Z", 4);
+    let want = [
+        "2026-10-24T00:00:00+00:00", // 02:00 CEST
+        "2026-10-25T00:00:00+00:00", // 02:00 CEST, the first of the two; not again at 02:00 CET
+        "2026-10-26T01:00:00+00:00", // 02:00 CET
+        "2026-10-27T01:00:00+00:00",
+    ];
+    assert_eq!(autumn, want);
+    // The same logical dates as the runs a year of catch-up creates (intervals end to end).
+    let ivs = paris.intervals_between(t("2026-03-27T00:00:00Z"), t("2026-03-30T12:00:00Z"));
+    let starts: Vec<String> = ivs.iter().map(|i| i.start.to_rfc3339()).collect();
+    assert_eq!(starts, &spring[..4]);
+    assert_eq!(ivs[2].end, t("2026-03-30T00:00:00Z"), "a 23-hour day");
+    let ivs = paris.intervals_between(t("2026-10-24T00:00:00Z"), t("2026-10-25T00:00:00Z"));
+    assert_eq!(ivs[1].end, t("2026-10-26T01:00:00Z"), "a 25-hour day");
+    // Backwards too: the interval that ended last, from a `now` just after the spring jump.
+    let next = paris.next_interval(None, None, None, false, t("2026-03-29T01:30:00Z"));
+    assert_eq!(next, Some(iv("2026-03-28T01:00:00Z", "2026-03-29T01:00:00Z")));
+}
+
+/// `30 * * * *` where the offset has half hours: Kolkata (+05:30, no daylight saving) fires on
+/// the UTC hour; Lord Howe Island moves its clocks by 30 minutes. There `*` in the hour follows
+/// the clock as it is: the repeated 01:30 of 2026-04-05 fires twice (30 minutes apart), and on
+/// 2026-10-04 the skipped half hour (02:00 to 02:30) holds no fire time, so none is lost.
+#[test]
+fn an_hourly_expression_follows_the_clock_in_half_hour_zones() {
+    let kolkata = sched("30 * * * *").in_zone(chrono_tz::Asia::Kolkata);
+    let got = fires(&kolkata, "2026-06-01T00:10:00Z", 3);
+    assert_eq!(
+        got,
+        ["2026-06-01T01:00:00+00:00", "2026-06-01T02:00:00+00:00", "2026-06-01T03:00:00+00:00"]
+    );
+    let lord_howe = sched("30 * * * *").in_zone(chrono_tz::Australia::Lord_Howe);
+    let back = fires(&lord_howe, "2026-04-04T13:00:00Z", 4);
+    let want = [
+        "2026-04-04T13:30:00+00:00", // 00:30 +11:00
+        "2026-04-04T14:30:00+00:00", // 01:30 +11:00
+        "2026-04-04T15:00:00+00:00", // 01:30 again, +10:30
+        "2026-04-04T16:00:00+00:00", // 02:30 +10:30
+    ];
+    assert_eq!(back, want);
+    let forward = fires(&lord_howe, "2026-10-03T14:00:00Z", 3);
+    let want = [
+        "2026-10-03T15:00:00+00:00", // 01:30 +10:30
+        "2026-10-03T15:30:00+00:00", // 02:30 +11:00, just after the jump
+        "2026-10-03T16:30:00+00:00", // 03:30 +11:00
+    ];
+    assert_eq!(forward, want);
+    // And backwards over the same instants.
+    let prev = |s: &str| lord_howe_prev(&lord_howe, s);
+    assert_eq!(prev("2026-04-04T16:00:00Z"), "2026-04-04T15:00:00+00:00");
+    assert_eq!(prev("2026-04-04T15:00:00Z"), "2026-04-04T14:30:00+00:00");
+}
+
+fn lord_howe_prev(s: &Schedule, at: &str) -> String {
+    let Schedule::Cron { fires, .. } = s else { panic!("a cron schedule") };
+    fires.prev_before(t(at)).map(|d| d.to_rfc3339()).unwrap_or_default()
+}
+
+/// A zone changes nothing for UTC, and `@daily` (fixed minute and hour) in New York keeps
+/// midnight on both sides of the March change.
+#[test]
+fn presets_in_a_zone() {
+    let ny = sched("@daily").in_zone(chrono_tz::America::New_York);
+    let got = fires(&ny, "2026-03-07T12:00:00Z", 3);
+    assert_eq!(
+        got,
+        ["2026-03-08T05:00:00+00:00", "2026-03-09T04:00:00+00:00", "2026-03-10T04:00:00+00:00"]
+    );
+    assert_eq!(sched("@daily").in_zone(chrono_tz::UTC), sched("@daily"));
+    assert_ne!(ny, sched("@daily"), "the same text in another zone is another schedule");
+}

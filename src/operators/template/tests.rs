@@ -48,6 +48,7 @@ fn dag() -> Dag {
         fileloc: PathBuf::from("d.yaml"),
         description: None,
         schedule: Schedule::None,
+        timezone: chrono_tz::Tz::UTC,
         start_date: None,
         end_date: None,
         catchup: false,

@@ -59,6 +59,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         fileloc: PathBuf::from(format!("{dag_id}.yaml")),
         description: None,
         schedule: Schedule::None,
+        timezone: chrono_tz::Tz::UTC,
         start_date: None,
         end_date: None,
         catchup: false,

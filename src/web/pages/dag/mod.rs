@@ -69,10 +69,10 @@ impl Header {
             description: rec.description.clone(),
             owner: rec.owner.clone(),
             tags: rec.tags.clone(),
-            schedule: if dag.schedule.is_scheduled() {
-                dag.schedule.to_string()
-            } else {
-                "manual".into()
+            schedule: match (dag.schedule.is_scheduled(), dag.timezone) {
+                (false, _) => "manual".into(),
+                (true, chrono_tz::Tz::UTC) => dag.schedule.to_string(),
+                (true, zone) => format!("{} ({zone})", dag.schedule),
             },
             paused: rec.is_paused,
             is_active: rec.is_active,
