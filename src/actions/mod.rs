@@ -26,9 +26,9 @@ use crate::dag::params::ConfErrors;
 use crate::store::{AuditEntry, Store, StoreError};
 
 pub use runs::{
-    BulkAction, ConfInput, MAX_BULK, MAX_NOTE, TiBulkAction, TiKey, TriggerRequest, active_dag,
-    backfill, bulk, bulk_tis, check_ids, check_run_id, clear, clear_run, delete_run, find_run,
-    find_ti, mark, mark_run, set_note, set_paused, stored_dag, trigger,
+    BulkAction, ConfInput, MAX_BULK, MAX_NOTE, RunVersion, TiBulkAction, TiKey, TriggerRequest,
+    active_dag, backfill, bulk, bulk_tis, check_ids, check_run_id, clear, clear_run, delete_run,
+    find_run, find_ti, mark, mark_run, set_note, set_paused, stored_dag, trigger,
 };
 pub use users::{Role, check_password, hash_password, verify_password};
 

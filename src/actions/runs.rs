@@ -16,7 +16,7 @@ use crate::dag::params::{check_conf, form_conf};
 use crate::dag::{Dag, DagCache};
 use crate::model::run_id::{RUN_ID_RULE, run_id_problem};
 use crate::model::{ClearScope, DagRunState, RunType, TaskState, user_change};
-use crate::store::{DagRecord, NewRun, NoteOn, RunRow, Store, StoreError, TiChange, TiRow};
+use crate::store::{DagRecord, NewRun, NewTi, NoteOn, RunRow, Store, StoreError, TiChange, TiRow};
 
 pub use crate::model::run_id::MAX_RUN_ID;
 
@@ -304,6 +304,7 @@ pub async fn clear_run(
     actor: &Actor,
     run: &RunRow,
     only_failed: bool,
+    version: RunVersion,
 ) -> Result<u64> {
     let (_, dag) = stored_dag(store, dags, &run.dag_id).await?;
     let tis = store.run_tis(run.id).await?;
@@ -311,7 +312,21 @@ pub async fn clear_run(
         &dag,
         tis.iter().filter(|ti| user_change::run_clear_picks(ti.state, only_failed)),
     );
-    if picked.is_empty() {
+    // On the latest version: the run moves to the DAG as it is now, with an instance of each
+    // task it gained.
+    let moves = version == RunVersion::Latest && run.dag_version.as_deref() != Some(&dag.version);
+    let add: Vec<NewTi> = if moves {
+        let has: std::collections::HashSet<&str> = tis.iter().map(|t| t.task_id.as_str()).collect();
+        dag.graph
+            .topo_order()
+            .iter()
+            .filter(|t| !has.contains(t.as_str()))
+            .map(|t| NewTi::for_task(&dag.tasks[t]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if picked.is_empty() && add.is_empty() {
         let what = if only_failed { "no failed task instance" } else { "every instance is queued" };
         return Err(ActionError::Conflict(format!(
             "nothing to clear in run `{}`: {what}",
@@ -319,11 +334,32 @@ pub async fn clear_run(
         )));
     }
     let note = format!("cleared by {}", actor.name());
-    let n = store.change_tis(run.id, &picked, &note, Utc::now()).await?;
+    let now = Utc::now();
+    let n = if moves {
+        store.change_tis_on_version(run.id, &picked, &note, &dag, &add, now).await?
+    } else {
+        store.change_tis(run.id, &picked, &note, now).await?
+    };
     let scope = if only_failed { "failed only" } else { "all" };
+    let mut extra = format!("{n} task instance(s), {scope}");
+    if moves {
+        let short: String = dag.version.chars().take(12).collect();
+        extra.push_str(&format!(", on the latest version {short} (+{} task(s))", add.len()));
+    }
     let entry = Audit::new("clear_run").dag(&run.dag_id).run(&run.run_id);
-    audit(store, actor, entry.extra(format!("{n} task instance(s), {scope}"))).await?;
+    audit(store, actor, entry.extra(extra)).await?;
     Ok(n)
+}
+
+/// Which version of its DAG a cleared run runs: the one it is pinned to (what it started
+/// with), or the DAG as it is now (Airflow's `run_on_latest_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunVersion {
+    /// The version the run is pinned to.
+    #[default]
+    Pinned,
+    /// The DAG's current version; the run is pinned to it from then on.
+    Latest,
 }
 
 /// Marks a task instance success or failed.
@@ -528,9 +564,11 @@ pub async fn bulk(
             let run = find_run(store, dag_id, run_id).await?;
             match action {
                 BulkAction::ClearFailed => {
-                    clear_run(store, dags, actor, &run, true).await.map(drop)
+                    clear_run(store, dags, actor, &run, true, RunVersion::Pinned).await.map(drop)
                 }
-                BulkAction::ClearAll => clear_run(store, dags, actor, &run, false).await.map(drop),
+                BulkAction::ClearAll => {
+                    clear_run(store, dags, actor, &run, false, RunVersion::Pinned).await.map(drop)
+                }
                 BulkAction::MarkSuccess => {
                     mark_run(store, actor, &run, DagRunState::Success).await.map(drop)
                 }

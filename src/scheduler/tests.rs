@@ -381,6 +381,70 @@ async fn a_run_keeps_the_dag_version_it_started_with_when_the_file_changes() {
     assert_eq!(tis.iter().map(|t| t.task_id.as_str()).collect::<Vec<_>>(), ["a"]);
 }
 
+/// A clear runs the version the run is pinned to; a clear "on the latest version" moves the
+/// run to the DAG as it is now: its new task gets an instance, the one it lost is removed,
+/// and later clears stay on that version.
+#[tokio::test]
+async fn a_clear_runs_the_pinned_version_unless_asked_for_the_latest() {
+    let t0 = day(10);
+    let v1 = "dag_id: moving\ntasks:\n  a: { type: bash, command: 'true' }\n  b: { type: bash, command: 'true', depends_on: [a] }\n";
+    let mut h = Harness::new(v1, t0).await;
+    let run = h.trigger("moving").await;
+    h.pass().await;
+    for task in ["a", "b"] {
+        h.run_try(run.id, task, |ti| ended(ti, TaskState::Success, t0)).await;
+        h.pass().await;
+    }
+    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Success);
+    // The file changes: `b` goes, `c` comes.
+    let v2 = parse(
+        "dag_id: moving\ntasks:\n  a: { type: bash, command: 'true' }\n  c: { type: bash, command: 'true' }\n",
+    );
+    h.store.sync_dags([&v2], std::iter::empty::<&LoadError>(), t0).await.expect("sync");
+    h.sched.dags.replace_all([v2.clone()]);
+    let actor = crate::actions::Actor::cli("test");
+    let (store, dags) = (h.store.clone(), h.sched.dags.clone());
+    let clear = |version| {
+        let (store, dags, actor) = (store.clone(), dags.clone(), actor.clone());
+        async move {
+            let run = store.get_run(run.id).await.expect("run");
+            crate::actions::clear_run(&store, &dags, &actor, &run, false, version).await
+        }
+    };
+    assert_eq!(clear(crate::actions::RunVersion::Pinned).await.expect("clear"), 2);
+    h.pass().await;
+    let pinned = h.store.get_run(run.id).await.expect("run");
+    assert_eq!(pinned.dag_version, Some(parse(v1).version), "still version 1");
+    assert_eq!(h.ti(run.id, "a").await.state, TaskState::Queued);
+    assert_eq!(h.ti(run.id, "b").await.state, TaskState::None, "b waits for a, as v1 says");
+    let names = |tis: Vec<TiRow>| tis.into_iter().map(|t| t.task_id).collect::<Vec<_>>();
+    assert_eq!(names(h.store.run_tis(run.id).await.expect("tis")), ["a", "b"], "no c in v1");
+    for task in ["a", "b"] {
+        h.run_try(run.id, task, |ti| ended(ti, TaskState::Success, t0)).await;
+        h.pass().await;
+    }
+    // On the latest version.
+    assert_eq!(clear(crate::actions::RunVersion::Latest).await.expect("clear"), 2);
+    h.pass().await;
+    let moved = h.store.get_run(run.id).await.expect("run");
+    assert_eq!(moved.dag_version, Some(v2.version.clone()), "pinned to version 2 now");
+    assert_eq!(h.ti(run.id, "a").await.state, TaskState::Queued);
+    assert_eq!(h.ti(run.id, "c").await.state, TaskState::Queued, "the new task runs");
+    assert_eq!(h.ti(run.id, "b").await.state, TaskState::Removed, "the lost one is removed");
+    for task in ["a", "c"] {
+        h.run_try(run.id, task, |ti| ended(ti, TaskState::Success, t0)).await;
+        h.pass().await;
+    }
+    assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Success);
+    let audit = h.store.list_audit(Some("moving"), None, 10).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.extra.as_deref().is_some_and(|e| e.contains("on the latest version"))),
+        "{audit:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_run_started_from_a_source_no_scan_recorded_records_the_version_it_pins() {
     let t0 = day(10);

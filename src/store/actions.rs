@@ -54,6 +54,36 @@ impl Store {
         Ok(applied)
     }
 
+    /// A user's clear that also moves the run to another version of its DAG (`dag`, recorded
+    /// as a version if it is not one yet): the run is pinned to it and gets an instance of
+    /// each task in `add` (the version's tasks the run had none of), then the changes apply
+    /// as [`Store::change_tis`] applies them. One transaction. Instances of tasks the version
+    /// lacks stay as they are: the scheduler removes the pending ones.
+    pub async fn change_tis_on_version(
+        &self,
+        run_pk: RunPk,
+        changes: &[TiChange],
+        note: &str,
+        dag: &crate::dag::Dag,
+        add: &[super::NewTi],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        super::dags::record_version(&mut tx, dag, now).await?;
+        sqlx::query("UPDATE dag_run SET dag_version = $1 WHERE id = $2")
+            .bind(&dag.version)
+            .bind(run_pk.0)
+            .execute(&mut *tx)
+            .await?;
+        super::tis::insert_tis(&mut tx, run_pk, add, now).await?;
+        let applied = apply_changes(&mut tx, run_pk, changes, note, to_us(now)).await?;
+        if applied > 0 || !add.is_empty() {
+            reopen_run(&mut tx, run_pk).await?;
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
     /// Marks a whole run `to` (success or failed) by hand: its instances take `changes`
     /// (`model::user_change::run_mark`), each by compare-and-set, and the run takes `to` if it
     /// is still in `from`, ending at its last instance's end (now if none ran), in one

@@ -264,6 +264,29 @@ async fn pages_show_a_finished_run(env: Env) {
     assert!(env.store.delete_run(newer.id).await.expect("delete"));
     let row = dag_row(web.get("viewer", "/dags").await.2);
     assert_eq!(dots(&row), ["success"], "a deleted run is gone at once: {row}");
+
+    // The run page names the DAG version the run is pinned to; once the file changes it
+    // offers to clear the run on the latest version, which pins it there with the new task.
+    let run_url = format!("/dags/pages/runs/{}", enc(&run.run_id));
+    let (_, _, page) = web.get("operator", &run_url).await;
+    assert!(page.contains("id=\"run-version\"><span class=\"mono\">v1 · "), "{page}");
+    assert!(!page.contains("id=\"clear-latest\""), "nothing newer: {page}");
+    let v2 = format!("{DAG}  extra:\n    type: empty\n");
+    let v2 = updraft::dag::parse_dag_str(&v2, Path::new("pages.yaml")).expect("valid");
+    env.store.sync_dags([&v2], [], Utc::now()).await.expect("sync");
+    let (_, _, page) = web.get("operator", &run_url).await;
+    assert!(page.contains("(the DAG is now at v2 · "), "{page}");
+    assert!(page.contains("id=\"clear-latest\""), "{page}");
+    let (_, _, viewer) = web.get("viewer", &run_url).await;
+    assert!(!viewer.contains("id=\"clear-latest\""), "no button for a viewer");
+    let csrf = web.csrf("operator");
+    let form = [("csrf", csrf.as_str()), ("latest", "on")];
+    let (status, _) = web.post("operator", &format!("{run_url}/clear"), &form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let moved = env.store.get_run(run.id).await.expect("run");
+    assert_eq!(moved.dag_version, Some(v2.version.clone()), "pinned to the new version");
+    let tis = env.store.run_tis(run.id).await.expect("tis");
+    assert!(tis.iter().any(|t| t.task_id == "extra"), "the new task has its instance");
 }
 
 async fn logs_are_served_safely(env: Env) {

@@ -176,6 +176,9 @@ pub(super) struct ClearRunBody {
     /// Only the failed and upstream-failed instances.
     #[serde(default)]
     only_failed: bool,
+    /// Run the DAG as it is now instead of the version the run is pinned to.
+    #[serde(default)]
+    run_on_latest_version: bool,
 }
 
 /// `POST /dags/{dag_id}/dagRuns/{dag_run_id}/clear`: clears the run (or its failed instances).
@@ -189,8 +192,14 @@ pub(super) async fn clear(
     let body: ClearRunBody = body.parse(&user)?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let actor = user.actor();
+    let version = if body.run_on_latest_version {
+        actions::RunVersion::Latest
+    } else {
+        actions::RunVersion::Pinned
+    };
     let cleared =
-        actions::clear_run(&state.store, &state.dags, &actor, &run, body.only_failed).await?;
+        actions::clear_run(&state.store, &state.dags, &actor, &run, body.only_failed, version)
+            .await?;
     Ok(Json(super::tis::Cleared::new(cleared)))
 }
 

@@ -155,7 +155,11 @@ pub fn schemas() -> Value {
             "include_downstream": { "type": "boolean", "default": false } } },
         "ClearDagRun": { "type": "object", "additionalProperties": false, "properties": {
             "only_failed": { "type": "boolean", "default": false,
-                "description": "Only the failed and upstream_failed instances" } } },
+                "description": "Only the failed and upstream_failed instances" },
+            "run_on_latest_version": { "type": "boolean", "default": false,
+                "description": "Run the DAG as it is now (the run is pinned to that version \
+                    from then on, with an instance of each task it gained) instead of the \
+                    version the run started with" } } },
         "Cleared": object(json!({ "cleared": integer() })),
         "LogChunk": object(json!({
             "content": string(),

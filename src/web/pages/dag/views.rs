@@ -274,6 +274,18 @@ struct RunPage {
     live: bool,
     /// The run's URL; its actions post to `{href}/clear`, `/mark`, `/delete`, `/note`.
     href: String,
+    /// The DAG version the run is pinned to ("v3 · 1a2b3c4d5e6f · first seen …"), empty for a
+    /// run from before versions were recorded.
+    version: String,
+    /// The DAG's current version when the run is pinned to another one, else empty: the run
+    /// page then offers to clear it on that version.
+    latest: String,
+}
+
+/// How a version is named on pages: `v3 · 1a2b3c4d5e6f · first seen 2026-12-01 10:00:00 UTC`.
+fn version_label(v: &crate::store::DagVersion) -> String {
+    let short: String = v.version.chars().take(12).collect();
+    format!("v{} · {short} · first seen {}", v.number, fmt_time(Some(v.created_at)))
 }
 
 pub(super) async fn run(
@@ -286,7 +298,22 @@ pub(super) async fn run(
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let tis = state.store.run_tis(run.id).await?;
     let gantt = Gantt::new(&dag, &run, &tis, Utc::now());
+    let label = |v: Result<crate::store::DagVersion, crate::store::StoreError>| match v {
+        Ok(v) => Ok(version_label(&v)),
+        Err(crate::store::StoreError::NotFound(_)) => Ok(String::new()),
+        Err(e) => Err(e),
+    };
+    let version = match run.dag_version.as_deref() {
+        Some(v) => label(state.store.dag_version(&dag_id, v).await)?,
+        None => String::new(),
+    };
+    let latest = match run.dag_version.as_deref() {
+        Some(v) if v != dag.version => label(state.store.dag_version(&dag_id, &dag.version).await)?,
+        _ => String::new(),
+    };
     let page = RunPage {
+        version,
+        latest,
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
         data_interval: format!(
@@ -307,6 +334,9 @@ pub(super) struct ClearRunForm {
     /// `on` to clear only the failed and upstream-failed instances.
     #[serde(default)]
     only_failed: Option<String>,
+    /// `on` to run the DAG as it is now instead of the run's pinned version.
+    #[serde(default)]
+    latest: Option<String>,
 }
 
 /// Clears a run (all of it, or its failed instances) and returns to its page.
@@ -319,8 +349,12 @@ pub(super) async fn clear_run(
     actions::check_ids(&[&dag_id, &run_id])?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let only_failed = form.data.only_failed.as_deref() == Some("on");
+    let version = match form.data.latest.as_deref() {
+        Some("on") => actions::RunVersion::Latest,
+        _ => actions::RunVersion::Pinned,
+    };
     let actor = form.user.actor();
-    let result = actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed)
+    let result = actions::clear_run(&state.store, &state.dags, &actor, &run, only_failed, version)
         .await
         .map(|n| format!("Cleared {n} task instance(s): they will run again"));
     redirect_with(&state, &form.user, &run_href(&dag_id, &run_id), Flash::of(result)?).await
