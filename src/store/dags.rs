@@ -80,21 +80,67 @@ pub struct DagVersion {
     pub source: String,
     /// When it was first seen.
     pub created_at: DateTime<Utc>,
+    /// The user whose editor save wrote it; None when the folder scan found it first.
+    pub saved_by: Option<String>,
 }
+
+/// A version in the list of a DAG's versions (without its source).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagVersionInfo {
+    /// The version key (SHA-256 of the source).
+    pub version: String,
+    /// 1, 2, …: the order the versions were first seen.
+    pub number: i64,
+    /// When it was first seen.
+    pub created_at: DateTime<Utc>,
+    /// The user whose editor save wrote it; None when the folder scan found it first.
+    pub saved_by: Option<String>,
+    /// Runs pinned to it.
+    pub runs: i64,
+}
+
+/// How a version is looked up: by its key or by its number.
+#[derive(Clone, Copy)]
+enum VersionKey<'a> {
+    Hash(&'a str),
+    Number(i64),
+}
+
+/// Versions a DAG's version list shows at most (the newest).
+pub const VERSIONS_SHOWN: i64 = 500;
 
 impl Store {
     /// The version `version` of DAG `dag_id`; [`StoreError::NotFound`] when none was recorded.
     pub async fn dag_version(&self, dag_id: &str, version: &str) -> Result<DagVersion> {
-        let row = sqlx::query(
-            "SELECT dag_id, source_hash, version_number, fileloc, source, created_at \
-             FROM dag_version WHERE dag_id = $1 AND source_hash = $2",
-        )
-        .bind(dag_id)
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
+        self.find_dag_version(dag_id, VersionKey::Hash(version)).await
+    }
+
+    /// Version number `number` of DAG `dag_id`; [`StoreError::NotFound`] when there is none.
+    pub async fn dag_version_numbered(&self, dag_id: &str, number: i64) -> Result<DagVersion> {
+        self.find_dag_version(dag_id, VersionKey::Number(number)).await
+    }
+
+    async fn find_dag_version(&self, dag_id: &str, key: VersionKey<'_>) -> Result<DagVersion> {
+        let cond = match key {
+            VersionKey::Hash(_) => "source_hash = $2",
+            VersionKey::Number(_) => "version_number = $2",
+        };
+        let sql = format!(
+            "SELECT dag_id, source_hash, version_number, fileloc, source, created_at, saved_by \
+             FROM dag_version WHERE dag_id = $1 AND {cond}"
+        );
+        let q = sqlx::query(&sql).bind(dag_id);
+        let q = match key {
+            VersionKey::Hash(h) => q.bind(h),
+            VersionKey::Number(n) => q.bind(n),
+        };
+        let row = q.fetch_optional(&self.pool).await?;
+        let key = match key {
+            VersionKey::Hash(h) => h.to_string(),
+            VersionKey::Number(n) => format!("v{n}"),
+        };
         let Some(row) = row else {
-            return Err(StoreError::NotFound(format!("version {version} of DAG `{dag_id}`")));
+            return Err(StoreError::NotFound(format!("version {key} of DAG `{dag_id}`")));
         };
         Ok(DagVersion {
             dag_id: row.try_get("dag_id")?,
@@ -103,7 +149,57 @@ impl Store {
             fileloc: row.try_get("fileloc")?,
             source: row.try_get("source")?,
             created_at: time(&row, "created_at")?,
+            saved_by: row.try_get("saved_by")?,
         })
+    }
+
+    /// The newest [`VERSIONS_SHOWN`] versions of DAG `dag_id`, newest first, each with the
+    /// number of runs pinned to it.
+    pub async fn dag_versions(&self, dag_id: &str) -> Result<Vec<DagVersionInfo>> {
+        let rows = sqlx::query(&format!(
+            "SELECT v.source_hash, v.version_number, v.created_at, v.saved_by, \
+             (SELECT COUNT(*) FROM dag_run r WHERE r.dag_id = v.dag_id \
+              AND r.dag_version = v.source_hash) AS runs \
+             FROM dag_version v WHERE v.dag_id = $1 ORDER BY v.version_number DESC \
+             LIMIT {VERSIONS_SHOWN}"
+        ))
+        .bind(dag_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DagVersionInfo {
+                    version: r.try_get("source_hash")?,
+                    number: r.try_get("version_number")?,
+                    created_at: time(r, "created_at")?,
+                    saved_by: r.try_get("saved_by")?,
+                    runs: r.try_get("runs")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records `dag`'s source as a version saved by `user` from the editor (the folder scan
+    /// that finds the file later keeps the name; a scan that found it first gets it added).
+    pub async fn record_saved_version(
+        &self,
+        dag: &Dag,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        record_version(&mut tx, dag, now).await?;
+        sqlx::query(
+            "UPDATE dag_version SET saved_by = $1 WHERE dag_id = $2 AND source_hash = $3 \
+             AND saved_by IS NULL",
+        )
+        .bind(user)
+        .bind(&dag.dag_id)
+        .bind(&dag.version)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Records the DAGs of a folder scan: upserts `dags` (new ones start paused when their file

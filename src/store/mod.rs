@@ -50,7 +50,7 @@ pub use actions::{NoteOn, TiChange};
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
-pub use dags::{DagRecord, DagVersion};
+pub use dags::{DagRecord, DagVersion, DagVersionInfo, VERSIONS_SHOWN};
 pub use pools::PoolRow;
 pub use processes::ProcessRow;
 pub use xcom::XComRow;

@@ -309,6 +309,17 @@ async function main() {
       await shot(page, "grid_details_phone");
       await page.setViewportSize({ width: 1400, height: 900 });
     }
+    step = "the DAG's versions: the editor's saves, who saved them, what changed";
+    await page.goto(`${BASE}/dags/${DAG_ID}/versions`);
+    {
+      const rows = await page.locator("#versions tbody tr[data-version]").count();
+      expect(rows >= 1, `the versions written in the editor are listed, got ${rows}`);
+      const by = await page.locator("#versions tbody tr[data-version] td[data-label='Saved by']").first().textContent();
+      expect(by.startsWith("editor: "), `saved from the editor by its author, got ${by}`);
+      await shot(page, "dag_versions");
+      await audit(page, "versions");
+    }
+    await page.goto(`${BASE}/dags/${DAG_ID}`);
     await page.locator("#grid tr[data-task-id=say] td:nth-child(2)").click();
     await Promise.all([page.waitForLoadState("load"), page.locator("#grid-details a", { hasText: "Open the task instance" }).click()]);
     await waitFor("the task log to show the param", 10000, async () =>

@@ -154,6 +154,11 @@ async fn editor_validates_before_writing_and_writes_atomically() {
     let written = std::fs::read_to_string(app.dag_file("good.yaml")).expect("read");
     assert_eq!(written, GOOD.replace("echo hi", "echo fixed"));
     assert_eq!(names_in(&app.env.dags_dir()), vec!["good.yaml"]);
+    // The saved text is a version of the DAG, saved by the author who saved it.
+    let versions = app.env.store.dag_versions("good").await.expect("versions");
+    let saved = versions.first().expect("a version");
+    assert_eq!(saved.version, updraft::dag::version_of(&written), "the text on disk");
+    assert_eq!(saved.saved_by.as_deref(), Some("ed"), "the author: {versions:?}");
 
     // New file, then delete; both audited.
     let other = GOOD.replace("dag_id: good", "dag_id: other");

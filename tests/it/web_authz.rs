@@ -55,6 +55,7 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/dags/{dag_id}", "/dags/d", "", Need::Read),
     ("GET", "/dags/{dag_id}/graph", "/dags/d/graph", "", Need::Read),
     ("GET", "/dags/{dag_id}/code", "/dags/d/code", "", Need::Read),
+    ("GET", "/dags/{dag_id}/versions", "/dags/d/versions", "", Need::Read),
     ("GET", "/dags/{dag_id}/runs", "/dags/d/runs", "", Need::Read),
     ("GET", "/dags/{dag_id}/runs/{run_id}", "/dags/d/runs/r1", "", Need::Read),
     (

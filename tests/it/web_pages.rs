@@ -287,6 +287,24 @@ async fn pages_show_a_finished_run(env: Env) {
     assert_eq!(moved.dag_version, Some(v2.version.clone()), "pinned to the new version");
     let tis = env.store.run_tis(run.id).await.expect("tis");
     assert!(tis.iter().any(|t| t.task_id == "extra"), "the new task has its instance");
+    // The versions tab: both versions, the current one marked, and what changed between them.
+    let (status, _, page) = web.get("viewer", "/dags/pages/versions").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("data-version=\"2\"") && page.contains("data-version=\"1\""), "{page}");
+    assert!(page.contains("<span class=\"state s-success\">current</span>"), "{page}");
+    assert!(page.contains("<span class=\"add\">+  extra:</span>"), "the diff of v1 to v2: {page}");
+    assert!(page.contains("<span class=\"add\">+    type: empty</span>"), "{page}");
+    let (_, _, same) = web.get("viewer", "/dags/pages/versions?from=2&to=2").await;
+    assert!(same.contains("v2 compared with itself"), "{same}");
+    let (status, _, _) = web.get("viewer", "/dags/pages/versions?from=1&to=9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no v9");
+    // The grid marks the run where the version changes: a run started on v1 after this one.
+    let third = env.trigger("pages", json!({})).await;
+    let v1 = updraft::dag::parse_dag_str(DAG, Path::new("pages.yaml")).expect("valid");
+    assert!(env.store.start_run(third.id, Some(&v1), &[], Utc::now()).await.expect("start"));
+    let (_, _, grid) = web.get("viewer", "/dags/pages").await;
+    assert!(grid.contains("class=\"runcol vchange\" data-version=\"v1\""), "{grid}");
+    assert_eq!(grid.matches("vchange").count(), 1, "one change: {grid}");
 }
 
 async fn logs_are_served_safely(env: Env) {

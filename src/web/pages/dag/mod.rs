@@ -6,6 +6,7 @@
 //! matrix is built in memory, never with a query per cell.
 
 mod gantt;
+mod versions;
 mod views;
 
 use std::collections::HashMap;
@@ -121,6 +122,8 @@ struct GridRun {
     ms: i64,
     /// The run's logical date, whole, with its zone.
     date: String,
+    /// `v3` when the run is on another DAG version than the run left of it, else empty.
+    version_change: String,
     /// The run's logical date, short (`12-01 10:00`), on every few columns; else empty.
     label: String,
 }
@@ -271,10 +274,32 @@ async fn grid(
     // About ten labels whatever the width; the newest (rightmost) always has one.
     let every = runs.len().div_ceil(10).max(1);
     let last = runs.len().saturating_sub(1);
+    // Where the DAG version changes between neighbouring runs (numbers read only then).
+    let changes: Vec<bool> = (0..runs.len())
+        .map(|i| {
+            i > 0
+                && runs[i].dag_version.is_some()
+                && runs[i - 1].dag_version.is_some()
+                && runs[i].dag_version != runs[i - 1].dag_version
+        })
+        .collect();
+    let numbers: HashMap<String, i64> = if changes.contains(&true) {
+        let list = state.store.dag_versions(&dag_id).await?;
+        list.into_iter().map(|v| (v.version, v.number)).collect()
+    } else {
+        HashMap::new()
+    };
     let grid_runs = runs
         .iter()
         .enumerate()
         .map(|(i, r)| GridRun {
+            version_change: match (changes[i], r.dag_version.as_ref()) {
+                (true, Some(v)) => match numbers.get(v) {
+                    Some(n) => format!("v{n}"),
+                    None => "a new version".into(),
+                },
+                _ => String::new(),
+            },
             label: if (last - i) % every == 0 {
                 r.logical_date.format("%m-%d %H:%M").to_string()
             } else {
@@ -403,6 +428,7 @@ pub fn router() -> Router<AppState> {
         .route("/dags/{dag_id}", get(grid))
         .route("/dags/{dag_id}/graph", get(views::graph))
         .route("/dags/{dag_id}/code", get(views::code))
+        .route("/dags/{dag_id}/versions", get(versions::versions))
         .route("/dags/{dag_id}/runs", get(views::runs))
         .route("/dags/{dag_id}/runs/{run_id}", get(views::run))
         .route("/dags/{dag_id}/runs/{run_id}/clear", axum::routing::post(views::clear_run))

@@ -265,6 +265,8 @@ async fn save(State(state): State<AppState>, form: Form<SaveForm>) -> Result<Res
                     .map_err(|e| WebError::Internal(format!("write {}: {e}", path.display())))
             })
             .await?;
+            // The version is the user's: the folder scan that finds the file keeps the name.
+            state.store.record_saved_version(&dag, &form.user.username, Utc::now()).await?;
             Saved::Written(dag.dag_id, paused)
         }
     };
