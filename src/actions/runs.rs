@@ -145,60 +145,23 @@ pub async fn trigger(
     Ok(row)
 }
 
-/// Creates one backfill run per schedule interval of `dag` starting in `from..=to` that has no
-/// run yet, each with `conf` (checked once). Returns (created, already existing).
+/// Backfills `dag` over `from..=to` without running existing runs again (the CLI's
+/// `dags backfill`): a backfill like the API's, with the DAG's `max_active_runs`. Returns
+/// (created, already existing).
 pub async fn backfill(
     store: &Store,
+    dags: &DagCache,
     actor: &Actor,
     dag: &Dag,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     conf: Map<String, Value>,
 ) -> Result<(u64, u64)> {
-    if from > to {
-        return Err(ActionError::Invalid("the start date is after the end date".into()));
-    }
-    if !dag.schedule.is_scheduled() {
-        return Err(ActionError::Invalid(format!(
-            "DAG `{}` has no schedule: nothing to backfill",
-            dag.dag_id
-        )));
-    }
-    let conf = check_conf(&dag.param_specs, conf)?;
-    let intervals = dag.schedule.intervals_between(from, to);
-    if intervals.len() > MAX_BACKFILL_RUNS {
-        return Err(ActionError::Invalid(format!(
-            "{} runs: at most {MAX_BACKFILL_RUNS} per backfill; split the range",
-            intervals.len()
-        )));
-    }
-    let now = Utc::now();
-    let (mut created, mut existing) = (0, 0);
-    for i in &intervals {
-        let run = NewRun {
-            dag_id: dag.dag_id.clone(),
-            run_id: NewRun::default_run_id(RunType::Backfill, i.start),
-            run_type: RunType::Backfill,
-            logical_date: i.start,
-            data_interval_start: i.start,
-            data_interval_end: i.end,
-            conf: conf.clone(),
-            triggered_by: actor.triggered_by(),
-        };
-        check_run_id(&run.run_id)?;
-        if store.run_exists_for(&dag.dag_id, i.start).await? {
-            existing += 1;
-            continue;
-        }
-        match store.create_run(&run, now).await {
-            Ok(_) => created += 1,
-            Err(StoreError::Conflict(_)) => existing += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let range = format!("{}..{}: {created} run(s)", from.to_rfc3339(), to.to_rfc3339());
-    audit(store, actor, Audit::new("backfill").dag(&dag.dag_id).extra(range)).await?;
-    Ok((created, existing))
+    let req = super::backfills::BackfillRequest { from, to, conf, ..Default::default() };
+    let done = super::backfills::create_backfill(store, dags, actor, dag, req).await?;
+    let created = done.dates.iter().filter(|d| d.step == crate::model::BackfillStep::Create);
+    let created = created.count() as u64;
+    Ok((created, done.dates.len() as u64 - created))
 }
 
 /// Pauses or unpauses a DAG the store knows.

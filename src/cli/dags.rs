@@ -280,7 +280,9 @@ async fn backfill(
     let store = engine::open_store(settings).await?;
     let result = async {
         let dag = dag_for(settings, &store, dag_id).await?;
-        Ok::<_, Failure>(actions::backfill(&store, &super::actor(), &dag, from, to, conf).await?)
+        let dags = crate::dag::DagCache::default();
+        let actor = super::actor();
+        Ok::<_, Failure>(actions::backfill(&store, &dags, &actor, &dag, from, to, conf).await?)
     }
     .await;
     store.close().await;

@@ -4,6 +4,7 @@
 //! return. Values of [`TaskState`] and [`DagRunState`] are Airflow's snake_case names; they are
 //! stored in the metadata database and must never be renamed.
 
+pub mod backfill;
 pub mod dag_run;
 pub mod ids;
 pub mod run_id;
@@ -16,6 +17,7 @@ pub mod try_end;
 pub mod try_start;
 pub mod user_change;
 
+pub use backfill::{BackfillStep, Reprocess};
 pub use dag_run::{DueRuns, due_runs, may_start_run};
 pub use ids::{RunPk, TiId};
 pub use schedule_ti::{

@@ -195,6 +195,12 @@ impl Scheduler {
             return Ok(());
         }
         let mut running = self.store.run_counts_by_dag(false).await?;
+        // A backfill's runs also wait for its own limit, and do not start while it is paused.
+        let mut gates = if queued.iter().any(|r| r.backfill_id.is_some()) {
+            self.store.backfill_gates().await?
+        } else {
+            Default::default()
+        };
         for run in queued {
             let Some(dag) = self.dags.cached(&run.dag_id) else { continue };
             if self.paused.contains(&dag.dag_id) {
@@ -204,8 +210,22 @@ impl Scheduler {
             if !model::may_start_run(&dag, *n) {
                 continue;
             }
+            let gate = run.backfill_id.and_then(|id| gates.get_mut(&id));
+            if let Some(g) = &gate
+                && !model::backfill::may_start(
+                    g.is_paused,
+                    g.cancelled,
+                    g.running,
+                    g.max_active_runs,
+                )
+            {
+                continue;
+            }
             let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
             if self.store.start_run(run.id, Some(&dag), &tis, self.clock.now()).await? {
+                if let Some(g) = gate {
+                    g.running += 1;
+                }
                 *n += 1;
                 tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, "run started");
                 let version = Some(dag.version.clone());

@@ -445,6 +445,55 @@ async fn a_clear_runs_the_pinned_version_unless_asked_for_the_latest() {
     );
 }
 
+/// A backfill's runs start no more than its `max_active_runs` at once (under the DAG's own
+/// limit), none while it is paused, and its queued ones fail when it is cancelled.
+#[tokio::test]
+async fn a_backfill_starts_its_runs_within_its_own_limit_and_not_while_paused() {
+    let t0 = day(20);
+    let yaml = "dag_id: filled\nschedule: '@daily'\nstart_date: 2026-01-01\nmax_active_runs: 16\ntasks:\n  a: { type: bash, command: 'true' }\n";
+    let mut h = Harness::new(yaml, t0).await;
+    let dag = parse(yaml);
+    let actor = crate::actions::Actor::cli("test");
+    let req = crate::actions::backfills::BackfillRequest {
+        from: day(1),
+        to: day(4),
+        max_active_runs: Some(2),
+        ..Default::default()
+    };
+    let dags = h.sched.dags.clone();
+    let done = crate::actions::backfills::create_backfill(&h.store, &dags, &actor, &dag, req)
+        .await
+        .expect("backfill");
+    let id = done.backfill.expect("created").id;
+    let running = |h: &Harness| {
+        let store = h.store.clone();
+        async move { store.get_backfill(id).await.expect("backfill") }
+    };
+    h.pass().await;
+    let b = running(&h).await;
+    assert_eq!((b.running, b.queued), (2, 2), "two at once, as it says");
+    // Paused: a finished run frees a slot, nothing new starts.
+    crate::actions::backfills::pause_backfill(&h.store, &actor, id, true).await.expect("pause");
+    let first =
+        h.store.find_run_by_logical_date("filled", day(1)).await.expect("find").expect("run");
+    h.run_try(first.id, "a", |ti| ended(ti, TaskState::Success, t0)).await;
+    h.pass().await;
+    h.pass().await;
+    let b = running(&h).await;
+    assert_eq!((b.running, b.queued, b.success), (1, 2, 1), "paused: none starts");
+    crate::actions::backfills::pause_backfill(&h.store, &actor, id, false).await.expect("unpause");
+    h.pass().await;
+    assert_eq!(running(&h).await.running, 2, "unpaused: the free slot is taken");
+    let b = crate::actions::backfills::cancel_backfill(&h.store, &actor, id).await.expect("cancel");
+    assert_eq!(
+        (b.queued, b.failed, b.running),
+        (0, 1, 2),
+        "the queued run failed, running ones run on"
+    );
+    h.pass().await;
+    assert_eq!(running(&h).await.running, 2, "nothing starts after a cancel");
+}
+
 #[tokio::test]
 async fn a_run_started_from_a_source_no_scan_recorded_records_the_version_it_pins() {
     let t0 = day(10);

@@ -16,6 +16,7 @@
 
 mod actions;
 mod admin;
+mod backfills;
 mod browse;
 mod claims;
 mod clean;
@@ -48,6 +49,7 @@ use sqlx::{AnyPool, Executor, Row};
 pub use crate::model::{RunPk, TiId};
 pub use actions::{NoteOn, TiChange};
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
+pub use backfills::{BackfillGate, BackfillRow, NewBackfill};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
 pub use dags::{DagRecord, DagVersion, DagVersionInfo, VERSIONS_SHOWN};

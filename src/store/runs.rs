@@ -71,11 +71,13 @@ pub struct RunRow {
     pub dag_version: Option<String>,
     /// What a person wrote on the run, if anything.
     pub note: Option<String>,
+    /// The backfill that created it or ran it again, if any.
+    pub backfill_id: Option<i64>,
 }
 
 pub(super) const RUN_COLS: &str = "id, dag_id, run_id, run_type, state, logical_date, \
     data_interval_start, data_interval_end, conf, triggered_by, created_at, start_date, end_date, \
-    dag_version, user_note";
+    dag_version, user_note, backfill_id";
 
 pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
     Ok(RunRow {
@@ -94,6 +96,7 @@ pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
         end_date: opt_time(row, "end_date")?,
         dag_version: row.try_get("dag_version")?,
         note: row.try_get("user_note")?,
+        backfill_id: row.try_get("backfill_id")?,
     })
 }
 

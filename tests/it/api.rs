@@ -323,10 +323,18 @@ async fn run_lifecycle(env: Env) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_describes_exactly_the_served_routes() {
     let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-    let api = ApiEnv::start(env, &[("hello.yaml", HELLO.to_string())], &["hello"]).await;
+    // A scheduled DAG, paused, for the backfill routes (its runs stay queued).
+    let daily = "dag_id: daily\nschedule: '@daily'\nstart_date: 2026-01-01\n\
+                 is_paused_upon_creation: true\ntasks:\n  a: {type: empty}\n";
+    let files = [("hello.yaml", HELLO.to_string()), ("daily.yaml", daily.to_string())];
+    let api = ApiEnv::start(env, &files, &["hello"]).await;
     let created = api.post("/dags/hello/dagRuns", &api.operator, r#"{"dag_run_id": "r1"}"#).await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
     api.wait_run("hello", "r1", LIMIT).await;
+    let range = r#"{"dag_id": "daily", "from_date": "2026-01-01T00:00:00Z", "to_date": "2026-01-03T00:00:00Z"}"#;
+    let backfill = api.post("/backfills", &api.operator, range).await;
+    assert_eq!(backfill.status, StatusCode::OK, "{}", backfill.body);
+    assert_eq!(backfill.body["backfill"]["id"], json!(1), "{}", backfill.body);
 
     let doc = api.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(doc.status, StatusCode::OK);
@@ -370,7 +378,8 @@ async fn openapi_document_describes_exactly_the_served_routes() {
             .replace("{dag_id}", "hello")
             .replace("{dag_run_id}", "r1")
             .replace("{task_id}", "first")
-            .replace("{try_number}", "1");
+            .replace("{try_number}", "1")
+            .replace("{backfill_id}", "1");
         let body = match (method.as_str(), path.rsplit('/').next().unwrap_or_default()) {
             ("PATCH", "{dag_id}") => Some(r#"{"is_paused": false}"#),
             ("POST", "dagRuns") => Some(r#"{"dag_run_id": "r2"}"#),
@@ -379,6 +388,10 @@ async fn openapi_document_describes_exactly_the_served_routes() {
                 Some(r#"{"include_downstream": true}"#)
             }
             ("POST", "clear") => Some(r#"{"only_failed": false}"#),
+            ("POST", "backfills") => Some(
+                r#"{"dag_id": "daily", "from_date": "2026-01-04T00:00:00Z", "to_date": "2026-01-05T00:00:00Z", "dry_run": true}"#,
+            ),
+            ("PATCH", "{backfill_id}") => Some(r#"{"is_paused": true}"#),
             ("PATCH", "{dag_run_id}") => Some(r#"{"state": "failed"}"#),
             ("PATCH", "setNote") => Some(r#"{"note": "checked by the API test"}"#),
             _ => None,

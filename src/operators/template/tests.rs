@@ -84,6 +84,7 @@ fn run() -> RunRow {
         start_date: None,
         end_date: None,
         dag_version: None,
+        backfill_id: None,
         note: None,
     }
 }

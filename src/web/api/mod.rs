@@ -11,6 +11,7 @@
 //! query strings and path segments that do not parse give a 400 naming the field, never
 //! axum's plain-text rejection.
 
+mod backfills;
 mod dags;
 mod logs;
 pub mod openapi;
@@ -116,6 +117,16 @@ pub enum Op {
     Health,
     /// The OpenAPI document.
     OpenApi,
+    /// Backfills, newest first.
+    ListBackfills,
+    /// Create a backfill, or plan one (`dry_run`).
+    CreateBackfill,
+    /// One backfill.
+    GetBackfill,
+    /// Pause or unpause a backfill.
+    PatchBackfill,
+    /// Cancel a backfill.
+    CancelBackfill,
 }
 
 /// One route: method, path under [`PREFIX`] (axum 0.8 and OpenAPI both write `{param}`),
@@ -167,6 +178,11 @@ pub const ROUTES: &[Route] = &[
         "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}",
         Op::GetLog,
     ),
+    route(Verb::Get, "/backfills", Op::ListBackfills),
+    route(Verb::Post, "/backfills", Op::CreateBackfill),
+    route(Verb::Get, "/backfills/{backfill_id}", Op::GetBackfill),
+    route(Verb::Patch, "/backfills/{backfill_id}", Op::PatchBackfill),
+    route(Verb::Post, "/backfills/{backfill_id}/cancel", Op::CancelBackfill),
     route(Verb::Get, "/importErrors", Op::ImportErrors),
     route(Verb::Get, "/health", Op::Health),
     route(Verb::Get, "/openapi.json", Op::OpenApi),
@@ -196,6 +212,11 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
         Op::ImportErrors => on(f, dags::import_errors),
         Op::Health => on(f, super::metrics::health),
         Op::OpenApi => on(f, openapi::serve),
+        Op::ListBackfills => on(f, backfills::list),
+        Op::CreateBackfill => on(f, backfills::create),
+        Op::GetBackfill => on(f, backfills::get),
+        Op::PatchBackfill => on(f, backfills::patch),
+        Op::CancelBackfill => on(f, backfills::cancel),
     }
 }
 

@@ -89,6 +89,7 @@ fn path_params(path: &str) -> Vec<Value> {
             ),
             "task_id" => path_param(name, "Task id", json!({ "type": "string" })),
             "try_number" => path_param(name, "Try, from 1", int64(1)),
+            "backfill_id" => path_param(name, "Backfill id", int64(i64::MIN)),
             other => path_param(other, other, json!({ "type": "string" })),
         })
         .collect()
@@ -342,6 +343,47 @@ fn operation(r: &Route) -> Value {
             ));
             ("get_openapi", "This document (no login)", "Monitoring")
         }
+        Op::ListBackfills => {
+            query = vec![
+                query_param("dag_id", "Only backfills of this DAG", json!({ "type": "string" })),
+                limit(),
+            ];
+            codes.push(("200", ok("Backfills, newest first", "BackfillCollection")));
+            ("get_backfills", "List backfills", "Backfill")
+        }
+        Op::CreateBackfill => {
+            request = Some(body("BackfillCreate", true));
+            codes.push((
+                "200",
+                ok("The plan of every date, and the backfill unless a dry run", "BackfillCreated"),
+            ));
+            codes.push(("404", error("No such DAG")));
+            codes.push(("409", error("The DAG is not active")));
+            (
+                "post_backfill",
+                "Backfill a date range, or plan one with dry_run (operator)",
+                "Backfill",
+            )
+        }
+        Op::GetBackfill => {
+            codes.push(("200", ok("The backfill with its runs by state", "Backfill")));
+            ("get_backfill", "Get a backfill", "Backfill")
+        }
+        Op::PatchBackfill => {
+            request = Some(body("BackfillPatch", true));
+            codes.push(("200", ok("The backfill after the change", "Backfill")));
+            codes.push(("409", error("The backfill is cancelled")));
+            ("patch_backfill", "Pause or unpause a backfill (operator)", "Backfill")
+        }
+        Op::CancelBackfill => {
+            codes.push(("200", ok("The cancelled backfill", "Backfill")));
+            codes.push(("409", error("The backfill is cancelled already")));
+            (
+                "post_cancel_backfill",
+                "Cancel a backfill: its queued runs fail, none starts (operator)",
+                "Backfill",
+            )
+        }
     };
     let public = matches!(r.op, Op::Health | Op::OpenApi);
     if !public {
@@ -357,7 +399,7 @@ fn operation(r: &Route) -> Value {
         codes.push(("403", error("The user's roles do not allow this (or a missing CSRF token)")));
     }
     if r.path.contains('{') {
-        codes.push(("404", error("No such DAG, run, task instance or try")));
+        codes.push(("404", error("No such DAG, run, task instance, try or backfill")));
     }
     if request.is_some() {
         codes.push(("413", error("The body is larger than 1 MiB")));

@@ -93,6 +93,45 @@ pub fn schemas() -> Value {
     let ti_note = object(json!({
         "dag_id": string(), "dag_run_id": string(), "task_id": string(),
         "map_index": integer(), "note": opt_str() }));
+    let backfills = json!({
+        "Backfill": object(json!({
+            "id": integer(), "dag_id": string(), "from_date": time(), "to_date": time(),
+            "reprocess": { "type": "string", "enum": ["none", "failed", "all"] },
+            "max_active_runs": integer(), "dag_run_conf": any_object(), "is_paused": boolean(),
+            "created_by": opt_str(), "created_at": time(), "cancelled_at": opt_time(),
+            "runs": object(json!({ "queued": integer(), "running": integer(),
+                "success": integer(), "failed": integer() })) })),
+        "BackfillCollection": object(json!({
+            "backfills": { "type": "array", "items": reference("Backfill") },
+            "total_entries": integer() })),
+        "BackfillCreate": { "type": "object", "additionalProperties": false,
+            "required": ["dag_id", "from_date", "to_date"], "properties": {
+            "dag_id": string(),
+            "from_date": { "type": "string", "format": "date-time",
+                "description": "First logical date (included)" },
+            "to_date": { "type": "string", "format": "date-time",
+                "description": "Last logical date (included)" },
+            "reprocess": { "type": "string", "enum": ["none", "failed", "all"],
+                "default": "none", "description": "Existing runs run again: none; the failed \
+                    instances of failed runs; or every finished run, whole" },
+            "max_active_runs": { "type": "integer", "format": "int64", "nullable": true,
+                "minimum": i64::MIN, "maximum": i64::MAX,
+                "description": "Its runs running at once, 1 to 1000 (default: the DAG's)" },
+            "dag_run_conf": { "type": "object", "additionalProperties": true,
+                "description": "Params of the runs it creates (checked against the DAG's)" },
+            "dry_run": { "type": "boolean", "default": false,
+                "description": "Only answer the plan; nothing is created" } } },
+        "BackfillCreated": object(json!({
+            "dry_run": boolean(),
+            "backfill": { "allOf": [reference("Backfill")], "nullable": true },
+            "dates": { "type": "array", "items": object(json!({
+                "logical_date": time(),
+                "action": { "type": "string",
+                    "enum": ["create", "reprocess", "reprocess_failed", "skip"] },
+                "reason": opt_str(), "dag_run_id": string() })) } })),
+        "BackfillPatch": { "type": "object", "required": ["is_paused"],
+            "additionalProperties": false, "properties": { "is_paused": boolean() } },
+    });
     let mut all = json!({
         "Error": object(json!({ "error": string(), "status": integer() })),
         "Dag": dag,
@@ -161,6 +200,7 @@ pub fn schemas() -> Value {
                     from then on, with an instance of each task it gained) instead of the \
                     version the run started with" } } },
         "Cleared": object(json!({ "cleared": integer() })),
+
         "LogChunk": object(json!({
             "content": string(),
             "offset": { "type": "integer", "format": "int64",
@@ -188,5 +228,8 @@ pub fn schemas() -> Value {
     all["Note"] = note;
     all["TaskInstanceNoteSet"] = ti_note_set;
     all["TaskInstanceNote"] = ti_note;
+    if let (Some(all), Some(more)) = (all.as_object_mut(), backfills.as_object()) {
+        all.extend(more.clone());
+    }
     all
 }
