@@ -55,7 +55,8 @@ pub struct BackfillOutcome {
 
 /// Plans a backfill of `dag` and, unless it is a dry run, creates it: its new runs in one
 /// transaction, then each existing run it runs again is cleared (failed instances only with
-/// `reprocess: failed`) and counted as its own.
+/// `reprocess: failed`) and counted as its own. A DAG without a schedule is a conflict; a
+/// range holding no interval (`from` after `to` included) plans nothing and creates nothing.
 pub async fn create_backfill(
     store: &Store,
     dags: &DagCache,
@@ -63,12 +64,9 @@ pub async fn create_backfill(
     dag: &Dag,
     req: BackfillRequest,
 ) -> Result<BackfillOutcome> {
-    if req.from > req.to {
-        return Err(ActionError::Invalid("the start date is after the end date".into()));
-    }
     if !dag.schedule.is_scheduled() {
         let msg = format!("DAG `{}` has no schedule: nothing to backfill", dag.dag_id);
-        return Err(ActionError::Invalid(msg));
+        return Err(ActionError::Conflict(msg));
     }
     let max_active_runs = req.max_active_runs.unwrap_or(i64::from(dag.max_active_runs));
     if !(1..=MAX_BACKFILL_ACTIVE).contains(&max_active_runs) {
@@ -112,7 +110,9 @@ pub async fn create_backfill(
         }
         dates.push(PlannedDate { logical_date: i.start, step: decided, run_id });
     }
-    if req.dry_run {
+    // A range in which no interval starts (or that ends before it starts) has nothing to do:
+    // the empty plan says so, and no backfill is created.
+    if req.dry_run || dates.is_empty() {
         return Ok(BackfillOutcome { dates, backfill: None });
     }
     let new = NewBackfill {

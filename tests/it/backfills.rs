@@ -190,8 +190,12 @@ async fn backfills_follow_their_reprocess_policy(env: Env) {
         Some(json!({"dag_id": "daily", "from_date": day(4), "to_date": day(1)})),
     )
     .await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!((&e["dates"], &e["backfill"]), (&json!([]), &Value::Null), "nothing in the range");
+    let (status, e) = call(reqwest::Method::POST, "/backfills", &operator,
+        Some(json!({"dag_id": "daily", "from_date": day(1), "to_date": day(2), "max_active_runs": 0}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap_or("").contains("start date is after the end date"), "{e}");
+    assert!(e["error"].as_str().unwrap_or("").contains("max_active_runs 0"), "{e}");
     let (status, e) = call(
         reqwest::Method::POST,
         "/backfills",

@@ -358,7 +358,7 @@ fn operation(r: &Route) -> Value {
                 ok("The plan of every date, and the backfill unless a dry run", "BackfillCreated"),
             ));
             codes.push(("404", error("No such DAG")));
-            codes.push(("409", error("The DAG is not active")));
+            codes.push(("409", error("The DAG is not active, or has no schedule")));
             (
                 "post_backfill",
                 "Backfill a date range, or plan one with dry_run (operator)",

@@ -108,15 +108,16 @@ pub fn schemas() -> Value {
             "required": ["dag_id", "from_date", "to_date"], "properties": {
             "dag_id": string(),
             "from_date": { "type": "string", "format": "date-time",
-                "description": "First logical date (included)" },
+                "description": "First logical date (included); a range holding no schedule \
+                    interval plans nothing and creates nothing" },
             "to_date": { "type": "string", "format": "date-time",
                 "description": "Last logical date (included)" },
             "reprocess": { "type": "string", "enum": ["none", "failed", "all"],
                 "default": "none", "description": "Existing runs run again: none; the failed \
                     instances of failed runs; or every finished run, whole" },
             "max_active_runs": { "type": "integer", "format": "int64", "nullable": true,
-                "minimum": i64::MIN, "maximum": i64::MAX,
-                "description": "Its runs running at once, 1 to 1000 (default: the DAG's)" },
+                "minimum": 1, "maximum": crate::actions::backfills::MAX_BACKFILL_ACTIVE,
+                "description": "Its runs running at once (default: the DAG's)" },
             "dag_run_conf": { "type": "object", "additionalProperties": true,
                 "description": "Params of the runs it creates (checked against the DAG's)" },
             "dry_run": { "type": "boolean", "default": false,
