@@ -29,6 +29,8 @@ pub struct RunFilter {
     pub to: Option<DateTime<Utc>>,
     /// Ended at or after (the home page's "failed in the last 24 hours").
     pub ended_from: Option<DateTime<Utc>>,
+    /// The runs of one backfill (created or run again by it).
+    pub backfill: Option<i64>,
 }
 
 impl RunFilter {
@@ -80,6 +82,10 @@ fn run_where(f: &RunFilter, binds: &mut Vec<String>) -> Vec<String> {
     }
     if let Some(t) = f.ended_from {
         clauses.push(format!("end_date >= {}", to_us(t)));
+    }
+    if let Some(b) = f.backfill {
+        // An integer the page parsed: inlined like the dates above.
+        clauses.push(format!("backfill_id = {b}"));
     }
     clauses
 }

@@ -318,6 +318,10 @@ async function main() {
       expect(by.startsWith("editor: "), `saved from the editor by its author, got ${by}`);
       await shot(page, "dag_versions");
       await audit(page, "versions");
+      await page.goto(`${BASE}/dags/${DAG_ID}/backfills`);
+      expect((await page.locator("#backfill-unscheduled").count()) === 1, "a manual DAG has nothing to backfill, and says so");
+      await shot(page, "dag_backfills");
+      await audit(page, "backfills");
     }
     await page.goto(`${BASE}/dags/${DAG_ID}`);
     await page.locator("#grid tr[data-task-id=say] td:nth-child(2)").click();

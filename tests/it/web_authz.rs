@@ -56,6 +56,21 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/dags/{dag_id}/graph", "/dags/d/graph", "", Need::Read),
     ("GET", "/dags/{dag_id}/code", "/dags/d/code", "", Need::Read),
     ("GET", "/dags/{dag_id}/versions", "/dags/d/versions", "", Need::Read),
+    ("GET", "/dags/{dag_id}/backfills", "/dags/d/backfills", "", Need::Read),
+    (
+        "POST",
+        "/dags/{dag_id}/backfills",
+        "/dags/d/backfills",
+        "from=2026-01-01T00:00&to=2026-01-02T00:00&reprocess=none&max_active_runs=1",
+        Need::Operate,
+    ),
+    (
+        "POST",
+        "/dags/{dag_id}/backfills/{id}/{action}",
+        "/dags/d/backfills/1/pause",
+        "",
+        Need::Operate,
+    ),
     ("GET", "/dags/{dag_id}/runs", "/dags/d/runs", "", Need::Read),
     ("GET", "/dags/{dag_id}/runs/{run_id}", "/dags/d/runs/r1", "", Need::Read),
     (

@@ -27,7 +27,8 @@ both!(
     the_dag_list_searches_every_field_and_sorts_by_column,
     a_changed_dag_shows_at_once,
     task_groups_run_and_fold_in_the_grid_and_graph,
-    task_instances_act_in_bulk
+    task_instances_act_in_bulk,
+    backfills_are_previewed_created_and_cancelled_from_their_tab
 );
 
 const DAG: &str = r#"
@@ -1020,4 +1021,65 @@ async fn task_instances_act_in_bulk(env: Env) {
     let (status, _) = web.post("viewer", "/task-instances/bulk", &form).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(state("broken", -1).await, TaskState::Success);
+}
+
+/// The Backfills tab: a preview (a dry run: nothing written) lists what each date would get;
+/// creating it queues the runs, which the runs list shows as one group; pause and cancel act
+/// on it; a viewer sees the list but no form and cannot post.
+async fn backfills_are_previewed_created_and_cancelled_from_their_tab(env: Env) {
+    let yaml =
+        "dag_id: filled\nschedule: '@daily'\nstart_date: 2026-01-01\ntasks:\n  a: {type: empty}\n";
+    let dag = updraft::dag::parse_dag_str(yaml, Path::new("filled.yaml")).expect("valid");
+    env.store.sync_dags([&dag], [], Utc::now()).await.expect("sync");
+    let web = Web::start(&env).await;
+    let query = "from=2026-01-01T00%3A00&to=2026-01-03T00%3A00&reprocess=none&max_active_runs=2";
+    let (status, _, page) = web.get("operator", &format!("/dags/filled/backfills?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("3 date(s): 3 run(s) to create, 0 to run again, 0 left alone."),
+        "{page}"
+    );
+    assert!(page.contains("id=\"backfill-create\""), "{page}");
+    assert!(
+        env.store.list_runs("filled", None, 10).await.expect("runs").is_empty(),
+        "a preview writes nothing"
+    );
+    let (_, _, viewer) = web.get("viewer", &format!("/dags/filled/backfills?{query}")).await;
+    assert!(!viewer.contains("backfill-form") && !viewer.contains("backfill-plan"), "{viewer}");
+    let csrf = web.csrf("operator");
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("from", "2026-01-01T00:00"),
+        ("to", "2026-01-03T00:00"),
+        ("reprocess", "none"),
+        ("max_active_runs", "2"),
+    ];
+    let (status, location) = web.post("operator", "/dags/filled/backfills", &form).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/dags/filled/backfills"));
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("Backfill #1 created: 3 run(s) queued"), "{page}");
+    assert!(page.contains("3 queued, 0 running, 0 success, 0 failed"), "{page}");
+    let other = env.trigger("filled", json!({})).await;
+    let (_, _, runs) = web.get("viewer", "/dags/filled/runs?backfill=1").await;
+    for d in 1..=3 {
+        assert!(runs.contains(&format!("backfill__2026-01-0{d}T00:00:00+00:00")), "{runs}");
+    }
+    assert!(!runs.contains(&other.run_id), "only the backfill's runs: {runs}");
+    assert!(runs.contains("id=\"filter-backfill\""), "{runs}");
+    let (status, _) = web.post("viewer", "/dags/filled/backfills", &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let with_csrf = [("csrf", csrf.as_str())];
+    let (status, _) = web.post("operator", "/dags/filled/backfills/1/pause", &with_csrf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(env.store.get_backfill(1).await.expect("backfill").is_paused);
+    let (status, location) =
+        web.post("operator", "/dags/filled/backfills/1/cancel", &with_csrf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("Backfill #1 cancelled") && page.contains(">cancelled</span>"), "{page}");
+    let (status, _) = web.post("operator", "/dags/filled/backfills/1/explode", &with_csrf).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, bad) = web.get("operator", "/dags/filled/backfills?from=yesterday&to=x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad.contains("backfill field `from`"), "{bad}");
 }

@@ -104,6 +104,7 @@ pub(super) async fn list(
         from: q.logical_date_gte,
         to: q.logical_date_lte,
         ended_from: None,
+        backfill: None,
     };
     // One more than asked tells whether an older page exists without a second query.
     let mut runs = state.store.browse_runs(&f, q.before.map(RunPk), limit + 1).await?;

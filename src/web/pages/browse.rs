@@ -51,6 +51,9 @@ pub(crate) struct ListQuery {
     pub dag: Option<String>,
     #[serde(default)]
     pub task: Option<String>,
+    /// Runs: the runs of one backfill.
+    #[serde(default)]
+    pub backfill: Option<String>,
 }
 
 /// A field's value unless empty.
@@ -89,7 +92,12 @@ impl ListQuery {
             .map(|t| t.parse::<RunType>().map_err(|e| bad("run_type", e)))
             .transpose()?;
         let dag_id = dag_id.or(given(&self.dag)).map(str::to_string);
-        Ok(RunFilter { dag_id, states, run_type, from, to, ended_from: None })
+        let backfill = given(&self.backfill)
+            .map(|b| {
+                b.parse::<i64>().map_err(|_| bad("backfill", format!("`{b}` is not a number")))
+            })
+            .transpose()?;
+        Ok(RunFilter { dag_id, states, run_type, from, to, ended_from: None, backfill })
     }
 
     /// The task-instance filter.
@@ -118,6 +126,7 @@ impl ListQuery {
             ("to", &self.to),
             ("dag", &self.dag),
             ("task", &self.task),
+            ("backfill", &self.backfill),
         ];
         fields
             .iter()
@@ -137,6 +146,7 @@ impl ListQuery {
             to: text(&self.to),
             dag: text(&self.dag),
             task: text(&self.task),
+            backfill: text(&self.backfill),
             active: !self.query().is_empty(),
         }
     }
@@ -161,6 +171,8 @@ pub(crate) struct FilterView {
     pub to: String,
     pub dag: String,
     pub task: String,
+    /// The backfill whose runs are listed, if any (kept by the form).
+    pub backfill: String,
     /// Some filter is set (a Reset link is shown).
     pub active: bool,
 }

@@ -5,6 +5,7 @@
 //! Invariant: the grid costs two queries whatever its size (`list_runs` + `grid_cells`); the
 //! matrix is built in memory, never with a query per cell.
 
+mod backfills;
 mod gantt;
 mod versions;
 mod views;
@@ -429,6 +430,8 @@ pub fn router() -> Router<AppState> {
         .route("/dags/{dag_id}/graph", get(views::graph))
         .route("/dags/{dag_id}/code", get(views::code))
         .route("/dags/{dag_id}/versions", get(versions::versions))
+        .route("/dags/{dag_id}/backfills", get(backfills::page).post(backfills::create))
+        .route("/dags/{dag_id}/backfills/{id}/{action}", axum::routing::post(backfills::change))
         .route("/dags/{dag_id}/runs", get(views::runs))
         .route("/dags/{dag_id}/runs/{run_id}", get(views::run))
         .route("/dags/{dag_id}/runs/{run_id}/clear", axum::routing::post(views::clear_run))
