@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::runs::NewRun;
+use super::runs::{INSERT_RUN, NewRun, bind_run};
 use super::{Result, Store, StoreError, json_col, opt_time, parse_col, time, to_us};
 use crate::model::{Reprocess, RunPk};
 
@@ -134,27 +134,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let mut created = 0;
+        let sql = format!("{INSERT_RUN} ON CONFLICT DO NOTHING");
         for run in runs {
-            let conf = serde_json::to_string(&run.conf).unwrap_or_else(|_| "{}".into());
-            let done = sqlx::query(
-                "INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, \
-                 data_interval_start, data_interval_end, conf, triggered_by, created_at, \
-                 queued_at, backfill_id) \
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9, $10) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&run.dag_id)
-            .bind(&run.run_id)
-            .bind(run.run_type.as_str())
-            .bind(to_us(run.logical_date))
-            .bind(to_us(run.data_interval_start))
-            .bind(to_us(run.data_interval_end))
-            .bind(conf)
-            .bind(&run.triggered_by)
-            .bind(to_us(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+            let done = bind_run(sqlx::query(&sql), run, Some(id), now).execute(&mut *tx).await?;
             created += done.rows_affected();
         }
         tx.commit().await?;

@@ -100,17 +100,20 @@ pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
     })
 }
 
-impl Store {
-    /// Creates a run in state `queued`; the scheduler starts it when `max_active_runs` allows.
-    /// Fails with [`StoreError::Conflict`] when the run id is taken.
-    pub async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<RunRow> {
-        let conf = serde_json::Value::Object(run.conf.clone()).to_string();
-        let row = sqlx::query(&format!(
-            "INSERT INTO dag_run (dag_id, run_id, run_type, state, logical_date, \
-             data_interval_start, data_interval_end, conf, triggered_by, created_at, queued_at) \
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9) RETURNING {RUN_COLS}"
-        ))
-        .bind(&run.dag_id)
+/// The insert of a queued run: the values of [`bind_run`].
+pub(super) const INSERT_RUN: &str = "INSERT INTO dag_run (dag_id, run_id, run_type, state, \
+    logical_date, data_interval_start, data_interval_end, conf, triggered_by, created_at, \
+    queued_at, backfill_id) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $9, $10)";
+
+/// Binds `run` (created at `now`, in `backfill` if any) to an [`INSERT_RUN`] statement.
+pub(super) fn bind_run<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    run: &'q NewRun,
+    backfill: Option<i64>,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let conf = serde_json::Value::Object(run.conf.clone()).to_string();
+    q.bind(&run.dag_id)
         .bind(&run.run_id)
         .bind(run.run_type.as_str())
         .bind(to_us(run.logical_date))
@@ -119,9 +122,18 @@ impl Store {
         .bind(conf)
         .bind(&run.triggered_by)
         .bind(to_us(now))
-        .fetch_one(&self.writer)
-        .await
-        .map_err(|e| conflict(e, || format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)))?;
+        .bind(backfill)
+}
+
+impl Store {
+    /// Creates a run in state `queued`; the scheduler starts it when `max_active_runs` allows.
+    /// Fails with [`StoreError::Conflict`] when the run id is taken.
+    pub async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<RunRow> {
+        let sql = format!("{INSERT_RUN} RETURNING {RUN_COLS}");
+        let row = bind_run(sqlx::query(&sql), run, None, now)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(|e| conflict(e, || format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)))?;
         run_row(&row)
     }
 

@@ -176,12 +176,6 @@ pub(super) async fn get(
     Ok(Json(backfills::find_backfill(&state.store, id).await?.into()))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PatchBody {
-    is_paused: bool,
-}
-
 /// `PATCH /backfills/{backfill_id}`: pause or unpause.
 pub(super) async fn patch(
     State(state): State<AppState>,
@@ -190,7 +184,7 @@ pub(super) async fn patch(
     body: JsonBody,
 ) -> Result<Json<BackfillJson>, ApiError> {
     user.require(Action::Operate)?;
-    let body: PatchBody = body.parse(&user)?;
+    let body: super::PauseBody = body.parse(&user)?;
     let b = backfills::pause_backfill(&state.store, &user.actor(), id, body.is_paused).await?;
     Ok(Json(b.into()))
 }

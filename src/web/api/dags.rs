@@ -173,12 +173,6 @@ pub(super) async fn get(
     Ok(Json(detail(&state, &dag_id).await?))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PatchBody {
-    is_paused: bool,
-}
-
 /// `PATCH /dags/{dag_id}`: pause or unpause; answers the DAG as it is now.
 pub(super) async fn patch(
     State(state): State<AppState>,
@@ -187,7 +181,7 @@ pub(super) async fn patch(
     body: JsonBody,
 ) -> Result<Json<DagDetail>, ApiError> {
     user.require(Action::Operate)?;
-    let body: PatchBody = body.parse(&user)?;
+    let body: super::PauseBody = body.parse(&user)?;
     actions::set_paused(&state.store, &user.actor(), &dag_id, body.is_paused).await?;
     Ok(Json(detail(&state, &dag_id).await?))
 }

@@ -76,6 +76,14 @@ impl Verb {
     }
 }
 
+/// The body of a pause or unpause (a DAG's, a backfill's).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PauseBody {
+    /// Paused (true) or not.
+    pub is_paused: bool,
+}
+
 /// What a route does; names the handler and its OpenAPI operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
