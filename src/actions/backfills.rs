@@ -2,6 +2,8 @@
 //! each date), create the backfill with its new runs, run existing ones again by its
 //! `reprocess` policy, pause, unpause and cancel it. Every change is audited.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -11,7 +13,7 @@ use crate::dag::params::check_conf;
 use crate::dag::{Dag, DagCache};
 use crate::model::backfill::{BackfillStep, step};
 use crate::model::{Reprocess, RunType};
-use crate::store::{BackfillRow, NewBackfill, NewRun, Store, StoreError};
+use crate::store::{BackfillRow, NewBackfill, NewRun, RunFilter, RunRow, Store, StoreError};
 
 /// `max_active_runs` of a backfill, at most.
 pub const MAX_BACKFILL_ACTIVE: i64 = 1_000;
@@ -82,10 +84,34 @@ pub async fn create_backfill(
             intervals.len()
         )));
     }
+    // The range's existing runs in one read, the newest for a date (as
+    // `find_run_by_logical_date` picks): a large range must not cost a query per date.
+    let mut by_date: HashMap<DateTime<Utc>, RunRow> = HashMap::new();
+    let mut complete = true;
+    if let (Some(first), Some(last)) = (intervals.first(), intervals.last()) {
+        let f = RunFilter {
+            dag_id: Some(dag.dag_id.clone()),
+            from: Some(first.start),
+            to: Some(last.start),
+            ..RunFilter::default()
+        };
+        // Newest first (by id): the first row seen for a date is its newest run.
+        let limit = i64::try_from(MAX_BACKFILL_RUNS * 4).unwrap_or(i64::MAX);
+        let runs = store.browse_runs(&f, None, limit).await?;
+        // More runs in the range than read (many manual ones): the dates not found are
+        // looked up one by one.
+        complete = (runs.len() as i64) < limit;
+        for run in runs {
+            by_date.entry(run.logical_date).or_insert(run);
+        }
+    }
     let mut dates = Vec::with_capacity(intervals.len());
     let (mut new_runs, mut again) = (Vec::new(), Vec::new());
     for i in &intervals {
-        let existing = store.find_run_by_logical_date(&dag.dag_id, i.start).await?;
+        let existing = match by_date.remove(&i.start) {
+            None if !complete => store.find_run_by_logical_date(&dag.dag_id, i.start).await?,
+            found => found,
+        };
         let decided = step(existing.as_ref().map(|r| r.state), req.reprocess);
         let run_id = match &existing {
             Some(r) => r.run_id.clone(),

@@ -271,18 +271,18 @@ impl Fires {
             LocalResult::Single(at) => [Some(at.to_utc()), None],
             LocalResult::Ambiguous(first, _) if self.fixed => [Some(first.to_utc()), None],
             LocalResult::Ambiguous(first, second) => [Some(first.to_utc()), Some(second.to_utc())],
-            LocalResult::None if self.fixed => [self.after_gap(w), None],
+            LocalResult::None if self.fixed => [first_instant_from(self.zone, w), None],
             LocalResult::None => [None, None],
         }
     }
+}
 
-    /// The first instant after the gap holding the wall time `w` (skipped by a change).
-    fn after_gap(&self, w: NaiveDateTime) -> Option<DateTime<Utc>> {
-        (1..=MAX_SHIFT.num_minutes()).find_map(|m| {
-            let later = w + Duration::minutes(m);
-            self.zone.from_local_datetime(&later).earliest().map(|at| at.to_utc())
-        })
-    }
+/// The instant of the wall time `w` in `zone`: the earlier one when it exists twice, the first
+/// instant after the gap when a daylight-saving change skipped it.
+pub(crate) fn first_instant_from(zone: Tz, w: NaiveDateTime) -> Option<DateTime<Utc>> {
+    (0..=MAX_SHIFT.num_minutes()).find_map(|m| {
+        zone.from_local_datetime(&(w + Duration::minutes(m))).earliest().map(|at| at.to_utc())
+    })
 }
 
 /// `t` itself when the schedule fires at `t`, else the next fire time.

@@ -30,7 +30,7 @@ async fn reach(conn: &Connection) -> Result<String, String> {
     match conn.conn_type.as_str() {
         "http" | "https" => {
             let url = conn.base_url()?;
-            let client = reqwest::Client::builder()
+            let client = crate::tls::http_client()
                 .timeout(TEST_TIMEOUT)
                 .build()
                 .map_err(|e| e.to_string())?;

@@ -299,6 +299,15 @@ async fn pages_show_a_finished_run(env: Env) {
     assert!(same.contains("v2 compared with itself"), "{same}");
     let (status, _, _) = web.get("viewer", "/dags/pages/versions?from=1&to=9").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no v9");
+    // A source's text is shown as text in the diff, whatever it holds.
+    let hostile = format!("{DAG}  extra:\n    type: empty\n")
+        .replace("web pages test", "\"<img src=x onerror=alert(1)>\"");
+    let v3 = updraft::dag::parse_dag_str(&hostile, Path::new("pages.yaml")).expect("valid");
+    env.store.sync_dags([&v3], [], Utc::now()).await.expect("sync");
+    let (_, _, diff) = web.get("viewer", "/dags/pages/versions?from=2&to=3").await;
+    assert!(diff.contains("&#60;img src=x onerror=alert(1)&#62;"), "{diff}");
+    assert!(!diff.contains("<img src=x"), "{diff}");
+    env.store.sync_dags([&v2], [], Utc::now()).await.expect("back to v2");
     // The grid marks the run where the version changes: a run started on v1 after this one.
     let third = env.trigger("pages", json!({})).await;
     let v1 = updraft::dag::parse_dag_str(DAG, Path::new("pages.yaml")).expect("valid");

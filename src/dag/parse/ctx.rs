@@ -211,16 +211,12 @@ pub(super) fn parse_datetime(text: &str, zone: chrono_tz::Tz) -> Option<DateTime
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
         return Some(d.with_timezone(&Utc));
     }
-    let wall = |d: NaiveDateTime| {
-        use chrono::TimeZone;
-        (0..=180)
-            .find_map(|m| zone.from_local_datetime(&(d + chrono::Duration::minutes(m))).earliest())
-    };
+    let wall = |d: NaiveDateTime| crate::dag::schedule::first_instant_from(zone, d);
     for format in
         ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
     {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, format) {
-            return wall(d).map(|d| d.with_timezone(&Utc));
+            return wall(d);
         }
     }
     for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
@@ -232,7 +228,6 @@ pub(super) fn parse_datetime(text: &str, zone: chrono_tz::Tz) -> Option<DateTime
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .and_then(wall)
-        .map(|d| d.with_timezone(&Utc))
 }
 
 /// An IANA time zone name (`Europe/Paris`, `UTC`), or why not, with the nearest name.

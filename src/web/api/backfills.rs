@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, JsonBody, PathArgs, Principal, QueryArgs, page_limit};
+use crate::actions;
 use crate::actions::backfills::{self, BackfillRequest, PlannedDate};
-use crate::actions::{self};
 use crate::model::{BackfillStep, Reprocess};
 use crate::store::BackfillRow;
 use crate::web::AppState;
