@@ -7,6 +7,7 @@
 //! Task settings are parsed into one typed struct per task type ([`kinds`]), so later layers never
 //! look at raw YAML. Templated strings stay strings here; they are rendered at run time.
 
+pub mod assets;
 pub mod cache;
 pub mod graph;
 pub mod kinds;
@@ -47,6 +48,9 @@ pub struct Dag {
     /// The zone whose wall clock the schedule and the file's dates are read on (`timezone:`,
     /// UTC unless set).
     pub timezone: chrono_tz::Tz,
+    /// Runs when assets get new events (`schedule: {assets: [...]}`), besides any cron in
+    /// `schedule`.
+    pub asset_schedule: Option<assets::AssetSchedule>,
     /// First logical date the scheduler may create a run for.
     pub start_date: Option<DateTime<Utc>>,
     /// No scheduled run has a logical date after this.
@@ -127,6 +131,10 @@ pub struct Task {
     /// templates cannot pull an XCom is spared reading its run's XComs: for a wide mapped
     /// task that would be every sibling's, again for each of them.
     pub pulls_xcom: bool,
+    /// Assets a successful try updates: each gets an event (`outlets:`).
+    pub outlets: Vec<String>,
+    /// Assets the task reads (`inlets:`), for the asset graph.
+    pub inlets: Vec<String>,
 }
 
 /// A task group: a named box of tasks (and groups) in the UI, a shared `default_args`
@@ -142,6 +150,21 @@ pub struct TaskGroup {
 }
 
 impl Dag {
+    /// Every asset URI the DAG names: its schedule's, then its tasks' outlets and inlets,
+    /// each once, with how it names it.
+    pub fn asset_uses(&self) -> Vec<(&str, assets::Use<'_>)> {
+        let mut out: Vec<(&str, assets::Use<'_>)> = Vec::new();
+        if let Some(s) = &self.asset_schedule {
+            out.extend(s.uris().map(|u| (u, assets::Use::Schedule)));
+        }
+        for t in self.tasks.values() {
+            let task = t.task_id.as_str();
+            out.extend(t.outlets.iter().map(|u| (u.as_str(), assets::Use::Outlet(task))));
+            out.extend(t.inlets.iter().map(|u| (u.as_str(), assets::Use::Inlet(task))));
+        }
+        out
+    }
+
     /// The groups holding `task_id`, outermost first (empty for a task outside any group).
     pub fn task_groups(&self, task_id: &str) -> Vec<&str> {
         let inner = self.tasks.get(task_id).and_then(|t| t.group.as_deref());

@@ -9,6 +9,7 @@
 //! serde_yaml gives the syntax errors and the value tree; `positions` gives locations to the
 //! problems found after that.
 
+mod assets;
 mod ctx;
 mod groups;
 mod kind;
@@ -141,6 +142,7 @@ struct Top {
     dag_id: Option<String>,
     description: Option<String>,
     schedule: Option<Schedule>,
+    asset_schedule: Option<crate::dag::assets::AssetSchedule>,
     start_date: Option<chrono::DateTime<chrono::Utc>>,
     end_date: Option<chrono::DateTime<chrono::Utc>>,
     catchup: Option<bool>,
@@ -191,7 +193,15 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         match key {
             "dag_id" => top.dag_id = cx.string(v, &p),
             "description" => top.description = cx.string(v, &p),
-            "schedule" => top.schedule = parse_schedule(cx, v, &p),
+            "schedule" => {
+                if let Value::Mapping(m) = v {
+                    let (cron, assets) = assets::parse_schedule_map(cx, m, &p);
+                    top.schedule = Some(cron.unwrap_or(Schedule::None));
+                    top.asset_schedule = assets;
+                } else {
+                    top.schedule = parse_schedule(cx, v, &p);
+                }
+            }
             "start_date" => top.start_date = cx.datetime(v, &p),
             "end_date" => top.end_date = cx.datetime(v, &p),
             "catchup" => top.catchup = cx.bool(v, &p),
@@ -238,7 +248,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         cx.at_value(&["schedule".to_string()], msg);
     }
     let specs = top.params.take().unwrap_or_default();
-    if top.schedule.as_ref().is_some_and(Schedule::is_scheduled) {
+    if top.schedule.as_ref().is_some_and(Schedule::is_scheduled) || top.asset_schedule.is_some() {
         params::check_required(cx, &specs);
     }
     let mut drafts = parse_tasks(cx, tasks_value, &default_args, &mut groups);
@@ -263,6 +273,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         description: top.description.or(top.doc),
         schedule: top.schedule.unwrap_or(Schedule::None).in_zone(cx.zone),
         timezone: cx.zone,
+        asset_schedule: top.asset_schedule.take(),
         start_date: top.start_date,
         end_date: top.end_date,
         catchup: top.catchup.unwrap_or(false),
@@ -292,7 +303,11 @@ fn parse_schedule(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Schedule> 
             }
         },
         _ => {
-            cx.wrong(path, "a cron expression, a preset such as \"@daily\", or null", v);
+            cx.wrong(
+                path,
+                "a cron expression, a preset such as \"@daily\", a mapping with `assets:`, or null",
+                v,
+            );
             None
         }
     }

@@ -4,6 +4,7 @@
 //! return. Values of [`TaskState`] and [`DagRunState`] are Airflow's snake_case names; they are
 //! stored in the metadata database and must never be renamed.
 
+pub mod assets;
 pub mod backfill;
 pub mod dag_run;
 pub mod ids;

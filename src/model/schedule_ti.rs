@@ -169,7 +169,8 @@ pub fn schedule_ti(
     }
     match readiness(task.trigger_rule, upstream) {
         Readiness::Ready if task.foreach.is_some() && ti.map_index < 0 => Next::Expand,
-        Readiness::Ready if task.kind.runs_nothing() => {
+        // An empty task with outlets runs a try: its success records the assets' events.
+        Readiness::Ready if task.kind.runs_nothing() && task.outlets.is_empty() => {
             Decision::moved(TaskState::Success, Why::NothingToRun)
         }
         Readiness::Ready => Decision::moved(TaskState::Scheduled, Why::DependenciesMet),

@@ -9,7 +9,7 @@ use crate::dag::parse_dag_str;
 use TaskState::*;
 
 fn tasks() -> crate::dag::Dag {
-    let src = "dag_id: d\ntasks:\n  up: { type: empty }\n  plain: { type: bash, command: 'true', depends_on: [up] }\n  mapped:\n    type: bash\n    command: 'true'\n    depends_on: [up]\n    foreach: [1, 2]\n  join: { type: empty, depends_on: [up], retries: 2, pool: p }\n  joins:\n    type: empty\n    depends_on: [up]\n    foreach: [1, 2]\n";
+    let src = "dag_id: d\ntasks:\n  up: { type: empty }\n  plain: { type: bash, command: 'true', depends_on: [up] }\n  mapped:\n    type: bash\n    command: 'true'\n    depends_on: [up]\n    foreach: [1, 2]\n  join: { type: empty, depends_on: [up], retries: 2, pool: p }\n  joins:\n    type: empty\n    depends_on: [up]\n    foreach: [1, 2]\n  announce: { type: empty, depends_on: [up], outlets: [s3://lake/day/] }\n";
     parse_dag_str(src, "d.yaml".as_ref()).expect("valid")
 }
 
@@ -61,6 +61,8 @@ fn every_pending_state_task_and_upstream_mix() {
         (None, "join", -1, Option::None, &[Failed], "upstream_failed: 1 upstream tasks failed"),
         (None, "joins", -1, Option::None, &[Success], "expand"),
         (None, "joins", 0, Option::None, &[Success], EMPTY_DONE),
+        // ...unless it has outlets: a try records their events.
+        (None, "announce", -1, Option::None, &[Success], "scheduled (DependenciesMet)"),
         // A task gone from the DAG file: every pending instance is removed.
         (None, "gone", -1, Option::None, &[Success], "removed: the task is no longer in the DAG"),
         (UpForRetry, "gone", -1, Some(60), &[], "removed: the task is no longer in the DAG"),

@@ -117,6 +117,8 @@ string_enum! {
         Manual = "manual",
         /// Created by `dags backfill` for a past interval.
         Backfill = "backfill",
+        /// Created when the assets its DAG is scheduled on got new events.
+        AssetTriggered = "asset_triggered",
     }
 }
 

@@ -93,6 +93,9 @@ pub struct TaskContext {
     pub cancel: CancellationToken,
     /// Rendered template fields of this try, by field name, shown in the UI.
     pub rendered: Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// For an asset-triggered run: the events it was created for, by asset URI
+    /// (`{{ triggering_asset_events }}`); an empty object otherwise.
+    pub triggering_asset_events: serde_json::Value,
 }
 
 /// How a try ended, when it did not fail.

@@ -48,6 +48,8 @@ pub struct RenderInput<'a> {
     pub settings: &'a Settings,
     /// Variables from the metadata database.
     pub db_variables: &'a BTreeMap<String, String>,
+    /// The events an asset-triggered run was created for, by asset URI.
+    pub triggering_asset_events: Option<&'a serde_json::Value>,
 }
 
 /// Renders templates over one task instance's context. Build one per try (or per `foreach`
@@ -83,6 +85,7 @@ impl Renderer {
             xcoms: &ctx.xcoms,
             settings: &ctx.settings,
             db_variables: &ctx.db_variables,
+            triggering_asset_events: Some(&ctx.triggering_asset_events),
         })
     }
 
@@ -150,6 +153,9 @@ impl Renderer {
         set("task_instance", Value::from_object(ti));
         set("var", Value::from_object(objects::Vars::new(input.settings, input.db_variables)));
         set("macros", Value::from_object(objects::Macros));
+        let events =
+            input.triggering_asset_events.cloned().unwrap_or_else(|| serde_json::json!({}));
+        set("triggering_asset_events", Value::from_serialize(&events));
         Renderer { env, ctx }
     }
 

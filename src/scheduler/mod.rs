@@ -10,6 +10,7 @@
 //! (`model` does; the scheduler reads the store, asks and applies); it reads time only from
 //! its [`Clock`]; every decision is committed to the store before the executor sees it.
 
+mod assets;
 mod counts;
 mod recovery;
 mod runs;
@@ -160,6 +161,8 @@ pub struct Scheduler {
     worker_slots: usize,
     /// Loop durations and executor slots, for `/metrics`.
     metrics: Arc<crate::metrics::Metrics>,
+    /// Asset events were committed: look for asset-triggered runs in this pass.
+    assets_wanted: bool,
 }
 
 /// The pieces a scheduler is built from.
@@ -213,6 +216,7 @@ impl Scheduler {
             served_queues: Default::default(),
             worker_slots: 0,
             metrics: p.metrics,
+            assets_wanted: true,
         }
     }
 
@@ -229,6 +233,19 @@ impl Scheduler {
         let mut next_poll = Instant::now();
         let mut next_trigger_poll = Instant::now();
         let mut next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
+        let announced = self.store.asset_events_announced();
+        let listening = CancellationToken::new();
+        let _stop_listening = listening.clone().drop_guard();
+        if self.store.backend() == crate::store::Backend::Postgres {
+            let (url, wake) = (self.settings.database_url.clone(), announced.clone());
+            let stop = listening.clone();
+            tokio::spawn(async move {
+                crate::store::listen(&url, crate::store::ASSETS_CHANNEL, stop, |_| {
+                    wake.notify_one()
+                })
+                .await
+            });
+        }
         while !shutdown.is_cancelled() && !self.finished_target {
             if Instant::now() >= next_heartbeat {
                 self.store.heartbeat(&self.process, self.clock.now()).await?;
@@ -245,6 +262,11 @@ impl Scheduler {
                     tracing::error!(error = %e, "starting triggered runs failed; retrying");
                 }
                 next_trigger_poll = Instant::now() + self.opts.trigger_poll_interval;
+            }
+            if std::mem::take(&mut self.assets_wanted)
+                && let Err(e) = self.create_asset_runs().await
+            {
+                tracing::error!(error = %e, "creating asset-triggered runs failed; retrying");
             }
             let pass = std::time::Instant::now();
             let had_work = !self.dirty.is_empty() || self.queue_wanted;
@@ -271,6 +293,7 @@ impl Scheduler {
                         self.on_report(&r);
                     }
                 }
+                () = announced.notified() => self.assets_wanted = true,
                 change = dag_changes.recv(), if self.folder.is_some() => {
                     if change.is_some() {
                         // Editors write a file in several steps: let them finish.
@@ -344,6 +367,7 @@ impl Scheduler {
         if self.opts.create_scheduled_runs {
             self.create_scheduled_runs().await?;
         }
+        self.create_asset_runs().await?;
         self.start_queued_runs().await?;
         for run in self.store.runs_in_state(crate::model::DagRunState::Running, 10_000).await? {
             self.running.insert(run.id, runs::Pin::of(&run));

@@ -191,6 +191,8 @@ impl Scheduler {
             xcom: None,
             owner_process: owner.to_string(),
             give_back_try: false,
+            outlets: Vec::new(),
+            outlet_extra: serde_json::Value::Null,
         };
         // `None`: the crash, not the try, ended it.
         if let Some(recorded) = record_end(&self.store, &finish, None, &log).await? {

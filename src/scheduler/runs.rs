@@ -377,6 +377,12 @@ impl Scheduler {
             Some(Foreach::Template(text)) => {
                 let xcoms = self.store.run_xcoms(run.id).await?;
                 let db_variables = self.store.list_variables().await?;
+                // A mapped task of an asset-triggered run may fan out over its events.
+                let events = if run.run_type == RunType::AssetTriggered {
+                    crate::worker::by_asset(self.store.triggering_asset_events(run.id).await?.0)
+                } else {
+                    serde_json::json!({})
+                };
                 let renderer = Renderer::new(RenderInput {
                     dag,
                     task_id: &task.task_id,
@@ -387,6 +393,7 @@ impl Scheduler {
                     xcoms: &xcoms,
                     settings: &self.settings,
                     db_variables: &db_variables,
+                    triggering_asset_events: Some(&events),
                 });
                 renderer.render_list(text).map_err(|e| e.to_string())
             }

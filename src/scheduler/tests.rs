@@ -61,15 +61,20 @@ struct Harness {
 
 impl Harness {
     async fn new(yaml: &str, now: DateTime<Utc>) -> Harness {
+        Harness::with_dags(&[yaml], now).await
+    }
+
+    /// A harness whose scheduler knows every DAG of `yamls`.
+    async fn with_dags(yamls: &[&str], now: DateTime<Utc>) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
         let settings = Settings::for_home(&home, &dir.path().join("dags"));
         let store = Store::open(&settings.database_url).await.expect("open store");
-        let dag = parse(yaml);
-        store.sync_dags([&dag], std::iter::empty::<&LoadError>(), now).await.expect("sync");
+        let parsed: Vec<Dag> = yamls.iter().map(|y| parse(y)).collect();
+        store.sync_dags(&parsed, std::iter::empty::<&LoadError>(), now).await.expect("sync");
         let dags = Arc::new(DagCache::new());
-        dags.replace_all([dag]);
+        dags.replace_all(parsed);
         let clock = Arc::new(ManualClock::new(now));
         let executor = Arc::new(Recorder::default());
         let process = ProcessRow {
@@ -159,6 +164,8 @@ fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
         xcom: None,
         owner_process: ti.owner_process.clone().unwrap_or_default(),
         give_back_try: false,
+        outlets: Vec::new(),
+        outlet_extra: serde_json::Value::Null,
     }
 }
 
@@ -667,4 +674,101 @@ tasks:
     );
     assert_eq!(h.ti(run.id, "after_nothing").await.state, TaskState::Skipped);
     assert_eq!(h.store.get_run(run.id).await.expect("run").state, DagRunState::Failed);
+}
+
+/// Runs the one task `t` of `n` new manual runs of `producer` to success, as a worker would:
+/// with the task's outlets, so each try gives each outlet an event.
+async fn produce_n(h: &mut Harness, producer: &str, n: usize, at: DateTime<Utc>) {
+    h.clock.set(at);
+    let mut runs = Vec::new();
+    for i in 0..n {
+        h.clock.set(at + Duration::microseconds(i as i64));
+        runs.push(h.trigger(producer).await);
+    }
+    h.clock.set(at);
+    h.pass().await;
+    let outlets = h.sched.dags.cached(producer).expect("known").tasks["t"].outlets.clone();
+    for run in runs {
+        h.run_try(run.id, "t", |ti| FinishTry {
+            outlets: outlets.clone(),
+            outlet_extra: serde_json::json!({"rows": 3}),
+            ..ended(ti, TaskState::Success, at)
+        })
+        .await;
+    }
+}
+
+async fn produce(h: &mut Harness, producer: &str, at: DateTime<Utc>) {
+    produce_n(h, producer, 1, at).await;
+}
+
+/// Each asset-triggered run of `dag_id`, oldest first, with the URIs of its events.
+async fn asset_runs(h: &Harness, dag_id: &str) -> Vec<Vec<String>> {
+    let mut runs = h.store.list_runs(dag_id, None, 100).await.expect("runs");
+    runs.sort_by_key(|r| r.id);
+    let mut out = Vec::new();
+    for r in runs {
+        assert_eq!(r.run_type, RunType::AssetTriggered, "{dag_id}: only asset runs");
+        let (events, total) = h.store.triggering_asset_events(r.id).await.expect("events");
+        assert_eq!(total, events.len() as i64);
+        out.push(events.into_iter().map(|e| e.uri).collect());
+    }
+    out
+}
+
+#[tokio::test]
+async fn outlets_trigger_asset_scheduled_dags_once_per_event_with_all_and_any() {
+    let t0 = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("valid");
+    let producer = |id: &str, uri: &str| {
+        format!("dag_id: {id}\ntasks:\n  t: {{ type: empty, outlets: [{uri}] }}\n")
+    };
+    let (pa, pb) = (producer("pa", "kafka://a"), producer("pb", "s3://b/"));
+    let all =
+        "dag_id: all\nschedule: {assets: [kafka://a, s3://b/]}\ntasks:\n  t: { type: empty }\n";
+    let any = "dag_id: any\nschedule: {any: [kafka://a, s3://b/]}\ntasks:\n  t: { type: empty }\n";
+    let mut h = Harness::with_dags(&[&pa, &pb, all, any], t0).await;
+    h.pass().await;
+    assert!(asset_runs(&h, "all").await.is_empty() && asset_runs(&h, "any").await.is_empty());
+
+    produce(&mut h, "pa", t0 + Duration::seconds(1)).await;
+    h.pass().await;
+    assert_eq!(asset_runs(&h, "any").await, vec![vec!["kafka://a"]], "any: one run for a");
+    assert!(asset_runs(&h, "all").await.is_empty(), "all: b has no event yet");
+
+    produce(&mut h, "pb", t0 + Duration::seconds(2)).await;
+    h.pass().await;
+    assert_eq!(asset_runs(&h, "all").await, vec![vec!["kafka://a", "s3://b/"]]);
+    assert_eq!(asset_runs(&h, "any").await, vec![vec!["kafka://a"], vec!["s3://b/"]]);
+
+    // Two events of a before the next pass: one run consumes both (Airflow's queue); nothing
+    // is consumed twice, and `all` waits for b again.
+    produce_n(&mut h, "pa", 2, t0 + Duration::seconds(3)).await;
+    h.pass().await;
+    h.pass().await;
+    let any_runs = asset_runs(&h, "any").await;
+    assert_eq!(any_runs.len(), 3, "{any_runs:?}");
+    assert_eq!(any_runs[2], vec!["kafka://a", "kafka://a"]);
+    assert_eq!(asset_runs(&h, "all").await.len(), 1);
+
+    // The event names its producer; the run's interval spans its events.
+    let runs = h.store.list_runs("any", None, 10).await.expect("runs");
+    let newest = runs.iter().max_by_key(|r| r.id).expect("a run");
+    let (events, _) = h.store.triggering_asset_events(newest.id).await.expect("events");
+    assert_eq!(events[0].source_dag_id.as_deref(), Some("pa"));
+    assert_eq!(events[0].source_task_id.as_deref(), Some("t"));
+    assert_eq!(events[0].extra, serde_json::json!({"rows": 3}));
+    assert_eq!(newest.data_interval_start, t0 + Duration::seconds(3));
+    assert_eq!(newest.data_interval_end, t0 + Duration::seconds(3));
+    assert_eq!(newest.state, DagRunState::Success, "started (and done) in the same pass");
+
+    // A paused consumer queues its events; unpaused, one run takes them all.
+    h.store.set_paused("all", true).await.expect("pause");
+    produce(&mut h, "pb", t0 + Duration::seconds(5)).await;
+    h.pass().await;
+    assert_eq!(asset_runs(&h, "all").await.len(), 1, "paused");
+    h.store.set_paused("all", false).await.expect("unpause");
+    h.pass().await;
+    let all_runs = asset_runs(&h, "all").await;
+    assert_eq!(all_runs.len(), 2);
+    assert_eq!(all_runs[1], vec!["kafka://a", "kafka://a", "s3://b/"]);
 }

@@ -242,6 +242,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             record_version(&mut tx, dag, now).await?;
+            super::assets::sync_dag_assets_in(&mut tx, dag).await?;
         }
         sqlx::query("DELETE FROM import_error").execute(&mut *tx).await?;
         for e in errors {

@@ -16,6 +16,7 @@
 
 mod actions;
 mod admin;
+mod assets;
 mod backfills;
 mod browse;
 mod claims;
@@ -49,6 +50,10 @@ use sqlx::{AnyPool, Executor, Row};
 pub use crate::model::{RunPk, TiId};
 pub use actions::{NoteOn, TiChange};
 pub use admin::{AuditEntry, AuditRow, ConnectionRow};
+pub use assets::{
+    ASSETS_CHANNEL, AssetEventRow, AssetQueue, AssetSummary, AssetUseRow, EventSource, EventsOf,
+    NewAssetEvent, TRIGGERING_EVENTS_SHOWN,
+};
 pub use backfills::{BackfillGate, BackfillRow, NewBackfill};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
@@ -177,6 +182,8 @@ pub struct Store {
     backend: Backend,
     /// The start and end of tries, written in batches (`group.rs`).
     group: std::sync::Arc<group::Group>,
+    /// Woken when this process committed asset events (`assets.rs`).
+    assets_changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -221,7 +228,13 @@ impl Store {
                 };
                 let writer = options().max_connections(1).connect(&url).await?;
                 let pool = options().max_connections(4).connect(&url).await?;
-                Ok(Store { pool, writer, backend, group: Default::default() })
+                Ok(Store {
+                    pool,
+                    writer,
+                    backend,
+                    group: Default::default(),
+                    assets_changed: Default::default(),
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -229,7 +242,13 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect(url)
                     .await?;
-                Ok(Store { writer: pool.clone(), pool, backend, group: Default::default() })
+                Ok(Store {
+                    writer: pool.clone(),
+                    pool,
+                    backend,
+                    group: Default::default(),
+                    assets_changed: Default::default(),
+                })
             }
         }
     }

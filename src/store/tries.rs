@@ -42,6 +42,11 @@ pub struct FinishTry {
     /// The try does not count against the task's tries (handed back at shutdown): the
     /// instance's `max_tries` is raised by one.
     pub give_back_try: bool,
+    /// Assets the try updated: each gets an event if it ends in success (the task's
+    /// `outlets`).
+    pub outlets: Vec<String>,
+    /// What those events tell (the try's return value, bounded).
+    pub outlet_extra: serde_json::Value,
 }
 
 /// One row of `task_try`: the timing of one try, for latency per phase.
@@ -167,7 +172,11 @@ impl Store {
     /// `finish_stopped` records the outcome the request decides.
     pub async fn finish_try(&self, f: &FinishTry) -> Result<bool> {
         let (to, answer) = oneshot::channel();
-        self.group_write(Job::Finish(f.clone(), to), answer).await
+        let done = self.group_write(Job::Finish(f.clone(), to), answer).await?;
+        if done && f.state == TaskState::Success && !f.outlets.is_empty() {
+            self.announce_asset_events().await;
+        }
+        Ok(done)
     }
 
     /// The tries of a task instance, first to last.
@@ -313,6 +322,9 @@ pub(super) async fn finish_in(
     end_try_row(tx, f, f.state, f.error.clone()).await?;
     if let Some(value) = &f.xcom {
         put_return_value(tx, f.ti_id, value).await?;
+    }
+    if f.state == TaskState::Success && !f.outlets.is_empty() {
+        super::assets::record_outlets_in(tx, f.ti_id, &f.outlets, &f.outlet_extra, f.end).await?;
     }
     Ok(true)
 }

@@ -107,6 +107,8 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         xcom: None,
         owner_process: env.process_id.clone(),
         give_back_try: false,
+        outlets: Vec::new(),
+        outlet_extra: serde_json::Value::Null,
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
     let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
@@ -157,6 +159,9 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     finish.error = finish.error.map(|e| log.mask(&e));
     finish.rendered = finish.rendered.map(|v| log.mask_value(v));
     finish.xcom = finish.xcom.map(|v| log.mask_value(v));
+    if !finish.outlets.is_empty() {
+        finish.outlet_extra = event_extra(finish.xcom.as_ref());
+    }
     let recorded = record_end(&env.store, &finish, own, &log).await?;
     if recorded.is_none() {
         tracing::warn!(ti_id = ti.id.0, try_number = ti.try_number, dag_id = %ti.dag_id, task_id = %ti.task_id, "late result discarded: the instance left this try while it ran");
@@ -165,6 +170,33 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         );
     }
     Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, task_id: ti.task_id.clone(), state: recorded })
+}
+
+/// Events grouped by asset URI, each list oldest first: Airflow's `triggering_asset_events`.
+pub fn by_asset(events: Vec<crate::store::AssetEventRow>) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for e in events {
+        let list = out.entry(e.uri.clone()).or_insert_with(|| serde_json::json!([]));
+        if let (Some(list), Ok(v)) = (list.as_array_mut(), serde_json::to_value(&e)) {
+            list.push(v);
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The largest return value an outlet's asset event carries as its `extra`, in JSON bytes.
+const EVENT_EXTRA_MAX: usize = 16 * 1024;
+
+/// What the asset events of a successful try tell: its return value (the rows, offsets or
+/// objects it wrote, as its XCom says) when that is small, else only its size.
+fn event_extra(xcom: Option<&serde_json::Value>) -> serde_json::Value {
+    let Some(v) = xcom else { return serde_json::json!({}) };
+    let len = v.to_string().len();
+    if len <= EVENT_EXTRA_MAX {
+        serde_json::json!({ "return_value": v })
+    } else {
+        serde_json::json!({ "return_value_bytes": len })
+    }
 }
 
 /// Loads what the operator needs, reading again while the database cannot be reached (for at
@@ -206,6 +238,14 @@ async fn prepare(
         (xcoms, stop::retrying(&log, || env.store.list_variables()).await.map_err(fatal)?, conns)
     };
     register_secrets(&log, &env.settings, &db_connections, &db_variables);
+    let triggering_asset_events = if run.run_type == crate::model::RunType::AssetTriggered {
+        let (events, _) = stop::retrying(&log, || env.store.triggering_asset_events(run.id))
+            .await
+            .map_err(fatal)?;
+        by_asset(events)
+    } else {
+        serde_json::json!({})
+    };
     let ctx = TaskContext {
         dag,
         task: task.clone(),
@@ -219,6 +259,7 @@ async fn prepare(
         log,
         cancel: env.shutdown.child_token(),
         rendered: Mutex::new(serde_json::Map::new()),
+        triggering_asset_events,
     };
     Ok((ctx, task))
 }
@@ -369,6 +410,8 @@ fn decide(
         xcom,
         owner_process: ti.owner_process.clone().unwrap_or_default(),
         give_back_try: end.give_back_try,
+        outlets: task.outlets.clone(),
+        outlet_extra: serde_json::Value::Null,
     };
     (f.state, f)
 }

@@ -114,6 +114,8 @@ async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
         xcom: Some(serde_json::json!({"ti": ti.id.0})),
         owner_process: "worker".into(),
         give_back_try: false,
+        outlets: Vec::new(),
+        outlet_extra: serde_json::Value::Null,
     };
     let mut ends: Vec<FinishTry> = tis.iter().map(|ti| end(ti, 1)).collect();
     ends.push(end(&tis[0], 7));

@@ -303,6 +303,8 @@ async fn the_newest_request_is_applied_once(env: Env) {
         xcom: None,
         owner_process: "w".into(),
         give_back_try: false,
+        outlets: Vec::new(),
+        outlet_extra: serde_json::Value::Null,
     };
     assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
     let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");

@@ -14,7 +14,7 @@ use super::kind::{self, KindDef};
 use crate::dag::{Foreach, Task, TaskKind, TriggerRule};
 
 /// Keys every task may have besides its type's settings.
-pub(super) const TASK_FIELDS: [&str; 15] = [
+pub(super) const TASK_FIELDS: [&str; 17] = [
     "type",
     "group",
     "depends_on",
@@ -30,6 +30,8 @@ pub(super) const TASK_FIELDS: [&str; 15] = [
     "queue",
     "foreach",
     "doc",
+    "outlets",
+    "inlets",
 ];
 
 /// Keys `default_args` may have: task settings worth sharing, and the owner.
@@ -174,6 +176,7 @@ pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults:
     };
     let mut common = Common::default();
     let (mut type_name, mut foreach, mut doc) = (None, None, None);
+    let (mut outlets, mut inlets) = (Vec::new(), Vec::new());
     let mut kind_fields = Mapping::new();
     for (k, val) in map {
         let Some(key) = key_str(cx, k, &path) else { continue };
@@ -183,6 +186,8 @@ pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults:
             "depends_on" => draft.deps = cx.string_list(val, &p).unwrap_or_default(),
             "foreach" => foreach = parse_foreach(cx, val, &p),
             "doc" => doc = cx.string(val, &p),
+            "outlets" => outlets = super::assets::parse_uri_list(cx, val, &p).unwrap_or_default(),
+            "inlets" => inlets = super::assets::parse_uri_list(cx, val, &p).unwrap_or_default(),
             "group" => {}
             "owner" => {
                 let msg = format!("unknown field `owner` in task `{id}`; set it at the top level");
@@ -248,6 +253,8 @@ pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults:
         doc,
         group: None,
         pulls_xcom,
+        outlets,
+        inlets,
     });
     draft
 }

@@ -320,3 +320,92 @@ tasks:
     assert!(!pulls("each"), "a foreach is rendered by the scheduler, not by the try");
     assert!(pulls("sum"), "a template nested in `env`");
 }
+
+#[test]
+fn assets_schedules_outlets_and_watches() {
+    use crate::dag::assets::{AssetMode, Watch};
+    let dag = parse(
+        "dag_id: mart\nschedule:\n  cron: '@daily'\n  any:\n    - postgres://mart/top\n    \
+         - uri: kafka://flights\n      watch: {type: kafka, topic: flights}\n    \
+         - uri: s3://lake/in/\n      watch: {type: s3, prefix: s3://lake/in/, connection: lake, poke_interval: 5s}\n\
+         tasks:\n  a: {type: empty, outlets: [s3://lake/out/, report], inlets: postgres://mart/top}\n",
+    )
+    .expect("valid");
+    assert_eq!(dag.schedule.to_string(), "@daily", "the cron part stays a schedule");
+    let s = dag.asset_schedule.as_ref().expect("an asset schedule");
+    assert_eq!(s.mode, AssetMode::Any);
+    assert_eq!(
+        s.uris().collect::<Vec<_>>(),
+        ["postgres://mart/top", "kafka://flights", "s3://lake/in/"]
+    );
+    assert_eq!(s.assets[0].watch, None);
+    assert_eq!(
+        s.assets[1].watch,
+        Some(Watch::Kafka {
+            connection: "kafka_default".into(),
+            topic: "flights".into(),
+            group_id: "updraft-watch-flights".into()
+        })
+    );
+    assert_eq!(
+        s.assets[2].watch,
+        Some(Watch::S3 {
+            connection: "lake".into(),
+            bucket: "lake".into(),
+            prefix: "in/".into(),
+            poke_interval: std::time::Duration::from_secs(5)
+        })
+    );
+    assert_eq!(dag.tasks["a"].outlets, ["s3://lake/out/", "report"]);
+    assert_eq!(dag.tasks["a"].inlets, ["postgres://mart/top"]);
+    let only_assets = parse("dag_id: x\nschedule: {assets: [a, b]}\ntasks:\n  a: {type: empty}\n")
+        .expect("valid");
+    assert!(!only_assets.schedule.is_scheduled(), "no cron: runs come from assets only");
+    assert_eq!(only_assets.asset_schedule.map(|s| s.mode), Some(AssetMode::All));
+
+    // (file text after `dag_id: x`, where, what the error says)
+    let cases: &[(&str, &str, &str)] = &[
+        ("schedule: {assets: []}\n", ":2:20:", "the list of assets is empty"),
+        ("schedule: {assets: [a, a]}\n", ":2:24:", "asset `a` is listed twice"),
+        ("schedule: {assets: [a], any: [b]}\n", ":2:25:", "has both `assets` and `any`"),
+        (
+            "schedule: {asets: [a]}\n",
+            ":2:12:",
+            "unknown field `asets` in `schedule`; did you mean `assets`?",
+        ),
+        ("schedule: {cron: '@daily'}\n", ":2:1:", "needs `assets:`"),
+        ("schedule: {assets: ['a b']}\n", ":2:21:", "contains a space"),
+        (
+            "schedule: {assets: [{uri: k, watch: {type: kafak}}]}\n",
+            ":2:44:",
+            "unknown watch type `kafak`; did you mean `kafka`?",
+        ),
+        (
+            "schedule: {assets: [{uri: k, watch: {type: kafka}}]}\n",
+            ":2:30:",
+            "a kafka watch needs its `topic`",
+        ),
+        (
+            "schedule: {assets: [{uri: k, watch: {type: s3, prefix: lake/in}}]}\n",
+            ":2:56:",
+            "not an S3 prefix",
+        ),
+        (
+            "schedule: {assets: [{uri: k, watch: {type: kafka, topic: t, group: g}}]}\n",
+            ":2:61:",
+            "unknown field `group` in a kafka watch",
+        ),
+        ("schedule: {assets: [{watch: {type: kafka, topic: t}}]}\n", ":2:21:", "needs its `uri`"),
+        ("schedule: {cron: '@often', assets: [a]}\n", ":2:18:", "unknown schedule preset `@often`"),
+    ];
+    for (text, at, says) in cases {
+        let src = format!("dag_id: x\n{text}tasks:\n  a: {{type: empty}}\n");
+        let found = errors(&src).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(found.contains(at) && found.contains(says), "{text}: {found}");
+        assert_eq!(found.lines().count(), 1, "one error for one problem: {found}");
+    }
+    let src = "dag_id: x\ntasks:\n  a: {type: empty, outlets: [x, '1x://y', x]}\n";
+    let found = errors(src).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    assert!(found.contains(":3:33:") && found.contains("invalid scheme `1x`"), "{found}");
+    assert!(found.contains(":3:43:") && found.contains("asset `x` is listed twice"), "{found}");
+}

@@ -39,6 +39,8 @@ fn dag() -> Dag {
                 doc: None,
                 group: None,
                 pulls_xcom: true,
+                outlets: vec![],
+                inlets: vec![],
             },
         );
     }
@@ -49,6 +51,7 @@ fn dag() -> Dag {
         description: None,
         schedule: Schedule::None,
         timezone: chrono_tz::Tz::UTC,
+        asset_schedule: None,
         start_date: None,
         end_date: None,
         catchup: false,
@@ -120,6 +123,7 @@ fn renderer_with(item: Option<serde_json::Value>) -> Renderer {
         xcoms: &xcoms,
         settings: &settings,
         db_variables: &db,
+        triggering_asset_events: None,
     })
 }
 

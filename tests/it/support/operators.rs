@@ -50,6 +50,8 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
             doc: None,
             group: None,
             pulls_xcom: yaml.contains("xcom_pull"),
+            outlets: Vec::new(),
+            inlets: Vec::new(),
         };
         map.insert(id.to_string(), task);
     }
@@ -60,6 +62,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         description: None,
         schedule: Schedule::None,
         timezone: chrono_tz::Tz::UTC,
+        asset_schedule: None,
         start_date: None,
         end_date: None,
         catchup: false,
@@ -168,6 +171,7 @@ impl Fixture {
             .unwrap(),
             cancel: CancellationToken::new(),
             rendered: Mutex::new(serde_json::Map::new()),
+            triggering_asset_events: serde_json::json!({}),
             ti,
         }
     }
