@@ -14,6 +14,7 @@
 //! - One error type, [`ActionError`], which `web::error` and the CLI each map (to a status code,
 //!   to an exit code).
 
+pub mod assets;
 pub mod backfills;
 pub mod connections;
 pub mod runs;

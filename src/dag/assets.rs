@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-/// The longest asset URI accepted (Airflow's limit).
+/// The longest asset URI accepted, in characters (Airflow's limit).
 pub const MAX_URI_LEN: usize = 1500;
 
 /// A DAG's asset schedule: a run whenever the condition over its assets is met by events
@@ -150,15 +150,15 @@ impl Use<'_> {
 }
 
 /// Checks an asset URI: `scheme://...` or a plain name, printable, without spaces, at most
-/// [`MAX_URI_LEN`] bytes. The error is a sentence naming what is wrong.
+/// [`MAX_URI_LEN`] characters. The error is a sentence naming what is wrong.
 pub fn check_uri(uri: &str) -> Result<(), String> {
     if uri.is_empty() {
         return Err("an asset URI cannot be empty".to_string());
     }
-    if uri.len() > MAX_URI_LEN {
+    let len = uri.chars().count();
+    if len > MAX_URI_LEN {
         return Err(format!(
-            "an asset URI is at most {MAX_URI_LEN} bytes; this one has {}",
-            uri.len()
+            "an asset URI is at most {MAX_URI_LEN} characters; this one has {len}"
         ));
     }
     if let Some(c) = uri.chars().find(|c| c.is_whitespace() || c.is_control()) {

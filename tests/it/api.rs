@@ -323,9 +323,10 @@ async fn run_lifecycle(env: Env) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_describes_exactly_the_served_routes() {
     let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-    // A scheduled DAG, paused, for the backfill routes (its runs stay queued).
+    // A scheduled DAG, paused, for the backfill routes (its runs stay queued), with an
+    // outlet for the asset routes.
     let daily = "dag_id: daily\nschedule: '@daily'\nstart_date: 2026-01-01\n\
-                 is_paused_upon_creation: true\ntasks:\n  a: {type: empty}\n";
+                 is_paused_upon_creation: true\ntasks:\n  a: {type: empty, outlets: [lake]}\n";
     let files = [("hello.yaml", HELLO.to_string()), ("daily.yaml", daily.to_string())];
     let api = ApiEnv::start(env, &files, &["hello"]).await;
     let created = api.post("/dags/hello/dagRuns", &api.operator, r#"{"dag_run_id": "r1"}"#).await;
@@ -392,6 +393,7 @@ async fn openapi_document_describes_exactly_the_served_routes() {
                 r#"{"dag_id": "daily", "from_date": "2026-01-04T00:00:00Z", "to_date": "2026-01-05T00:00:00Z", "dry_run": true}"#,
             ),
             ("PATCH", "{backfill_id}") => Some(r#"{"is_paused": true}"#),
+            ("POST", "events") => Some(r#"{"asset_uri": "lake", "extra": {"rows": 1}}"#),
             ("PATCH", "{dag_run_id}") => Some(r#"{"state": "failed"}"#),
             ("PATCH", "setNote") => Some(r#"{"note": "checked by the API test"}"#),
             _ => None,

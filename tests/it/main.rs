@@ -9,6 +9,7 @@ mod api;
 mod api_boundary;
 mod api_conf;
 mod api_schemathesis;
+mod assets;
 mod backfills;
 mod browser;
 mod claim_race;

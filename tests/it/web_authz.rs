@@ -191,6 +191,15 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/api/v1/health", "/api/v1/health", "", Need::Public),
     ("GET", "/api/v1/dags", "/api/v1/dags", "", Need::Read),
     ("GET", "/api/v1/backfills", "/api/v1/backfills?dag_id=d", "", Need::Read),
+    ("GET", "/api/v1/assets", "/api/v1/assets", "", Need::Read),
+    ("GET", "/api/v1/assets/events", "/api/v1/assets/events?limit=5", "", Need::Read),
+    (
+        "POST",
+        "/api/v1/assets/events",
+        "/api/v1/assets/events",
+        r#"{"asset_uri": "x"}"#,
+        Need::Operate,
+    ),
     (
         "POST",
         "/api/v1/backfills",

@@ -11,6 +11,7 @@
 //! query strings and path segments that do not parse give a 400 naming the field, never
 //! axum's plain-text rejection.
 
+mod assets;
 mod backfills;
 mod dags;
 mod logs;
@@ -135,6 +136,12 @@ pub enum Op {
     PatchBackfill,
     /// Cancel a backfill.
     CancelBackfill,
+    /// Assets with their producers, consumers and events.
+    ListAssets,
+    /// Asset events, newest first.
+    ListAssetEvents,
+    /// Record an asset event.
+    PostAssetEvent,
 }
 
 /// One route: method, path under [`PREFIX`] (axum 0.8 and OpenAPI both write `{param}`),
@@ -191,6 +198,9 @@ pub const ROUTES: &[Route] = &[
     route(Verb::Get, "/backfills/{backfill_id}", Op::GetBackfill),
     route(Verb::Patch, "/backfills/{backfill_id}", Op::PatchBackfill),
     route(Verb::Post, "/backfills/{backfill_id}/cancel", Op::CancelBackfill),
+    route(Verb::Get, "/assets", Op::ListAssets),
+    route(Verb::Get, "/assets/events", Op::ListAssetEvents),
+    route(Verb::Post, "/assets/events", Op::PostAssetEvent),
     route(Verb::Get, "/importErrors", Op::ImportErrors),
     route(Verb::Get, "/health", Op::Health),
     route(Verb::Get, "/openapi.json", Op::OpenApi),
@@ -225,6 +235,9 @@ fn endpoint(verb: Verb, op: Op) -> MethodRouter<AppState> {
         Op::GetBackfill => on(f, backfills::get),
         Op::PatchBackfill => on(f, backfills::patch),
         Op::CancelBackfill => on(f, backfills::cancel),
+        Op::ListAssets => on(f, assets::list),
+        Op::ListAssetEvents => on(f, assets::events),
+        Op::PostAssetEvent => on(f, assets::post_event),
     }
 }
 

@@ -384,6 +384,46 @@ fn operation(r: &Route) -> Value {
                 "Backfill",
             )
         }
+        Op::ListAssets => {
+            codes.push((
+                "200",
+                ok(
+                    "Every asset an active DAG names or an event was recorded for",
+                    "AssetCollection",
+                ),
+            ));
+            ("get_assets", "List assets with their producing and consuming DAGs", "Asset")
+        }
+        Op::ListAssetEvents => {
+            query = vec![
+                query_param("asset_uri", "Only events of this asset", json!({ "type": "string" })),
+                query_param(
+                    "dag_id",
+                    "Only events of the assets this DAG is scheduled on or produces",
+                    json!({ "type": "string" }),
+                ),
+                query_param(
+                    "before_id",
+                    "Only events older than this id (paging)",
+                    int64(i64::MIN),
+                ),
+                limit(),
+            ];
+            codes.push(("200", ok("Events, newest first", "AssetEventCollection")));
+            ("get_asset_events", "List asset events", "Asset")
+        }
+        Op::PostAssetEvent => {
+            request = Some(body("AssetEventCreate", true));
+            codes.push((
+                "200",
+                ok(
+                    "The recorded event; DAGs scheduled on the asset are told at once",
+                    "AssetEvent",
+                ),
+            ));
+            codes.push(("404", error("No active DAG names the asset")));
+            ("post_asset_event", "Record an asset event (operator)", "Asset")
+        }
     };
     let public = matches!(r.op, Op::Health | Op::OpenApi);
     if !public {

@@ -133,6 +133,32 @@ pub fn schemas() -> Value {
         "BackfillPatch": { "type": "object", "required": ["is_paused"],
             "additionalProperties": false, "properties": { "is_paused": boolean() } },
     });
+    let assets = json!({
+        "Asset": object(json!({
+            "uri": string(), "producing_dags": strings(), "consuming_dags": strings(),
+            "watched": boolean(), "events": integer(), "last_event_at": opt_time() })),
+        "AssetCollection": object(json!({
+            "assets": { "type": "array", "items": reference("Asset") },
+            "total_entries": integer() })),
+        "AssetEvent": object(json!({
+            "id": integer(), "uri": string(),
+            "source": { "type": "string", "enum": ["task", "api", "kafka", "s3"] },
+            "source_dag_id": opt_str(), "source_run_id": opt_str(), "source_task_id": opt_str(),
+            "source_map_index": { "type": "integer", "format": "int64", "nullable": true },
+            "extra": any_object(), "created_by": opt_str(), "timestamp": time() })),
+        "AssetEventCollection": object(json!({
+            "asset_events": { "type": "array", "items": reference("AssetEvent") },
+            "total_entries": integer() })),
+        "AssetEventCreate": { "type": "object", "additionalProperties": false,
+            "required": ["asset_uri"], "properties": {
+            "asset_uri": { "type": "string", "minLength": 1,
+                "maxLength": crate::dag::assets::MAX_URI_LEN,
+                "pattern": r"^[^\s\u0000-\u001f\u007f-\u009f]+$",
+                "description": "An asset an active DAG names; no spaces or control characters" },
+            "extra": { "type": "object", "additionalProperties": true,
+                "description": "What to tell the DAGs triggered (their \
+                    `triggering_asset_events`); at most 64 KiB of JSON" } } },
+    });
     let mut all = json!({
         "Error": object(json!({ "error": string(), "status": integer() })),
         "Dag": dag,
@@ -229,8 +255,10 @@ pub fn schemas() -> Value {
     all["Note"] = note;
     all["TaskInstanceNoteSet"] = ti_note_set;
     all["TaskInstanceNote"] = ti_note;
-    if let (Some(all), Some(more)) = (all.as_object_mut(), backfills.as_object()) {
-        all.extend(more.clone());
+    for more in [backfills, assets] {
+        if let (Some(all), Some(more)) = (all.as_object_mut(), more.as_object()) {
+            all.extend(more.clone());
+        }
     }
     all
 }
