@@ -156,29 +156,56 @@ impl TaskContext {
     /// The named connection: `UPDRAFT_CONN_<ID>` from the environment, else one an admin
     /// stored in the metadata database.
     pub fn connection(&self, conn_id: &str) -> Result<Connection, OperatorError> {
-        let key = conn_id.to_lowercase();
-        let found = match (self.settings.connections.get(&key), self.db_connections.get(&key)) {
-            (Some(uri), _) | (None, Some(Ok(uri))) => Some(uri),
-            (None, Some(Err(e))) => {
-                return Err(OperatorError::Fatal(format!("connection `{conn_id}`: {e}")));
-            }
-            (None, None) => None,
-        };
-        match found {
-            Some(uri) => {
-                let conn = Connection::parse(conn_id, uri).map_err(OperatorError::Fatal)?;
-                // From here on the password cannot reach the log, whatever prints it.
-                if let Some(pw) = &conn.password {
-                    self.log.add_secret(pw.clone());
-                }
-                Ok(conn)
-            }
-            None => Err(OperatorError::Fatal(format!(
-                "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI or add it under Admin > Connections",
-                conn_id.to_uppercase()
-            ))),
+        let conn = find_connection(&self.settings, &self.db_connections, conn_id)?;
+        // From here on the password cannot reach the log, whatever prints it.
+        if let Some(pw) = &conn.password {
+            self.log.add_secret(pw.clone());
         }
+        Ok(conn)
     }
+}
+
+/// The named connection among the environment's (`settings`, first, as in Airflow) and the
+/// stored ones (`stored`, decrypted), for a try or for the scheduler's asset watchers.
+pub fn find_connection(
+    settings: &Settings,
+    stored: &DbConnections,
+    conn_id: &str,
+) -> Result<Connection, OperatorError> {
+    let key = conn_id.to_lowercase();
+    let found = match (settings.connections.get(&key), stored.get(&key)) {
+        (Some(uri), _) | (None, Some(Ok(uri))) => Some(uri),
+        (None, Some(Err(e))) => {
+            return Err(OperatorError::Fatal(format!("connection `{conn_id}`: {e}")));
+        }
+        (None, None) => None,
+    };
+    match found {
+        Some(uri) => Connection::parse(conn_id, uri).map_err(OperatorError::Fatal),
+        None => Err(OperatorError::Fatal(format!(
+            "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI or add it under Admin > Connections",
+            conn_id.to_uppercase()
+        ))),
+    }
+}
+
+/// The stored connections, decrypted, by lower-case id (a URI that does not decrypt is its
+/// error, reported only if a task names it).
+pub fn decrypt_connections(
+    settings: &Settings,
+    rows: Vec<crate::store::ConnectionRow>,
+) -> Result<DbConnections, crate::secrets::SecretError> {
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    let secrets = crate::secrets::SecretBox::for_settings(settings)?;
+    Ok(rows
+        .into_iter()
+        .map(|c| {
+            let uri = secrets.decrypt(&c.uri_encrypted).map_err(|e| e.to_string());
+            (c.conn_id.to_lowercase(), uri)
+        })
+        .collect())
 }
 
 /// `type: empty`: nothing to do, so no file of its own.

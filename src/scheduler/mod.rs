@@ -16,6 +16,7 @@ mod recovery;
 mod runs;
 #[cfg(test)]
 mod tests;
+mod watchers;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -163,6 +164,8 @@ pub struct Scheduler {
     metrics: Arc<crate::metrics::Metrics>,
     /// Asset events were committed: look for asset-triggered runs in this pass.
     assets_wanted: bool,
+    /// The pollers of the outside sources the DAGs' assets watch.
+    watchers: watchers::Watchers,
 }
 
 /// The pieces a scheduler is built from.
@@ -217,6 +220,7 @@ impl Scheduler {
             worker_slots: 0,
             metrics: p.metrics,
             assets_wanted: true,
+            watchers: Default::default(),
         }
     }
 
@@ -305,6 +309,7 @@ impl Scheduler {
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
+        self.watchers.stop_all();
         self.executor.drain(self.opts.shutdown_grace).await;
         self.store.process_stopped(&self.process.id, self.clock.now()).await?;
         Ok(())
@@ -344,6 +349,9 @@ impl Scheduler {
             );
             self.dags.replace_all(bag.dags.into_values());
             self.refresh_caps();
+            if self.opts.create_scheduled_runs {
+                self.watchers.reconcile(&self.dags.all(), &self.store, &self.settings);
+            }
         }
         Ok(())
     }

@@ -296,18 +296,8 @@ async fn db_connections(
     let rows = stop::retrying(log, || env.store.list_connections())
         .await
         .map_err(|e| OperatorError::Fatal(e.to_string()))?;
-    if rows.is_empty() {
-        return Ok(Default::default());
-    }
-    let secrets = crate::secrets::SecretBox::for_settings(&env.settings)
-        .map_err(|e| OperatorError::Fatal(e.to_string()))?;
-    Ok(rows
-        .into_iter()
-        .map(|c| {
-            let uri = secrets.decrypt(&c.uri_encrypted).map_err(|e| e.to_string());
-            (c.conn_id.to_lowercase(), uri)
-        })
-        .collect())
+    crate::operators::decrypt_connections(&env.settings, rows)
+        .map_err(|e| OperatorError::Fatal(e.to_string()))
 }
 
 /// Grace given to an operator to return after its cancellation fired (it kills its process

@@ -9,6 +9,7 @@ mod api;
 mod api_boundary;
 mod api_conf;
 mod api_schemathesis;
+mod asset_watchers;
 mod assets;
 mod backfills;
 mod browser;
