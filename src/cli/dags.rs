@@ -129,7 +129,7 @@ async fn list(settings: &Settings, as_json: bool) -> CmdResult {
             json!({
                 "dag_id": d.dag_id,
                 "fileloc": d.fileloc.display().to_string(),
-                "schedule": d.schedule.is_scheduled().then(|| d.schedule.to_string()),
+                "schedule": d.schedule_text(),
                 "owner": d.owner,
                 "tags": d.tags,
                 "tasks": d.tasks.len(),
@@ -184,8 +184,10 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
         return Err(Failure::usage(format!("{} is neither a file nor a folder", path.display())));
     };
     let errors: Vec<_> = bag.errors.values().flatten().collect();
-    // Warnings (each `| raw` in a bash command) are listed but never fail the command.
-    let warnings: Vec<_> = bag.dags.values().flat_map(lint::warnings).collect();
+    // Warnings (each `| raw` in a bash command, an asset schedule nothing here produces) are
+    // listed but never fail the command.
+    let mut warnings: Vec<_> = bag.dags.values().flat_map(lint::warnings).collect();
+    warnings.extend(lint::asset_warnings(bag.dags.values()));
     if as_json {
         let out = json!({
             "valid": bag.dags.keys().collect::<Vec<_>>(),

@@ -78,6 +78,42 @@ pub fn warnings(dag: &Dag) -> Vec<Warning> {
     out
 }
 
+/// Every asset a DAG's schedule waits for that nothing among `dags` produces: no task lists
+/// it in `outlets`, and the schedule does not watch an outside source for it. Such a DAG runs
+/// only on events posted to the API (or produced by DAGs elsewhere), which deserves a look:
+/// usually a typo in one of the two URIs.
+pub fn asset_warnings<'a>(dags: impl IntoIterator<Item = &'a Dag> + Clone) -> Vec<Warning> {
+    let produced: std::collections::HashSet<&str> = dags
+        .clone()
+        .into_iter()
+        .flat_map(|d| d.tasks.values().flat_map(|t| t.outlets.iter().map(String::as_str)))
+        .collect();
+    let mut out = Vec::new();
+    for dag in dags {
+        let Some(schedule) = &dag.asset_schedule else { continue };
+        let positions = Positions::build(&dag.source);
+        for (i, asset) in schedule.assets.iter().enumerate() {
+            if asset.watch.is_some() || produced.contains(asset.uri.as_str()) {
+                continue;
+            }
+            let path = ["schedule".to_string(), schedule.mode.as_str().to_string(), i.to_string()];
+            let at = positions.nearest(&path).value;
+            out.push(Warning {
+                file: dag.fileloc.clone(),
+                line: at.line,
+                column: at.column,
+                message: format!(
+                    "DAG `{}` is scheduled on asset `{}`, which no task lists in its `outlets` \
+                     and no `watch:` reads: it runs only on events posted to the API \
+                     (POST /api/v1/assets/events). Check the URI on both sides",
+                    dag.dag_id, asset.uri
+                ),
+            });
+        }
+    }
+    out
+}
+
 const BASH_ADVICE: &str = "`raw` pastes a value into the bash command unquoted; a value from \
      `conf` or an upstream XCom could then run commands. Pass it in `env:` and use \"$NAME\", \
      or drop `raw` to have it quoted";

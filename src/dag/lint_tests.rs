@@ -82,3 +82,31 @@ tasks:
     let w = &warnings(&dag)[0];
     assert!(w.message.contains("task `q`") && w.message.contains("parameters:"), "{}", w.message);
 }
+
+#[test]
+fn an_asset_schedule_nothing_produces_is_a_warning() {
+    let consumer = "\
+dag_id: mart
+schedule:
+  assets:
+    - s3://lake/day/
+    - kafka://typo
+    - uri: kafka://flights
+      watch: {type: kafka, topic: flights}
+tasks:
+  t: {type: empty}
+";
+    let producer = "dag_id: lake\ntasks:\n  w: {type: empty, outlets: [s3://lake/day/]}\n";
+    let dags = [
+        parse_dag_str(consumer, Path::new("mart.yaml")).unwrap(),
+        parse_dag_str(producer, Path::new("lake.yaml")).unwrap(),
+    ];
+    let found = asset_warnings(dags.iter());
+    let at: Vec<String> =
+        found.iter().map(|w| format!("{}:{}:{}", w.file.display(), w.line, w.column)).collect();
+    // The produced asset and the watched one are fine; the typo is reported where it is.
+    assert_eq!(at, ["mart.yaml:5:7"]);
+    assert!(found[0].message.contains("`kafka://typo`"), "{}", found[0].message);
+    // Without the producer, its asset is reported too.
+    assert_eq!(asset_warnings(dags[..1].iter()).len(), 2);
+}

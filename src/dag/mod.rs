@@ -150,6 +150,24 @@ pub struct TaskGroup {
 }
 
 impl Dag {
+    /// The schedule as people read it: the cron expression, the assets (`a & b` when every
+    /// one is needed, `a | b` when one is enough), or both joined by "or"; None when only
+    /// triggers create runs.
+    pub fn schedule_text(&self) -> Option<String> {
+        let cron = self.schedule.is_scheduled().then(|| self.schedule.to_string());
+        let assets = self.asset_schedule.as_ref().map(|s| {
+            let sep = match s.mode {
+                assets::AssetMode::All => " & ",
+                assets::AssetMode::Any => " | ",
+            };
+            format!("assets: {}", s.uris().collect::<Vec<_>>().join(sep))
+        });
+        match (cron, assets) {
+            (Some(c), Some(a)) => Some(format!("{c} or {a}")),
+            (c, a) => c.or(a),
+        }
+    }
+
     /// Every asset URI the DAG names: its schedule's, then its tasks' outlets and inlets,
     /// each once, with how it names it.
     pub fn asset_uses(&self) -> Vec<(&str, assets::Use<'_>)> {

@@ -214,7 +214,7 @@ impl Store {
         sqlx::query("UPDATE dag SET is_active = 0").execute(&mut *tx).await?;
         for dag in dags {
             let tags = serde_json::to_string(&dag.tags).unwrap_or_else(|_| "[]".into());
-            let schedule = dag.schedule.is_scheduled().then(|| dag.schedule.to_string());
+            let schedule = dag.schedule_text();
             sqlx::query(
                 "INSERT INTO dag (dag_id, fileloc, source, source_hash, description, owner, tags, \
                  schedule, is_paused, is_active, max_active_runs, max_active_tasks, \

@@ -57,6 +57,10 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
     ("GET", "/dags/{dag_id}/code", "/dags/d/code", "", Need::Read),
     ("GET", "/dags/{dag_id}/versions", "/dags/d/versions", "", Need::Read),
     ("GET", "/dags/{dag_id}/backfills", "/dags/d/backfills", "", Need::Read),
+    ("GET", "/dags/{dag_id}/assets", "/dags/d/assets", "", Need::Read),
+    ("GET", "/assets", "/assets", "", Need::Read),
+    ("GET", "/assets/detail", "/assets/detail?uri=x", "", Need::Read),
+    ("POST", "/assets/events", "/assets/events", "uri=x&extra=", Need::Operate),
     (
         "POST",
         "/dags/{dag_id}/backfills",

@@ -1092,3 +1092,72 @@ async fn backfills_are_previewed_created_and_cancelled_from_their_tab(env: Env) 
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     assert!(bad.contains("backfill field `from`"), "{bad}");
 }
+
+both!(assets_have_their_pages_graph_and_dag_tab);
+
+async fn assets_have_their_pages_graph_and_dag_tab(env: Env) {
+    let producer = "dag_id: lake\ntasks:\n  w: {type: empty, outlets: ['s3://lake/<in>/']}\n";
+    let consumer = "dag_id: mart\nschedule:\n  assets: ['s3://lake/<in>/', 'kafka://typo']\n\
+                    tasks:\n  t: {type: empty, inlets: ['s3://lake/<in>/']}\n";
+    let dags: Vec<_> = [("lake.yaml", producer), ("mart.yaml", consumer)]
+        .iter()
+        .map(|(f, y)| updraft::dag::parse_dag_str(y, Path::new(f)).expect("valid"))
+        .collect();
+    env.store.sync_dags(&dags, [], Utc::now()).await.expect("sync");
+    let web = Web::start(&env).await;
+    let (status, _, page) = web.get("viewer", "/assets").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // URIs are text, never markup; the graph links both kinds of node.
+    assert!(page.contains("s3://lake/&#60;in&#62;/") && !page.contains("<in>"), "{page}");
+    assert!(page.contains("id=\"asset-graph\"") && page.contains("href=\"/dags/lake\""), "{page}");
+    assert!(page.contains("/assets/detail?uri=s3%3A%2F%2Flake%2F%3Cin%3E%2F"), "{page}");
+    let typo = page.split("data-asset=\"kafka://typo\"").nth(1).unwrap_or_default();
+    assert!(
+        typo.split("</tr>").next().unwrap_or_default().contains("nothing produces it"),
+        "{page}"
+    );
+
+    let uri = "/assets/detail?uri=s3%3A%2F%2Flake%2F%3Cin%3E%2F";
+    let (status, _, detail) = web.get("viewer", uri).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert!(detail.contains("produced by task <span class=\"mono\">w</span>"), "{detail}");
+    assert!(detail.contains("read by task <span class=\"mono\">t</span>"), "{detail}");
+    assert!(!detail.contains("asset-event-form"), "a viewer cannot post: {detail}");
+    assert!(detail.contains("No event yet."), "{detail}");
+    let (status, _, _) = web.get("viewer", "/assets/detail?uri=nothing-names-it").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // An operator records an event from the page; the JSON it gives is checked first.
+    let (_, _, as_operator) = web.get("operator", uri).await;
+    assert!(as_operator.contains("asset-event-form"), "{as_operator}");
+    let csrf = web.csrf("operator");
+    let bad = [("csrf", csrf.as_str()), ("uri", "s3://lake/<in>/"), ("extra", "[1]")];
+    let (status, location) = web.post("operator", "/assets/events", &bad).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("field `extra`: write a JSON object"), "{page}");
+    let form =
+        [("csrf", csrf.as_str()), ("uri", "s3://lake/<in>/"), ("extra", r#"{"rows": "<b>3</b>"}"#)];
+    let (status, _) = web.post("viewer", "/assets/events", &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, location) = web.post("operator", "/assets/events", &form).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, uri));
+    let page = web.follow("operator", &location).await;
+    assert!(page.contains("Event #1 recorded for s3://lake/&#60;in&#62;/"), "{page}");
+    assert!(page.contains("api · operator") && !page.contains("<b>3</b>"), "{page}");
+
+    // The consumer's tab: what it waits for (one new event), the warning, the events.
+    let (status, _, tab) = web.get("viewer", "/dags/mart/assets").await;
+    assert_eq!(status, StatusCode::OK, "{tab}");
+    assert!(tab.contains("every one of these assets has a new event"), "{tab}");
+    let waited = tab.split("data-asset=\"s3://lake/&#60;in&#62;/\"").nth(1).unwrap_or_default();
+    assert!(waited.contains("<td data-label=\"New events waiting\">1</td>"), "{tab}");
+    assert!(tab.contains("data-unproduced=\"kafka://typo\""), "{tab}");
+    assert!(!tab.contains("data-unproduced=\"s3://"), "{tab}");
+    assert!(tab.contains("data-event=\"1\""), "{tab}");
+    let (_, _, grid) = web.get("viewer", "/dags/mart").await;
+    assert!(grid.contains("href=\"/dags/mart/assets\""), "the tab is linked: {grid}");
+    assert!(grid.contains("assets: s3://lake/&#60;in&#62;/ &#38; kafka://typo"), "{grid}");
+    let (_, _, plain) = web.get("viewer", "/dags/lake").await;
+    assert!(plain.contains("href=\"/dags/lake/assets\""), "outlets count: {plain}");
+}

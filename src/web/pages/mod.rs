@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod browse;
 pub mod dag;
 pub mod dags;
@@ -220,6 +221,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(account::router())
         .merge(workers::router())
+        .merge(assets::router())
 }
 
 #[derive(Template)]

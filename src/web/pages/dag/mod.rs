@@ -5,6 +5,7 @@
 //! Invariant: the grid costs two queries whatever its size (`list_runs` + `grid_cells`); the
 //! matrix is built in memory, never with a query per cell.
 
+mod assets;
 mod backfills;
 mod gantt;
 mod versions;
@@ -61,6 +62,8 @@ pub(crate) struct Header {
     pub(crate) fileloc: String,
     /// Active tab: grid, graph, code, runs (or "" on a run page).
     pub(crate) tab: &'static str,
+    /// The DAG names assets (a schedule, outlets or inlets): it has an Assets tab.
+    pub(crate) has_assets: bool,
 }
 
 impl Header {
@@ -71,10 +74,11 @@ impl Header {
             description: rec.description.clone(),
             owner: rec.owner.clone(),
             tags: rec.tags.clone(),
-            schedule: match (dag.schedule.is_scheduled(), dag.timezone) {
-                (false, _) => "manual".into(),
-                (true, chrono_tz::Tz::UTC) => dag.schedule.to_string(),
-                (true, zone) => format!("{} ({zone})", dag.schedule),
+            schedule: match (dag.schedule_text(), dag.timezone) {
+                (None, _) => "manual".into(),
+                (Some(text), chrono_tz::Tz::UTC) => text,
+                (Some(text), _) if !dag.schedule.is_scheduled() => text,
+                (Some(text), zone) => format!("{text} ({zone})"),
             },
             paused: rec.is_paused,
             is_active: rec.is_active,
@@ -85,6 +89,7 @@ impl Header {
             ),
             fileloc: rec.fileloc.clone(),
             tab,
+            has_assets: !dag.asset_uses().is_empty(),
         }
     }
 }
@@ -430,6 +435,7 @@ pub fn router() -> Router<AppState> {
         .route("/dags/{dag_id}/graph", get(views::graph))
         .route("/dags/{dag_id}/code", get(views::code))
         .route("/dags/{dag_id}/versions", get(versions::versions))
+        .route("/dags/{dag_id}/assets", get(assets::page))
         .route("/dags/{dag_id}/backfills", get(backfills::page).post(backfills::create))
         .route("/dags/{dag_id}/backfills/{id}/{action}", axum::routing::post(backfills::change))
         .route("/dags/{dag_id}/runs", get(views::runs))
