@@ -9,10 +9,12 @@
 //! updraft-bench [all|handoff|chain|fanout200|fanout10k|tries10k|load|idle|web]... [--postgres]
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
+//! updraft-bench assets   (asset events into runs: the API, and the Kafka watcher with a broker)
 //! updraft-bench kafka_to_sql sql_to_kafka [--messages=N]              (SQL streaming)
 //! updraft-bench workers claims remote_handoff --postgres   (scheduler and workers as processes)
 //! ```
 
+mod assets;
 mod distributed;
 mod records;
 mod sql_streaming;
@@ -339,6 +341,8 @@ const USAGE: &str = "usage: updraft-bench [SCENARIO]... [--postgres] [--messages
 
 scenarios: handoff, chain, fanout200, fanout10k, tries10k, load, idle, web (the default set,
            also `all`);
+           assets (asset events into runs through the API; through the Kafka watcher too
+           when UPDRAFT_BENCH_KAFKA_BROKERS is set);
            kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records (need the
            servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*);
            workers, claims, remote_handoff (the distributed executor: need --postgres and the
@@ -391,6 +395,7 @@ async fn main() {
             "load" => bench.load(),
             "idle" => bench.idle().await,
             "web" => bench.web().await,
+            "assets" => bench.assets().await,
             "records" => records::run(messages.min(200_000)),
             "workers" | "claims" | "remote_handoff" if !postgres => {
                 eprintln!("{scenario} needs --postgres (workers claim from PostgreSQL)")
