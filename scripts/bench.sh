@@ -8,6 +8,8 @@
 # The SQL streaming scenarios (kafka_to_sql, sql_to_kafka) get Kafka and MariaDB, and run on
 # PostgreSQL and MariaDB:
 #   scripts/bench.sh kafka_to_sql sql_to_kafka [--messages=1000000]
+# The assets scenario gets Kafka (for its watcher's figures):
+#   scripts/bench.sh assets
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,5 +41,9 @@ if [[ " $* " == *" kafka_to_sql "* || " $* " == *" sql_to_kafka "* ]]; then
   export UPDRAFT_BENCH_KAFKA_BROKERS="$UPDRAFT_TEST_KAFKA_BROKERS"
   export UPDRAFT_BENCH_POSTGRES_URL="$UPDRAFT_BENCH_DATABASE_URL"
   export UPDRAFT_BENCH_MYSQL_URL="$UPDRAFT_TEST_MYSQL_URL"
+fi
+if [[ " $* " == *" assets "* ]]; then
+  start_kafka
+  export UPDRAFT_BENCH_KAFKA_BROKERS="$UPDRAFT_TEST_KAFKA_BROKERS"
 fi
 cargo run --release --bin updraft-bench -- "$@"
