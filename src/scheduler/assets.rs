@@ -48,7 +48,8 @@ impl Scheduler {
             if !model::assets::schedule_met(schedule, &counts) {
                 continue;
             }
-            let now = self.clock.now();
+            // To the microsecond the store keeps, so the run id and the logical date agree.
+            let now = crate::store::from_us(crate::store::to_us(self.clock.now()));
             let first = listened.iter().map(|q| q.first_at).min().unwrap_or(now);
             let last = listened.iter().map(|q| q.last_at).max().unwrap_or(now).max(first);
             let run = NewRun {

@@ -49,6 +49,84 @@ window.Updraft = {
   },
 };
 
+// Times: the server writes them in UTC ("2026-12-04 04:58:31 UTC", `fmt_time`); they are shown
+// in the browser's zone with the UTC time on hover, unless the header's zone button chose UTC
+// (kept in localStorage). A converted element keeps its UTC text in data-utc, so switching
+// back needs no reload. The live refresh converts the fresh copy before comparing it, so an
+// unchanged part is not redrawn.
+window.Updraft.zone = (function () {
+  "use strict";
+  const KEY = "updraft-zone";
+  const UTC_TEXT = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) UTC$/;
+  let utc = false;
+  try {
+    utc = localStorage.getItem(KEY) === "utc";
+  } catch (e) {
+    // Storage refused: the browser's zone.
+  }
+  const pad = (n) => String(n).padStart(2, "0");
+  const zoneName = (d) => {
+    try {
+      const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+        .formatToParts(d)
+        .find((p) => p.type === "timeZoneName");
+      return part ? part.value : "";
+    } catch (e) {
+      return "";
+    }
+  };
+  const local = (text) => {
+    const m = UTC_TEXT.exec(text);
+    if (!m) return null;
+    const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneName(d)}`.trim();
+  };
+  // Converts every time under `root` (a document or an element) to the chosen zone.
+  function apply(root) {
+    const doc = root.ownerDocument || root;
+    const walker = doc.createTreeWalker(root.body || root, NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!el || /^(TEXTAREA|SCRIPT|STYLE|OPTION)$/.test(el.tagName)) continue;
+      const text = n.nodeValue.trim();
+      if (el.dataset.utc || UTC_TEXT.test(text)) found.push(n);
+    }
+    for (const n of found) {
+      const el = n.parentElement;
+      const original = el.dataset.utc || n.nodeValue.trim();
+      if (!el.dataset.utc) {
+        el.dataset.utc = original;
+        const title = el.getAttribute("title");
+        el.setAttribute("title", title ? `${title} · ${original}` : original);
+      }
+      const shown = utc ? original : local(original) || original;
+      if (n.nodeValue.trim() !== shown) n.nodeValue = shown;
+    }
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    apply(document);
+    const button = document.getElementById("zone-toggle");
+    if (!button) return;
+    const label = () => {
+      button.textContent = utc ? "UTC" : "Local";
+      button.setAttribute("aria-label", utc ? "UTC times: switch to this browser's zone" : "Local times: switch to UTC");
+    };
+    label();
+    button.addEventListener("click", () => {
+      utc = !utc;
+      try {
+        localStorage.setItem(KEY, utc ? "utc" : "local");
+      } catch (e) {
+        // Not kept across pages; the switch still works here.
+      }
+      label();
+      apply(document);
+    });
+  });
+  return { apply };
+})();
+
 // Updraft UI behaviour, no build step:
 // - live pages: while <body data-live="1">, elements with data-live-id are refreshed from the
 //   same URL every 2 s; a page where nothing runs looks again every 10 s (while its tab is
@@ -78,6 +156,7 @@ window.Updraft = {
       .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
       .then((html) => {
         const doc = new DOMParser().parseFromString(html, "text/html");
+        window.Updraft.zone.apply(doc);
         if (liveIds(doc) !== liveIds(document)) {
           location.reload();
           return;

@@ -557,6 +557,54 @@ async function main() {
     expect((await wide()) <= 391, `the grid with groups fits 390 px, got ${await wide()}`);
     await shot(page, "grid_groups_phone");
     await page.setViewportSize({ width: 1400, height: 900 });
+    step = "assets: the page, the graph, an event posted, the DAG's tab";
+    const zoned = await browser.newContext({ viewport: { width: 1400, height: 900 }, timezoneId: "Asia/Kolkata" });
+    const ap = await zoned.newPage();
+    ap.setDefaultTimeout(15000);
+    await login(ap, "olivia", "olivia-password-1");
+    await ap.goto(`${BASE}/assets`);
+    const assetNodes = await ap.evaluate(() => Array.from(document.querySelectorAll("#asset-graph g.node"), (n) => n.dataset.taskId).sort());
+    expect(JSON.stringify(assetNodes) === JSON.stringify(["lake_in", "mart_out", "◆ s3://lake/in/"]), `the asset graph draws both DAGs and the asset, got ${assetNodes}`);
+    expect((await ap.locator("#assets tr[data-asset='s3://lake/in/'] td", { hasText: "lake_in" }).count()) === 1, "the producer is listed");
+    await shot(ap, "assets");
+    await audit(ap, "assets");
+    await Promise.all([ap.waitForLoadState("load"), ap.locator("#assets a.mono", { hasText: "s3://lake/in/" }).click()]);
+    await ap.fill("#asset-extra", '{"rows": 3}');
+    await Promise.all([ap.waitForLoadState("load"), ap.click("#asset-event-post")]);
+    expect((await ap.locator("#flash").textContent()).includes("recorded for s3://lake/in/"), "the event is recorded");
+    await waitFor("the event's run", 15000, async () => {
+      await ap.reload();
+      return (await ap.locator("#asset-events tr[data-event] a", { hasText: "mart_out" }).count()) === 1;
+    });
+    await shot(ap, "asset");
+    await audit(ap, "asset");
+    step = "times in the browser's zone, UTC on hover and by the header's switch";
+    const when = ap.locator("#asset-events tr[data-event] td[data-label=When]").first();
+    const utcText = await when.getAttribute("data-utc");
+    expect(/ UTC$/.test(utcText || ""), `the server's UTC time is kept, got ${utcText}`);
+    const shown = await when.textContent();
+    const [d, t] = utcText.split(" ");
+    const inKolkata = new Date(Date.parse(`${d}T${t}Z`) + 330 * 60000).toISOString().replace("T", " ").slice(0, 19);
+    expect(shown.startsWith(inKolkata) && !shown.endsWith("UTC"), `shown in the browser's zone (${inKolkata}), got ${shown}`);
+    expect((await when.getAttribute("title")).includes(utcText), "the UTC time on hover");
+    await ap.click("#zone-toggle");
+    expect((await when.textContent()) === utcText, "the switch shows UTC");
+    await ap.reload();
+    expect((await ap.locator("#asset-events tr[data-event] td[data-label=When]").first().textContent()) === utcText, "the choice is kept");
+    await ap.click("#zone-toggle");
+    await ap.goto(`${BASE}/dags/mart_out/assets`);
+    expect((await ap.locator("#dag-waited tr[data-asset='s3://lake/in/']").count()) === 1, "the tab lists what the DAG waits for");
+    await shot(ap, "dag_assets");
+    await audit(ap, "DAG assets tab");
+    await ap.setViewportSize({ width: 390, height: 844 });
+    for (const [url, name] of [["/assets", "assets_phone"], ["/dags/mart_out/assets", "dag_assets_phone"]]) {
+      await ap.goto(`${BASE}${url}`);
+      const width = await ap.evaluate(() => document.documentElement.scrollWidth);
+      expect(width <= 391, `${url} fits 390 px, got ${width}`);
+      await shot(ap, name);
+    }
+    await zoned.close();
+
     step = "dark mode follows the system, and the toggle overrides it";
     const darkContext = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: "dark" });
     const dark = await darkContext.newPage();
@@ -583,6 +631,9 @@ async function main() {
     await shot(dark, "grid_groups_dark");
     await dark.goto(`${BASE}/dags/branchy/graph`);
     await audit(dark, "graph (dark)");
+    await dark.goto(`${BASE}/assets`);
+    await audit(dark, "assets (dark)");
+    await shot(dark, "assets_dark");
     await shot(dark, "graph_dark");
     await dark.click("#theme-toggle");
     expect((await bg()) === "rgb(246, 247, 249)", `the toggle switches to light, got ${await bg()}`);

@@ -153,6 +153,11 @@ tasks:
   end: {type: empty, depends_on: [load]}
 ";
     std::fs::write(dags.path().join("grouped.yaml"), grouped).expect("write grouped.yaml");
+    let producer = "dag_id: lake_in\ntasks:\n  land: {type: empty, outlets: [s3://lake/in/]}\n";
+    std::fs::write(dags.path().join("lake_in.yaml"), producer).expect("write lake_in.yaml");
+    let consumer = "dag_id: mart_out\nschedule: {assets: [s3://lake/in/]}\n\
+                    tasks:\n  build: {type: empty, inlets: [s3://lake/in/]}\n";
+    std::fs::write(dags.path().join("mart_out.yaml"), consumer).expect("write mart_out.yaml");
     let port = free_port();
     let (_server, password) = start(home.path(), dags.path(), port);
     let shots = screenshot_dir();
@@ -182,9 +187,19 @@ tasks:
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "browser scenario failed (screenshots in {})", shots.display());
-    for name in
-        ["dags", "editor", "grid", "graph", "task_instance", "users", "grid_groups", "graph_groups"]
-    {
+    for name in [
+        "dags",
+        "editor",
+        "grid",
+        "graph",
+        "task_instance",
+        "users",
+        "grid_groups",
+        "graph_groups",
+        "assets",
+        "asset",
+        "dag_assets",
+    ] {
         let file = shots.join(format!("{name}.png"));
         assert!(file.is_file(), "screenshot {} was not taken", file.display());
     }
