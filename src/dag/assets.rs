@@ -22,6 +22,9 @@ pub struct AssetSchedule {
     pub mode: AssetMode,
     /// The assets, in file order, each at most once.
     pub assets: Vec<AssetRef>,
+    /// One run per event (`each_event: true`), instead of one run taking every event waiting
+    /// (Airflow's queue, the default). Only with `any:` or a single asset.
+    pub each_event: bool,
 }
 
 impl AssetSchedule {

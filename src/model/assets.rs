@@ -24,7 +24,7 @@ mod tests {
 
     fn schedule(mode: AssetMode, uris: &[&str]) -> AssetSchedule {
         let assets = uris.iter().map(|u| AssetRef { uri: u.to_string(), watch: None }).collect();
-        AssetSchedule { mode, assets }
+        AssetSchedule { mode, assets, each_event: false }
     }
 
     #[test]

@@ -8,9 +8,15 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use super::{Scheduler, SchedulerError};
+use crate::dag::Dag;
 use crate::model::{self, RunType};
-use crate::store::{AssetQueue, NewRun, StoreError};
+use crate::store::{AssetQueue, NewRun, RunRow, StoreError};
+
+/// Runs a DAG with `each_event` gets in one pass at most (the rest in the next).
+const EACH_EVENT_RUNS: i64 = 500;
 
 impl Scheduler {
     /// Creates a run for each asset-scheduled DAG whose condition is met, then starts what
@@ -48,34 +54,101 @@ impl Scheduler {
             if !model::assets::schedule_met(schedule, &counts) {
                 continue;
             }
-            // To the microsecond the store keeps, so the run id and the logical date agree.
-            let now = crate::store::from_us(crate::store::to_us(self.clock.now()));
-            let first = listened.iter().map(|q| q.first_at).min().unwrap_or(now);
-            let last = listened.iter().map(|q| q.last_at).max().unwrap_or(now).max(first);
-            let run = NewRun {
-                dag_id: dag.dag_id.clone(),
-                run_id: NewRun::default_run_id(RunType::AssetTriggered, now),
-                run_type: RunType::AssetTriggered,
-                logical_date: now,
-                data_interval_start: first,
-                data_interval_end: last,
-                conf: serde_json::Map::new(),
-                triggered_by: "assets".into(),
+            created |= if schedule.each_event {
+                self.run_per_event(&dag, &listened).await?
+            } else {
+                // To the microsecond the store keeps, so the run id and the logical date agree.
+                let now = crate::store::from_us(crate::store::to_us(self.clock.now()));
+                let first = listened.iter().map(|q| q.first_at).min().unwrap_or(now);
+                let last = listened.iter().map(|q| q.last_at).max().unwrap_or(now).max(first);
+                let run = asset_run(
+                    &dag,
+                    NewRun::default_run_id(RunType::AssetTriggered, now),
+                    now,
+                    (first, last),
+                );
+                let events: i64 = listened.iter().map(|q| q.new_events).sum();
+                self.created(self.store.create_asset_run(&run, &listened, now).await, events)?
             };
-            match self.store.create_asset_run(&run, &listened, now).await {
-                Ok(Some(r)) => {
-                    let events: i64 = listened.iter().map(|q| q.new_events).sum();
-                    tracing::info!(dag_id = %r.dag_id, run_id = %r.run_id, events, "asset-triggered run created");
-                    created = true;
-                }
-                // Another scheduler consumed the events, or took the run id, first.
-                Ok(None) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
         }
         if created {
             self.start_queued_runs().await?;
         }
         Ok(())
+    }
+}
+
+/// An asset-triggered run of `dag`, queued, for events recorded between `interval.0` and
+/// `interval.1`.
+fn asset_run(
+    dag: &Dag,
+    run_id: String,
+    now: DateTime<Utc>,
+    interval: (DateTime<Utc>, DateTime<Utc>),
+) -> NewRun {
+    NewRun {
+        dag_id: dag.dag_id.clone(),
+        run_id,
+        run_type: RunType::AssetTriggered,
+        logical_date: now,
+        data_interval_start: interval.0,
+        data_interval_end: interval.1,
+        conf: serde_json::Map::new(),
+        triggered_by: "assets".into(),
+    }
+}
+
+impl Scheduler {
+    /// One run per waiting event (oldest first, up to [`EACH_EVENT_RUNS`] a pass), each
+    /// consuming exactly its event. Its logical date is the event's time.
+    async fn run_per_event(
+        &mut self,
+        dag: &Dag,
+        listened: &[&AssetQueue],
+    ) -> Result<bool, SchedulerError> {
+        let mut created = false;
+        for q in listened {
+            let mut consumed = q.consumed_id;
+            for (id, at) in self.store.events_after(&q.uri, q.consumed_id, EACH_EVENT_RUNS).await? {
+                let one = AssetQueue {
+                    consumed_id: consumed,
+                    last_id: id,
+                    new_events: 1,
+                    first_at: at,
+                    last_at: at,
+                    ..(*q).clone()
+                };
+                let run_id =
+                    format!("{}__event_{id}", NewRun::default_run_id(RunType::AssetTriggered, at));
+                let run = asset_run(dag, run_id, at, (at, at));
+                let now = self.clock.now();
+                let done = self.store.create_asset_run(&run, &[&one], now).await;
+                let made = matches!(done, Ok(Some(_)));
+                created |= self.created(done, 1)?;
+                if !made {
+                    // Another scheduler moved the cursor: the next pass reads it again.
+                    break;
+                }
+                consumed = id;
+            }
+        }
+        Ok(created)
+    }
+
+    /// Logs a created run; false when another scheduler consumed the events first.
+    fn created(
+        &self,
+        done: Result<Option<RunRow>, StoreError>,
+        events: i64,
+    ) -> Result<bool, SchedulerError> {
+        match done {
+            Ok(Some(r)) => {
+                tracing::info!(dag_id = %r.dag_id, run_id = %r.run_id, events, "asset-triggered run created");
+                Ok(true)
+            }
+            // Another scheduler consumed the events, or took the run id, first.
+            Ok(None) | Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }

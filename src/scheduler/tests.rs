@@ -726,7 +726,8 @@ async fn outlets_trigger_asset_scheduled_dags_once_per_event_with_all_and_any() 
     let all =
         "dag_id: all\nschedule: {assets: [kafka://a, s3://b/]}\ntasks:\n  t: { type: empty }\n";
     let any = "dag_id: any\nschedule: {any: [kafka://a, s3://b/]}\ntasks:\n  t: { type: empty }\n";
-    let mut h = Harness::with_dags(&[&pa, &pb, all, any], t0).await;
+    let each = "dag_id: each\nschedule: {any: [kafka://a], each_event: true}\ntasks:\n  t: { type: empty }\n";
+    let mut h = Harness::with_dags(&[&pa, &pb, all, any, each], t0).await;
     h.pass().await;
     assert!(asset_runs(&h, "all").await.is_empty() && asset_runs(&h, "any").await.is_empty());
 
@@ -748,6 +749,9 @@ async fn outlets_trigger_asset_scheduled_dags_once_per_event_with_all_and_any() 
     let any_runs = asset_runs(&h, "any").await;
     assert_eq!(any_runs.len(), 3, "{any_runs:?}");
     assert_eq!(any_runs[2], vec!["kafka://a", "kafka://a"]);
+    // `each_event`: one run per event, the same two events one each.
+    let each_runs = asset_runs(&h, "each").await;
+    assert_eq!(each_runs, vec![vec!["kafka://a"]; 3], "one run per event of a");
     assert_eq!(asset_runs(&h, "all").await.len(), 1);
 
     // The event names its producer; the run's interval spans its events.

@@ -323,6 +323,26 @@ impl Store {
             .collect()
     }
 
+    /// The first `limit` events of `uri` after `after` (an event id), oldest first: their ids
+    /// and times, for a DAG that makes one run per event.
+    pub async fn events_after(
+        &self,
+        uri: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at FROM asset_event WHERE asset_uri = $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(uri)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("id")?, time(r, "created_at")?))).collect()
+    }
+
     /// Creates `run` (queued) for the events of `queues` and consumes them, in one
     /// transaction: each queue's cursor moves from the `consumed_id` it was read at to its
     /// `last_id`, or nothing is written (another scheduler consumed them first: None).

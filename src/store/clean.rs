@@ -1,6 +1,6 @@
 //! History clean-up (`updraft db clean`): finished runs older than a cutoff, deleted in small
-//! batches so the scheduler's writes interleave, and the rows of processes (schedulers,
-//! workers) that stopped before it.
+//! batches so the scheduler's writes interleave, the asset events no DAG still waits for or
+//! names, and the rows of processes (schedulers, workers) that stopped before it.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -48,6 +48,7 @@ impl Store {
                     "DELETE FROM xcom WHERE run_pk = $1",
                     "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
                     "DELETE FROM task_instance WHERE run_pk = $1",
+                    "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
                     "DELETE FROM dag_run WHERE id = $1",
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;
@@ -56,6 +57,18 @@ impl Store {
             }
             tx.commit().await?;
         }
+        // Asset events older than the cutoff that every DAG scheduled on their asset has
+        // consumed and no remaining run names. Watchers' events stay: their dedup keys are
+        // what keeps a message or an object from being recorded again.
+        sqlx::query(
+            "DELETE FROM asset_event WHERE created_at < $1 AND dedup_key IS NULL \
+             AND id <= COALESCE((SELECT MIN(c.consumed_id) FROM asset_cursor c \
+                                 WHERE c.asset_uri = asset_event.asset_uri), id) \
+             AND NOT EXISTS (SELECT 1 FROM dag_run_asset_event l WHERE l.event_id = asset_event.id)",
+        )
+        .bind(to_us(cutoff))
+        .execute(&self.writer)
+        .await?;
         // A stopped process owns nothing any more (recovery took its tries when it was
         // declared lost); a live one is never touched, however old its start.
         sqlx::query("DELETE FROM process WHERE stopped_at IS NOT NULL AND stopped_at < $1")

@@ -83,19 +83,27 @@ async fn the_kafka_watcher_neither_loses_nor_doubles_across_kill_9() {
     let topic = unique("flights");
     servers.create_topic(&topic, 3).await;
     let env = Env::new(Db::Sqlite).await.expect("sqlite env");
-    for (dag, uri) in [("board", "kafka://flights"), ("audit", "flights_audit")] {
+    // Three DAGs on one topic: one poller; `each` makes one run per message.
+    let dags = [
+        ("board", "kafka://flights", ""),
+        ("audit", "flights_audit", ""),
+        ("each", "flights_each", "\n  each_event: true"),
+    ];
+    for (dag, uri, each) in dags {
         env.write_dag(
             &format!("{dag}.yaml"),
             &format!(
-                "dag_id: {dag}\nschedule:\n  assets:\n    - uri: {uri}\n      \
-                 watch: {{type: kafka, topic: {topic}}}\ntasks:\n  t: {{type: empty}}\n"
+                "dag_id: {dag}\nschedule:\n  any:\n    - uri: {uri}\n      \
+                 watch: {{type: kafka, topic: {topic}}}{each}\ntasks:\n  t: {{type: empty}}\n"
             ),
         );
     }
     let message = |i: usize| (Some(format!("k{i}")), format!(r#"{{"flight": {i}}}"#).into_bytes());
     let first = start_scheduler(&env, &servers);
     env.wait_until("DAGs loaded", LIMIT, || async {
-        env.store.get_dag("board").await.is_ok() && env.store.get_dag("audit").await.is_ok()
+        env.store.get_dag("board").await.is_ok()
+            && env.store.get_dag("audit").await.is_ok()
+            && env.store.get_dag("each").await.is_ok()
     })
     .await;
     servers.produce(&topic, (0..60).map(message).collect()).await;
@@ -108,7 +116,7 @@ async fn the_kafka_watcher_neither_loses_nor_doubles_across_kill_9() {
     let _ = first.wait();
     servers.produce(&topic, (60..100).map(message).collect()).await;
     let second = start_scheduler(&env, &servers);
-    for uri in ["kafka://flights", "flights_audit"] {
+    for uri in ["kafka://flights", "flights_audit", "flights_each"] {
         env.wait_until(&format!("100 events of {uri}"), LIMIT, || async {
             events(&env, uri).await.len() >= 100
         })
@@ -116,10 +124,14 @@ async fn the_kafka_watcher_neither_loses_nor_doubles_across_kill_9() {
     }
     each_consumed_once(&env, "board", "kafka://flights").await;
     each_consumed_once(&env, "audit", "flights_audit").await;
+    each_consumed_once(&env, "each", "flights_each").await;
     // Nothing more arrives: no message became two events.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop(second);
-    for uri in ["kafka://flights", "flights_audit"] {
+    let per_message = consumed(&env, "each").await;
+    assert_eq!(per_message.len(), 100, "`each_event`: exactly one run per message");
+    assert!(per_message.iter().all(|r| r.len() == 1), "each run has its one event");
+    for uri in ["kafka://flights", "flights_audit", "flights_each"] {
         let evs = events(&env, uri).await;
         assert_eq!(evs.len(), 100, "{uri}: exactly one event per message");
         let flights: BTreeSet<i64> =

@@ -121,5 +121,17 @@ async fn events_from_the_api_and_outlets_trigger_the_consumer_once_each(env: Env
     let of_dag = api.get_ok("/assets/events?dag_id=consumer&limit=1", &api.viewer).await;
     assert_eq!(of_dag["total_entries"], json!(1), "newest first, one page: {of_dag}");
     assert_eq!(of_dag["asset_events"][0]["uri"], "s3://lake/in/");
+
+    // `db clean` takes the consumed events with their runs, and keeps one still waiting.
+    let a = api.patch("/dags/consumer", &api.operator, r#"{"is_paused": true}"#).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let a = post(&api.operator, json!({"asset_uri": "report", "extra": {"key": "k2"}})).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let removed = api.env.store.clean_before(later).await.expect("clean");
+    assert!(removed.iter().filter(|(d, _)| d == "consumer").count() == 2, "{removed:?}");
+    let left = api.env.store.asset_events(EventsOf::All, None, 10).await.expect("events");
+    let left: Vec<Value> = left.iter().map(|e| e.extra.clone()).collect();
+    assert_eq!(left, vec![json!({"key": "k2"})], "only the event the paused DAG waits for");
     api.stop().await;
 }

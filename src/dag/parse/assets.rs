@@ -18,7 +18,7 @@ use super::ctx::{Ctx, child, did_you_mean};
 use crate::dag::Schedule;
 use crate::dag::assets::{AssetMode, AssetRef, AssetSchedule, Watch, check_uri};
 
-const SCHEDULE_KEYS: [&str; 3] = ["cron", "assets", "any"];
+const SCHEDULE_KEYS: [&str; 4] = ["cron", "assets", "any", "each_event"];
 const REF_KEYS: [&str; 2] = ["uri", "watch"];
 const KAFKA_KEYS: [&str; 4] = ["type", "connection", "topic", "group_id"];
 const S3_KEYS: [&str; 4] = ["type", "connection", "prefix", "poke_interval"];
@@ -35,6 +35,7 @@ pub(super) fn parse_schedule_map(
     let mut cron = None;
     let mut assets: Option<AssetSchedule> = None;
     let mut unknown = false;
+    let mut each_event = false;
     for (k, v) in map {
         let Some(key) = k.as_str() else {
             cx.wrong(path, "a mapping with text keys", k);
@@ -53,6 +54,7 @@ pub(super) fn parse_schedule_map(
                 Some(Err(why)) => cx.at_value(&p, why),
                 None => {}
             },
+            "each_event" => each_event = cx.bool(v, &p).unwrap_or(false),
             "assets" | "any" => {
                 let mode = if key == "any" { AssetMode::Any } else { AssetMode::All };
                 if let Some(first) = &assets {
@@ -64,7 +66,7 @@ pub(super) fn parse_schedule_map(
                     continue;
                 }
                 if let Some(list) = parse_refs(cx, v, &p) {
-                    assets = Some(AssetSchedule { mode, assets: list });
+                    assets = Some(AssetSchedule { mode, assets: list, each_event: false });
                 }
             }
             _ => {
@@ -82,6 +84,14 @@ pub(super) fn parse_schedule_map(
         let msg = "a `schedule` mapping needs `assets:` (or `any:`), a list of asset URIs; \
                    a cron alone is written `schedule: \"0 2 * * *\"`";
         cx.at_key(path, msg);
+    }
+    if let Some(s) = &mut assets {
+        s.each_event = each_event;
+        if each_event && s.mode == AssetMode::All && s.assets.len() > 1 {
+            let msg = "`each_event: true` makes one run per event, which needs `any:` (or one \
+                       asset): with `assets:` a run waits for an event of every asset";
+            cx.at_value(&child(path, "each_event"), msg);
+        }
     }
     (cron, assets)
 }

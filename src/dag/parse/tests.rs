@@ -361,7 +361,14 @@ fn assets_schedules_outlets_and_watches() {
     let only_assets = parse("dag_id: x\nschedule: {assets: [a, b]}\ntasks:\n  a: {type: empty}\n")
         .expect("valid");
     assert!(!only_assets.schedule.is_scheduled(), "no cron: runs come from assets only");
-    assert_eq!(only_assets.asset_schedule.map(|s| s.mode), Some(AssetMode::All));
+    assert_eq!(
+        only_assets.asset_schedule.map(|s| (s.mode, s.each_event)),
+        Some((AssetMode::All, false))
+    );
+    let each =
+        parse("dag_id: x\nschedule: {any: [a, b], each_event: true}\ntasks:\n  a: {type: empty}\n")
+            .expect("valid");
+    assert_eq!(each.asset_schedule.map(|s| s.each_event), Some(true));
 
     // (file text after `dag_id: x`, where, what the error says)
     let cases: &[(&str, &str, &str)] = &[
@@ -397,6 +404,11 @@ fn assets_schedules_outlets_and_watches() {
         ),
         ("schedule: {assets: [{watch: {type: kafka, topic: t}}]}\n", ":2:21:", "needs its `uri`"),
         ("schedule: {cron: '@often', assets: [a]}\n", ":2:18:", "unknown schedule preset `@often`"),
+        (
+            "schedule: {assets: [a, b], each_event: true}\n",
+            ":2:40:",
+            "`each_event: true` makes one run per event",
+        ),
     ];
     for (text, at, says) in cases {
         let src = format!("dag_id: x\n{text}tasks:\n  a: {{type: empty}}\n");
