@@ -1091,6 +1091,24 @@ async fn backfills_are_previewed_created_and_cancelled_from_their_tab(env: Env) 
     let (status, _, bad) = web.get("operator", "/dags/filled/backfills?from=yesterday&to=x").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     assert!(bad.contains("backfill field `from`"), "{bad}");
+    // The runs' conf: a JSON object, checked against the DAG's params, given to every run.
+    let (status, _, bad) =
+        web.get("operator", &format!("/dags/filled/backfills?{query}&conf=%5B1%5D")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert!(bad.contains("backfill field `conf`: write a JSON object"), "{bad}");
+    let conf = [
+        ("csrf", csrf.as_str()),
+        ("from", "2026-01-05T00:00"),
+        ("to", "2026-01-05T00:00"),
+        ("reprocess", "none"),
+        ("max_active_runs", "1"),
+        ("conf", r#"{"rows": 7}"#),
+    ];
+    let (status, _) = web.post("operator", "/dags/filled/backfills", &conf).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let runs = env.store.list_runs("filled", None, 20).await.expect("runs");
+    let day5 = runs.iter().find(|r| r.run_id.starts_with("backfill__2026-01-05")).expect("day 5");
+    assert_eq!(day5.conf.get("rows"), Some(&json!(7)), "{day5:?}");
 }
 
 both!(assets_have_their_pages_graph_and_dag_tab);

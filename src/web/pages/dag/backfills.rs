@@ -29,6 +29,9 @@ pub(super) struct BackfillForm {
     reprocess: String,
     #[serde(default)]
     max_active_runs: String,
+    /// The runs' conf, a JSON object (empty: none).
+    #[serde(default)]
+    conf: String,
 }
 
 /// The form's fields, checked: a 400 names the field.
@@ -50,12 +53,26 @@ fn request(form: &BackfillForm, dry_run: bool) -> Result<BackfillRequest, WebErr
             WebError::BadRequest(format!("backfill field `max_active_runs`: `{n}` is not a number"))
         })?),
     };
+    let conf = match form.conf.trim() {
+        "" => serde_json::Map::new(),
+        text => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(WebError::BadRequest(
+                    "backfill field `conf`: write a JSON object, such as {\"rows\": 50}".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(WebError::BadRequest(format!("backfill field `conf`: not JSON ({e})")));
+            }
+        },
+    };
     Ok(BackfillRequest {
         from: when("from", &form.from)?,
         to: when("to", &form.to)?,
         reprocess,
         max_active_runs,
-        conf: Default::default(),
+        conf,
         dry_run,
     })
 }
@@ -97,6 +114,7 @@ struct FormView {
     to: String,
     reprocess: Reprocess,
     max_active_runs: String,
+    conf: String,
 }
 
 #[derive(Template)]
@@ -199,6 +217,7 @@ pub(super) async fn page(
         from: if form.from.is_empty() { default_time(dag.start_date) } else { form.from },
         to: if form.to.is_empty() { default_time(Some(Utc::now())) } else { form.to },
         reprocess: form.reprocess.parse().unwrap_or_default(),
+        conf: form.conf.clone(),
         max_active_runs: if form.max_active_runs.is_empty() {
             dag.max_active_runs.to_string()
         } else {
