@@ -9,7 +9,7 @@ use crate::support::common;
 use crate::support::streaming::{Servers, unique};
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::{Db, Env};
@@ -22,16 +22,7 @@ use updraft::store::{AssetEventRow, EventsOf};
 const LIMIT: Duration = Duration::from_secs(90);
 
 fn start_scheduler(env: &Env, servers: &Servers) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_updraft"))
-        .arg("scheduler")
-        .envs(servers.conns())
-        .env("UPDRAFT_HOME", &env.settings.home)
-        .env("UPDRAFT_DAGS_FOLDER", env.dags_dir())
-        .env("UPDRAFT_DATABASE_URL", &env.settings.database_url)
-        .env("UPDRAFT_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start updraft scheduler")
+    env.scheduler_process(servers.conns())
 }
 
 fn stop(mut child: Child) {

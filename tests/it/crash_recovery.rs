@@ -7,7 +7,7 @@
 use crate::support::common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{Db, Env};
@@ -20,17 +20,7 @@ fn start_scheduler(env: &Env) -> Child {
 }
 
 fn start_scheduler_with(env: &Env, vars: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_updraft"))
-        .arg("scheduler")
-        .envs(vars.iter().copied())
-        .env("UPDRAFT_HOME", &env.settings.home)
-        .env("UPDRAFT_DAGS_FOLDER", env.dags_dir())
-        .env("UPDRAFT_DATABASE_URL", &env.settings.database_url)
-        .env("UPDRAFT_PARALLELISM", "8")
-        .env("UPDRAFT_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start updraft scheduler")
+    env.scheduler_process(vars.iter().copied())
 }
 
 async fn kill_and_restart(env: Env) {

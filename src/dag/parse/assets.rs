@@ -70,12 +70,7 @@ pub(super) fn parse_schedule_map(
                 }
             }
             _ => {
-                let msg = format!(
-                    "unknown field `{key}` in `schedule`{} (valid fields: {})",
-                    did_you_mean(key, SCHEDULE_KEYS),
-                    SCHEDULE_KEYS.join(", ")
-                );
-                cx.at_key(&p, msg);
+                unknown_field(cx, &p, key, "`schedule`", &SCHEDULE_KEYS);
                 unknown = true;
             }
         }
@@ -140,12 +135,7 @@ fn parse_ref(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<AssetRef> {
                         ok &= watch.is_some();
                     }
                     _ => {
-                        let msg = format!(
-                            "unknown field `{key}` in an asset{} (valid fields: {})",
-                            did_you_mean(key, REF_KEYS),
-                            REF_KEYS.join(", ")
-                        );
-                        cx.at_key(&p, msg);
+                        unknown_field(cx, &p, key, "an asset", &REF_KEYS);
                         ok = false;
                     }
                 }
@@ -161,6 +151,16 @@ fn parse_ref(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<AssetRef> {
             None
         }
     }
+}
+
+/// An unknown key in `within`, with the nearest valid one and the list.
+fn unknown_field(cx: &mut Ctx, path: &[String], key: &str, within: &str, valid: &[&str]) {
+    let msg = format!(
+        "unknown field `{key}` in {within}{} (valid fields: {})",
+        did_you_mean(key, valid.iter().copied()),
+        valid.join(", ")
+    );
+    cx.at_key(path, msg);
 }
 
 fn checked_uri(cx: &mut Ctx, uri: &str, path: &[String]) -> Option<String> {
@@ -204,12 +204,7 @@ fn parse_watch(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Watch> {
     for k in m.keys() {
         let key = k.as_str().unwrap_or_default();
         if !keys.contains(&key) {
-            let msg = format!(
-                "unknown field `{key}` in a {kind} watch{} (valid fields: {})",
-                did_you_mean(key, keys.iter().copied()),
-                keys.join(", ")
-            );
-            cx.at_key(&child(path, key), msg);
+            unknown_field(cx, &child(path, key), key, &format!("a {kind} watch"), keys);
         }
     }
     let watch = match kind.as_str() {

@@ -73,6 +73,26 @@ impl Env {
         Some(Env { dir, settings, store })
     }
 
+    /// `updraft scheduler` as a process of its own on this environment's database and DAG
+    /// folder (8 slots, warnings only), with `vars` added to its environment: what a kill -9
+    /// test kills.
+    pub fn scheduler_process<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+        &self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_updraft"))
+            .arg("scheduler")
+            .env("UPDRAFT_PARALLELISM", "8")
+            .env("UPDRAFT_LOG", "warn")
+            .envs(vars)
+            .env("UPDRAFT_HOME", &self.settings.home)
+            .env("UPDRAFT_DAGS_FOLDER", self.dags_dir())
+            .env("UPDRAFT_DATABASE_URL", &self.settings.database_url)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start updraft scheduler")
+    }
+
     pub fn dags_dir(&self) -> PathBuf {
         self.settings.dags_folder.clone()
     }
