@@ -72,6 +72,15 @@ pub struct Settings {
     /// in a cgroup v2 of its own where the machine allows it. Off, a try is contained by its
     /// session, process group and environment marker only.
     pub try_cgroups: bool,
+    /// `UPDRAFT_BASE_URL` (default `http://<web host>:<web port>`): where people reach the web
+    /// UI, for the links in notifications.
+    pub base_url: String,
+    /// `UPDRAFT_NOTIFY_ATTEMPTS` (default 5): delivery attempts of a notification before it is
+    /// failed.
+    pub notify_attempts: i64,
+    /// `UPDRAFT_NOTIFY_RETRY_DELAY` (default 10 s): the wait after a failed delivery, doubled
+    /// per attempt (at most an hour).
+    pub notify_retry_delay: std::time::Duration,
 }
 
 /// A setting that does not parse.
@@ -115,6 +124,13 @@ impl Settings {
         }
         let web_port = parse_num(&get, "UPDRAFT_WEB_PORT", 8080)?;
         let session_hours = parse_num(&get, "UPDRAFT_WEB_SESSION_HOURS", 12)?;
+        let web_host = get("UPDRAFT_WEB_HOST").unwrap_or_else(|| "127.0.0.1".into());
+        let base_url = get("UPDRAFT_BASE_URL")
+            .unwrap_or_else(|| format!("http://{web_host}:{web_port}"))
+            .trim_end_matches('/')
+            .to_string();
+        let notify_attempts: i64 = parse_num(&get, "UPDRAFT_NOTIFY_ATTEMPTS", 5)?;
+        let notify_retry_delay = parse_duration(&get, "UPDRAFT_NOTIFY_RETRY_DELAY", 10)?;
         let prefixed = |prefix: &str| -> BTreeMap<String, String> {
             vars.iter()
                 .filter_map(|(k, v)| {
@@ -131,7 +147,7 @@ impl Settings {
             heartbeat_timeout,
             queued_timeout,
             web_port,
-            web_host: get("UPDRAFT_WEB_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            web_host,
             session_hours: session_hours.max(1),
             secret_key: get("UPDRAFT_SECRET_KEY"),
             connections: prefixed("UPDRAFT_CONN_"),
@@ -139,6 +155,9 @@ impl Settings {
             try_cgroups: !get("UPDRAFT_TRY_CGROUPS").is_some_and(|v| {
                 matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "off" | "false" | "no")
             }),
+            base_url,
+            notify_attempts: notify_attempts.max(1),
+            notify_retry_delay,
         })
     }
 

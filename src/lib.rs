@@ -31,6 +31,7 @@ pub mod dag;
 pub mod executor;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod operators;
 pub mod scheduler;
 pub mod secrets;

@@ -48,6 +48,10 @@ pub struct Dag {
     /// The zone whose wall clock the schedule and the file's dates are read on (`timezone:`,
     /// UTC unless set).
     pub timezone: chrono_tz::Tz,
+    /// The connections told when a run fails (`on_run_failure`).
+    pub on_run_failure: Vec<String>,
+    /// The connections told when a run succeeds (`on_run_success`).
+    pub on_run_success: Vec<String>,
     /// Runs when assets get new events (`schedule: {assets: [...]}`), besides any cron in
     /// `schedule`.
     pub asset_schedule: Option<assets::AssetSchedule>,
@@ -135,6 +139,20 @@ pub struct Task {
     pub outlets: Vec<String>,
     /// Assets the task reads (`inlets:`), for the asset graph.
     pub inlets: Vec<String>,
+    /// The connections told when a try fails, is retried or succeeds.
+    pub notify: TaskNotifiers,
+}
+
+/// A task's notifiers (`on_failure`, `on_retry`, `on_success`, from the task or its
+/// `default_args`): connection ids whose URIs say how to tell (webhook, Slack, email).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskNotifiers {
+    /// A try failed and will not be retried.
+    pub on_failure: Vec<String>,
+    /// A try failed and will be retried.
+    pub on_retry: Vec<String>,
+    /// A try succeeded.
+    pub on_success: Vec<String>,
 }
 
 /// A task group: a named box of tasks (and groups) in the UI, a shared `default_args`

@@ -44,7 +44,7 @@ use super::positions::Pos;
 use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
 
 /// Top-level keys of a DAG file.
-const TOP_FIELDS: [&str; 17] = [
+const TOP_FIELDS: [&str; 19] = [
     "dag_id",
     "description",
     "schedule",
@@ -62,6 +62,8 @@ const TOP_FIELDS: [&str; 17] = [
     "default_args",
     "groups",
     "tasks",
+    "on_run_failure",
+    "on_run_success",
 ];
 
 /// Airflow's defaults for the concurrency caps.
@@ -143,6 +145,8 @@ struct Top {
     description: Option<String>,
     schedule: Option<Schedule>,
     asset_schedule: Option<crate::dag::assets::AssetSchedule>,
+    on_run_failure: Option<Vec<String>>,
+    on_run_success: Option<Vec<String>>,
     start_date: Option<chrono::DateTime<chrono::Utc>>,
     end_date: Option<chrono::DateTime<chrono::Utc>>,
     catchup: Option<bool>,
@@ -215,6 +219,15 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
             "params" => top.params = params::parse_params(cx, v, &p),
             "is_paused_upon_creation" => top.is_paused_upon_creation = cx.bool(v, &p),
             "doc" => top.doc = cx.string(v, &p),
+            "on_run_failure" => top.on_run_failure = task::notifier_list(cx, v, &p),
+            "on_run_success" => top.on_run_success = task::notifier_list(cx, v, &p),
+            "on_failure" | "on_retry" | "on_success" => {
+                let msg = format!(
+                    "`{key}` is a task setting: put it in `default_args` (every task) or a task; \
+                     a DAG's own are `on_run_failure` and `on_run_success`"
+                );
+                cx.at_key(&p, msg);
+            }
             "default_args" | "groups" | "timezone" => {}
             "tasks" => tasks_value = Some(v),
             // docker-compose's convention: a home for YAML anchors, ignored.
@@ -274,6 +287,8 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         schedule: top.schedule.unwrap_or(Schedule::None).in_zone(cx.zone),
         timezone: cx.zone,
         asset_schedule: top.asset_schedule.take(),
+        on_run_failure: top.on_run_failure.take().unwrap_or_default(),
+        on_run_success: top.on_run_success.take().unwrap_or_default(),
         start_date: top.start_date,
         end_date: top.end_date,
         catchup: top.catchup.unwrap_or(false),

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod backfill;
 pub mod dag_run;
 pub mod ids;
+pub mod notify;
 pub mod run_id;
 pub mod schedule_ti;
 pub mod state;

@@ -172,17 +172,22 @@ pub fn find_connection(
     stored: &DbConnections,
     conn_id: &str,
 ) -> Result<Connection, OperatorError> {
+    let uri = find_connection_uri(settings, stored, conn_id)?;
+    Connection::parse(conn_id, uri).map_err(OperatorError::Fatal)
+}
+
+/// The URI of the named connection, looked up as [`find_connection`] does (notifiers take it
+/// whole: a webhook's URI is the URL called).
+pub fn find_connection_uri<'a>(
+    settings: &'a Settings,
+    stored: &'a DbConnections,
+    conn_id: &str,
+) -> Result<&'a str, OperatorError> {
     let key = conn_id.to_lowercase();
-    let found = match (settings.connections.get(&key), stored.get(&key)) {
-        (Some(uri), _) | (None, Some(Ok(uri))) => Some(uri),
-        (None, Some(Err(e))) => {
-            return Err(OperatorError::Fatal(format!("connection `{conn_id}`: {e}")));
-        }
-        (None, None) => None,
-    };
-    match found {
-        Some(uri) => Connection::parse(conn_id, uri).map_err(OperatorError::Fatal),
-        None => Err(OperatorError::Fatal(format!(
+    match (settings.connections.get(&key), stored.get(&key)) {
+        (Some(uri), _) | (None, Some(Ok(uri))) => Ok(uri),
+        (None, Some(Err(e))) => Err(OperatorError::Fatal(format!("connection `{conn_id}`: {e}"))),
+        (None, None) => Err(OperatorError::Fatal(format!(
             "connection `{conn_id}` is not defined: set UPDRAFT_CONN_{} to its URI or add it under Admin > Connections",
             conn_id.to_uppercase()
         ))),

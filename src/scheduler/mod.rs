@@ -12,6 +12,7 @@
 
 mod assets;
 mod counts;
+mod notifications;
 mod recovery;
 mod runs;
 #[cfg(test)]
@@ -240,6 +241,11 @@ impl Scheduler {
         let announced = self.store.asset_events_announced();
         let listening = CancellationToken::new();
         let _stop_listening = listening.clone().drop_guard();
+        // `dags test` runs one run and notifies nobody.
+        if self.opts.create_scheduled_runs {
+            let (store, settings) = (self.store.clone(), self.settings.clone());
+            tokio::spawn(notifications::run(store, settings, listening.clone()));
+        }
         if self.store.backend() == crate::store::Backend::Postgres {
             let (url, wake) = (self.settings.database_url.clone(), announced.clone());
             let stop = listening.clone();

@@ -165,10 +165,11 @@ impl Scheduler {
             Some(dag) => Some(dag),
             None => self.dags.cached(&ti.dag_id),
         };
-        let (state, next_try_at) = match dag.and_then(|d| d.tasks.get(&ti.task_id).cloned()) {
+        let task = dag.and_then(|d| d.tasks.get(&ti.task_id).cloned());
+        let (state, next_try_at) = match &task {
             Some(task) => {
                 let outcome =
-                    model::on_failure(&task, ti.try_number.max(0) as u32, ti.max_tries, true, now);
+                    model::on_failure(task, ti.try_number.max(0) as u32, ti.max_tries, true, now);
                 match outcome {
                     model::FailureOutcome::Retry(at) => (outcome.state(), Some(at)),
                     model::FailureOutcome::Fail => (outcome.state(), None),
@@ -176,6 +177,8 @@ impl Scheduler {
             }
             None => (TaskState::Failed, None),
         };
+        // A try lost with its process notifies like any failure of the task.
+        let notify = task.as_ref().and_then(|t| crate::worker::notify_of(t, state));
         let log = TaskLog::open(log_path(&self.settings, ti, ti.try_number))
             .unwrap_or_else(|_| TaskLog::sink());
         log.line(format!("Recovered after a crash: {reason}; no process of the try is left"));
@@ -193,6 +196,7 @@ impl Scheduler {
             give_back_try: false,
             outlets: Vec::new(),
             outlet_extra: serde_json::Value::Null,
+            notify,
         };
         // `None`: the crash, not the try, ended it.
         if let Some(recorded) = record_end(&self.store, &finish, None, &log).await? {

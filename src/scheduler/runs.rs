@@ -346,10 +346,12 @@ impl Scheduler {
         counts: &Counts,
     ) -> Result<(), SchedulerError> {
         let state = run_state(dag, counts);
+        let notify = model::notify::for_run_end(dag, state)
+            .map(|(event, to)| crate::store::Notify { event, to: to.to_vec() });
         if state.is_finished()
             && self
                 .store
-                .set_run_state(run_pk, DagRunState::Running, state, self.clock.now())
+                .finish_run(run_pk, DagRunState::Running, state, notify.as_ref(), self.clock.now())
                 .await?
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");

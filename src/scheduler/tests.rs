@@ -166,6 +166,7 @@ fn ended(ti: &TiRow, state: TaskState, now: DateTime<Utc>) -> FinishTry {
         give_back_try: false,
         outlets: Vec::new(),
         outlet_extra: serde_json::Value::Null,
+        notify: None,
     }
 }
 

@@ -26,6 +26,7 @@ mod dags;
 mod group;
 mod ids;
 mod migrations;
+mod notifications;
 mod packed;
 mod pools;
 mod processes;
@@ -58,6 +59,7 @@ pub use backfills::{BackfillGate, BackfillRow, NewBackfill};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
 pub use dags::{DagRecord, DagVersion, DagVersionInfo, VERSIONS_SHOWN};
+pub use notifications::{Delivery, NotificationRow, Notify};
 pub use pools::PoolRow;
 pub use processes::ProcessRow;
 pub use xcom::XComRow;
@@ -184,6 +186,8 @@ pub struct Store {
     group: std::sync::Arc<group::Group>,
     /// Woken when this process committed asset events (`assets.rs`).
     assets_changed: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when this process committed notifications (`notifications.rs`).
+    notifications_changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -234,6 +238,7 @@ impl Store {
                     backend,
                     group: Default::default(),
                     assets_changed: Default::default(),
+                    notifications_changed: Default::default(),
                 })
             }
             Backend::Postgres => {
@@ -248,6 +253,7 @@ impl Store {
                     backend,
                     group: Default::default(),
                     assets_changed: Default::default(),
+                    notifications_changed: Default::default(),
                 })
             }
         }

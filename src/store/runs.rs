@@ -100,6 +100,29 @@ pub(super) fn run_row(row: &AnyRow) -> Result<RunRow> {
     })
 }
 
+/// The statement of [`Store::set_run_state`], in `tx`.
+pub(super) async fn set_run_state_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run_pk: RunPk,
+    from: DagRunState,
+    to: DagRunState,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let end = to.is_finished().then(|| to_us(now));
+    let done = sqlx::query(
+        "UPDATE dag_run SET state = $1, end_date = CASE WHEN $2 IS NULL THEN NULL ELSE \
+         COALESCE((SELECT MAX(end_date) FROM task_instance WHERE run_pk = $3), $2) END \
+         WHERE id = $3 AND state = $4",
+    )
+    .bind(to.as_str())
+    .bind(end)
+    .bind(run_pk)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The insert of a queued run: the values of [`bind_run`].
 pub(super) const INSERT_RUN: &str = "INSERT INTO dag_run (dag_id, run_id, run_type, state, \
     logical_date, data_interval_start, data_interval_end, conf, triggered_by, created_at, \
@@ -181,19 +204,10 @@ impl Store {
         to: DagRunState,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let end = to.is_finished().then(|| to_us(now));
-        let done = sqlx::query(
-            "UPDATE dag_run SET state = $1, end_date = CASE WHEN $2 IS NULL THEN NULL ELSE \
-             COALESCE((SELECT MAX(end_date) FROM task_instance WHERE run_pk = $3), $2) END \
-             WHERE id = $3 AND state = $4",
-        )
-        .bind(to.as_str())
-        .bind(end)
-        .bind(run_pk)
-        .bind(from.as_str())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.write_tx().await?;
+        let done = set_run_state_in(&mut tx, run_pk, from, to, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Runs in `state`, oldest logical date first, at most `limit`.

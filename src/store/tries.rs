@@ -47,6 +47,8 @@ pub struct FinishTry {
     pub outlets: Vec<String>,
     /// What those events tell (the try's return value, bounded).
     pub outlet_extra: serde_json::Value,
+    /// The notifications the end causes (`model::notify::for_try_end`), written with it.
+    pub notify: Option<super::Notify>,
 }
 
 /// One row of `task_try`: the timing of one try, for latency per phase.
@@ -175,6 +177,9 @@ impl Store {
         let done = self.group_write(Job::Finish(f.clone(), to), answer).await?;
         if done && f.state == TaskState::Success && !f.outlets.is_empty() {
             self.announce_asset_events().await;
+        }
+        if done && f.notify.is_some() {
+            self.notifications_changed.notify_one();
         }
         Ok(done)
     }
@@ -325,6 +330,11 @@ pub(super) async fn finish_in(
     }
     if f.state == TaskState::Success && !f.outlets.is_empty() {
         super::assets::record_outlets_in(tx, f.ti_id, &f.outlets, &f.outlet_extra, f.end).await?;
+    }
+    if let Some(n) = &f.notify {
+        let error = f.error.as_deref();
+        super::notifications::enqueue_try_in(tx, f.ti_id, f.try_number, f.state, error, n, f.end)
+            .await?;
     }
     Ok(true)
 }

@@ -109,6 +109,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         give_back_try: false,
         outlets: Vec::new(),
         outlet_extra: serde_json::Value::Null,
+        notify: None,
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
     let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
@@ -170,6 +171,12 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         );
     }
     Ok(TryReport { ti_id: ti.id, run_pk: ti.run_pk, task_id: ti.task_id.clone(), state: recorded })
+}
+
+/// The notifications a try of `task` ending in `state` causes, as its end records them.
+pub fn notify_of(task: &Task, state: TaskState) -> Option<crate::store::Notify> {
+    crate::model::notify::for_try_end(task, state)
+        .map(|(event, to)| crate::store::Notify { event, to: to.to_vec() })
 }
 
 /// Events grouped by asset URI, each list oldest first: Airflow's `triggering_asset_events`.
@@ -402,6 +409,7 @@ fn decide(
         give_back_try: end.give_back_try,
         outlets: task.outlets.clone(),
         outlet_extra: serde_json::Value::Null,
+        notify: notify_of(task, end.state),
     };
     (f.state, f)
 }

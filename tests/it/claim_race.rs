@@ -116,6 +116,7 @@ async fn tries_started_and_ended_together_each_get_their_own_answer(env: Env) {
         give_back_try: false,
         outlets: Vec::new(),
         outlet_extra: serde_json::Value::Null,
+        notify: None,
     };
     let mut ends: Vec<FinishTry> = tis.iter().map(|ti| end(ti, 1)).collect();
     ends.push(end(&tis[0], 7));

@@ -21,6 +21,7 @@ mod dag_files;
 mod distributed;
 mod first_start;
 mod kafka_to_sql;
+mod notifications;
 mod operators;
 mod pipelines;
 mod pipelines_sql;

@@ -305,6 +305,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
         give_back_try: false,
         outlets: Vec::new(),
         outlet_extra: serde_json::Value::Null,
+        notify: None,
     };
     assert!(!store.finish_try(&finish).await.expect("finish"), "refused while a request waits");
     let first = store.pending_stop(ti.id, ti.try_number).await.expect("read").expect("pending");

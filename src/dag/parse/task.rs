@@ -14,7 +14,7 @@ use super::kind::{self, KindDef};
 use crate::dag::{Foreach, Task, TaskKind, TriggerRule};
 
 /// Keys every task may have besides its type's settings.
-pub(super) const TASK_FIELDS: [&str; 17] = [
+pub(super) const TASK_FIELDS: [&str; 20] = [
     "type",
     "group",
     "depends_on",
@@ -32,10 +32,13 @@ pub(super) const TASK_FIELDS: [&str; 17] = [
     "doc",
     "outlets",
     "inlets",
+    "on_failure",
+    "on_retry",
+    "on_success",
 ];
 
 /// Keys `default_args` may have: task settings worth sharing, and the owner.
-pub(super) const DEFAULT_ARGS_FIELDS: [&str; 11] = [
+pub(super) const DEFAULT_ARGS_FIELDS: [&str; 14] = [
     "retries",
     "retry_delay",
     "retry_exponential_backoff",
@@ -47,6 +50,9 @@ pub(super) const DEFAULT_ARGS_FIELDS: [&str; 11] = [
     "queue",
     "trigger_rule",
     "owner",
+    "on_failure",
+    "on_retry",
+    "on_success",
 ];
 
 /// Airflow's default retry delay.
@@ -67,6 +73,12 @@ pub(super) struct Common {
     pub(super) queue: Option<String>,
     /// Only in `default_args`: the DAG's owner when the top level does not name one.
     pub(super) owner: Option<String>,
+    /// Notifier connections of a failed try (after its last retry).
+    pub(super) on_failure: Option<Vec<String>>,
+    /// Notifier connections of a try that will be retried.
+    pub(super) on_retry: Option<Vec<String>>,
+    /// Notifier connections of a successful try.
+    pub(super) on_success: Option<Vec<String>>,
 }
 
 impl Common {
@@ -87,6 +99,9 @@ impl Common {
             priority_weight: self.priority_weight.or(base.priority_weight),
             queue: self.queue.clone().or_else(|| base.queue.clone()),
             owner: self.owner.clone().or_else(|| base.owner.clone()),
+            on_failure: self.on_failure.clone().or_else(|| base.on_failure.clone()),
+            on_retry: self.on_retry.clone().or_else(|| base.on_retry.clone()),
+            on_success: self.on_success.clone().or_else(|| base.on_success.clone()),
         }
     }
 
@@ -104,10 +119,35 @@ impl Common {
             "priority_weight" => self.priority_weight = cx.i32(v, path),
             "queue" => self.queue = cx.string(v, path),
             "owner" => self.owner = cx.string(v, path),
+            "on_failure" => self.on_failure = notifier_list(cx, v, path),
+            "on_retry" => self.on_retry = notifier_list(cx, v, path),
+            "on_success" => self.on_success = notifier_list(cx, v, path),
             _ => return false,
         }
         true
     }
+}
+
+/// A list of notifier connection ids (`on_failure: [ops_slack, oncall_mail]`, or one id),
+/// each a valid connection id, each at most once.
+pub(super) fn notifier_list(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Vec<String>> {
+    let items = cx.string_list(v, path)?;
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (id, p) in items {
+        if !crate::dag::parse::is_valid_id(&id) {
+            let msg = format!(
+                "`{id}` is not a connection id: a notifier names a connection (letters, digits, `_`, `-`, `.`) whose URI says how to notify"
+            );
+            cx.at_value(&p, msg);
+            return None;
+        }
+        if out.contains(&id) {
+            cx.at_value(&p, format!("notifier `{id}` is listed twice"));
+            return None;
+        }
+        out.push(id);
+    }
+    Some(out)
 }
 
 /// Parses a `default_args` mapping at `path` (the DAG's, or a group's).
@@ -255,6 +295,11 @@ pub(super) fn parse_task(cx: &mut Ctx, key: &str, id: &str, v: &Value, defaults:
         pulls_xcom,
         outlets,
         inlets,
+        notify: crate::dag::TaskNotifiers {
+            on_failure: c.on_failure.clone().or_else(|| d.on_failure.clone()).unwrap_or_default(),
+            on_retry: c.on_retry.clone().or_else(|| d.on_retry.clone()).unwrap_or_default(),
+            on_success: c.on_success.clone().or_else(|| d.on_success.clone()).unwrap_or_default(),
+        },
     });
     draft
 }

@@ -41,6 +41,7 @@ fn dag() -> Dag {
                 pulls_xcom: true,
                 outlets: vec![],
                 inlets: vec![],
+                notify: Default::default(),
             },
         );
     }
@@ -52,6 +53,8 @@ fn dag() -> Dag {
         schedule: Schedule::None,
         timezone: chrono_tz::Tz::UTC,
         asset_schedule: None,
+        on_run_failure: vec![],
+        on_run_success: vec![],
         start_date: None,
         end_date: None,
         catchup: false,

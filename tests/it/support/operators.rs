@@ -52,6 +52,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
             pulls_xcom: yaml.contains("xcom_pull"),
             outlets: Vec::new(),
             inlets: Vec::new(),
+            notify: Default::default(),
         };
         map.insert(id.to_string(), task);
     }
@@ -63,6 +64,8 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         schedule: Schedule::None,
         timezone: chrono_tz::Tz::UTC,
         asset_schedule: None,
+        on_run_failure: vec![],
+        on_run_success: vec![],
         start_date: None,
         end_date: None,
         catchup: false,

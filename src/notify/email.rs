@@ -1,0 +1,101 @@
+//! Email notifications over SMTP with lettre: STARTTLS (default), TLS from the start
+//! (`smtps://` or `security=tls`) or none (`security=none`, for a relay on the same host).
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use super::{DeliveryError, Message, param};
+
+pub(super) async fn send(
+    url: &reqwest::Url,
+    msg: &Message,
+) -> Result<Option<String>, DeliveryError> {
+    crate::tls::install_provider();
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        DeliveryError::fatal(
+            "an smtp:// notifier names no host: smtp://user:pass@host:587?from=...&to=...",
+        )
+    })?;
+    let security = param(url, "security")
+        .unwrap_or_else(|| if url.scheme() == "smtps" { "tls".into() } else { "starttls".into() });
+    let mut builder = match security.as_str() {
+        "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        "none" => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+        other => {
+            return Err(DeliveryError::fatal(format!(
+                "`security={other}`: write starttls, tls or none"
+            )));
+        }
+    }
+    .map_err(|e| DeliveryError::fatal(format!("SMTP settings: {e}")))?;
+    if let Some(port) = url.port() {
+        builder = builder.port(port);
+    }
+    let conn = crate::operators::Connection::parse("notifier", url.as_str())
+        .map_err(DeliveryError::fatal)?;
+    if let Some(user) = conn.login.filter(|u| !u.is_empty()) {
+        builder = builder.credentials(Credentials::new(user, conn.password.unwrap_or_default()));
+    }
+    let mailer = builder.timeout(Some(super::TIMEOUT)).build();
+    let from = param(url, "from").unwrap_or_else(|| format!("updraft@{host}"));
+    let to = param(url, "to").ok_or_else(|| {
+        DeliveryError::fatal("an smtp:// notifier needs `to=` (addresses separated by commas)")
+    })?;
+    let subject = match param(url, "subject") {
+        Some(t) => msg.render(&t).map_err(DeliveryError::fatal)?,
+        None => msg.title.clone(),
+    };
+    let body = match param(url, "body") {
+        Some(t) => msg.render(&t).map_err(DeliveryError::fatal)?,
+        None => plain_body(msg),
+    };
+    let mailbox = |a: &str| {
+        a.trim()
+            .parse::<Mailbox>()
+            .map_err(|e| DeliveryError::fatal(format!("address `{}`: {e}", a.trim())))
+    };
+    let mut email = lettre::Message::builder()
+        .from(mailbox(&from)?)
+        .subject(subject)
+        .message_id(Some(format!(
+            "<{}@updraft>",
+            msg.n.idempotency_key.replace(['<', '>', ' '], "_")
+        )))
+        .header(ContentType::TEXT_PLAIN);
+    for a in to.split(',').filter(|a| !a.trim().is_empty()) {
+        email = email.to(mailbox(a)?);
+    }
+    let email = email.body(body).map_err(|e| DeliveryError::fatal(format!("the mail: {e}")))?;
+    match mailer.send(email).await {
+        Ok(answer) => Ok(Some(format!(
+            "{} {}",
+            answer.code(),
+            answer.message().collect::<Vec<_>>().join(" ")
+        ))),
+        Err(e) => Err(DeliveryError {
+            error: format!("SMTP {host}: {e}"),
+            answer: None,
+            // A permanent (5xx) answer will not change; the rest (connection, 4xx) may.
+            retryable: !e.is_permanent(),
+        }),
+    }
+}
+
+fn plain_body(msg: &Message) -> String {
+    let n = &msg.n;
+    let mut out =
+        format!("{}\n\nDAG: {}\nRun: {}\nState: {}\n", msg.title, n.dag_id, n.run_id, n.state);
+    if let Some(t) = &n.task_id {
+        out.push_str(&format!("Task: {t} (try {})\n", n.try_number.unwrap_or(0)));
+    }
+    if let Some(e) = &n.error {
+        out.push_str(&format!("Error: {e}\n"));
+    }
+    out.push_str(&format!("\nRun: {}\n", msg.run_url));
+    if let Some(log) = &msg.log_url {
+        out.push_str(&format!("Log: {log}\n"));
+    }
+    out
+}
