@@ -254,6 +254,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// How many notifications are in each delivery state.
+    pub async fn notification_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM notification GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+    }
+
     /// A run's notifications, oldest first.
     pub async fn run_notifications(&self, run_pk: RunPk) -> Result<Vec<NotificationRow>> {
         let sql = format!("SELECT {COLS} FROM notification WHERE run_pk = $1 ORDER BY id");

@@ -99,6 +99,22 @@ pub async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Re
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
+    match state.store.notification_counts().await {
+        Ok(counts) => {
+            let _ = writeln!(
+                out,
+                "# HELP updraft_notifications Notifications by delivery state (failed: given up after their attempts).\n# TYPE updraft_notifications gauge"
+            );
+            for status in ["pending", "sending", "sent", "failed"] {
+                let n = counts.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+                let _ = writeln!(out, "updraft_notifications{{status=\"{status}\"}} {n}");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "metrics: database unreachable");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    }
     let m = &state.metrics;
     m.scheduler_loop.write(
         &mut out,

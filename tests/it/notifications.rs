@@ -119,7 +119,7 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
     assert!(t0.elapsed() < Duration::from_secs(8), "the run took {:?}", t0.elapsed());
     assert_eq!(done.state, DagRunState::Failed);
     let all = || async { env.store.run_notifications(run.id).await.expect("notifications") };
-    env.wait_until("every notification settled", Duration::from_secs(60), || async {
+    env.wait_until("every notification settled", Duration::from_secs(90), || async {
         let n: Vec<NotificationRow> = all().await;
         n.len() == 5
             && n.iter()
@@ -193,8 +193,33 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
             && a.run_id.as_deref() == Some(done.run_id.as_str())),
         "{audit:?}"
     );
-    // Every notification but the stuck one is settled, each exactly once.
+    // The receiver that never answers in time: two attempts cut at the timeout, then failed.
+    let stuck = rows.iter().find(|n| n.conn_id == "stuck").expect("stuck notification");
+    assert_eq!((stuck.status.as_str(), stuck.attempts), ("failed", 2));
+    assert!(stuck.last_error.as_deref().unwrap_or("").contains("no answer within 10s"), "{stuck:?}");
+    // Each notification exactly once.
     let keys: std::collections::BTreeSet<&str> =
         rows.iter().map(|n| n.idempotency_key.as_str()).collect();
     assert_eq!(keys.len(), rows.len());
+
+    // The run page lists them with their delivery state and answer; /metrics counts them.
+    let web = crate::support::web::WebApp::serve(&env).await;
+    let user = crate::support::web::logged_in(&env.store, "vi", &["viewer"]).await;
+    let client = updraft::tls::http_client().build().expect("client");
+    let page = client
+        .get(format!("{}/dags/alerts/runs/{}", web.base, crate::support::api::enc(&done.run_id)))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("run page")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains("id=\"notifications\""), "{page}");
+    assert!(page.contains("run failure") && page.contains("500 receiver broke"), "{page}");
+    assert!(page.contains("boom (try 1)") && page.contains(">sent</span>"), "{page}");
+    let metrics = client.get(format!("{}/metrics", web.base)).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("metrics body");
+    assert!(metrics.contains("updraft_notifications{status=\"failed\"} 2"), "{metrics}");
+    assert!(metrics.contains("updraft_notifications{status=\"sent\"} 3"), "{metrics}");
 }

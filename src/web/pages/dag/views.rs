@@ -280,6 +280,52 @@ struct RunPage {
     /// The DAG's current version when the run is pinned to another one, else empty: the run
     /// page then offers to clear it on that version.
     latest: String,
+    /// The notifications the run and its tasks caused, with their delivery state.
+    notifications: Vec<NotificationView>,
+}
+
+/// A notification as the run page lists it.
+pub(crate) struct NotificationView {
+    pub(crate) event: String,
+    pub(crate) task: String,
+    pub(crate) conn_id: String,
+    pub(crate) status: String,
+    /// The state colour class of `status`.
+    pub(crate) status_class: &'static str,
+    pub(crate) attempts: i64,
+    pub(crate) when: String,
+    /// The last error and the receiver's answer.
+    pub(crate) detail: String,
+}
+
+impl NotificationView {
+    pub(crate) fn of(n: &crate::store::NotificationRow) -> NotificationView {
+        let task = match (&n.task_id, n.try_number) {
+            (Some(t), Some(try_number)) => format!("{t} (try {try_number})"),
+            (Some(t), None) => t.clone(),
+            _ => "—".into(),
+        };
+        let detail = [n.last_error.as_deref(), n.last_answer.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · ");
+        NotificationView {
+            event: n.event.replace('_', " "),
+            task,
+            conn_id: n.conn_id.clone(),
+            status_class: match n.status.as_str() {
+                "sent" => "success",
+                "failed" => "failed",
+                "sending" => "running",
+                _ => "queued",
+            },
+            status: n.status.clone(),
+            attempts: n.attempts,
+            when: fmt_time(n.sent_at.or(Some(n.created_at))),
+            detail,
+        }
+    }
 }
 
 /// How a version is named on pages: `v3 · 1a2b3c4d5e6f · first seen 2026-12-01 10:00:00 UTC`.
@@ -311,9 +357,12 @@ pub(super) async fn run(
         Some(v) if v != dag.version => label(state.store.dag_version(&dag_id, &dag.version).await)?,
         _ => String::new(),
     };
+    let notifications =
+        state.store.run_notifications(run.id).await?.iter().map(NotificationView::of).collect();
     let page = RunPage {
         version,
         latest,
+        notifications,
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
         data_interval: format!(
