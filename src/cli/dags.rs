@@ -100,7 +100,7 @@ pub enum DagsCommand {
 pub async fn run(cmd: DagsCommand, settings: Settings) -> CmdResult {
     match cmd {
         DagsCommand::List { json } => list(&settings, json).await,
-        DagsCommand::Validate { path, json } => validate(&settings, path, json),
+        DagsCommand::Validate { path, json } => validate(&settings, path, json).await,
         DagsCommand::Trigger { dag_id, conf, run_id, logical_date } => {
             trigger(&settings, &dag_id, conf, run_id, logical_date).await
         }
@@ -164,7 +164,7 @@ async fn list(settings: &Settings, as_json: bool) -> CmdResult {
     Ok(())
 }
 
-fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdResult {
+async fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdResult {
     let path = path.unwrap_or_else(|| settings.dags_folder.clone());
     let bag = if path.is_dir() {
         loader::load_folder(&path)
@@ -183,6 +183,35 @@ fn validate(settings: &Settings, path: Option<PathBuf>, as_json: bool) -> CmdRes
     } else {
         return Err(Failure::usage(format!("{} is neither a file nor a folder", path.display())));
     };
+    // Notifiers must name existing connections: the environment's, and the stored ones when the
+    // database answers (a DAG repository's CI may have none: only the environment is known).
+    let mut bag = bag;
+    let mut known: Vec<String> = settings.connections.keys().cloned().collect();
+    let sqlite_missing = settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .is_some_and(|p| !Path::new(p.split('?').next().unwrap_or(p)).exists());
+    let stored = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        if sqlite_missing {
+            return None;
+        }
+        let store = crate::store::Store::connect(&settings.database_url).await.ok()?;
+        let rows = store.list_connections().await.ok();
+        store.close().await;
+        rows
+    });
+    if let Ok(Some(rows)) = stored.await {
+        known.extend(rows.into_iter().map(|c| c.conn_id));
+    }
+    let broken: Vec<String> = bag.dags.keys().cloned().collect();
+    for dag_id in broken {
+        let errors = crate::dag::check::unknown_notifiers(&bag.dags[&dag_id], &known);
+        if !errors.is_empty()
+            && let Some(dag) = bag.dags.remove(&dag_id)
+        {
+            bag.errors.entry(dag.fileloc.clone()).or_default().extend(errors);
+        }
+    }
     let errors: Vec<_> = bag.errors.values().flatten().collect();
     // Warnings (each `| raw` in a bash command, an asset schedule nothing here produces) are
     // listed but never fail the command.

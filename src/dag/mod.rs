@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod cache;
+pub mod check;
 pub mod graph;
 pub mod kinds;
 pub mod lint;

@@ -328,6 +328,14 @@ fn parse_schedule(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<Schedule> 
     }
 }
 
+/// "; did you mean `x`?" or nothing (for checks outside the parser).
+pub(crate) fn ctx_did_you_mean<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> String {
+    ctx::did_you_mean(word, candidates)
+}
+
 /// Letters, digits, `_`, `-` and `.`, as Airflow allows.
 pub(crate) fn is_valid_id(id: &str) -> bool {
     !id.is_empty()

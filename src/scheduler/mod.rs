@@ -93,6 +93,9 @@ pub struct SchedulerOptions {
     pub exit_after_run: Option<RunPk>,
     /// Grace given to running tries at shutdown before they are cancelled.
     pub shutdown_grace: Duration,
+    /// How often the DAG folder is scanned although no file event came (re-checking unchanged
+    /// files against connections added or removed since).
+    pub rescan_interval: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -107,6 +110,7 @@ impl Default for SchedulerOptions {
             process_timeout: Duration::from_secs(30),
             exit_after_run: None,
             shutdown_grace: Duration::from_secs(10),
+            rescan_interval: Duration::from_secs(30),
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct Scheduler {
     assets_wanted: bool,
     /// The pollers of the outside sources the DAGs' assets watch.
     watchers: watchers::Watchers,
+    /// The connection ids known at the last scan, sorted (notifiers are checked against them).
+    known_connections: Vec<String>,
 }
 
 /// The pieces a scheduler is built from.
@@ -222,6 +228,7 @@ impl Scheduler {
             metrics: p.metrics,
             assets_wanted: true,
             watchers: Default::default(),
+            known_connections: Vec::new(),
         }
     }
 
@@ -238,6 +245,9 @@ impl Scheduler {
         let mut next_poll = Instant::now();
         let mut next_trigger_poll = Instant::now();
         let mut next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
+        // The folder is watched; a scan now and then also re-checks unchanged files against
+        // connections added or removed since (notifiers), and makes up for a lost event.
+        let mut next_rescan = Instant::now() + self.opts.rescan_interval;
         let announced = self.store.asset_events_announced();
         let listening = CancellationToken::new();
         let _stop_listening = listening.clone().drop_guard();
@@ -261,6 +271,12 @@ impl Scheduler {
                 self.store.heartbeat(&self.process, self.clock.now()).await?;
                 self.recover().await?;
                 next_heartbeat = Instant::now() + self.opts.heartbeat_interval;
+            }
+            if Instant::now() >= next_rescan {
+                if let Err(e) = self.reload_dags().await {
+                    tracing::error!(error = %e, "rescanning the DAG folder failed; retrying");
+                }
+                next_rescan = Instant::now() + self.opts.rescan_interval;
             }
             if Instant::now() >= next_poll {
                 if let Err(e) = self.poll().await {
@@ -340,7 +356,28 @@ impl Scheduler {
         .await
         .map_err(|e| SchedulerError::Dags(e.to_string()))?;
         self.folder = Some(folder);
-        if changed || self.folder_unsynced {
+        // Notifiers must name connections that exist: the environment's and the stored ones,
+        // read each scan (a connection added or removed re-checks unchanged files).
+        let mut known: Vec<String> = self.settings.connections.keys().cloned().collect();
+        known.extend(self.store.list_connections().await?.into_iter().map(|c| c.conn_id));
+        known.sort();
+        let connections_changed = known != self.known_connections;
+        self.known_connections = known;
+        let mut bag = bag;
+        let broken: Vec<(String, Vec<crate::dag::LoadError>)> = bag
+            .dags
+            .values()
+            .map(|d| {
+                (d.dag_id.clone(), crate::dag::check::unknown_notifiers(d, &self.known_connections))
+            })
+            .filter(|(_, e)| !e.is_empty())
+            .collect();
+        for (dag_id, errors) in broken {
+            if let Some(dag) = bag.dags.remove(&dag_id) {
+                bag.errors.entry(dag.fileloc.clone()).or_default().extend(errors);
+            }
+        }
+        if changed || self.folder_unsynced || connections_changed {
             let errors: Vec<_> = bag.errors.values().flatten().collect();
             for e in &errors {
                 tracing::warn!(error = %e, "DAG file has errors");

@@ -196,7 +196,10 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
     // The receiver that never answers in time: two attempts cut at the timeout, then failed.
     let stuck = rows.iter().find(|n| n.conn_id == "stuck").expect("stuck notification");
     assert_eq!((stuck.status.as_str(), stuck.attempts), ("failed", 2));
-    assert!(stuck.last_error.as_deref().unwrap_or("").contains("no answer within 10s"), "{stuck:?}");
+    assert!(
+        stuck.last_error.as_deref().unwrap_or("").contains("no answer within 10s"),
+        "{stuck:?}"
+    );
     // Each notification exactly once.
     let keys: std::collections::BTreeSet<&str> =
         rows.iter().map(|n| n.idempotency_key.as_str()).collect();
@@ -222,4 +225,119 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
     let metrics = metrics.text().await.expect("metrics body");
     assert!(metrics.contains("updraft_notifications{status=\"failed\"} 2"), "{metrics}");
     assert!(metrics.contains("updraft_notifications{status=\"sent\"} 3"), "{metrics}");
+}
+
+/// A free port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_outlives_kill_9_and_is_delivered_once() {
+    let env = Env::new(Db::Sqlite).await.expect("sqlite env");
+    // The receiver is not up yet: the failure's notification waits in the outbox.
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/ok/late");
+    env.write_dag(
+        "doomed.yaml",
+        "dag_id: doomed\ndefault_args: {on_failure: [late_hook]}\ntasks:\n  t: {type: bash, command: 'exit 1'}\n",
+    );
+    let vars = [
+        ("UPDRAFT_CONN_LATE_HOOK", hook.as_str()),
+        ("UPDRAFT_NOTIFY_ATTEMPTS", "20"),
+        ("UPDRAFT_NOTIFY_RETRY_DELAY", "1"),
+    ];
+    let mut first = env.scheduler_process(vars);
+    env.wait_until("DAG loaded", Duration::from_secs(60), || async {
+        env.store.get_dag("doomed").await.is_ok()
+    })
+    .await;
+    let run = env.trigger("doomed", serde_json::json!({})).await;
+    env.wait_until("a delivery attempted", Duration::from_secs(60), || async {
+        env.store.run_notifications(run.id).await.expect("rows").iter().any(|n| n.attempts >= 1)
+    })
+    .await;
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    let pending = env.store.run_notifications(run.id).await.expect("rows");
+    assert_eq!(pending.len(), 1, "one notification for the failure: {pending:?}");
+    assert_ne!(pending[0].status, "sent");
+
+    // The receiver comes up on that port; a new scheduler delivers the notification, once.
+    let receiver = Receiver::default();
+    let app = Router::new()
+        .route("/{kind}/{name}", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the port");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let second = env.scheduler_process(vars);
+    env.wait_until("delivered after the restart", Duration::from_secs(60), || async {
+        env.store.run_notifications(run.id).await.expect("rows").iter().all(|n| n.status == "sent")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = receiver.at("/ok/late");
+    assert_eq!(got.len(), 1, "delivered exactly once: {got:?}");
+    assert_eq!(got[0].body["event"], "task_failure");
+    assert_eq!(
+        got[0].headers.get("idempotency-key").map(String::as_str),
+        Some(pending[0].idempotency_key.as_str())
+    );
+    let mut second = second;
+    let _ = second.kill();
+    let _ = second.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_naming_no_connection_is_a_load_error_until_it_exists() {
+    let env = Env::new(Db::Sqlite).await.expect("sqlite env");
+    let src = "dag_id: alarmed\ntasks:\n  t:\n    type: empty\n    on_failure: [ops_pager]\n";
+    env.write_dag("alarmed.yaml", src);
+    // `dags validate` says where, and fails.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_updraft"))
+        .args(["dags", "validate"])
+        .env("UPDRAFT_HOME", &env.settings.home)
+        .env("UPDRAFT_DAGS_FOLDER", env.dags_dir())
+        .env("UPDRAFT_DATABASE_URL", &env.settings.database_url)
+        .output()
+        .expect("validate");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("alarmed.yaml:5:18: notifier `ops_pager` names no connection"), "{text}");
+    // The scheduler records it as the file's import error; the DAG does not load.
+    let opts = updraft::scheduler::SchedulerOptions {
+        poll_interval: Duration::from_millis(200),
+        rescan_interval: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let _engine = env.start_with(opts).await;
+    env.wait_until("the import error", Duration::from_secs(30), || async {
+        env.store
+            .import_errors()
+            .await
+            .expect("errors")
+            .iter()
+            .any(|e| e.message.contains("ops_pager"))
+    })
+    .await;
+    assert!(
+        env.store.get_dag("alarmed").await.is_err()
+            || !env.store.get_dag("alarmed").await.expect("dag").is_active
+    );
+    // Stored under Admin > Connections, it loads at the next scan, the file untouched.
+    let secrets = updraft::secrets::SecretBox::for_settings(&env.settings).expect("key");
+    let row = updraft::store::ConnectionRow {
+        conn_id: "ops_pager".into(),
+        conn_type: "https".into(),
+        description: String::new(),
+        uri_encrypted: secrets.encrypt("https://pager.example.com/hook"),
+        updated_at: chrono::Utc::now(),
+    };
+    env.store.set_connection(&row).await.expect("store the connection");
+    env.wait_until("the DAG loads", Duration::from_secs(30), || async {
+        env.store.get_dag("alarmed").await.is_ok_and(|d| d.is_active)
+    })
+    .await;
+    assert!(env.store.import_errors().await.expect("errors").is_empty());
 }
