@@ -29,6 +29,10 @@
 #   UPDRAFT_MARIADB_PORT   default 13306: MariaDB (`mariadb` in UPDRAFT_SERVERS; Debian's
 #                          mariadb-server, scripts/mariadb.sh), read by the SQL tests through
 #                          UPDRAFT_TEST_MYSQL_URL; UPDRAFT_MARIADB_DIR: root's data folder
+#   UPDRAFT_SMTP_PORT      default 11025: an SMTP server (`smtp` in UPDRAFT_SERVERS; PyPI's
+#                          aiosmtpd in a venv in $UPDRAFT_CACHE/smtp, scripts/smtp.sh), read by
+#                          the mail tests through UPDRAFT_TEST_SMTP_HOST and
+#                          UPDRAFT_TEST_SMTP_MAILDIR (scripts/smtp.sh's header: the file format)
 #
 # The browser test (tests/it/browser.rs) gets chromium and playwright-core from scripts/browser.sh
 # (UPDRAFT_TEST_NODE_PATH); its screenshots land in $UPDRAFT_CACHE/screenshots. The schemathesis
@@ -40,8 +44,9 @@
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port),
 # UPDRAFT_TEST_S3_ENDPOINT and UPDRAFT_TEST_SCHEMA_REGISTRY_URL (URLs; the registry's is its
-# Confluent-compatible base, .../apis/ccompat/v7); a test of a server that was not asked for skips
-# (fails in CI).
+# Confluent-compatible base, .../apis/ccompat/v7), UPDRAFT_TEST_MYSQL_URL, UPDRAFT_TEST_SMTP_HOST
+# (host:port) and UPDRAFT_TEST_SMTP_MAILDIR (the folder the SMTP server saves messages in); a test
+# of a server that was not asked for skips (fails in CI).
 #
 # Build tools: rdkafka builds its bundled librdkafka (C: cc, make, pkg-config, zlib headers) and
 # libsqlite3-sys and ring build C with cc; missing ones are installed with apt-get.

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Sourced by scripts/kafka.sh, scripts/cassandra.sh and scripts/s3.sh: what a server that runs as
-# one plain process (a JVM, a Python server) needs to be started, found and stopped again.
+# Sourced by scripts/kafka.sh, scripts/cassandra.sh, scripts/s3.sh, scripts/smtp.sh (and others):
+# what a server that runs as one plain process (a JVM, a Python server) needs to be started, found
+# and stopped again.
 #
 # The caller sets, before calling anything here:
 #   SERVER   short name, for log lines

@@ -11,6 +11,9 @@
 #   registry    scripts/registry.sh   UPDRAFT_TEST_SCHEMA_REGISTRY_URL
 #                                     http://127.0.0.1:18081/apis/ccompat/v7
 #   mariadb     scripts/mariadb.sh    UPDRAFT_TEST_MYSQL_URL        mysql://updraft:updraft@127.0.0.1:13306/updraft
+#   smtp        scripts/smtp.sh       UPDRAFT_TEST_SMTP_HOST        127.0.0.1:11025
+#                                     UPDRAFT_TEST_SMTP_MAILDIR     $UPDRAFT_CACHE/smtp/mail (each
+#                                     message as NAME.eml, raw, and NAME.json, its envelope)
 # e.g. UPDRAFT_SERVERS=postgres,kafka,s3 scripts/test.sh. An unknown name fails the run.
 #
 # Adding a server:
@@ -79,8 +82,17 @@ start_mariadb() {
   export UPDRAFT_TEST_MYSQL_URL
 }
 
+# A plain-SMTP server (aiosmtpd; AUTH PLAIN/LOGIN with any user and password, no TLS) that
+# saves every message it receives in a folder: the tests read the address and the folder.
+start_smtp() {
+  start_server smtp
+  UPDRAFT_TEST_SMTP_HOST="$("$SCRIPTS_DIR/smtp.sh" url)"
+  UPDRAFT_TEST_SMTP_MAILDIR="$("$SCRIPTS_DIR/smtp.sh" maildir)"
+  export UPDRAFT_TEST_SMTP_HOST UPDRAFT_TEST_SMTP_MAILDIR
+}
+
 # The servers UPDRAFT_SERVERS may name, in start order (`all` means every one).
-KNOWN_SERVERS=(postgres kafka cassandra s3 registry mariadb)
+KNOWN_SERVERS=(postgres kafka cassandra s3 registry mariadb smtp)
 
 # The one place that decides which servers the test suite gets: PostgreSQL always, the others
 # when UPDRAFT_SERVERS names them.
