@@ -81,6 +81,103 @@ pub struct Settings {
     /// `UPDRAFT_NOTIFY_RETRY_DELAY` (default 10 s): the wait after a failed delivery, doubled
     /// per attempt (at most an hour).
     pub notify_retry_delay: std::time::Duration,
+    /// OpenLineage events (`UPDRAFT_LINEAGE_*`); off unless `UPDRAFT_LINEAGE_URL` is set.
+    pub lineage: LineageSettings,
+}
+
+/// Where this process sends its OpenLineage events, and how many may wait.
+#[derive(Clone, PartialEq)]
+pub struct LineageSettings {
+    /// `UPDRAFT_LINEAGE_URL`: an `http://` or `https://` endpoint (the whole URL events are
+    /// POSTed to, e.g. Marquez's `http://host:5000/api/v1/lineage`) or `file:///path` (one JSON
+    /// event per line, appended). None (unset): lineage is off.
+    pub target: Option<LineageTarget>,
+    /// `UPDRAFT_LINEAGE_NAMESPACE` (default `updraft`): the job namespace of every event.
+    pub namespace: String,
+    /// `UPDRAFT_LINEAGE_QUEUE` (default 10,000, at least 1): events waiting to be sent; one
+    /// more is dropped (and counted) rather than waited for.
+    pub queue: usize,
+}
+
+/// Where events go.
+#[derive(Clone, PartialEq)]
+pub enum LineageTarget {
+    /// POST each event to `url`, with `Authorization: Bearer <api_key>` when
+    /// `UPDRAFT_LINEAGE_API_KEY` is set.
+    Http {
+        /// The endpoint.
+        url: String,
+        /// The bearer token; never printed (`Debug` shows `***`).
+        api_key: Option<String>,
+    },
+    /// Append each event as a line to this file.
+    File(PathBuf),
+}
+
+impl Default for LineageSettings {
+    fn default() -> Self {
+        LineageSettings { target: None, namespace: "updraft".into(), queue: 10_000 }
+    }
+}
+
+impl std::fmt::Debug for LineageTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LineageTarget::Http { url, api_key } => f
+                .debug_struct("Http")
+                .field("url", url)
+                .field("api_key", &api_key.as_ref().map(|_| "***"))
+                .finish(),
+            LineageTarget::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for LineageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineageSettings")
+            .field("target", &self.target)
+            .field("namespace", &self.namespace)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl LineageSettings {
+    /// Reads `UPDRAFT_LINEAGE_*` through `get`.
+    fn from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<LineageSettings, ConfigError> {
+        let defaults = LineageSettings::default();
+        let target = match get("UPDRAFT_LINEAGE_URL") {
+            None => None,
+            Some(url) => Some(lineage_target(url.trim(), get("UPDRAFT_LINEAGE_API_KEY"))?),
+        };
+        let namespace = get("UPDRAFT_LINEAGE_NAMESPACE").unwrap_or(defaults.namespace);
+        let queue: usize = parse_num(get, "UPDRAFT_LINEAGE_QUEUE", defaults.queue)?;
+        Ok(LineageSettings { target, namespace, queue: queue.max(1) })
+    }
+}
+
+/// The target `UPDRAFT_LINEAGE_URL` names; the error never repeats the URL (it may hold a
+/// password) beyond its scheme.
+fn lineage_target(url: &str, api_key: Option<String>) -> Result<LineageTarget, ConfigError> {
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = PathBuf::from(path);
+        if !path.is_absolute() {
+            return Err(ConfigError(
+                "UPDRAFT_LINEAGE_URL: a file target is file:///absolute/path/events.jsonl".into(),
+            ));
+        }
+        return Ok(LineageTarget::File(path));
+    }
+    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme_ok || reqwest::Url::parse(url).is_err() {
+        let scheme = url.split("://").next().unwrap_or_default();
+        return Err(ConfigError(format!(
+            "UPDRAFT_LINEAGE_URL (`{scheme}://...`) must be an http:// or https:// endpoint, or \
+             file:///path/events.jsonl"
+        )));
+    }
+    Ok(LineageTarget::Http { url: url.to_string(), api_key })
 }
 
 /// A setting that does not parse.
@@ -131,6 +228,7 @@ impl Settings {
             .to_string();
         let notify_attempts: i64 = parse_num(&get, "UPDRAFT_NOTIFY_ATTEMPTS", 5)?;
         let notify_retry_delay = parse_duration(&get, "UPDRAFT_NOTIFY_RETRY_DELAY", 10)?;
+        let lineage = LineageSettings::from_vars(&get)?;
         let prefixed = |prefix: &str| -> BTreeMap<String, String> {
             vars.iter()
                 .filter_map(|(k, v)| {
@@ -158,6 +256,7 @@ impl Settings {
             base_url,
             notify_attempts: notify_attempts.max(1),
             notify_retry_delay,
+            lineage,
         })
     }
 
@@ -302,6 +401,34 @@ mod tests {
         assert!(e.to_string().contains("UPDRAFT_HEARTBEAT_TIMEOUT=`soon`"), "{e}");
         let e = Settings::from_vars(vars(&[("UPDRAFT_QUEUED_TIMEOUT", "0")])).unwrap_err();
         assert!(e.to_string().contains("too short"), "{e}");
+    }
+
+    #[test]
+    fn lineage_is_off_by_default_and_its_key_never_prints() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.lineage.target, None);
+        assert_eq!((s.lineage.namespace.as_str(), s.lineage.queue), ("updraft", 10_000));
+        let s = Settings::from_vars(vars(&[
+            ("UPDRAFT_LINEAGE_URL", "http://127.0.0.1:5000/api/v1/lineage"),
+            ("UPDRAFT_LINEAGE_API_KEY", "k3y-s3cr3t"),
+            ("UPDRAFT_LINEAGE_NAMESPACE", "prod"),
+            ("UPDRAFT_LINEAGE_QUEUE", "0"),
+        ]))
+        .unwrap();
+        let want = LineageTarget::Http {
+            url: "http://127.0.0.1:5000/api/v1/lineage".into(),
+            api_key: Some("k3y-s3cr3t".into()),
+        };
+        assert_eq!(s.lineage.target, Some(want));
+        assert_eq!((s.lineage.namespace.as_str(), s.lineage.queue), ("prod", 1));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("k3y-s3cr3t") && shown.contains("***"), "{shown}");
+        let s = Settings::from_vars(vars(&[("UPDRAFT_LINEAGE_URL", "file:///tmp/ol.jsonl")]));
+        assert_eq!(s.unwrap().lineage.target, Some(LineageTarget::File("/tmp/ol.jsonl".into())));
+        for bad in ["kafka://u:pw@h:1", "file://relative.jsonl", "http://"] {
+            let e = Settings::from_vars(vars(&[("UPDRAFT_LINEAGE_URL", bad)])).unwrap_err();
+            assert!(e.to_string().contains("UPDRAFT_LINEAGE_URL") && !e.to_string().contains("pw"));
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`metrics`]: lock-free counters and histograms the scheduler records, `/metrics` exports.
 //! - [`store`]: the metadata database (SQLite or PostgreSQL). The only SQL in the crate.
 //! - [`operators`]: the code of each task type; the only code that talks to user systems.
+//! - [`lineage`]: OpenLineage events of runs and tries, with the datasets of the task types,
+//!   queued without waiting and sent by a task of its own; off unless `UPDRAFT_LINEAGE_URL`.
 //! - [`worker`]: runs one queued task instance: running -> operator -> final state.
 //! - [`executor`]: how queued task instances get a worker slot (sequential, local).
 //! - [`scheduler`]: creates runs, decides what is ready, queues it. Never runs task code itself.
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod dag;
 pub mod executor;
+pub mod lineage;
 pub mod metrics;
 pub mod model;
 pub mod notify;

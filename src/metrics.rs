@@ -1,5 +1,6 @@
 //! In-process figures of the scheduler and executor — loop duration, hand-off latency,
-//! executor slots — that `/metrics` exports.
+//! executor slots — and of the OpenLineage queue (events sent, failed, dropped) that `/metrics`
+//! exports.
 //!
 //! Invariant: recording is lock-free (atomics), so the scheduler and workers never wait on a
 //! scrape.
@@ -62,6 +63,33 @@ pub struct Metrics {
     pub slots_total: AtomicU64,
     /// Executor slots in use.
     pub slots_busy: AtomicU64,
+    /// OpenLineage events the endpoint accepted (2xx) or the file received.
+    pub lineage_sent: AtomicU64,
+    /// OpenLineage events that failed: an error answer, a timeout, a refused connection, a
+    /// write error. Not retried.
+    pub lineage_failed: AtomicU64,
+    /// OpenLineage events dropped because the queue was full (the endpoint is slow or dead).
+    pub lineage_dropped: AtomicU64,
+}
+
+impl Metrics {
+    /// Appends the OpenLineage counters in Prometheus text format.
+    pub fn write_lineage(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP updraft_lineage_events_total OpenLineage events of this process by outcome \
+             (dropped: the queue was full).\n# TYPE updraft_lineage_events_total counter"
+        );
+        let counters = [
+            ("sent", &self.lineage_sent),
+            ("failed", &self.lineage_failed),
+            ("dropped", &self.lineage_dropped),
+        ];
+        for (result, n) in counters {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "updraft_lineage_events_total{{result=\"{result}\"}} {n}");
+        }
+    }
 }
 
 #[cfg(test)]

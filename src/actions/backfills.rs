@@ -129,6 +129,7 @@ pub async fn create_backfill(
                     data_interval_end: i.end,
                     conf: conf.clone(),
                     triggered_by: actor.triggered_by(),
+                    deadlines: Vec::new(),
                 });
             }
             (BackfillStep::Reprocess { only_failed }, Some(run)) => again.push((run, only_failed)),

@@ -133,6 +133,7 @@ pub async fn trigger(
         data_interval_end: logical,
         conf,
         triggered_by: actor.triggered_by(),
+        deadlines: crate::model::deadline::for_new_run(dag, RunType::Manual, logical, now),
     };
     let row = store.create_run(&run, now).await.map_err(|e| match e {
         StoreError::Conflict(_) => ActionError::Conflict(format!(
@@ -360,9 +361,11 @@ pub const MAX_NOTE: usize = 1000;
 /// Marks a whole run success or failed: its unfinished instances are decided as
 /// `model::user_change::run_mark` says (running tries stopped first) and the run takes the
 /// state at once. Conflict when the mark is not allowed or the run changed meanwhile.
-/// Returns how many instances it changed.
+/// Returns how many instances it changed. A run that was running gets its OpenLineage ABORT
+/// through `lineage`.
 pub async fn mark_run(
     store: &Store,
+    lineage: &crate::lineage::Lineage,
     actor: &Actor,
     run: &RunRow,
     to: DagRunState,
@@ -390,6 +393,7 @@ pub async fn mark_run(
             run.run_id
         )));
     }
+    lineage.run_aborted(run, to);
     let extra = format!("{} -> {to}, {} task instance(s)", run.state, changes.len());
     audit(store, actor, Audit::new("mark_run").dag(&run.dag_id).run(&run.run_id).extra(extra))
         .await?;
@@ -506,6 +510,7 @@ pub const MAX_BULK: usize = 500;
 pub async fn bulk(
     store: &Store,
     dags: &DagCache,
+    lineage: &crate::lineage::Lineage,
     log_dir: &Path,
     actor: &Actor,
     runs: &[(String, String)],
@@ -533,10 +538,10 @@ pub async fn bulk(
                     clear_run(store, dags, actor, &run, false, RunVersion::Pinned).await.map(drop)
                 }
                 BulkAction::MarkSuccess => {
-                    mark_run(store, actor, &run, DagRunState::Success).await.map(drop)
+                    mark_run(store, lineage, actor, &run, DagRunState::Success).await.map(drop)
                 }
                 BulkAction::MarkFailed => {
-                    mark_run(store, actor, &run, DagRunState::Failed).await.map(drop)
+                    mark_run(store, lineage, actor, &run, DagRunState::Failed).await.map(drop)
                 }
                 BulkAction::Delete => delete_run(store, log_dir, actor, &run).await,
             }

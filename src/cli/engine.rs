@@ -12,6 +12,7 @@ use crate::config::{ExecutorKind, Settings};
 use crate::dag::DagCache;
 use crate::dag::loader::{self, DagFolder};
 use crate::executor::{DistributedExecutor, Executor, LocalExecutor};
+use crate::lineage::Lineage;
 use crate::scheduler::{Scheduler, SchedulerOptions, SchedulerParts, SystemClock};
 use crate::store::{ProcessRow, Store};
 use crate::worker::WorkerEnv;
@@ -26,6 +27,8 @@ pub struct Engine {
     pub process: ProcessRow,
     /// Figures the scheduler and workers record, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The OpenLineage emitter of this process (shared with its web server).
+    pub lineage: Lineage,
 }
 
 /// The row identifying this process in the store.
@@ -56,8 +59,10 @@ pub fn build(
     let process = this_process(kind);
     let dags = Arc::new(DagCache::new());
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let lineage = Lineage::start(&settings, metrics.clone());
     let env = Arc::new(WorkerEnv {
         metrics: metrics.clone(),
+        lineage: lineage.clone(),
         store: store.clone(),
         settings: settings.clone(),
         dags: dags.clone(),
@@ -86,8 +91,9 @@ pub fn build(
         reports: rx,
         opts,
         metrics: metrics.clone(),
-    });
-    Engine { scheduler, dags, process, metrics }
+    })
+    .with_lineage(lineage.clone());
+    Engine { scheduler, dags, process, metrics, lineage }
 }
 
 /// Opens (and migrates) the configured database, creating `UPDRAFT_HOME` for SQLite.
@@ -170,8 +176,10 @@ pub async fn serve(settings: Settings, role: Role) -> CmdResult {
         println!("Web UI and API on http://{addr}/");
         let state = crate::web::AppState::new(store.clone(), settings.clone(), metrics.clone());
         let state = match &engine {
-            Some(engine) => state.with_dags(engine.dags.clone()),
-            None => state,
+            Some(engine) => {
+                state.with_dags(engine.dags.clone()).with_lineage(engine.lineage.clone())
+            }
+            None => state.with_lineage(Lineage::start(&settings, metrics.clone())),
         };
         Some(tokio::spawn(crate::web::serve(listener, state, shutdown.clone())))
     };

@@ -211,6 +211,8 @@ async fn test_task(
         shutdown: CancellationToken::new(),
         metrics: Default::default(),
         tries: Default::default(),
+        // `tasks test` tries a task on a throw-away database: no lineage of it.
+        lineage: crate::lineage::Lineage::off(),
     };
     let cancel = env.shutdown.clone();
     let ctrl_c = tokio::spawn(async move {

@@ -20,6 +20,9 @@ pub fn unknown_notifiers(dag: &Dag, known: &[String]) -> Vec<LoadError> {
     {
         places.extend(ids.iter().map(|id| (vec![field.to_string()], id.as_str())));
     }
+    for d in &dag.deadlines {
+        places.extend(d.notify.iter().map(|id| (vec!["deadline".to_string()], id.as_str())));
+    }
     for t in dag.tasks.values() {
         for (field, ids) in [
             ("on_failure", &t.notify.on_failure),
@@ -59,18 +62,28 @@ pub fn unknown_notifiers(dag: &Dag, known: &[String]) -> Vec<LoadError> {
     out
 }
 
-/// Where `id` is first written as a notifier: the line of an `on_*` key that holds it.
+/// The keys whose values name notifiers (`notify` is a deadline's).
+const NOTIFIER_KEYS: [&str; 6] =
+    ["on_failure", "on_retry", "on_success", "on_run_failure", "on_run_success", "notify"];
+
+/// Where `id` is first written as a notifier: on the line of a notifier key (`on_failure:
+/// [a, b]`), or as an item of the block list under one (`- a`).
 fn occurrence(src: &str, positions: &Positions, id: &str) -> super::positions::Pos {
+    let mut under_key = false;
     for (n, line) in src.lines().enumerate() {
-        let Some(k) = line.find("on_") else { continue };
-        let after = &line[k..];
-        let is_notifier =
-            ["on_failure", "on_retry", "on_success", "on_run_failure", "on_run_success"]
-                .iter()
-                .any(|f| after.starts_with(f));
-        if !is_notifier {
-            continue;
-        }
+        let keys = NOTIFIER_KEYS.iter().filter_map(|f| line.find(&format!("{f}:")));
+        let k = match keys.min() {
+            Some(k) => {
+                under_key =
+                    line[k..].split_once(':').is_some_and(|(_, rest)| rest.trim().is_empty());
+                k
+            }
+            None if under_key && line.trim_start().starts_with('-') => 0,
+            None => {
+                under_key = false;
+                continue;
+            }
+        };
         // The id as a whole word after the key.
         let mut from = k;
         while let Some(i) = line[from..].find(id) {
@@ -117,5 +130,20 @@ mod tests {
             unknown_notifiers(&dag, &["pager".into(), "ops_slak".into(), "ops_slack".into()])
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_unknown_deadline_notifier_in_a_block_list_is_found_on_its_line() {
+        let src = "dag_id: d\ndeadline:\n  reference: queued\n  interval: 1h\n  notify:\n    - pager\n    - oncal\n\
+                   tasks:\n  t: {type: empty}\n";
+        let dag = parse_dag_str(src, "d.yaml".as_ref()).expect("valid");
+        let errors = unknown_notifiers(&dag, &["pager".to_string(), "oncall".to_string()]);
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(
+            text[0].starts_with("d.yaml:7:7: notifier `oncal` names no connection"),
+            "{text:?}"
+        );
+        assert!(text[0].contains("did you mean `oncall`?"), "{text:?}");
     }
 }

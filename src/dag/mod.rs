@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod cache;
 pub mod check;
+pub mod deadline;
 pub mod graph;
 pub mod kinds;
 pub mod lint;
@@ -53,6 +54,8 @@ pub struct Dag {
     pub on_run_failure: Vec<String>,
     /// The connections told when a run succeeds (`on_run_success`).
     pub on_run_success: Vec<String>,
+    /// The deadline alerts (`deadline:`), in file order.
+    pub deadlines: Vec<deadline::Deadline>,
     /// Runs when assets get new events (`schedule: {assets: [...]}`), besides any cron in
     /// `schedule`.
     pub asset_schedule: Option<assets::AssetSchedule>,

@@ -11,6 +11,7 @@
 
 mod assets;
 mod ctx;
+mod deadline;
 mod groups;
 mod kind;
 mod kind_records;
@@ -44,7 +45,7 @@ use super::positions::Pos;
 use super::{Dag, DagGraph, LoadError, ParseResult, Schedule};
 
 /// Top-level keys of a DAG file.
-const TOP_FIELDS: [&str; 19] = [
+const TOP_FIELDS: [&str; 20] = [
     "dag_id",
     "description",
     "schedule",
@@ -64,6 +65,7 @@ const TOP_FIELDS: [&str; 19] = [
     "tasks",
     "on_run_failure",
     "on_run_success",
+    "deadline",
 ];
 
 /// Airflow's defaults for the concurrency caps.
@@ -147,6 +149,7 @@ struct Top {
     asset_schedule: Option<crate::dag::assets::AssetSchedule>,
     on_run_failure: Option<Vec<String>>,
     on_run_success: Option<Vec<String>>,
+    deadlines: Option<Vec<crate::dag::deadline::Deadline>>,
     start_date: Option<chrono::DateTime<chrono::Utc>>,
     end_date: Option<chrono::DateTime<chrono::Utc>>,
     catchup: Option<bool>,
@@ -221,6 +224,14 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
             "doc" => top.doc = cx.string(v, &p),
             "on_run_failure" => top.on_run_failure = task::notifier_list(cx, v, &p),
             "on_run_success" => top.on_run_success = task::notifier_list(cx, v, &p),
+            "deadline" => top.deadlines = deadline::parse_deadlines(cx, v, &p),
+            "sla" | "sla_miss_callback" | "deadlines" => {
+                let msg = format!(
+                    "`{key}` is not a field; a DAG's deadline alert is `deadline: {{reference: \
+                     logical_date | run_start | queued, interval: 2h, notify: [connection]}}`"
+                );
+                cx.at_key(&p, msg);
+            }
             "on_failure" | "on_retry" | "on_success" => {
                 let msg = format!(
                     "`{key}` is a task setting: put it in `default_args` (every task) or a task; \
@@ -289,6 +300,7 @@ fn parse_root(cx: &mut Ctx, root: &Value, src: &str, file: &Path) -> Option<Dag>
         asset_schedule: top.asset_schedule.take(),
         on_run_failure: top.on_run_failure.take().unwrap_or_default(),
         on_run_success: top.on_run_success.take().unwrap_or_default(),
+        deadlines: top.deadlines.take().unwrap_or_default(),
         start_date: top.start_date,
         end_date: top.end_date,
         catchup: top.catchup.unwrap_or(false),

@@ -7,6 +7,7 @@
 pub mod assets;
 pub mod backfill;
 pub mod dag_run;
+pub mod deadline;
 pub mod ids;
 pub mod notify;
 pub mod run_id;

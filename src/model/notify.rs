@@ -24,16 +24,19 @@ pub enum NotifyEvent {
     RunFailure,
     /// A run succeeded (`on_run_success`).
     RunSuccess,
+    /// A run had not finished by one of its deadlines (`deadline: {notify: ...}`).
+    DeadlineMissed,
 }
 
 impl NotifyEvent {
     /// Every event with its stored spelling.
-    pub const ALL: [(&'static str, NotifyEvent); 5] = [
+    pub const ALL: [(&'static str, NotifyEvent); 6] = [
         ("task_failure", NotifyEvent::TaskFailure),
         ("task_retry", NotifyEvent::TaskRetry),
         ("task_success", NotifyEvent::TaskSuccess),
         ("run_failure", NotifyEvent::RunFailure),
         ("run_success", NotifyEvent::RunSuccess),
+        ("deadline_missed", NotifyEvent::DeadlineMissed),
     ];
 
     /// The stored spelling.

@@ -59,10 +59,7 @@ pub(super) async fn send(
     let mut email = lettre::Message::builder()
         .from(mailbox(&from)?)
         .subject(subject)
-        .message_id(Some(format!(
-            "<{}@updraft>",
-            msg.n.idempotency_key.replace(['<', '>', ' '], "_")
-        )))
+        .message_id(Some(message_id(&msg.n.idempotency_key)))
         .header(ContentType::TEXT_PLAIN);
     for a in to.split(',').filter(|a| !a.trim().is_empty()) {
         email = email.to(mailbox(a)?);
@@ -98,4 +95,37 @@ fn plain_body(msg: &Message) -> String {
         out.push_str(&format!("Log: {log}\n"));
     }
     out
+}
+
+/// The `Message-ID` of the mail of idempotency key `key`: `<key@updraft>`, each character the
+/// left part of an RFC 5322 msg-id may not hold (a dot-atom: `:`, a space, `<`, ...) as `.`,
+/// so that a mail client or a relay dropping repeats by Message-ID sees one id per event.
+fn message_id(key: &str) -> String {
+    const ATEXT: &str = "!#$%&'*+-/=?^_`{|}~";
+    let mut left = String::with_capacity(key.len());
+    for c in key.chars() {
+        let c = if c.is_ascii_alphanumeric() || ATEXT.contains(c) { c } else { '.' };
+        // A dot-atom has no empty atom: no leading, doubled or trailing dot.
+        if c != '.' || !(left.is_empty() || left.ends_with('.')) {
+            left.push(c);
+        }
+    }
+    let left = left.trim_end_matches('.');
+    format!("<{}@updraft>", if left.is_empty() { "notification" } else { left })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn message_ids_are_dot_atoms() {
+        assert_eq!(
+            message_id("task_failure:ti2:try1:1796:mail_ops"),
+            "<task_failure.ti2.try1.1796.mail_ops@updraft>"
+        );
+        assert_eq!(message_id("a::b <c>"), "<a.b.c@updraft>");
+        assert_eq!(message_id(":x:"), "<x@updraft>");
+        assert_eq!(message_id("::"), "<notification@updraft>");
+    }
 }

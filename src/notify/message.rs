@@ -42,9 +42,14 @@ impl Message {
             "task_success" => "succeeded",
             "run_failure" => "failed",
             "run_success" => "succeeded",
+            "deadline_missed" => "missed its deadline",
             other => other,
         };
         let title = match (&n.task_id, n.try_number) {
+            _ if n.event == "deadline_missed" => {
+                let detail = n.error.as_deref().unwrap_or_default();
+                format!("[{}] Run {} {what}: {detail}", n.dag_id, n.run_id)
+            }
             (Some(t), Some(try_number)) => {
                 format!("[{}] Task {t} {what} (try {try_number}) in run {}", n.dag_id, n.run_id)
             }

@@ -79,7 +79,28 @@ pub async fn deliver(
     }
 }
 
-/// The value of Updraft's parameter `name` in a notifier URL.
+/// The value of Updraft's parameter `name` in a notifier URL, percent-decoded as a URI is
+/// (RFC 3986): a `+` is a plus, as in `alerts+ops@example.com` or a base64 secret, never the
+/// space of an HTML form (write a space as `%20`).
 fn param(url: &reqwest::Url, name: &str) -> Option<String> {
-    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    let query = url.query()?.replace('+', "%2B");
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param;
+
+    #[test]
+    fn a_plus_in_a_parameter_is_a_plus() {
+        let url = reqwest::Url::parse(
+            "smtp://h?from=alerts+ops@example.com&secret=a+b/c%3D&subject=Disk%20full&to=",
+        )
+        .unwrap();
+        assert_eq!(param(&url, "from").as_deref(), Some("alerts+ops@example.com"));
+        assert_eq!(param(&url, "secret").as_deref(), Some("a+b/c="));
+        assert_eq!(param(&url, "subject").as_deref(), Some("Disk full"));
+        assert_eq!(param(&url, "to").as_deref(), Some(""));
+        assert_eq!(param(&url, "body"), None);
+    }
 }

@@ -58,6 +58,7 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
         data_interval_end: now,
         conf,
         triggered_by: format!("dag:{}", ctx.run.dag_id),
+        deadlines: Vec::new(),
     };
     let state = match ctx.store.create_run(&new, now).await {
         Ok(row) => {

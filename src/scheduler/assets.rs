@@ -95,6 +95,7 @@ fn asset_run(
         data_interval_end: interval.1,
         conf: serde_json::Map::new(),
         triggered_by: "assets".into(),
+        deadlines: crate::model::deadline::for_new_run(dag, RunType::AssetTriggered, now, now),
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod assets;
 mod counts;
+mod deadlines;
 mod notifications;
 mod recovery;
 mod runs;
@@ -173,6 +174,8 @@ pub struct Scheduler {
     watchers: watchers::Watchers,
     /// The connection ids known at the last scan, sorted (notifiers are checked against them).
     known_connections: Vec<String>,
+    /// Where the runs' OpenLineage events go (off unless [`Scheduler::with_lineage`]).
+    lineage: crate::lineage::Lineage,
 }
 
 /// The pieces a scheduler is built from.
@@ -229,7 +232,14 @@ impl Scheduler {
             assets_wanted: true,
             watchers: Default::default(),
             known_connections: Vec::new(),
+            lineage: crate::lineage::Lineage::off(),
         }
+    }
+
+    /// The scheduler, sending its runs' OpenLineage events to `lineage`.
+    pub fn with_lineage(mut self, lineage: crate::lineage::Lineage) -> Scheduler {
+        self.lineage = lineage;
+        self
     }
 
     /// Runs until `shutdown` fires (or the `exit_after_run` run ends). `dag_changes` carries a
@@ -255,6 +265,7 @@ impl Scheduler {
         if self.opts.create_scheduled_runs {
             let (store, settings) = (self.store.clone(), self.settings.clone());
             tokio::spawn(notifications::run(store, settings, listening.clone()));
+            tokio::spawn(deadlines::run(self.store.clone(), listening.clone()));
         }
         if self.store.backend() == crate::store::Backend::Postgres {
             let (url, wake) = (self.settings.database_url.clone(), announced.clone());

@@ -167,6 +167,12 @@ impl Scheduler {
                     data_interval_end: interval.end,
                     conf: serde_json::Map::new(),
                     triggered_by: "scheduler".into(),
+                    deadlines: model::deadline::for_new_run(
+                        &dag,
+                        RunType::Scheduled,
+                        interval.start,
+                        now,
+                    ),
                 };
                 match self.store.create_run(&run, now).await {
                     Ok(_) => {
@@ -223,6 +229,7 @@ impl Scheduler {
             }
             let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();
             if self.store.start_run(run.id, Some(&dag), &tis, self.clock.now()).await? {
+                self.lineage.run_started(&run, self.clock.now());
                 if let Some(g) = gate {
                     g.running += 1;
                 }
@@ -355,6 +362,7 @@ impl Scheduler {
                 .await?
         {
             tracing::info!(dag_id = %dag.dag_id, run_pk = run_pk.0, state = %state, "run finished");
+            self.lineage.run_ended(&self.store, run_pk, state, counts).await;
             self.running.remove(&run_pk);
             self.run_ended = true;
             if self.opts.exit_after_run == Some(run_pk) {

@@ -122,6 +122,7 @@ impl Harness {
             data_interval_end: now,
             conf: serde_json::Map::new(),
             triggered_by: "test".into(),
+            deadlines: Vec::new(),
         };
         self.store.create_run(&run, now).await.expect("create run")
     }

@@ -140,6 +140,7 @@ impl Store {
             "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
             "DELETE FROM task_instance WHERE run_pk = $1",
             "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
+            "DELETE FROM deadline WHERE run_pk = $1",
         ] {
             sqlx::query(sql).bind(run_pk).execute(&mut *tx).await?;
         }

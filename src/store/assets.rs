@@ -387,7 +387,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        super::deadlines::insert_in(&mut tx, created.id, &run.dag_id, &run.deadlines).await?;
         tx.commit().await?;
+        if !run.deadlines.is_empty() {
+            self.deadlines_changed.notify_one();
+        }
         Ok(Some(created))
     }
 

@@ -49,6 +49,7 @@ impl Store {
                     "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
                     "DELETE FROM task_instance WHERE run_pk = $1",
                     "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
+                    "DELETE FROM deadline WHERE run_pk = $1",
                     "DELETE FROM dag_run WHERE id = $1",
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;

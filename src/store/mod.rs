@@ -23,6 +23,7 @@ mod claims;
 mod clean;
 mod cursors;
 mod dags;
+mod deadlines;
 mod group;
 mod ids;
 mod migrations;
@@ -59,6 +60,7 @@ pub use backfills::{BackfillGate, BackfillRow, NewBackfill};
 pub use browse::{RunFilter, TiFilter};
 pub use claims::{ENDED_CHANNEL, QUEUED_CHANNEL, listen};
 pub use dags::{DagRecord, DagVersion, DagVersionInfo, VERSIONS_SHOWN};
+pub use deadlines::DeadlineRow;
 pub use notifications::{Delivery, NotificationRow, Notify};
 pub use pools::PoolRow;
 pub use processes::ProcessRow;
@@ -188,6 +190,8 @@ pub struct Store {
     assets_changed: std::sync::Arc<tokio::sync::Notify>,
     /// Woken when this process committed notifications (`notifications.rs`).
     notifications_changed: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when this process wrote deadlines (`deadlines.rs`).
+    deadlines_changed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -239,6 +243,7 @@ impl Store {
                     group: Default::default(),
                     assets_changed: Default::default(),
                     notifications_changed: Default::default(),
+                    deadlines_changed: Default::default(),
                 })
             }
             Backend::Postgres => {
@@ -254,6 +259,7 @@ impl Store {
                     group: Default::default(),
                     assets_changed: Default::default(),
                     notifications_changed: Default::default(),
+                    deadlines_changed: Default::default(),
                 })
             }
         }

@@ -22,7 +22,8 @@ pub struct NotificationRow {
     /// Unique per event and connection: sent as `Idempotency-Key` (webhooks) or in the
     /// `Message-ID` (mail), so a receiver can drop a repeat.
     pub idempotency_key: String,
-    /// `task_failure`, `task_retry`, `task_success`, `run_failure`, `run_success`.
+    /// `task_failure`, `task_retry`, `task_success`, `run_failure`, `run_success`,
+    /// `deadline_missed`.
     pub event: String,
     /// The notifier's connection.
     pub conn_id: String,

@@ -28,6 +28,8 @@ pub struct NewRun {
     pub conf: serde_json::Map<String, serde_json::Value>,
     /// Who asked for it (user, `scheduler`, `dag:<id>` for trigger_dag).
     pub triggered_by: String,
+    /// Its deadlines (`model::deadline::for_new_run`), written with it.
+    pub deadlines: Vec<crate::model::deadline::NewDeadline>,
 }
 
 impl NewRun {
@@ -153,11 +155,18 @@ impl Store {
     /// Fails with [`StoreError::Conflict`] when the run id is taken.
     pub async fn create_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<RunRow> {
         let sql = format!("{INSERT_RUN} RETURNING {RUN_COLS}");
+        let mut tx = self.write_tx().await?;
         let row = bind_run(sqlx::query(&sql), run, None, now)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *tx)
             .await
             .map_err(|e| conflict(e, || format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)))?;
-        run_row(&row)
+        let created = run_row(&row)?;
+        super::deadlines::insert_in(&mut tx, created.id, &run.dag_id, &run.deadlines).await?;
+        tx.commit().await?;
+        if !run.deadlines.is_empty() {
+            self.deadlines_changed.notify_one();
+        }
+        Ok(created)
     }
 
     /// Moves a queued run to running and creates its task instances, in one transaction.
@@ -189,7 +198,11 @@ impl Store {
             super::dags::record_version(&mut tx, dag, now).await?;
         }
         insert_tis(&mut tx, run_pk, tis, now).await?;
+        let timed = super::deadlines::start_in(&mut tx, run_pk, now).await?;
         tx.commit().await?;
+        if timed {
+            self.deadlines_changed.notify_one();
+        }
         Ok(true)
     }
 

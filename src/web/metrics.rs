@@ -7,8 +7,9 @@
 //! their last heartbeats), come from the store, so any web server shows them: per worker to a
 //! logged-in caller (a scraper with an API token), summed over the live workers to anyone else,
 //! by the same rule as `/health` (which hosts and processes run maps the deployment). The
-//! scheduler loop and hand-off histograms and executor slots are recorded in memory by the
-//! scheduler of the same process (standalone); a separate web server shows them empty.
+//! scheduler loop and hand-off histograms, executor slots and OpenLineage counters are recorded
+//! in memory by the scheduler and workers of the same process (standalone); a separate web server
+//! shows them empty (its lineage counters count only the events its own actions sent).
 //!
 //! Invariants: a scrape only reads; the figures are recorded by `crate::metrics` or by the
 //! processes' heartbeats. Every label value that is not a fixed word (a worker id) goes through
@@ -133,6 +134,7 @@ pub async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Re
         m.slots_total.load(Ordering::Relaxed),
         m.slots_busy.load(Ordering::Relaxed)
     );
+    m.write_lineage(&mut out);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 

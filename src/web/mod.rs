@@ -53,6 +53,9 @@ pub struct AppState {
     /// DAGs parsed from their stored source, shared by every page and API call (and with
     /// the scheduler of this process, if any).
     pub dags: Arc<DagCache>,
+    /// Where the OpenLineage events of users' actions go (an ABORT when a user ends a running
+    /// run); off unless configured.
+    pub lineage: crate::lineage::Lineage,
     /// Tags and owners for the DAG list's filter menus, with the time they were read.
     facets: Arc<std::sync::Mutex<Option<(std::time::Instant, Facets)>>>,
     /// The DAG list's recent runs per DAG, with the runs version they were read at.
@@ -83,6 +86,7 @@ impl AppState {
             limiter: Default::default(),
             metrics,
             dags: Default::default(),
+            lineage: crate::lineage::Lineage::off(),
             facets: Default::default(),
             recent: Default::default(),
         }
@@ -92,6 +96,12 @@ impl AppState {
     /// that a page shows the folder's DAG without parsing it again.
     pub fn with_dags(mut self, dags: Arc<DagCache>) -> AppState {
         self.dags = dags;
+        self
+    }
+
+    /// The same state sending its OpenLineage events to `lineage` (the process's emitter).
+    pub fn with_lineage(mut self, lineage: crate::lineage::Lineage) -> AppState {
+        self.lineage = lineage;
         self
     }
 

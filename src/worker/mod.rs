@@ -47,6 +47,8 @@ pub struct WorkerEnv {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The tries running now, so that a user's stop request reaches them ([`watch`]).
     pub tries: RunningTries,
+    /// Where the tries' OpenLineage events go (off unless configured).
+    pub lineage: crate::lineage::Lineage,
 }
 
 /// What happened to one task instance handed to [`run_ti`].
@@ -112,7 +114,9 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         notify: None,
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
-    let (own, mut finish) = match prepare(env, &ti, log.clone()).await {
+    let prepared = prepare(env, &ti, log.clone()).await;
+    let lineage = env.lineage.try_started(&ti, prepared.as_ref().ok().map(|(ctx, _)| ctx));
+    let (own, mut finish) = match prepared {
         Ok((ctx, task)) => {
             log.line(format!(
                 "Starting try {} of {} for {}.{} (run {}) on {}",
@@ -164,6 +168,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
         finish.outlet_extra = event_extra(finish.xcom.as_ref());
     }
     let recorded = record_end(&env.store, &finish, own, &log).await?;
+    lineage.ended(&finish, recorded, own);
     if recorded.is_none() {
         tracing::warn!(ti_id = ti.id.0, try_number = ti.try_number, dag_id = %ti.dag_id, task_id = %ti.task_id, "late result discarded: the instance left this try while it ran");
         log.line(

@@ -81,8 +81,10 @@ pub async fn serve(
     };
     store.heartbeat(&process, started).await?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
+    let lineage = crate::lineage::Lineage::start(&settings, metrics.clone());
     let env = Arc::new(WorkerEnv {
         metrics,
+        lineage,
         store: store.clone(),
         settings: settings.clone(),
         dags: Arc::new(DagCache::new()),

@@ -127,6 +127,7 @@ async fn conf_run_ids_map_indexes_and_filters(env: Env) {
         data_interval_end: now,
         conf: Default::default(),
         triggered_by: "test".into(),
+        deadlines: Vec::new(),
     };
     let row = api.env.store.create_run(&stored, now).await.expect("stored bad run");
     common::assert_success(&api.env.wait_run(row.id, LIMIT).await);

@@ -33,6 +33,7 @@ async fn prepare(env: &Env, dag: &updraft::dag::Dag, d: u32, end: Option<(TaskSt
         data_interval_end: day(d + 1),
         conf: Default::default(),
         triggered_by: "test".into(),
+        deadlines: Vec::new(),
     };
     let row = env.store.create_run(&run, when).await.expect("run");
     let tis: Vec<NewTi> = dag.tasks.values().map(NewTi::for_task).collect();

@@ -216,18 +216,24 @@ async fn two_schedulers_and_three_workers_survive_kill_9_of_one_of_each() {
     let running_on_w1 = "SELECT id FROM task_instance WHERE state = 'running' \
                          AND owner_process LIKE 'w1:%'";
     let deadline = Instant::now() + Duration::from_secs(60);
-    let cut_tis: Vec<i64> = loop {
+    loop {
         let ids: Vec<i64> =
             sqlx::query_scalar(running_on_w1).fetch_all(&mut c).await.expect("running");
         if !ids.is_empty() {
-            break ids;
+            break;
         }
         assert!(Instant::now() < deadline, "w1 never ran a try");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
     let mut w1 = procs.0.remove(2);
     kill_9(&mut w1);
     let worker_cut = now_ns();
+    // Read the cut tries after the kill: a try that ended between the look and the kill is
+    // no cut try. The dead worker's connections close with it, so nothing of it lands later.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cut_tis: Vec<i64> =
+        sqlx::query_scalar(running_on_w1).fetch_all(&mut c).await.expect("running");
+    assert!(!cut_tis.is_empty(), "w1 was killed between tries; nothing to retry");
     let _ = c.close().await;
     let mut s1 = procs.0.remove(0);
     kill_9(&mut s1);

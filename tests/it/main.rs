@@ -18,6 +18,7 @@ mod cli;
 mod cli_users;
 mod crash_recovery;
 mod dag_files;
+mod deadlines;
 mod distributed;
 mod first_start;
 mod kafka_to_sql;

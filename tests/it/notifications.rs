@@ -6,79 +6,13 @@
 
 use crate::support::common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use common::{Db, Env, both};
-use hmac::{Hmac, Mac};
-use serde_json::Value;
-use sha2::Sha256;
 use updraft::model::DagRunState;
 use updraft::store::NotificationRow;
 
-/// One request the receiver got: its path, headers and JSON body.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub path: String,
-    pub headers: HashMap<String, String>,
-    pub body: Value,
-}
-
-/// A webhook receiver: `/ok/*` answers 200, `/fail/*` 500, `/hang/*` never in time.
-#[derive(Clone, Default)]
-pub struct Receiver {
-    pub got: Arc<Mutex<Vec<Received>>>,
-}
-
-async fn receive(
-    State(r): State<Receiver>,
-    Path((kind, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let headers = headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = serde_json::from_slice(&body)
-        .unwrap_or(Value::String(String::from_utf8_lossy(&body).into()));
-    if let Ok(mut got) = r.got.lock() {
-        got.push(Received { path: format!("/{kind}/{name}"), headers, body });
-    }
-    match kind.as_str() {
-        "ok" => (StatusCode::OK, "thanks".into()),
-        "hang" => {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            (StatusCode::OK, "late".into())
-        }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "receiver broke".into()),
-    }
-}
-
-impl Receiver {
-    /// Serves on 127.0.0.1; its base URL.
-    pub async fn start(&self) -> String {
-        let app = Router::new()
-            .route("/{kind}/{name}", axum::routing::post(receive))
-            .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}")
-    }
-
-    pub fn at(&self, path: &str) -> Vec<Received> {
-        self.got
-            .lock()
-            .map(|g| g.iter().filter(|r| r.path == path).cloned().collect())
-            .unwrap_or_default()
-    }
-}
+use crate::support::receivers::{Receiver, mails_to, smtp_server, unique_recipient};
 
 const DAG: &str = "dag_id: alerts
 on_run_failure: [run_hook]
@@ -149,11 +83,8 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
             r.headers.get("idempotency-key").map(String::as_str),
             b["idempotency_key"].as_str()
         );
-        let ts = r.headers.get("x-updraft-timestamp").cloned().unwrap_or_default();
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cr3t").expect("key");
-        mac.update(format!("{ts}.{}", serde_json::to_string(b).expect("json")).as_bytes());
-        let want: String = mac.finalize().into_bytes().iter().map(|x| format!("{x:02x}")).collect();
-        assert_eq!(r.headers.get("x-updraft-signature"), Some(&format!("sha256={want}")), "{r:?}");
+        assert!(r.signed_with("s3cr3t"), "{r:?}");
+        assert!(!r.signed_with("another secret"), "{r:?}");
     }
     // Updraft's own parameters stay home; the receiver's own are kept.
     let keys: Vec<&String> = task[0].headers.keys().collect();
@@ -266,9 +197,7 @@ async fn a_notification_outlives_kill_9_and_is_delivered_once() {
 
     // The receiver comes up on that port; a new scheduler delivers the notification, once.
     let receiver = Receiver::default();
-    let app = Router::new()
-        .route("/{kind}/{name}", axum::routing::post(receive))
-        .with_state(receiver.clone());
+    let app = receiver.app();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the port");
     tokio::spawn(async move { axum::serve(listener, app).await });
     let second = env.scheduler_process(vars);
@@ -340,4 +269,130 @@ async fn a_notifier_naming_no_connection_is_a_load_error_until_it_exists() {
     })
     .await;
     assert!(env.store.import_errors().await.expect("errors").is_empty());
+}
+
+const MAIL_DAG: &str = "dag_id: mailed
+tasks:
+  boom: {type: bash, command: 'echo disk full >&2; exit 3', on_failure: [mail_plain]}
+  bust: {type: bash, command: 'exit 4', on_failure: [mail_templated]}
+";
+
+/// A failure's mail through the real SMTP server: the envelope (sender, recipients, AUTH
+/// user), the templated subject, the default body (DAG, task, try, error, log URL), and a
+/// connection with its own body template, plus-addressed sender and recipients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_is_mailed_once_with_its_templates() {
+    let Some((smtp, maildir)) = smtp_server() else { return };
+    let mut env = Env::new(Db::Sqlite).await.expect("sqlite env");
+    let plain_to = unique_recipient("oncall");
+    let (local, domain) = unique_recipient("team")
+        .split_once('@')
+        .map(|(l, d)| (l.to_string(), d.to_string()))
+        .expect("address");
+    let plus_to = format!("{local}+updraft@{domain}");
+    let other_to = unique_recipient("lead");
+    let subject = enc("{{ dag_id }}.{{ task_id }} {{ event }} (try {{ try_number }})");
+    let body = enc("{{ title }}\nerror={{ error }}\nlog={{ log_url }}\nkey={{ idempotency_key }}");
+    let conns = [
+        (
+            "mail_plain",
+            format!(
+                "smtp://user:pass@{smtp}?security=none&from=updraft-alerts@example.test\
+                 &to={plain_to}&subject={subject}"
+            ),
+        ),
+        (
+            "mail_templated",
+            format!(
+                "smtp://ops%40example.test:p%40ss@{smtp}?security=none\
+                 &from=alerts+ops@example.test&to={plus_to},%20{other_to}&subject={subject}\
+                 &body={body}"
+            ),
+        ),
+    ];
+    for (id, uri) in conns {
+        env.settings.connections.insert(id.into(), uri);
+    }
+    env.settings.base_url = "https://updraft.example.com".into();
+    env.write_dag("mailed.yaml", MAIL_DAG);
+    let _engine = env.start().await;
+    env.wait_until("DAG loaded", Duration::from_secs(30), || async {
+        env.store.get_dag("mailed").await.is_ok()
+    })
+    .await;
+    let run = env.trigger("mailed", serde_json::json!({})).await;
+    let done = env.wait_run(run.id, Duration::from_secs(60)).await;
+    assert_eq!(done.state, DagRunState::Failed);
+    let all = || async { env.store.run_notifications(run.id).await.expect("notifications") };
+    env.wait_until("both mails settled", Duration::from_secs(60), || async {
+        let n: Vec<NotificationRow> = all().await;
+        n.len() == 2 && n.iter().all(|n| n.status == "sent" || n.status == "failed")
+    })
+    .await;
+    let rows = all().await;
+    for n in &rows {
+        assert_eq!((n.status.as_str(), n.attempts), ("sent", 1), "{n:?}");
+        // The server's answer: "250 OK: saved as NAME".
+        assert!(n.last_answer.as_deref().unwrap_or("").starts_with("250 "), "{n:?}");
+    }
+    let row = |task: &str| rows.iter().find(|n| n.task_id.as_deref() == Some(task)).expect("row");
+    let log_url = |task: &str| {
+        format!("https://updraft.example.com/dags/mailed/runs/{}/tasks/{task}", enc(&done.run_id))
+    };
+
+    // The default body, with a templated subject.
+    let mails = mails_to(&maildir, &plain_to);
+    assert_eq!(mails.len(), 1, "delivered exactly once: {mails:?}");
+    let m = &mails[0];
+    assert_eq!(m.envelope["mail_from"], "updraft-alerts@example.test", "{:?}", m.envelope);
+    assert_eq!(m.envelope["rcpt_tos"], serde_json::json!([plain_to]));
+    assert_eq!(m.envelope["auth_user"], "user");
+    assert_eq!(
+        m.headers.get("subject").map(String::as_str),
+        Some("mailed.boom task_failure (try 1)")
+    );
+    assert_eq!(m.headers.get("to").map(String::as_str), Some(plain_to.as_str()));
+    let boom = row("boom");
+    let error = boom.error.as_deref().expect("the try's error");
+    for want in [
+        "DAG: mailed".to_string(),
+        "Task: boom (try 1)".into(),
+        format!("Error: {error}"),
+        format!("Log: {}", log_url("boom")),
+        format!("Run: {done_run}", done_run = done.run_id),
+    ] {
+        assert!(m.body.contains(&want), "{want:?} not in the body:\n{}", m.body);
+    }
+    // The idempotency key is in the Message-ID, as a valid msg-id (RFC 5322 dot-atom).
+    let id = m.headers.get("message-id").cloned().unwrap_or_default();
+    let key = boom.idempotency_key.replace(':', ".");
+    assert_eq!(id, format!("<{key}@updraft>"), "{}", m.raw);
+    assert!(m.headers.contains_key("date"), "{}", m.raw);
+
+    // A body template; a `+` in an address is a plus, and both recipients get the one mail.
+    let mails = mails_to(&maildir, &plus_to);
+    assert_eq!(mails.len(), 1, "delivered exactly once: {mails:?}");
+    let m = &mails[0];
+    assert_eq!(m.envelope["mail_from"], "alerts+ops@example.test", "{:?}", m.envelope);
+    assert_eq!(m.envelope["rcpt_tos"], serde_json::json!([plus_to, other_to]));
+    assert_eq!(m.envelope["auth_user"], "ops@example.test", "the login is percent-decoded");
+    assert_eq!(
+        m.headers.get("subject").map(String::as_str),
+        Some("mailed.bust task_failure (try 1)")
+    );
+    let bust = row("bust");
+    let want = format!(
+        "[mailed] Task bust failed (try 1) in run {}\nerror={}\nlog={}\nkey={}",
+        done.run_id,
+        bust.error.as_deref().expect("the try's error"),
+        log_url("bust"),
+        bust.idempotency_key
+    );
+    assert_eq!(m.body.trim_end(), want, "{}", m.raw);
+    assert!(!m.raw.contains("p@ss") && !m.raw.contains("p%40ss"), "no password in the mail");
+}
+
+/// A URL's query value, percent-encoded.
+fn enc(s: &str) -> String {
+    crate::support::api::enc(s)
 }

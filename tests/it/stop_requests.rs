@@ -266,6 +266,7 @@ async fn the_newest_request_is_applied_once(env: Env) {
         data_interval_end: now,
         conf: Default::default(),
         triggered_by: "test".into(),
+        deadlines: Vec::new(),
     };
     let run = store.create_run(&new_run, now).await.expect("run");
     let ti = NewTi {

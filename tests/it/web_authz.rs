@@ -354,6 +354,7 @@ async fn fixture() -> Fixture {
         data_interval_end: now,
         conf: Default::default(),
         triggered_by: "test".into(),
+        deadlines: Vec::new(),
     };
     let run = store.create_run(&run, now).await.expect("run");
     let tis: Vec<_> = dag

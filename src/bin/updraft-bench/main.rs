@@ -310,6 +310,7 @@ async fn trigger_and_wait(store: &Store, dag_id: &str) -> (RunRow, Duration) {
         data_interval_end: now,
         conf: Default::default(),
         triggered_by: "bench".into(),
+        deadlines: Vec::new(),
     };
     let t0 = Instant::now();
     let run = store.create_run(&run, now).await.expect("trigger");

@@ -74,6 +74,7 @@ async fn finished_run(
         data_interval_end: end,
         conf: Default::default(),
         triggered_by: "bench".into(),
+        deadlines: Vec::new(),
     };
     let row = store.create_run(&run, when).await.expect("create run");
     let new_ti = |task: &str| updraft::store::NewTi::for_task(&dag.tasks[task]);

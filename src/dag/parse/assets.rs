@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
-use super::ctx::{Ctx, child, did_you_mean};
+use super::ctx::{Ctx, child, did_you_mean, unknown_field};
 use crate::dag::Schedule;
 use crate::dag::assets::{AssetMode, AssetRef, AssetSchedule, Watch, check_uri};
 
@@ -151,16 +151,6 @@ fn parse_ref(cx: &mut Ctx, v: &Value, path: &[String]) -> Option<AssetRef> {
             None
         }
     }
-}
-
-/// An unknown key in `within`, with the nearest valid one and the list.
-fn unknown_field(cx: &mut Ctx, path: &[String], key: &str, within: &str, valid: &[&str]) {
-    let msg = format!(
-        "unknown field `{key}` in {within}{} (valid fields: {})",
-        did_you_mean(key, valid.iter().copied()),
-        valid.join(", ")
-    );
-    cx.at_key(path, msg);
 }
 
 fn checked_uri(cx: &mut Ctx, uri: &str, path: &[String]) -> Option<String> {

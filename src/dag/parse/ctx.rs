@@ -24,6 +24,23 @@ pub(super) fn child(path: &[String], segment: &str) -> YPath {
     p
 }
 
+/// An unknown key in `within` ("an asset", "`deadline`"), with the nearest valid one and the
+/// list.
+pub(super) fn unknown_field(
+    cx: &mut Ctx,
+    path: &[String],
+    key: &str,
+    within: &str,
+    valid: &[&str],
+) {
+    let msg = format!(
+        "unknown field `{key}` in {within}{} (valid fields: {})",
+        did_you_mean(key, valid.iter().copied()),
+        valid.join(", ")
+    );
+    cx.at_key(path, msg);
+}
+
 /// Collects the errors of one file.
 pub(super) struct Ctx<'a> {
     file: &'a Path,

@@ -421,3 +421,59 @@ fn assets_schedules_outlets_and_watches() {
     assert!(found.contains(":3:33:") && found.contains("invalid scheme `1x`"), "{found}");
     assert!(found.contains(":3:43:") && found.contains("asset `x` is listed twice"), "{found}");
 }
+
+#[test]
+fn deadlines_are_read_and_their_mistakes_located() {
+    use crate::dag::deadline::DeadlineRef;
+    let dag = parse(
+        "dag_id: d\ndeadline: {reference: logical_date, interval: 2h, notify: [pager]}\n\
+         tasks:\n  t: {type: empty}\n",
+    )
+    .expect("valid");
+    assert_eq!(dag.deadlines.len(), 1);
+    assert_eq!(dag.deadlines[0].reference, DeadlineRef::LogicalDate);
+    assert_eq!(dag.deadlines[0].interval, std::time::Duration::from_secs(7200));
+    assert_eq!(dag.deadlines[0].notify, vec!["pager".to_string()]);
+    assert_eq!(dag.deadlines[0].to_string(), "2h after the logical date");
+    let two = parse(
+        "deadline:\n  - {reference: queued, interval: 10m, notify: a}\n  - reference: run_start\n    \
+         interval: 90\n    notify: [b, c]\ntasks:\n  t: {type: empty}\n",
+    )
+    .expect("valid");
+    let refs: Vec<_> = two.deadlines.iter().map(|d| (d.reference, d.interval.as_secs())).collect();
+    assert_eq!(refs, vec![(DeadlineRef::Queued, 600), (DeadlineRef::RunStart, 90)]);
+    assert!(parse("tasks:\n  t: {type: empty}\n").expect("valid").deadlines.is_empty());
+
+    let cases = [
+        (
+            "deadline: {reference: logical_dat, interval: 2h, notify: [p]}\n",
+            "1:23: unknown deadline reference `logical_dat`; did you mean `logical_date`?",
+        ),
+        (
+            "deadline: {reference: queued, interval: 0s, notify: [p]}\n",
+            "1:41: a deadline's `interval` must be more than zero",
+        ),
+        ("deadline: {reference: queued, interval: soon, notify: [p]}\n", "1:41: "),
+        ("deadline: {reference: queued, interval: 1h}\n", "1:1: a `deadline` needs `notify`"),
+        (
+            "deadline: {reference: queued, interval: 1h, notify: []}\n",
+            "1:53: a deadline's `notify` must name at least one",
+        ),
+        (
+            "deadline: {reference: queued, interval: 1h, notify: [p], notfy: [q]}\n",
+            "1:58: unknown field `notfy` in a `deadline`; did you mean `notify`?",
+        ),
+        ("deadline: 2h\n", "1:11: `deadline` must be a mapping with `reference`"),
+        ("deadline:\n  - 2h\n", "2:5: "),
+        ("sla: 2h\n", "1:1: `sla` is not a field; a DAG's deadline alert is `deadline: "),
+        (
+            "deadline: {reference: queued, interval: 1h, notify: [p, p]}\n",
+            "notifier `p` is listed twice",
+        ),
+    ];
+    for (head, want) in cases {
+        let src = format!("{head}tasks:\n  t: {{type: empty}}\n");
+        let text: Vec<String> = errors(&src).iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|e| e.contains(want)), "{head:?}: want {want:?} in {text:?}");
+    }
+}

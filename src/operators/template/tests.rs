@@ -55,6 +55,7 @@ fn dag() -> Dag {
         asset_schedule: None,
         on_run_failure: vec![],
         on_run_success: vec![],
+        deadlines: vec![],
         start_date: None,
         end_date: None,
         catchup: false,

@@ -222,7 +222,7 @@ pub(super) async fn patch(
     user.require(Action::Operate)?;
     let body: PatchRunBody = body.parse(&user)?;
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
-    actions::mark_run(&state.store, &user.actor(), &run, body.state).await?;
+    actions::mark_run(&state.store, &state.lineage, &user.actor(), &run, body.state).await?;
     Ok(Json(actions::find_run(&state.store, &dag_id, &run_id).await?.into()))
 }
 

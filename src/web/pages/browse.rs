@@ -399,7 +399,8 @@ async fn bulk(
             })
             .collect::<Result<_, _>>()?;
         let actor = form.user.actor();
-        actions::bulk(&state.store, &state.dags, &state.settings.log_dir(), &actor, &runs, action)
+        let log_dir = state.settings.log_dir();
+        actions::bulk(&state.store, &state.dags, &state.lineage, &log_dir, &actor, &runs, action)
             .await
     }
     .await;

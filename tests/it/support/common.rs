@@ -145,6 +145,7 @@ impl Env {
             data_interval_end: now,
             conf: conf.as_object().cloned().unwrap_or_default(),
             triggered_by: "test".into(),
+            deadlines: Vec::new(),
         };
         self.store.create_run(&run, now).await.expect("create run")
     }

@@ -66,6 +66,7 @@ pub fn dag(dag_id: &str, tasks: &[(&str, &str)]) -> Dag {
         asset_schedule: None,
         on_run_failure: vec![],
         on_run_success: vec![],
+        deadlines: vec![],
         start_date: None,
         end_date: None,
         catchup: false,
@@ -204,6 +205,7 @@ fn new_run(dag_id: &str, run_id: &str) -> NewRun {
         data_interval_end: t + chrono::Duration::days(1),
         conf: serde_json::Map::new(),
         triggered_by: "test".into(),
+        deadlines: Vec::new(),
     }
 }
 

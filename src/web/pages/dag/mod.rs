@@ -64,6 +64,8 @@ pub(crate) struct Header {
     pub(crate) tab: &'static str,
     /// The DAG names assets (a schedule, outlets or inlets): it has an Assets tab.
     pub(crate) has_assets: bool,
+    /// Its deadlines, as sentences ("2h after the logical date, notifies pager").
+    pub(crate) deadlines: Vec<String>,
 }
 
 impl Header {
@@ -90,6 +92,11 @@ impl Header {
             fileloc: rec.fileloc.clone(),
             tab,
             has_assets: !dag.asset_uses().is_empty(),
+            deadlines: dag
+                .deadlines
+                .iter()
+                .map(|d| format!("{d}, notifies {}", d.notify.join(", ")))
+                .collect(),
         }
     }
 }
@@ -132,6 +139,8 @@ struct GridRun {
     version_change: String,
     /// The run's logical date, short (`12-01 10:00`), on every few columns; else empty.
     label: String,
+    /// The run missed one of its deadlines.
+    missed: bool,
 }
 
 /// One coloured cell, as small as it can be: its state and numbers only. The page's script
@@ -221,7 +230,37 @@ struct GridPage {
     longest: String,
     shown: i64,
     live: bool,
+    /// How many runs of the DAG missed a deadline, and the latest misses.
+    miss_count: i64,
+    misses: Vec<MissView>,
 }
+
+/// A missed deadline, as the DAG page lists it.
+pub(crate) struct MissView {
+    pub(crate) run_id: String,
+    pub(crate) href: String,
+    /// "2h after the logical date".
+    pub(crate) deadline: String,
+    /// When it fell.
+    pub(crate) at: String,
+    /// The run's state now.
+    pub(crate) run_state: String,
+}
+
+impl MissView {
+    pub(crate) fn of(d: &crate::store::DeadlineRow) -> MissView {
+        MissView {
+            run_id: d.run_id.clone(),
+            href: run_href(&d.dag_id, &d.run_id),
+            deadline: d.deadline.to_string(),
+            at: fmt_time(d.deadline_at),
+            run_state: d.run_state.clone(),
+        }
+    }
+}
+
+/// Missed deadlines the DAG page lists.
+const MISSES_SHOWN: i64 = 5;
 
 /// The run page's URL.
 pub(crate) fn run_href(dag_id: &str, run_id: &str) -> String {
@@ -270,6 +309,8 @@ async fn grid(
     runs.reverse(); // oldest left, newest right
     let pks: Vec<RunPk> = runs.iter().map(|r| r.id).collect();
     let cells = state.store.grid_cells(&pks).await?;
+    let missed = state.store.runs_missing_deadlines(&pks).await?;
+    let (miss_count, misses) = state.store.dag_deadline_misses(&dag_id, MISSES_SHOWN).await?;
     let mut by_key: HashMap<(RunPk, &str), Vec<&GridCell>> = HashMap::with_capacity(cells.len());
     for c in &cells {
         by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
@@ -324,6 +365,7 @@ async fn grid(
             date: fmt_time(Some(r.logical_date)),
             bar_px: (4 + run_ms(r) * (BAR_MAX - 4) / longest).min(BAR_MAX),
             ms: run_ms(r),
+            missed: missed.contains(&r.id),
         })
         .collect();
     let rows = grid_order(&dag)
@@ -378,6 +420,8 @@ async fn grid(
         group_count: dag.groups.len(),
         shown,
         live,
+        miss_count,
+        misses: misses.iter().map(MissView::of).collect(),
     };
     Ok(render(&page)?.into_response())
 }

@@ -282,6 +282,38 @@ struct RunPage {
     latest: String,
     /// The notifications the run and its tasks caused, with their delivery state.
     notifications: Vec<NotificationView>,
+    /// The run's deadlines and what became of them.
+    deadlines: Vec<DeadlineView>,
+}
+
+/// A run's deadline, as its page shows it.
+pub(crate) struct DeadlineView {
+    /// "2h after the logical date".
+    pub(crate) deadline: String,
+    /// When it falls ("when the run starts" until then, for `run_start`).
+    pub(crate) at: String,
+    /// `pending`, `met` or `missed`.
+    pub(crate) status: String,
+    /// The state colour class of `status`.
+    pub(crate) status_class: &'static str,
+}
+
+impl DeadlineView {
+    fn of(d: &crate::store::DeadlineRow) -> DeadlineView {
+        DeadlineView {
+            deadline: d.deadline.to_string(),
+            at: match d.deadline_at {
+                Some(at) => fmt_time(Some(at)),
+                None => "when the run starts".into(),
+            },
+            status_class: match d.status.as_str() {
+                "met" => "success",
+                "missed" => "failed",
+                _ => "queued",
+            },
+            status: d.status.clone(),
+        }
+    }
 }
 
 /// A notification as the run page lists it.
@@ -359,10 +391,12 @@ pub(super) async fn run(
     };
     let notifications =
         state.store.run_notifications(run.id).await?.iter().map(NotificationView::of).collect();
+    let deadlines = state.store.run_deadlines(run.id).await?.iter().map(DeadlineView::of).collect();
     let page = RunPage {
         version,
         latest,
         notifications,
+        deadlines,
         chrome: Chrome::new(&user, "dags", format!("{dag_id} · {run_id}")),
         h: Header::new(&rec, &dag, ""),
         data_interval: format!(
@@ -426,7 +460,8 @@ pub(super) async fn mark_run(
     let run = actions::find_run(&state.store, &dag_id, &run_id).await?;
     let result = async {
         let to = form.data.state.parse::<DagRunState>().map_err(actions::ActionError::Invalid)?;
-        let n = actions::mark_run(&state.store, &form.user.actor(), &run, to).await?;
+        let n =
+            actions::mark_run(&state.store, &state.lineage, &form.user.actor(), &run, to).await?;
         Ok::<_, actions::ActionError>(format!("Marked the run {to} ({n} task instance(s) changed)"))
     }
     .await;
