@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by scripts/fastavro.sh and scripts/schemathesis.sh: one Python tool from PyPI, pinned,
-# in a venv of its own under the cache.
+# Sourced by scripts/fastavro.sh, scripts/jsonschema.sh and scripts/schemathesis.sh: one Python
+# tool from PyPI, pinned, in a venv of its own under the cache.
 #
 #   venv_install DIR PACKAGE VERSION EXE   installs PACKAGE==VERSION into the venv DIR unless
 #                                          DIR/bin/EXE exists and the installed version is

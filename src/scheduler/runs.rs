@@ -272,7 +272,9 @@ impl Scheduler {
                 (counts, plan)
             }
         };
-        let applied = self.store.apply_ti_updates(&plan.updates, now).await?;
+        // Written at the time of writing, not of the plan's start: an empty task marked done
+        // must not seem to start before the upstream end this pass read.
+        let applied = self.store.apply_ti_updates(&plan.updates, self.clock.now()).await?;
         self.queue_wanted |= plan.updates.iter().any(|u| u.to == TaskState::Scheduled);
         if !plan.expand.is_empty() {
             self.counts.forget(run_pk);

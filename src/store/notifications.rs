@@ -269,6 +269,21 @@ impl Store {
         let rows = sqlx::query(&sql).bind(run_pk).fetch_all(&self.pool).await?;
         rows.iter().map(row).collect()
     }
+
+    /// The notifications the tries of one task instance caused, oldest first.
+    pub async fn ti_notifications(
+        &self,
+        run_pk: RunPk,
+        task_id: &str,
+        map_index: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let sql = format!(
+            "SELECT {COLS} FROM notification WHERE run_pk = $1 AND task_id = $2 AND map_index = $3 \
+             ORDER BY id"
+        );
+        let q = sqlx::query(&sql).bind(run_pk).bind(task_id).bind(map_index);
+        q.fetch_all(&self.pool).await?.iter().map(row).collect()
+    }
 }
 
 /// How an attempt ended.

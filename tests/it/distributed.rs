@@ -212,28 +212,24 @@ async fn two_schedulers_and_three_workers_survive_kill_9_of_one_of_each() {
         assert!(Instant::now() < deadline, "400 instances not done in time: {done}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    // Kill w1 while the database shows it running tries: those are the ones to retry.
+    // Kill w1 while the database shows it running tries: those are the ones to retry (but for
+    // one that ends in the moment between the look and the kill).
     let running_on_w1 = "SELECT id FROM task_instance WHERE state = 'running' \
                          AND owner_process LIKE 'w1:%'";
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let cut_tis: Vec<i64> = loop {
         let ids: Vec<i64> =
             sqlx::query_scalar(running_on_w1).fetch_all(&mut c).await.expect("running");
         if !ids.is_empty() {
-            break;
+            break ids;
         }
         assert!(Instant::now() < deadline, "w1 never ran a try");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     let mut w1 = procs.0.remove(2);
     kill_9(&mut w1);
+    let after_kill = chrono::Utc::now();
     let worker_cut = now_ns();
-    // Read the cut tries after the kill: a try that ended between the look and the kill is
-    // no cut try. The dead worker's connections close with it, so nothing of it lands later.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let cut_tis: Vec<i64> =
-        sqlx::query_scalar(running_on_w1).fetch_all(&mut c).await.expect("running");
-    assert!(!cut_tis.is_empty(), "w1 was killed between tries; nothing to retry");
     let _ = c.close().await;
     let mut s1 = procs.0.remove(0);
     kill_9(&mut s1);
@@ -273,7 +269,11 @@ async fn two_schedulers_and_three_workers_survive_kill_9_of_one_of_each() {
             assert_eq!(ti.state, TaskState::Success, "{}[{}]", ti.task_id, ti.map_index);
             // The tries table: one try after another, never two at once.
             let tries = env.store.tries(ti.id).await.expect("tries");
-            if cut_tis.contains(&ti.id.0) {
+            // Running on w1 just before the kill: cut and retried, or ended before the kill
+            // (in the moment between the look and the kill).
+            let ended_before =
+                tries.len() == 1 && tries[0].end_date.is_some_and(|end| end <= after_kill);
+            if cut_tis.contains(&ti.id.0) && !ended_before {
                 retried += 1;
                 assert!(
                     tries.len() >= 2,
@@ -301,7 +301,7 @@ async fn two_schedulers_and_three_workers_survive_kill_9_of_one_of_each() {
         }
     }
     assert_eq!(total, 2_000, "every instance of every run");
-    assert_eq!(retried, cut_tis.len(), "the tries the killed worker ran were retried");
+    assert!(retried >= 1, "the tries the killed worker ran were retried: {cut_tis:?}");
     // The files the tasks wrote: every instance ran to its end, never twice at once.
     let ended: std::collections::HashSet<String> =
         executions(&spans).into_iter().filter(|e| e.3.is_some()).map(|e| e.0).collect();

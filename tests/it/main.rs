@@ -22,6 +22,7 @@ mod deadlines;
 mod distributed;
 mod first_start;
 mod kafka_to_sql;
+mod lineage;
 mod notifications;
 mod operators;
 mod pipelines;

@@ -17,6 +17,8 @@ use common::{Db, Env};
 use serde_json::{Value, json};
 use streaming_support::{Servers, count_rows, unique};
 
+use crate::support::lineage::{self as ol, Lineage};
+
 const LIMIT: Duration = Duration::from_secs(180);
 
 fn recorded(name: &str) -> Value {
@@ -66,9 +68,12 @@ async fn env_with(file: &str, s: &Servers, api: &str) -> Env {
 async fn user_ingestion_lands_every_user_in_cassandra() {
     let Some(s) = Servers::get() else { return };
     let api = recorded_apis().await;
-    let env = env_with("user_ingestion.yaml", &s, &api).await;
+    let mut env = env_with("user_ingestion.yaml", &s, &api).await;
+    let lineage = Lineage::start(&mut env, "pipelines").await;
     let (topic, ks) = (unique("users_created"), unique("spark_streams"));
-    env.run_example("user_ingestion", json!({"topic": topic, "keyspace": ks}), LIMIT).await;
+    let run =
+        env.run_example("user_ingestion", json!({"topic": topic, "keyspace": ks}), LIMIT).await;
+    check_lineage(&env, &lineage, &run.run_id, (&s, &topic, &ks)).await;
 
     let session = s.cassandra().await;
     assert_eq!(count_rows(&session, &format!("{ks}.created_users")).await, 10);
@@ -103,6 +108,48 @@ async fn user_ingestion_lands_every_user_in_cassandra() {
         })
         .collect();
     assert_eq!(got, want);
+}
+
+/// The run's OpenLineage events: valid against the schemas; a START and a COMPLETE for the
+/// run and for each task, the tasks' parent the run; the topic the users go through, named by
+/// its broker, as the fetch's output and the load's input, the Cassandra table (with the
+/// mapping's columns) as the load's output.
+async fn check_lineage(
+    env: &Env,
+    lineage: &Lineage,
+    run_id: &str,
+    (s, topic, ks): (&Servers, &str, &str),
+) {
+    let run = ("user_ingestion", run_id);
+    let limit = Duration::from_secs(30);
+    let mut events = lineage.wait_for(run, "user_ingestion", "COMPLETE", limit).await;
+    for task in ["create_table", "fetch_users", "to_cassandra"] {
+        let job = format!("user_ingestion.{task}");
+        events = lineage.wait_for(run, &job, "COMPLETE", limit).await;
+    }
+    ol::assert_valid(&events, env.dir.path());
+    let run = ol::event(&events, "user_ingestion", "START");
+    for task in ["create_table", "fetch_users", "to_cassandra"] {
+        let job = format!("user_ingestion.{task}");
+        let start = ol::event(&events, &job, "START");
+        ol::event(&events, &job, "COMPLETE");
+        assert_eq!(start["run"]["facets"]["parent"]["run"]["runId"], run["run"]["runId"]);
+        assert_eq!(start["job"]["namespace"], "pipelines");
+    }
+    let kafka = (format!("kafka://{}", s.kafka), topic.to_string());
+    let table = (format!("cassandra://{}", s.cassandra), format!("{ks}.created_users"));
+    let fetch = ol::event(&events, "user_ingestion.fetch_users", "COMPLETE");
+    assert_eq!(ol::named(fetch, "outputs"), [kafka.clone()]);
+    assert_eq!(ol::named(fetch, "inputs"), [], "a REST API is no dataset");
+    let load = ol::event(&events, "user_ingestion.to_cassandra", "START");
+    assert_eq!(ol::named(load, "inputs"), [kafka]);
+    assert_eq!(ol::named(load, "outputs"), [table.clone()]);
+    let columns = ol::fields(load, "outputs", &table.1);
+    assert!(
+        columns.contains(&"id".to_string()) && columns.contains(&"dob".to_string()),
+        "{columns:?}"
+    );
+    assert_eq!(columns.len(), 16, "{columns:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

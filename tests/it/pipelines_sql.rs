@@ -18,6 +18,7 @@ use common::{Db, Env};
 use serde_json::{Value, json};
 use sqlx::Row;
 
+use crate::support::lineage::{self as ol, Lineage};
 use crate::support::streaming::unique;
 
 const LIMIT: Duration = Duration::from_secs(240);
@@ -148,7 +149,7 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
     };
     let mart = fresh_mariadb(&mysql).await;
     let api = recorded_apis().await;
-    let env = env_with(
+    let mut env = env_with(
         "flight_board",
         &[
             ("kafka_default", format!("kafka://{kafka}")),
@@ -157,8 +158,10 @@ async fn flight_board_fills_the_mart_with_the_days_top_destinations_and_airlines
         ],
     )
     .await;
+    let lineage = Lineage::start(&mut env, "marts").await;
     let topic = unique("flights");
-    env.run_example("flight_board", json!({"topic": topic}), LIMIT).await;
+    let run = env.run_example("flight_board", json!({"topic": topic}), LIMIT).await;
+    flight_board_lineage(&env, &lineage, &run.run_id, (&kafka, &mart, &topic)).await;
 
     // The day the run was for: what the mart's rows are keyed by.
     use sqlx::Connection;
@@ -373,4 +376,37 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
         })
         .collect();
     assert_eq!(got, want, "weather");
+}
+
+/// The flight board's OpenLineage events: valid against the schemas; the fetches write the
+/// topic, the load reads it and writes the mart's `flights` table (named by server and
+/// database, with the mapping's columns).
+async fn flight_board_lineage(
+    env: &Env,
+    lineage: &Lineage,
+    run_id: &str,
+    (kafka, mart, topic): (&str, &str, &str),
+) {
+    let tasks = ["create_tables", "fetch_arrivals", "fetch_departures", "to_mart", "refresh_mart"];
+    let (run, limit) = (("flight_board", run_id), Duration::from_secs(30));
+    let mut events = lineage.wait_for(run, "flight_board", "COMPLETE", limit).await;
+    for task in tasks {
+        let job = format!("flight_board.{task}");
+        events = lineage.wait_for(run, &job, "COMPLETE", limit).await;
+    }
+    ol::assert_valid(&events, env.dir.path());
+    let topic = (format!("kafka://{kafka}"), topic.to_string());
+    for fetch in ["fetch_arrivals", "fetch_departures"] {
+        let e = ol::event(&events, &format!("flight_board.{fetch}"), "COMPLETE");
+        assert_eq!(ol::named(e, "outputs"), [topic.clone()], "{fetch}");
+    }
+    let database = mart.rsplit('/').next().unwrap_or_default();
+    let server = mart.split('@').nth(1).and_then(|s| s.split('/').next()).unwrap_or_default();
+    let flights = (format!("mysql://{server}"), format!("{database}.flights"));
+    let load = ol::event(&events, "flight_board.to_mart", "START");
+    assert_eq!(ol::named(load, "inputs"), [topic]);
+    assert_eq!(ol::named(load, "outputs"), [flights.clone()]);
+    let columns = ol::fields(load, "outputs", &flights.1);
+    assert_eq!(columns.len(), 14, "{columns:?}");
+    assert!(columns.contains(&"departure_delay_min".to_string()), "{columns:?}");
 }

@@ -129,8 +129,9 @@ impl Env {
         })
         .expect("watch");
         let token = shutdown.clone();
+        let (metrics, lineage) = (built.metrics.clone(), built.lineage.clone());
         let task = tokio::spawn(async move { built.scheduler.run(rx, token).await });
-        Running { shutdown, task: Some(task), _watcher: watcher }
+        Running { shutdown, task: Some(task), _watcher: watcher, metrics, lineage }
     }
 
     /// Triggers a manual run with `conf`.
@@ -244,6 +245,10 @@ pub struct Running {
     pub shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), updraft::scheduler::SchedulerError>>>,
     _watcher: notify::RecommendedWatcher,
+    /// The engine's figures (what `/metrics` of a standalone process shows).
+    pub metrics: Arc<updraft::metrics::Metrics>,
+    /// The engine's OpenLineage emitter (a standalone web server shares it).
+    pub lineage: updraft::lineage::Lineage,
 }
 
 impl Running {

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod common;
+pub mod lineage;
 pub mod operators;
 pub mod receivers;
 pub mod sql;

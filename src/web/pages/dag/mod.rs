@@ -11,6 +11,8 @@ mod gantt;
 mod versions;
 mod views;
 
+pub(crate) use views::NotificationView;
+
 use std::collections::HashMap;
 
 use askama::Template;

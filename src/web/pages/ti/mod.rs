@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::dag::{Header, ti_href};
+use super::dag::{Header, NotificationView, ti_href};
 use super::{Chrome, Flash, Form, fmt_duration, fmt_time, redirect_with, render, url_encode};
 use crate::actions;
 use crate::model::TaskState;
@@ -96,6 +96,8 @@ struct TiPage {
     action_base: String,
     /// What a person wrote on the instance.
     user_note: String,
+    /// The notifications its tries caused, with their delivery state.
+    notifications: Vec<NotificationView>,
     live: bool,
 }
 
@@ -227,6 +229,13 @@ async fn page(
         siblings,
         action_base: base,
         user_note: state.store.ti_note(ti.id).await?.unwrap_or_default(),
+        notifications: state
+            .store
+            .ti_notifications(run.id, &task_id, map_index)
+            .await?
+            .iter()
+            .map(NotificationView::of)
+            .collect(),
         task_id,
         map_index,
     };
