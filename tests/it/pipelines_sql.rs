@@ -398,14 +398,14 @@ async fn flight_board_lineage(
     let topic = (format!("kafka://{kafka}"), topic.to_string());
     for fetch in ["fetch_arrivals", "fetch_departures"] {
         let e = ol::event(&events, &format!("flight_board.{fetch}"), "COMPLETE");
-        assert_eq!(ol::named(e, "outputs"), [topic.clone()], "{fetch}");
+        assert_eq!(ol::named(e, "outputs"), std::slice::from_ref(&topic), "{fetch}");
     }
     let database = mart.rsplit('/').next().unwrap_or_default();
     let server = mart.split('@').nth(1).and_then(|s| s.split('/').next()).unwrap_or_default();
     let flights = (format!("mysql://{server}"), format!("{database}.flights"));
     let load = ol::event(&events, "flight_board.to_mart", "START");
     assert_eq!(ol::named(load, "inputs"), [topic]);
-    assert_eq!(ol::named(load, "outputs"), [flights.clone()]);
+    assert_eq!(ol::named(load, "outputs"), std::slice::from_ref(&flights));
     let columns = ol::fields(load, "outputs", &flights.1);
     assert_eq!(columns.len(), 14, "{columns:?}");
     assert!(columns.contains(&"departure_delay_min".to_string()), "{columns:?}");
