@@ -163,3 +163,56 @@ pub async fn test_connection(
         .map(|what| format!("Connection {conn_id} works: {what}"))
         .map_err(|why| ActionError::Invalid(format!("Connection {conn_id} failed its test: {why}")))
 }
+
+/// Whether connection type `conn_type` (a URI scheme) can be a notifier: a webhook or Slack
+/// (`http`, `https`) or email (`smtp`, `smtps`). The connections page offers a test send to
+/// these.
+pub fn is_notifier_type(conn_type: &str) -> bool {
+    matches!(conn_type, "http" | "https" | "smtp" | "smtps")
+}
+
+/// Sends a test notification through notifier connection `conn_id`, as the scheduler's sender
+/// would deliver one (the URI it uses: `UPDRAFT_CONN_<ID>` before the stored one): the
+/// receiver's answer, or why it failed (an Invalid the page shows). Bounded by
+/// [`crate::notify::TIMEOUT`]; audited either way (`notifier_tested`), never with the URI.
+pub async fn test_notifier(
+    store: &Store,
+    secrets: &SecretBox,
+    settings: &crate::config::Settings,
+    actor: &Actor,
+    conn_id: &str,
+) -> Result<String> {
+    let uri = match settings.connections.get(&conn_id.to_lowercase()) {
+        Some(uri) => uri.clone(),
+        None => {
+            let row = store.list_connections().await?.into_iter().find(|c| c.conn_id == conn_id);
+            let row =
+                row.ok_or_else(|| ActionError::NotFound(format!("no connection `{conn_id}`")))?;
+            secrets.decrypt(&row.uri_encrypted).map_err(|_| {
+                ActionError::Invalid(format!(
+                    "connection `{conn_id}` cannot be decrypted: it was encrypted with another UPDRAFT_SECRET_KEY"
+                ))
+            })?
+        }
+    };
+    let n = crate::notify::test_notification(conn_id, actor.name(), Utc::now());
+    let outcome = crate::notify::deliver(&uri, &n, &settings.base_url).await;
+    let note = match &outcome {
+        Ok(_) => format!("{conn_id}: sent"),
+        Err(e) => format!("{conn_id}: failed: {}", e.error),
+    };
+    audit(store, actor, Audit::new("notifier_tested").extra(&note)).await?;
+    match outcome {
+        Ok(answer) => {
+            let answer = answer.map(|a| format!(" (answer: {a})")).unwrap_or_default();
+            Ok(format!("Test notification sent through {conn_id}{answer}"))
+        }
+        Err(e) => {
+            let answer = e.answer.map(|a| format!(" (answer: {a})")).unwrap_or_default();
+            Err(ActionError::Invalid(format!(
+                "Test notification through {conn_id} failed: {}{answer}",
+                e.error
+            )))
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! What a notification says, the same for every kind of notifier: a title, the facts, links,
 //! and the template context of a connection's `body` and `subject`.
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::store::NotificationRow;
@@ -19,11 +20,45 @@ pub struct Message {
     pub log_url: Option<String>,
 }
 
+/// The event of a test send (Admin > Connections), which no run caused.
+pub const TEST_EVENT: &str = "test";
+
+/// The notification a test send delivers through `conn_id`, asked for by `by` at `now`: event
+/// `test`, no task, a key of its own; never stored.
+pub fn test_notification(conn_id: &str, by: &str, now: DateTime<Utc>) -> NotificationRow {
+    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    NotificationRow {
+        id: 0,
+        idempotency_key: format!("test:{conn_id}:{nanos}"),
+        event: TEST_EVENT.into(),
+        conn_id: conn_id.into(),
+        dag_id: "updraft".into(),
+        run_id: "test".into(),
+        run_pk: crate::model::RunPk(0),
+        task_id: None,
+        map_index: None,
+        try_number: None,
+        state: format!("sent by {by} from Admin > Connections"),
+        error: None,
+        status: "sending".into(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        last_answer: None,
+        created_at: now,
+        sent_at: None,
+    }
+}
+
 impl Message {
     /// The content of `n`, with links under `base_url`.
     pub fn of(n: &NotificationRow, base_url: &str) -> Message {
-        let run_url =
-            format!("{base_url}/dags/{}/runs/{}", url_encode(&n.dag_id), url_encode(&n.run_id));
+        let run_url = if n.event == TEST_EVENT {
+            // No run caused it: the link goes where it was sent from.
+            format!("{base_url}/admin/connections")
+        } else {
+            format!("{base_url}/dags/{}/runs/{}", url_encode(&n.dag_id), url_encode(&n.run_id))
+        };
         let log_url = n.task_id.as_ref().map(|t| {
             let mut url = format!(
                 "{base_url}/dags/{}/runs/{}/tasks/{}",
@@ -46,6 +81,9 @@ impl Message {
             other => other,
         };
         let title = match (&n.task_id, n.try_number) {
+            _ if n.event == TEST_EVENT => {
+                format!("[updraft] Test notification through {}: {}", n.conn_id, n.state)
+            }
             _ if n.event == "deadline_missed" => {
                 let detail = n.error.as_deref().unwrap_or_default();
                 format!("[{}] Run {} {what}: {detail}", n.dag_id, n.run_id)

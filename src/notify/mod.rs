@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::store::NotificationRow;
 
-pub use message::Message;
+pub use message::{Message, TEST_EVENT, test_notification};
 
 /// The longest one delivery may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -406,6 +406,62 @@ async fn connections_from_fields_keep_their_password_and_are_tested() {
     assert!(tested.contains(&"self: ok") && tested.contains(&"gone: failed"), "{tested:?}");
 }
 
+/// An admin sends a test notification through a webhook connection: the receiver gets a
+/// signed `test` event and the page shows its answer; a receiver answering 500 is shown
+/// failed with that answer; both are audited; a connection that is no notifier offers none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sends_a_test_notification_and_sees_the_answer() {
+    let app = App::new().await;
+    app.user("root", "password0", &["admin"]).await;
+    let s = app.login("root", "password0").await;
+    let receiver = crate::support::receivers::Receiver::default();
+    let base = receiver.start().await;
+    for (id, uri) in [
+        ("hook", format!("{base}/ok/test?secret=t0p+s3cret")),
+        ("broken_hook", format!("{base}/fail/test")),
+        ("warehouse", "postgres://etl:pw@127.0.0.1:1/db".to_string()),
+    ] {
+        let r = app.post(&s, "/admin/connections", &[("conn_id", id), ("uri", &uri)]).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+    let list = app.get(Some(&s), "/admin/connections").await;
+    let row = |id: &str| {
+        let at = format!("data-conn-id=\"{id}\"");
+        list.body.split(&at).nth(1).and_then(|r| r.split("</tr>").next()).unwrap_or("").to_string()
+    };
+    assert!(row("hook").contains("Send test notification"), "{}", row("hook"));
+    assert!(!row("warehouse").contains("Send test notification"), "no notifier, no test send");
+
+    let r = app.post(&s, "/admin/connections/test-notification", &[("conn_id", "hook")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = app.get(Some(&s), &r.location).await;
+    let flash = page.body.split("Test notification sent").nth(1).unwrap_or("");
+    assert!(flash.starts_with(" through hook (answer: 200"), "{}", page.body);
+    let got = receiver.at("/ok/test");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].body["event"], "test");
+    assert!(got[0].body["title"].as_str().unwrap_or("").contains("sent by root"), "{got:?}");
+    assert!(got[0].signed_with("t0p+s3cret"), "signed with the connection's secret: {got:?}");
+
+    let form = [("conn_id", "broken_hook")];
+    let r = app.post(&s, "/admin/connections/test-notification", &form).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("Test notification through broken_hook failed"), "{}", r.body);
+    assert!(r.body.contains("receiver broke"), "the receiver's answer is shown: {}", r.body);
+    let r = app.post(&s, "/admin/connections/test-notification", &[("conn_id", "nope")]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let audit = app.env.store.list_audit(None, None, 50).await.expect("audit");
+    let tested: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.event == "notifier_tested")
+        .filter_map(|a| a.extra.as_deref())
+        .collect();
+    assert_eq!(tested.len(), 2, "{tested:?}");
+    assert!(tested.contains(&"hook: sent"), "{tested:?}");
+    assert!(tested.iter().any(|t| t.starts_with("broken_hook: failed")), "{tested:?}");
+    assert!(!tested.iter().any(|t| t.contains("s3cret")), "no secret in the audit log");
+}
+
 #[tokio::test]
 async fn the_last_admin_stays() {
     let app = App::new().await;

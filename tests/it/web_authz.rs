@@ -180,6 +180,13 @@ const ROUTES: &[(&str, &str, &str, &str, Need)] = &[
         Need::Admin,
     ),
     ("POST", "/admin/connections/test", "/admin/connections/test", "conn_id=missing", Need::Admin),
+    (
+        "POST",
+        "/admin/connections/test-notification",
+        "/admin/connections/test-notification",
+        "conn_id=missing",
+        Need::Admin,
+    ),
     ("GET", "/admin/variables", "/admin/variables", "", Need::Admin),
     ("POST", "/admin/variables", "/admin/variables", "key=&value=", Need::Admin),
     ("POST", "/admin/variables/delete", "/admin/variables/delete", "key=missing", Need::Admin),

@@ -1,4 +1,5 @@
-//! `/admin/connections`: list (URI with the password masked), add or replace, delete, through
+//! `/admin/connections`: list (URI with the password masked), add or replace, delete, test (reach
+//! it; or, for a notifier, send a test notification), through
 //! `actions::connections` (shared with the CLI's `connections` commands).
 //!
 //! Invariants: the page shows only [`masked_uri`] and never puts a stored URI back into a form
@@ -30,6 +31,8 @@ fn secret_box(settings: &Settings) -> Result<SecretBox, WebError> {
 struct ConnView {
     conn_id: String,
     conn_type: String,
+    /// Whether it can be a notifier (offered a test send).
+    notifier: bool,
     description: String,
     masked: String,
     updated: String,
@@ -62,6 +65,7 @@ async fn page(
         .map(|c| ConnView {
             conn_id: c.conn_id.clone(),
             conn_type: c.conn_type.clone(),
+            notifier: connections::is_notifier_type(&c.conn_type),
             description: c.description.clone(),
             masked: masked_uri(&secrets, c),
             updated: fmt_time(Some(c.updated_at)),
@@ -150,10 +154,29 @@ async fn test(State(state): State<AppState>, form: Form<Fields>) -> Result<Respo
     finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
 }
 
+/// Sends a test notification through a notifier connection and says what the receiver
+/// answered.
+async fn test_send(
+    State(state): State<AppState>,
+    form: Form<Fields>,
+) -> Result<Response, WebError> {
+    form.user.require(Action::Admin)?;
+    let conn_id = field(&form.data, "conn_id");
+    let result = async {
+        let secrets = secret_box(&state.settings)?;
+        let actor = form.user.actor();
+        let s = &state.settings;
+        Ok(connections::test_notifier(&state.store, &secrets, s, &actor, &conn_id).await?)
+    }
+    .await;
+    finish(&state, &form.user, result, PATH, |e| page(&state, &form.user, None, Some(e))).await
+}
+
 /// Routes of this page.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/connections", get(list).post(save))
         .route("/admin/connections/delete", post(delete))
         .route("/admin/connections/test", post(test))
+        .route("/admin/connections/test-notification", post(test_send))
 }
