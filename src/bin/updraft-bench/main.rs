@@ -10,12 +10,14 @@
 //! updraft-bench kafka_to_cassandra kafka_to_s3 [--messages=N] [--updraft-first]   (streaming)
 //! updraft-bench records [--messages=N]   (Avro and transform cost per message, no servers)
 //! updraft-bench assets   (asset events into runs: the API, and the Kafka watcher with a broker)
+//! updraft-bench lineage  (hand-off with OpenLineage off, to a healthy and to a hanging endpoint)
 //! updraft-bench kafka_to_sql sql_to_kafka [--messages=N]              (SQL streaming)
 //! updraft-bench workers claims remote_handoff --postgres   (scheduler and workers as processes)
 //! ```
 
 mod assets;
 mod distributed;
+mod lineage;
 mod records;
 mod sql_streaming;
 mod streaming;
@@ -30,7 +32,7 @@ use sqlx::Connection;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use updraft::cli::engine;
-use updraft::config::Settings;
+use updraft::config::{LineageSettings, Settings};
 use updraft::dag::loader::DagFolder;
 use updraft::model::RunType;
 use updraft::scheduler::SchedulerOptions;
@@ -95,6 +97,20 @@ impl Bench {
         yaml: &str,
         parallelism: usize,
     ) -> (RunRow, Store, Duration) {
+        let (run, store, wall, _) =
+            self.run_dag_with(name, yaml, parallelism, LineageSettings::default()).await;
+        (run, store, wall)
+    }
+
+    /// [`Bench::run_dag`] with the engine's OpenLineage set to `lineage`; also the engine's
+    /// figures (the lineage counters).
+    async fn run_dag_with(
+        &self,
+        name: &str,
+        yaml: &str,
+        parallelism: usize,
+        lineage: LineageSettings,
+    ) -> (RunRow, Store, Duration, Arc<updraft::metrics::Metrics>) {
         let home = self.dir.join(name);
         let dags = home.join("dags");
         std::fs::create_dir_all(&dags).expect("dags dir");
@@ -103,6 +119,7 @@ impl Bench {
         settings.parallelism = parallelism;
         settings.connections.extend(self.connections.iter().cloned());
         settings.database_url = self.database_url(name).await;
+        settings.lineage = lineage;
         let store = Store::open(&settings.database_url).await.expect("open store");
         let shutdown = CancellationToken::new();
         let built = engine::build(
@@ -112,6 +129,7 @@ impl Bench {
             SchedulerOptions::default(),
             "bench",
         );
+        let metrics = built.metrics.clone();
         let (_tx, rx) = mpsc::unbounded_channel();
         let token = shutdown.clone();
         let task = tokio::spawn(async move { built.scheduler.run(rx, token).await });
@@ -123,18 +141,11 @@ impl Bench {
         let (run, wall) = trigger_and_wait(&store, name).await;
         shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
-        (run, store, wall)
+        (run, store, wall, metrics)
     }
 
     async fn chain(&self, print_handoff: bool) {
-        let mut yaml = String::from("dag_id: chain50\ntasks:\n");
-        for i in 0..50 {
-            yaml.push_str(&format!("  t{i}:\n    type: bash\n    command: 'true'\n"));
-            if i > 0 {
-                yaml.push_str(&format!("    depends_on: [t{}]\n", i - 1));
-            }
-        }
-        let (run, store, wall) = self.run_dag("chain50", &yaml, 16).await;
+        let (run, store, wall) = self.run_dag("chain50", &chain_yaml("chain50", 50), 16).await;
         println!(
             "chain50: 50-task chain of `bash: true`, trigger -> run {}: {:.3} s (target < 0.5 s)",
             run.state,
@@ -143,30 +154,14 @@ impl Bench {
         if !print_handoff {
             return;
         }
-        let mut tis: Vec<TiRow> = store.run_tis(run.id).await.expect("tis");
-        tis.sort_by_key(|t| t.task_id[1..].parse::<u32>().unwrap_or(0));
-        let (mut handoff, mut to_queue, mut to_start) = (Vec::new(), Vec::new(), Vec::new());
-        for w in tis.windows(2) {
-            let (Some(end), Some(start)) = (w[0].end_date, w[1].start_date) else { continue };
-            handoff.push((start - end).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-            let tries = store.tries(w[1].id).await.expect("tries");
-            if let Some(t) = tries.first()
-                && let (Some(r), Some(q), Some(s)) = (t.runnable_at, t.queued_at, t.start_date)
-            {
-                to_queue.push((q - r).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-                to_start.push((s - q).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-            }
-        }
-        for v in [&mut handoff, &mut to_queue, &mut to_start] {
-            v.sort_by(f64::total_cmp);
-        }
+        let h = handoffs(&store, &run).await;
         println!(
             "handoff: upstream end -> downstream start over {} edges: median {:.2} ms, p95 {:.2} ms (target median <= 5 ms); runnable->queued median {:.2} ms, queued->started median {:.2} ms",
-            handoff.len(),
-            percentile(&handoff, 0.5),
-            percentile(&handoff, 0.95),
-            percentile(&to_queue, 0.5),
-            percentile(&to_start, 0.5),
+            h.handoff.len(),
+            percentile(&h.handoff, 0.5),
+            percentile(&h.handoff, 0.95),
+            percentile(&h.to_queue, 0.5),
+            percentile(&h.to_start, 0.5),
         );
     }
 
@@ -327,6 +322,49 @@ async fn trigger_and_wait(store: &Store, dag_id: &str) -> (RunRow, Duration) {
     }
 }
 
+/// DAG `dag_id`: a chain of `n` `bash: true` tasks `t0`, `t1`, ...
+fn chain_yaml(dag_id: &str, n: usize) -> String {
+    let mut yaml = format!("dag_id: {dag_id}\ntasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  t{i}:\n    type: bash\n    command: 'true'\n"));
+        if i > 0 {
+            yaml.push_str(&format!("    depends_on: [t{}]\n", i - 1));
+        }
+    }
+    yaml
+}
+
+/// The hand-offs of a finished chain run (`t0`, `t1`, ...), each sorted, in ms.
+struct Handoffs {
+    /// Upstream end -> downstream start.
+    handoff: Vec<f64>,
+    /// Runnable -> queued.
+    to_queue: Vec<f64>,
+    /// Queued -> started.
+    to_start: Vec<f64>,
+}
+
+async fn handoffs(store: &Store, run: &RunRow) -> Handoffs {
+    let mut tis: Vec<TiRow> = store.run_tis(run.id).await.expect("tis");
+    tis.sort_by_key(|t| t.task_id[1..].parse::<u32>().unwrap_or(0));
+    let (mut handoff, mut to_queue, mut to_start) = (Vec::new(), Vec::new(), Vec::new());
+    for w in tis.windows(2) {
+        let (Some(end), Some(start)) = (w[0].end_date, w[1].start_date) else { continue };
+        handoff.push((start - end).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        let tries = store.tries(w[1].id).await.expect("tries");
+        if let Some(t) = tries.first()
+            && let (Some(r), Some(q), Some(s)) = (t.runnable_at, t.queued_at, t.start_date)
+        {
+            to_queue.push((q - r).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            to_start.push((s - q).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+    for v in [&mut handoff, &mut to_queue, &mut to_start] {
+        v.sort_by(f64::total_cmp);
+    }
+    Handoffs { handoff, to_queue, to_start }
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("updraft-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -344,6 +382,8 @@ scenarios: handoff, chain, fanout200, fanout10k, tries10k, load, idle, web (the 
            also `all`);
            assets (asset events into runs through the API; through the Kafka watcher too
            when UPDRAFT_BENCH_KAFKA_BROKERS is set);
+           lineage (the hand-off with OpenLineage off, to a healthy endpoint and to one that
+           never answers);
            kafka_to_cassandra, kafka_to_s3, kafka_to_sql, sql_to_kafka, records (need the
            servers: scripts/bench.sh starts them and sets UPDRAFT_BENCH_*);
            workers, claims, remote_handoff (the distributed executor: need --postgres and the
@@ -397,6 +437,7 @@ async fn main() {
             "idle" => bench.idle().await,
             "web" => bench.web().await,
             "assets" => bench.assets().await,
+            "lineage" => lineage::run(&bench).await,
             "records" => records::run(messages.min(200_000)),
             "workers" | "claims" | "remote_handoff" if !postgres => {
                 eprintln!("{scenario} needs --postgres (workers claim from PostgreSQL)")
