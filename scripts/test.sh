@@ -39,7 +39,9 @@
 # test (tests/it/api_schemathesis.rs) gets the tool from scripts/schemathesis.sh (PyPI, a venv in
 # $UPDRAFT_CACHE/schemathesis; UPDRAFT_TEST_SCHEMATHESIS). The Avro wire-format tests
 # (tests/it/streaming_avro.rs) check against fastavro from scripts/fastavro.sh (PyPI, a venv in
-# $UPDRAFT_CACHE/fastavro; UPDRAFT_TEST_FASTAVRO).
+# $UPDRAFT_CACHE/fastavro; UPDRAFT_TEST_FASTAVRO). The OpenLineage tests validate events with
+# Python's jsonschema from scripts/jsonschema.sh (PyPI, a venv in $UPDRAFT_CACHE/jsonschema;
+# UPDRAFT_TEST_JSONSCHEMA) against the schemas in tests/data/openlineage.
 #
 # Tests read UPDRAFT_TEST_DATABASE_URL, which this script always sets, and, for the servers
 # UPDRAFT_SERVERS names, UPDRAFT_TEST_KAFKA_BROKERS, UPDRAFT_TEST_CASSANDRA_HOST (host:port),
@@ -210,4 +212,9 @@ export UPDRAFT_TEST_SCHEMATHESIS
 step "fastavro" scripts/fastavro.sh install
 UPDRAFT_TEST_FASTAVRO="$(scripts/fastavro.sh path)"
 export UPDRAFT_TEST_FASTAVRO
+# The OpenLineage events' check against the OpenLineage schemas (tests/it/lineage.rs and the
+# pipeline tests), with PyPI's jsonschema in a venv.
+step "jsonschema" scripts/jsonschema.sh install
+UPDRAFT_TEST_JSONSCHEMA="$(scripts/jsonschema.sh path)"
+export UPDRAFT_TEST_JSONSCHEMA
 step "cargo test" run_tests
