@@ -39,14 +39,8 @@ pub(super) async fn run(store: Store, stop: CancellationToken) {
         if full {
             continue;
         }
-        let wait = match store.next_deadline_at().await {
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
-            _ => POLL,
-        };
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = announced.notified() => {}
-            () = tokio::time::sleep(wait) => {}
+        if !super::nap(store.next_deadline_at().await, POLL, &announced, &stop).await {
+            break;
         }
     }
 }

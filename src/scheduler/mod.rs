@@ -503,3 +503,23 @@ impl Scheduler {
         Ok(())
     }
 }
+
+/// The wait of a sender beside the loop (notifications, deadlines): until `next` (the store's
+/// earliest due time; an error or none waits the whole `poll`), at most `poll`, cut short when
+/// `wake` is notified (a row was written in this process). False when `stop` fired.
+async fn nap(
+    next: Result<Option<DateTime<Utc>>, StoreError>,
+    poll: Duration,
+    wake: &tokio::sync::Notify,
+    stop: &CancellationToken,
+) -> bool {
+    let wait = match next {
+        Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(poll),
+        _ => poll,
+    };
+    tokio::select! {
+        () = stop.cancelled() => false,
+        () = wake.notified() => true,
+        () = tokio::time::sleep(wait) => true,
+    }
+}

@@ -52,14 +52,8 @@ pub(super) async fn run(store: Store, settings: Arc<Settings>, stop: Cancellatio
                 .await;
             continue;
         }
-        let wait = match store.next_notification_at().await {
-            Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or_default().min(POLL),
-            _ => POLL,
-        };
-        tokio::select! {
-            () = stop.cancelled() => break,
-            () = announced.notified() => {}
-            () = tokio::time::sleep(wait) => {}
+        if !super::nap(store.next_notification_at().await, POLL, &announced, &stop).await {
+            break;
         }
     }
 }

@@ -153,37 +153,24 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
     assert!(page.contains("run failure") && page.contains("500 receiver broke"), "{page}");
     assert!(page.contains("boom (try 1)") && page.contains(">sent</span>"), "{page}");
     // The task instance's page lists its own: boom's retry and failure, not the run's.
-    let ti_page = client
-        .get(format!(
-            "{}/dags/alerts/runs/{}/tasks/boom",
+    let ti_notifications = |task: &'static str| {
+        let url = format!(
+            "{}/dags/alerts/runs/{}/tasks/{task}",
             web.base,
             crate::support::api::enc(&done.run_id)
-        ))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .expect("task instance page")
-        .text()
-        .await
-        .expect("body");
-    let listed = ti_page.split(" id=\"notifications\"").nth(1).expect("notifications listed");
-    let listed = listed.split("</table>").next().unwrap_or("");
+        );
+        let (client, token) = (client.clone(), user.token.clone());
+        async move {
+            let page = client.get(url).bearer_auth(token).send().await.expect("task page");
+            let page = page.text().await.expect("body");
+            let listed = page.split(" id=\"notifications\"").nth(1).expect("notifications listed");
+            listed.split("</table>").next().unwrap_or("").to_string()
+        }
+    };
+    let listed = ti_notifications("boom").await;
     assert!(listed.contains("task retry") && listed.contains("task failure"), "{listed}");
     assert!(listed.contains("boom (try 2)") && !listed.contains("run failure"), "{listed}");
-    let fine_page = client
-        .get(format!(
-            "{}/dags/alerts/runs/{}/tasks/fine",
-            web.base,
-            crate::support::api::enc(&done.run_id)
-        ))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .expect("task instance page")
-        .text()
-        .await
-        .expect("body");
-    let listed = fine_page.split(" id=\"notifications\"").nth(1).expect("notifications listed");
+    let listed = ti_notifications("fine").await;
     assert!(listed.contains("task success") && !listed.contains("boom"), "{listed}");
     let metrics = client.get(format!("{}/metrics", web.base)).send().await.expect("metrics");
     let metrics = metrics.text().await.expect("metrics body");
