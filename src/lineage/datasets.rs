@@ -45,6 +45,17 @@ pub struct Datasets {
 }
 
 impl Datasets {
+    /// Adds `more`'s datasets that are not here yet.
+    pub fn merge(&mut self, more: Datasets) {
+        for (have, new) in [(&mut self.inputs, more.inputs), (&mut self.outputs, more.outputs)] {
+            for d in new {
+                if !have.iter().any(|h| h.namespace == d.namespace && h.name == d.name) {
+                    have.push(d);
+                }
+            }
+        }
+    }
+
     /// Datasets from the ones that could be named.
     pub fn new(
         inputs: impl IntoIterator<Item = Option<Dataset>>,
@@ -96,7 +107,13 @@ impl Ids {
 
 /// What each task type reads and writes; the default is nothing known.
 pub(super) trait KnowsDatasets {
+    /// What its settings name, known before the try runs (its START names them).
     fn datasets(&self, _cx: &Cx<'_>) -> Datasets {
+        Datasets::default()
+    }
+
+    /// What the try found out while it ran (its end adds them).
+    fn reported(&self, _cx: &Cx<'_>) -> Datasets {
         Datasets::default()
     }
 }
@@ -146,6 +163,11 @@ impl Cx<'_> {
     /// The object or prefix at URL `url` (templated).
     pub(super) fn object(&self, url: &str) -> Option<Dataset> {
         object(&self.text(url)?)
+    }
+
+    /// The tables the try's statements read and wrote, as its operator noted them.
+    pub(super) fn tables(&self) -> crate::operators::Tables {
+        self.ctx.tables.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// The local file at `path` (templated): absolute and not a glob only.
@@ -223,9 +245,10 @@ pub fn sql(conn: &Connection, table: &str) -> Option<Dataset> {
     let database = conn.schema.as_deref().filter(|d| !d.is_empty());
     let (namespace, name) = match Dialect::from_scheme(&conn.conn_type)? {
         Dialect::Postgres => {
-            let name = match table.split_once('.') {
-                Some(_) => format!("{}.{table}", database?),
-                None => format!("{}.public.{table}", database?),
+            let name = match table.matches('.').count() {
+                0 => format!("{}.public.{table}", database?),
+                1 => format!("{}.{table}", database?),
+                _ => table.to_string(),
             };
             (format!("postgres://{}", authority(conn, 5432)?), name)
         }
@@ -273,6 +296,14 @@ macro_rules! datasets_of {
             let cx = Cx { ctx };
             match &ctx.task.kind {
                 $( TaskKind::$variant(t) => t.datasets(&cx), )*
+            }
+        }
+
+        /// What the context's try found out it read and wrote while it ran.
+        pub(super) fn reported(ctx: &TaskContext) -> Datasets {
+            let cx = Cx { ctx };
+            match &ctx.task.kind {
+                $( TaskKind::$variant(t) => t.reported(&cx), )*
             }
         }
     };
@@ -325,6 +356,7 @@ mod tests {
             pair("postgres://127.0.0.1:54329", "shop.public.orders")
         );
         assert_eq!(named(sql(&pg, "mart.o")), pair("postgres://127.0.0.1:54329", "shop.mart.o"));
+        assert_eq!(named(sql(&pg, "db2.mart.o")), pair("postgres://127.0.0.1:54329", "db2.mart.o"));
         assert_eq!(sql(&conn("postgres://u@h"), "t"), None, "no database named");
         let my = conn("mysql://u:p@127.0.0.1/shop");
         assert_eq!(named(sql(&my, "orders")), pair("mysql://127.0.0.1:3306", "shop.orders"));

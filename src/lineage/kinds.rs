@@ -3,9 +3,10 @@
 //!
 //! Types that move data between named systems name both ends; the others know nothing an
 //! OpenLineage consumer could place: a shell command, an HTTP call (a REST API is no dataset
-//! of the naming spec), a sensor of files or HTTP, a trigger. `sql` and `cql` run statements
-//! the task does not parse for tables, so they name none (an honest empty answer rather than a
-//! guess from SQL text); `sql_sensor` likewise.
+//! of the naming spec), a sensor of files or HTTP, a trigger. An `sql` task's tables are those
+//! its statements name, parsed as they run (its START names none, its end names them); `cql`
+//! statements and `sql_sensor` queries are not parsed, so they name none (an honest empty
+//! answer rather than a guess).
 //!
 //! Invariant: naming only, through `datasets.rs`'s rules; nothing here reads a system.
 
@@ -108,8 +109,15 @@ impl KnowsDatasets for S3KeySensorTask {
     }
 }
 
-/// Statements, not parsed for tables: nothing named.
-impl KnowsDatasets for SqlTask {}
+/// The tables its statements read and wrote, parsed from them as they ran
+/// (`operators::sql::tables`), named on the task's connection.
+impl KnowsDatasets for SqlTask {
+    fn reported(&self, cx: &Cx<'_>) -> Datasets {
+        let t = cx.tables();
+        let on = |name: &String| cx.sql(&self.connection, name);
+        Datasets::new(t.reads.iter().map(on), t.writes.iter().map(on))
+    }
+}
 /// A query, not parsed for tables: nothing named.
 impl KnowsDatasets for SqlSensorTask {}
 

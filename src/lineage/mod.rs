@@ -149,6 +149,14 @@ pub struct TryLineage {
 }
 
 impl TryLineage {
+    /// Adds what the try found out while it ran (the tables of an `sql` task's statements) to
+    /// the datasets its end reports.
+    pub fn observe(&mut self, ctx: &TaskContext) {
+        if let Some((_, _, datasets)) = &mut self.on {
+            datasets.merge(datasets::reported(ctx));
+        }
+    }
+
     /// The try's end was recorded as `recorded` (None: the instance had left the try, whoever
     /// took it over records it — no event here). `own`: the state it reached itself, None when a
     /// user's request stopped it (ABORT); a try cut by this process's shutdown is handed back

@@ -96,6 +96,18 @@ pub struct TaskContext {
     /// For an asset-triggered run: the events it was created for, by asset URI
     /// (`{{ triggering_asset_events }}`); an empty object otherwise.
     pub triggering_asset_events: serde_json::Value,
+    /// The tables the try's statements read and wrote, as its task type found them (`sql`):
+    /// its OpenLineage datasets beyond what its settings name.
+    pub tables: Mutex<Tables>,
+}
+
+/// Tables by name as statements write them (`schema.table` or `table`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tables {
+    /// Read.
+    pub reads: Vec<String>,
+    /// Written (inserted, updated, deleted, created, truncated).
+    pub writes: Vec<String>,
 }
 
 /// How a try ended, when it did not fail.
@@ -144,6 +156,13 @@ impl TaskContext {
         };
         self.record(field, serde_json::Value::String(out.clone()));
         Ok(out)
+    }
+
+    /// Keeps the tables the try's statements read and wrote (for its OpenLineage datasets).
+    pub fn note_tables(&self, tables: Tables) {
+        if let Ok(mut t) = self.tables.lock() {
+            *t = tables;
+        }
     }
 
     /// Records a rendered field (any JSON value) for the UI.

@@ -14,6 +14,7 @@ mod connect;
 pub mod db;
 mod numeric;
 pub(crate) mod prepare;
+pub(crate) mod tables;
 pub(crate) mod task;
 mod values;
 

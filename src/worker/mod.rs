@@ -115,7 +115,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
     };
     // `own`: the state the try reached by itself; None when a user's stop request ended it.
     let prepared = prepare(env, &ti, log.clone()).await;
-    let lineage = env.lineage.try_started(&ti, prepared.as_ref().ok().map(|(ctx, _)| ctx));
+    let mut lineage = env.lineage.try_started(&ti, prepared.as_ref().ok().map(|(ctx, _)| ctx));
     let (own, mut finish) = match prepared {
         Ok((ctx, task)) => {
             log.line(format!(
@@ -135,6 +135,7 @@ pub async fn run_ti(env: &WorkerEnv, ti: &TiRow) -> Result<TryReport, StoreError
                 }
             };
             let stopped = env.tries.remove(ti.id);
+            lineage.observe(&ctx);
             let rendered = ctx.rendered.lock().map(|r| r.clone()).unwrap_or_default();
             if stopped == Some(Stopped::LeaseLost) {
                 // The sweep took the try back (or will, its lease being over): it records the
@@ -272,6 +273,7 @@ async fn prepare(
         cancel: env.shutdown.child_token(),
         rendered: Mutex::new(serde_json::Map::new()),
         triggering_asset_events,
+        tables: Default::default(),
     };
     Ok((ctx, task))
 }

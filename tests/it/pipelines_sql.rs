@@ -380,7 +380,8 @@ async fn transit_status_lands_avro_events_and_keeps_per_station_totals() {
 
 /// The flight board's OpenLineage events: valid against the schemas; the fetches write the
 /// topic, the load reads it and writes the mart's `flights` table (named by server and
-/// database, with the mapping's columns).
+/// database, with the mapping's columns), the refresh reads `flights` and writes the two
+/// aggregate tables.
 async fn flight_board_lineage(
     env: &Env,
     lineage: &Lineage,
@@ -409,4 +410,12 @@ async fn flight_board_lineage(
     let columns = ol::fields(load, "outputs", &flights.1);
     assert_eq!(columns.len(), 14, "{columns:?}");
     assert!(columns.contains(&"departure_delay_min".to_string()), "{columns:?}");
+    // The mart's refresh: the tables its statements read and write, parsed as they ran.
+    let refresh = ol::event(&events, "flight_board.refresh_mart", "COMPLETE");
+    assert_eq!(ol::named(refresh, "inputs"), std::slice::from_ref(&flights));
+    let mart_table = |t: &str| (flights.0.clone(), format!("{database}.{t}"));
+    assert_eq!(
+        ol::named(refresh, "outputs"),
+        [mart_table("top_destinations"), mart_table("top_airlines")]
+    );
 }

@@ -46,6 +46,7 @@ pub async fn run(ctx: &TaskContext, task: &SqlTask) -> Result<Outcome, OperatorE
     };
     let ready =
         prepare(ctx, dialect, field, &text, field == "sql", &task.parameters, &task.identifiers)?;
+    ctx.note_tables(super::tables::tables(ready.iter().map(|r| r.sql.as_str()), dialect));
     let fetch = task.fetch.unwrap_or(if field == "sql" { Fetch::All } else { Fetch::None });
     let mut output = match &task.output {
         Some(name) => Some(Output::create(ctx, &ctx.render("output", name)?)?),

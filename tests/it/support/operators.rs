@@ -176,6 +176,7 @@ impl Fixture {
             cancel: CancellationToken::new(),
             rendered: Mutex::new(serde_json::Map::new()),
             triggering_asset_events: serde_json::json!({}),
+            tables: Default::default(),
             ti,
         }
     }
