@@ -135,22 +135,9 @@ impl Store {
         if busy.try_get::<i64, _>("n")? > 0 {
             return Ok(false);
         }
-        for sql in [
-            "DELETE FROM xcom WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
-            "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
-            "DELETE FROM task_instance WHERE run_pk = $1",
-            "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
-            "DELETE FROM deadline WHERE run_pk = $1",
-        ] {
-            sqlx::query(sql).bind(run_pk).execute(&mut *tx).await?;
-        }
-        let gone = sqlx::query("DELETE FROM dag_run WHERE id = $1")
-            .bind(run_pk)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let gone = delete_run_rows(&mut tx, run_pk).await?;
         tx.commit().await?;
-        Ok(gone > 0)
+        Ok(gone)
     }
 
     /// Sets (or with None removes) the note people keep on a run or a task instance.
@@ -247,4 +234,27 @@ async fn reopen_run(tx: &mut sqlx::Transaction<'static, sqlx::Any>, run_pk: RunP
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Deletes run `run_pk` with every row that belongs to it, children first (SQLite enforces
+/// foreign keys only when asked, so no `ON DELETE CASCADE` is relied on): its XComs, tries,
+/// task instances, asset-event links, deadlines and settled notifications. A notification
+/// still to be delivered stays: its outbox row holds all it says, and the sender delivers it.
+/// Whether the run row was there. Shared by a user's delete and `db clean`.
+pub(super) async fn delete_run_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    run_pk: RunPk,
+) -> Result<bool> {
+    for sql in [
+        "DELETE FROM xcom WHERE run_pk = $1",
+        "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
+        "DELETE FROM task_instance WHERE run_pk = $1",
+        "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
+        "DELETE FROM deadline WHERE run_pk = $1",
+        "DELETE FROM notification WHERE run_pk = $1 AND status IN ('sent', 'failed')",
+    ] {
+        sqlx::query(sql).bind(run_pk).execute(&mut **tx).await?;
+    }
+    let gone = sqlx::query("DELETE FROM dag_run WHERE id = $1").bind(run_pk).execute(&mut **tx);
+    Ok(gone.await?.rows_affected() > 0)
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, to_us};
+use crate::model::RunPk;
 
 /// Rows deleted per statement by [`Store::clean_before`]: small enough that the scheduler's
 /// writes interleave with the clean-up instead of waiting for one huge delete.
@@ -42,18 +43,7 @@ impl Store {
             }
             for r in &rows {
                 let id: i64 = r.try_get("id")?;
-                // Children first: SQLite enforces foreign keys only when asked, so do not rely
-                // on ON DELETE CASCADE alone.
-                for sql in [
-                    "DELETE FROM xcom WHERE run_pk = $1",
-                    "DELETE FROM task_try WHERE ti_id IN (SELECT id FROM task_instance WHERE run_pk = $1)",
-                    "DELETE FROM task_instance WHERE run_pk = $1",
-                    "DELETE FROM dag_run_asset_event WHERE run_pk = $1",
-                    "DELETE FROM deadline WHERE run_pk = $1",
-                    "DELETE FROM dag_run WHERE id = $1",
-                ] {
-                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
-                }
+                super::actions::delete_run_rows(&mut tx, RunPk(id)).await?;
                 deleted.push((r.try_get("dag_id")?, r.try_get("run_id")?));
             }
             tx.commit().await?;

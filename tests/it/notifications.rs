@@ -176,6 +176,15 @@ async fn webhooks_get_signed_bodies_slack_blocks_and_failures_are_shown(mut env:
     let metrics = metrics.text().await.expect("metrics body");
     assert!(metrics.contains("updraft_notifications{status=\"failed\"} 2"), "{metrics}");
     assert!(metrics.contains("updraft_notifications{status=\"sent\"} 3"), "{metrics}");
+
+    // Deleting the run takes its settled notifications with it; one still to be delivered
+    // stays in the outbox (its row holds all it says).
+    let before = all().await;
+    let unsettled = before.iter().filter(|n| n.status != "sent" && n.status != "failed").count();
+    assert!(env.store.delete_run(run.id).await.expect("delete"), "the run is deleted");
+    let after = all().await;
+    assert_eq!(after.len(), unsettled, "{after:?}");
+    assert!(after.iter().all(|n| n.conn_id == "stuck"), "{after:?}");
 }
 
 /// A free port on 127.0.0.1 (bound, then released).
