@@ -5,6 +5,8 @@
 //! `wait_for_completion` the task pokes again and again (and a retried try runs again), and
 //! each poke must find the run it created instead of creating another one.
 
+use std::path::Path;
+
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -17,8 +19,8 @@ use crate::store::{NewRun, StoreError};
 /// done when it succeeded, fatal when it failed, not yet otherwise.
 pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, OperatorError> {
     let dag_id = &task.trigger_dag_id;
-    match ctx.store.get_dag(dag_id).await {
-        Ok(dag) if dag.is_active => {}
+    let target = match ctx.store.get_dag(dag_id).await {
+        Ok(dag) if dag.is_active => dag,
         Ok(_) => {
             return Err(OperatorError::Fatal(format!(
                 "DAG `{dag_id}` to trigger is not active: its file is gone or does not load"
@@ -28,7 +30,7 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
             return Err(OperatorError::Fatal(format!("DAG `{dag_id}` to trigger does not exist")));
         }
         Err(e) => return Err(OperatorError::Retryable(format!("reading DAG `{dag_id}`: {e}"))),
-    }
+    };
     let run_id = match &task.trigger_run_id {
         Some(text) => ctx.render("trigger_run_id", text)?,
         None => default_run_id(ctx),
@@ -49,6 +51,12 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
     };
     ctx.record("conf", Value::Object(conf.clone()));
     let now = Utc::now();
+    // The target's deadlines, as a trigger from the UI arms them: from its stored source (an
+    // active DAG's, so it parses; were it not to, the run simply has none).
+    let deadlines = match crate::dag::parse_dag_str(&target.source, Path::new(&target.fileloc)) {
+        Ok(dag) => crate::model::deadline::for_new_run(&dag, RunType::Manual, now, now),
+        Err(_) => Vec::new(),
+    };
     let new = NewRun {
         dag_id: dag_id.clone(),
         run_id: run_id.clone(),
@@ -58,7 +66,7 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
         data_interval_end: now,
         conf,
         triggered_by: format!("dag:{}", ctx.run.dag_id),
-        deadlines: Vec::new(),
+        deadlines,
     };
     let state = match ctx.store.create_run(&new, now).await {
         Ok(row) => {

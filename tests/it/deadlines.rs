@@ -122,3 +122,36 @@ async fn trigger(env: &Env, web: &WebApp, user: &Creds, dag_id: &str) -> updraft
     let run_id = body["dag_run_id"].as_str().expect("dag_run_id");
     env.store.find_run(dag_id, run_id).await.expect("find").expect("the run")
 }
+
+/// A run another DAG triggers (`trigger_dag`) is armed with its DAG's deadlines, as a run
+/// triggered from the UI is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_triggered_by_another_dag_has_its_deadlines() {
+    let mut env = Env::new(Db::Sqlite).await.expect("sqlite env");
+    env.settings.connections.insert("pager".into(), "http://127.0.0.1:9/never".into());
+    env.write_dag(
+        "target.yaml",
+        "dag_id: target\ndeadline: {reference: queued, interval: 1h, notify: [pager]}\ntasks:\n  \
+         t: {type: bash, command: 'true'}\n",
+    );
+    env.write_dag(
+        "kick.yaml",
+        "dag_id: kick\ntasks:\n  go: {type: trigger_dag, trigger_dag_id: target, \
+         trigger_run_id: 'from_kick'}\n",
+    );
+    let _engine = env.start().await;
+    env.wait_until("DAGs loaded", Duration::from_secs(30), || async {
+        env.store.get_dag("target").await.is_ok() && env.store.get_dag("kick").await.is_ok()
+    })
+    .await;
+    let kick = env.trigger("kick", serde_json::json!({})).await;
+    assert_eq!(env.wait_run(kick.id, Duration::from_secs(60)).await.state, DagRunState::Success);
+    let run = env.store.find_run("target", "from_kick").await.expect("find").expect("the run");
+    let deadlines = env.store.run_deadlines(run.id).await.expect("deadlines");
+    assert_eq!(deadlines.len(), 1, "{deadlines:?}");
+    let d = &deadlines[0];
+    assert_eq!(d.deadline.to_string(), "1h after the run was queued");
+    let at = d.deadline_at.expect("a queued deadline falls at a known time");
+    let lag = (at - run.created_at).num_seconds();
+    assert!((3599..=3601).contains(&lag), "an hour after queued: {lag} s");
+}
