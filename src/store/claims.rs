@@ -128,16 +128,28 @@ impl Store {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(TiId, i64)>> {
-        let rows = sqlx::query(
-            "UPDATE task_instance SET lease_expires_at = $1 \
-             WHERE owner_process = $2 AND state = 'running' \
-             AND lease_expires_at >= $3 RETURNING id, try_number",
-        )
-        .bind(to_us(lease_until))
-        .bind(worker)
-        .bind(to_us(now))
-        .fetch_all(&self.writer)
-        .await?;
+        // On PostgreSQL the rows are locked first, in id order, as a batch of try starts and
+        // ends locks them (`group.rs`): else the two could deadlock, each holding a row of this
+        // worker the other waits for. SQLite has one writer and no row locks.
+        let held = match self.backend {
+            Backend::Postgres => {
+                "owner_process = $2 AND state = 'running' AND id IN (SELECT id FROM \
+                 task_instance WHERE owner_process = $2 AND state = 'running' \
+                 AND lease_expires_at >= $3 ORDER BY id FOR UPDATE)"
+            }
+            Backend::Sqlite => {
+                "owner_process = $2 AND state = 'running' AND lease_expires_at >= $3"
+            }
+        };
+        let sql = format!(
+            "UPDATE task_instance SET lease_expires_at = $1 WHERE {held} RETURNING id, try_number"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(to_us(lease_until))
+            .bind(worker)
+            .bind(to_us(now))
+            .fetch_all(&self.writer)
+            .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("try_number")?))).collect()
     }
 

@@ -12,6 +12,9 @@
 //! at all, and when any statement of it fails, the batch is rolled back and each job runs
 //! again alone, so an error reaches only the job that caused it. Batches run on a task of
 //! their own: a caller that is dropped while its batch runs leaves the others' answers intact.
+//! A batch writes its jobs in task-instance order (the jobs are independent, so the order
+//! changes no answer): with lease renewals locking in the same order, PostgreSQL never finds
+//! a batch and a renewal each holding a row the other waits for.
 
 use std::sync::Mutex;
 
@@ -44,6 +47,15 @@ pub(super) struct StartTry {
 pub(super) enum Job {
     Start(StartTry, oneshot::Sender<Result<Option<TiRow>>>),
     Finish(FinishTry, oneshot::Sender<Result<bool>>),
+}
+
+impl Job {
+    fn ti_id(&self) -> TiId {
+        match self {
+            Job::Start(s, _) => s.ti_id,
+            Job::Finish(f, _) => f.ti_id,
+        }
+    }
 }
 
 /// What a job answered, before it is sent.
@@ -80,13 +92,16 @@ impl Store {
         }
         {
             let _turn = self.group.turn.lock().await;
-            let jobs: Vec<Job> = match self.group.queue.lock() {
+            let mut jobs: Vec<Job> = match self.group.queue.lock() {
                 Ok(mut q) => {
                     let n = q.len().min(MAX_BATCH);
                     q.drain(..n).collect()
                 }
                 Err(_) => Vec::new(),
             };
+            // In task-instance order, the order every multi-row write of running instances
+            // locks them in (`renew_leases`), so two transactions never wait on each other.
+            jobs.sort_by_key(Job::ti_id);
             if !jobs.is_empty() {
                 let store = self.clone();
                 // A task of its own, so that the batch ends even if this caller is dropped.
