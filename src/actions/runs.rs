@@ -133,8 +133,9 @@ pub async fn trigger(
         data_interval_end: logical,
         conf,
         triggered_by: actor.triggered_by(),
-        deadlines: crate::model::deadline::for_new_run(dag, RunType::Manual, logical, now),
-    };
+        deadlines: Vec::new(),
+    }
+    .with_deadlines(dag, now);
     let row = store.create_run(&run, now).await.map_err(|e| match e {
         StoreError::Conflict(_) => ActionError::Conflict(format!(
             "a run `{}` of `{}` already exists",

@@ -50,43 +50,48 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
         },
     };
     ctx.record("conf", Value::Object(conf.clone()));
-    let now = Utc::now();
-    // The target's deadlines, as a trigger from the UI arms them: from its stored source (an
-    // active DAG's, so it parses; were it not to, the run simply has none).
-    let deadlines = match crate::dag::parse_dag_str(&target.source, Path::new(&target.fileloc)) {
-        Ok(dag) => crate::model::deadline::for_new_run(&dag, RunType::Manual, now, now),
-        Err(_) => Vec::new(),
-    };
-    let new = NewRun {
-        dag_id: dag_id.clone(),
-        run_id: run_id.clone(),
-        run_type: RunType::Manual,
-        logical_date: now,
-        data_interval_start: now,
-        data_interval_end: now,
-        conf,
-        triggered_by: format!("dag:{}", ctx.run.dag_id),
-        deadlines,
-    };
-    let state = match ctx.store.create_run(&new, now).await {
-        Ok(row) => {
-            ctx.log.line(format!("triggered run `{run_id}` of DAG `{dag_id}`"));
-            row.state
-        }
-        // An earlier poke or try created it: that is the run to report on.
-        Err(StoreError::Conflict(_)) => match ctx.store.find_run(dag_id, &run_id).await {
-            Ok(Some(row)) => row.state,
-            Ok(None) => {
-                return Err(OperatorError::Retryable(format!(
-                    "run `{run_id}` of DAG `{dag_id}` exists but cannot be read"
-                )));
+    // A re-poke or a retry finds the run an earlier one created; only the first reads the
+    // target's deadlines (from its stored source, as a trigger from the UI arms them) and
+    // creates it.
+    let state = match existing(ctx, dag_id, &run_id).await? {
+        Some(state) => state,
+        None => {
+            let now = Utc::now();
+            let new = NewRun {
+                dag_id: dag_id.clone(),
+                run_id: run_id.clone(),
+                run_type: RunType::Manual,
+                logical_date: now,
+                data_interval_start: now,
+                data_interval_end: now,
+                conf,
+                triggered_by: format!("dag:{}", ctx.run.dag_id),
+                deadlines: Vec::new(),
+            };
+            // An active DAG's source parses; were it not to, the run has no deadline.
+            let new = match crate::dag::parse_dag_str(&target.source, Path::new(&target.fileloc)) {
+                Ok(dag) => new.with_deadlines(&dag, now),
+                Err(_) => new,
+            };
+            match ctx.store.create_run(&new, now).await {
+                Ok(row) => {
+                    ctx.log.line(format!("triggered run `{run_id}` of DAG `{dag_id}`"));
+                    row.state
+                }
+                // Another try created it meanwhile: that is the run to report on.
+                Err(StoreError::Conflict(_)) => {
+                    existing(ctx, dag_id, &run_id).await?.ok_or_else(|| {
+                        OperatorError::Retryable(format!(
+                            "run `{run_id}` of DAG `{dag_id}` exists but cannot be read"
+                        ))
+                    })?
+                }
+                Err(e) => {
+                    return Err(OperatorError::Retryable(format!(
+                        "creating run `{run_id}` of DAG `{dag_id}`: {e}"
+                    )));
+                }
             }
-            Err(e) => return Err(OperatorError::Retryable(format!("reading run `{run_id}`: {e}"))),
-        },
-        Err(e) => {
-            return Err(OperatorError::Retryable(format!(
-                "creating run `{run_id}` of DAG `{dag_id}`: {e}"
-            )));
         }
     };
     let xcom = json!({"dag_id": dag_id, "run_id": run_id});
@@ -101,6 +106,18 @@ pub async fn run(ctx: &TaskContext, task: &TriggerDagTask) -> Result<Outcome, Op
         other => {
             Ok(Outcome::NotYet(format!("triggered run `{run_id}` of DAG `{dag_id}` is {other}")))
         }
+    }
+}
+
+/// The state of run `run_id` of `dag_id`, if it exists.
+async fn existing(
+    ctx: &TaskContext,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<Option<DagRunState>, OperatorError> {
+    match ctx.store.find_run(dag_id, run_id).await {
+        Ok(run) => Ok(run.map(|r| r.state)),
+        Err(e) => Err(OperatorError::Retryable(format!("reading run `{run_id}`: {e}"))),
     }
 }
 

@@ -95,8 +95,9 @@ fn asset_run(
         data_interval_end: interval.1,
         conf: serde_json::Map::new(),
         triggered_by: "assets".into(),
-        deadlines: crate::model::deadline::for_new_run(dag, RunType::AssetTriggered, now, now),
+        deadlines: Vec::new(),
     }
+    .with_deadlines(dag, now)
 }
 
 impl Scheduler {

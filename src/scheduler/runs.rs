@@ -167,13 +167,9 @@ impl Scheduler {
                     data_interval_end: interval.end,
                     conf: serde_json::Map::new(),
                     triggered_by: "scheduler".into(),
-                    deadlines: model::deadline::for_new_run(
-                        &dag,
-                        RunType::Scheduled,
-                        interval.start,
-                        now,
-                    ),
-                };
+                    deadlines: Vec::new(),
+                }
+                .with_deadlines(&dag, now);
                 match self.store.create_run(&run, now).await {
                     Ok(_) => {
                         tracing::info!(dag_id = %dag.dag_id, run_id = %run.run_id, "scheduled run created")

@@ -213,6 +213,9 @@ impl Store {
         .fetch_one(&self.pool)
         .await?
         .try_get::<i64, _>("n")?;
+        if n == 0 {
+            return Ok((0, Vec::new()));
+        }
         let sql = format!(
             "SELECT {COLS} FROM deadline d JOIN dag_run r ON r.id = d.run_pk \
              WHERE d.dag_id = $1 AND d.status = 'missed' ORDER BY d.deadline_at DESC, d.id DESC \

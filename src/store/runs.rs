@@ -33,6 +33,14 @@ pub struct NewRun {
 }
 
 impl NewRun {
+    /// The run with `dag`'s deadlines armed for it as of `now`, from its own type and logical
+    /// date (`model::deadline::for_new_run`: none for a backfill).
+    pub fn with_deadlines(mut self, dag: &Dag, now: DateTime<Utc>) -> NewRun {
+        self.deadlines =
+            crate::model::deadline::for_new_run(dag, self.run_type, self.logical_date, now);
+        self
+    }
+
     /// Airflow's run id: `manual__2026-01-01T00:00:00+00:00`.
     pub fn default_run_id(run_type: RunType, logical_date: DateTime<Utc>) -> String {
         format!("{}__{}", run_type.as_str(), logical_date.to_rfc3339())

@@ -311,8 +311,10 @@ async fn grid(
     runs.reverse(); // oldest left, newest right
     let pks: Vec<RunPk> = runs.iter().map(|r| r.id).collect();
     let cells = state.store.grid_cells(&pks).await?;
-    let missed = state.store.runs_missing_deadlines(&pks).await?;
     let (miss_count, misses) = state.store.dag_deadline_misses(&dag_id, MISSES_SHOWN).await?;
+    // Which shown runs missed one: asked only of a DAG that ever missed a deadline.
+    let missed =
+        if miss_count > 0 { state.store.runs_missing_deadlines(&pks).await? } else { Vec::new() };
     let mut by_key: HashMap<(RunPk, &str), Vec<&GridCell>> = HashMap::with_capacity(cells.len());
     for c in &cells {
         by_key.entry((c.run_pk, c.task_id.as_str())).or_default().push(c);
