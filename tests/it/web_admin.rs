@@ -419,6 +419,7 @@ async fn an_admin_sends_a_test_notification_and_sees_the_answer() {
     for (id, uri) in [
         ("hook", format!("{base}/ok/test?secret=t0p+s3cret")),
         ("broken_hook", format!("{base}/fail/test")),
+        ("html_hook", format!("{base}/html/test")),
         ("warehouse", "postgres://etl:pw@127.0.0.1:1/db".to_string()),
     ] {
         let r = app.post(&s, "/admin/connections", &[("conn_id", id), ("uri", &uri)]).await;
@@ -448,6 +449,13 @@ async fn an_admin_sends_a_test_notification_and_sees_the_answer() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("Test notification through broken_hook failed"), "{}", r.body);
     assert!(r.body.contains("receiver broke"), "the receiver's answer is shown: {}", r.body);
+    // A hostile answer is shown as text, never as markup.
+    let form = [("conn_id", "html_hook")];
+    let r = app.post(&s, "/admin/connections/test-notification", &form).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let hostile = crate::support::receivers::HOSTILE_ANSWER;
+    assert!(!r.body.contains(hostile), "the answer reached the page as markup: {}", r.body);
+    assert!(r.body.contains("&#60;img src=x onerror=alert(1)&#62;"), "{}", r.body);
     let r = app.post(&s, "/admin/connections/test-notification", &[("conn_id", "nope")]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     let audit = app.env.store.list_audit(None, None, 50).await.expect("audit");
@@ -456,7 +464,7 @@ async fn an_admin_sends_a_test_notification_and_sees_the_answer() {
         .filter(|a| a.event == "notifier_tested")
         .filter_map(|a| a.extra.as_deref())
         .collect();
-    assert_eq!(tested.len(), 2, "{tested:?}");
+    assert_eq!(tested.len(), 3, "{tested:?}");
     assert!(tested.contains(&"hook: sent"), "{tested:?}");
     assert!(tested.iter().any(|t| t.starts_with("broken_hook: failed")), "{tested:?}");
     assert!(!tested.iter().any(|t| t.contains("s3cret")), "no secret in the audit log");

@@ -41,7 +41,8 @@ impl Received {
     }
 }
 
-/// A webhook receiver: `/ok/*` answers 200, `/fail/*` 500, `/hang/*` never in time.
+/// A webhook receiver: `/ok/*` answers 200, `/fail/*` 500, `/html/*` 500 with markup (a
+/// hostile answer the pages must print as text), `/hang/*` never in time.
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub got: Arc<Mutex<Vec<Received>>>,
@@ -64,6 +65,7 @@ async fn receive(
     }
     match kind.as_str() {
         "ok" => (StatusCode::OK, "thanks".into()),
+        "html" => (StatusCode::INTERNAL_SERVER_ERROR, HOSTILE_ANSWER.into()),
         "hang" => {
             tokio::time::sleep(Duration::from_secs(60)).await;
             (StatusCode::OK, "late".into())
@@ -71,6 +73,9 @@ async fn receive(
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "receiver broke".into()),
     }
 }
+
+/// What `/html/*` answers.
+pub const HOSTILE_ANSWER: &str = "<img src=x onerror=alert(1)>";
 
 impl Receiver {
     /// The receiver's routes.
