@@ -66,41 +66,31 @@ pub fn unknown_notifiers(dag: &Dag, known: &[String]) -> Vec<LoadError> {
 const NOTIFIER_KEYS: [&str; 6] =
     ["on_failure", "on_retry", "on_success", "on_run_failure", "on_run_success", "notify"];
 
-/// Where `id` is first written as a notifier: on the line of a notifier key (`on_failure:
-/// [a, b]`), or as an item of the block list under one (`- a`).
+/// Where `id` is first written as a notifier: the earliest item equal to it of a list under a
+/// notifier key, wherever the YAML index (`Positions`) found one — a DAG's, a task's, a group's
+/// or `default_args`' list, flow or block, through anchors; the `tasks` key when none is (it
+/// came from somewhere the index does not reach).
 fn occurrence(src: &str, positions: &Positions, id: &str) -> super::positions::Pos {
-    let mut under_key = false;
-    for (n, line) in src.lines().enumerate() {
-        let keys = NOTIFIER_KEYS.iter().filter_map(|f| line.find(&format!("{f}:")));
-        let k = match keys.min() {
-            Some(k) => {
-                under_key =
-                    line[k..].split_once(':').is_some_and(|(_, rest)| rest.trim().is_empty());
-                k
+    let lines: Vec<&str> = src.lines().collect();
+    let written_at = |at: super::positions::Pos| {
+        let line = lines.get(at.line.wrapping_sub(1)).copied().unwrap_or("");
+        let rest: String = line.chars().skip(at.column.saturating_sub(1)).collect();
+        let rest = rest.trim_start_matches(['"', '\'']);
+        let next = rest.get(id.len()..).and_then(|r| r.chars().next()).unwrap_or(' ');
+        rest.starts_with(id) && !(next.is_ascii_alphanumeric() || matches!(next, '_' | '-' | '.'))
+    };
+    positions
+        .iter()
+        .filter(|(path, _)| match path {
+            [.., key, index] => {
+                NOTIFIER_KEYS.contains(&key.as_str()) && index.parse::<usize>().is_ok()
             }
-            None if under_key && line.trim_start().starts_with('-') => 0,
-            None => {
-                under_key = false;
-                continue;
-            }
-        };
-        // The id as a whole word after the key.
-        let mut from = k;
-        while let Some(i) = line[from..].find(id) {
-            let at = from + i;
-            let before = line[..at].chars().last().unwrap_or(' ');
-            let next = line[at + id.len()..].chars().next().unwrap_or(' ');
-            let word = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-            if !word(before) && !word(next) {
-                return super::positions::Pos {
-                    line: n + 1,
-                    column: line[..at].chars().count() + 1,
-                };
-            }
-            from = at + id.len();
-        }
-    }
-    positions.nearest(&["tasks"]).key
+            _ => false,
+        })
+        .map(|(_, at)| at.value)
+        .filter(|at| written_at(*at))
+        .min()
+        .unwrap_or_else(|| positions.nearest(&["tasks"]).key)
 }
 
 #[cfg(test)]
@@ -145,5 +135,18 @@ mod tests {
             "{text:?}"
         );
         assert!(text[0].contains("did you mean `oncall`?"), "{text:?}");
+    }
+
+    #[test]
+    fn text_that_only_looks_like_a_notifier_is_not_where_it_is_written() {
+        // A command quoting `on_failure: [...]` comes first; the notifier is the group's.
+        let src = "dag_id: d\ntasks:\n  a: {type: bash, command: 'echo on_failure: [ops_slak]'}\n  \
+                   b: {type: empty, group: g}\ngroups:\n  g:\n    default_args:\n      \
+                   on_failure:\n        - \"ops_slak\"\n";
+        let dag = parse_dag_str(src, "d.yaml".as_ref()).expect("valid");
+        let errors = unknown_notifiers(&dag, &["ops_slack".to_string()]);
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].starts_with("d.yaml:9:11: notifier `ops_slak`"), "{text:?}");
     }
 }

@@ -102,6 +102,11 @@ impl Positions {
         self.entries.get(&key).copied()
     }
 
+    /// Every indexed path with its position, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[String], Located)> {
+        self.entries.iter().map(|(path, at)| (path.as_slice(), *at))
+    }
+
     /// Position of this path or of its closest ancestor present in the document.
     pub fn nearest<S: AsRef<str>>(&self, path: &[S]) -> Located {
         (0..=path.len())
