@@ -119,6 +119,22 @@ mod tests {
     use super::message_id;
 
     #[test]
+    fn a_line_break_in_a_subject_adds_no_header() {
+        // The subject is a template over the try's error, which a task controls.
+        let m = lettre::Message::builder()
+            .from("updraft@example.test".parse().unwrap())
+            .to("ops@example.test".parse().unwrap())
+            .subject("disk full\r\nBcc: thief@example.test\r\n\r\nfake body")
+            .body(String::from("the body"))
+            .unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(!head.lines().any(|l| l.to_lowercase().starts_with("bcc:")), "{text}");
+        assert_eq!(body, "the body", "{text}");
+        assert!(m.envelope().to().len() == 1, "no recipient added");
+    }
+
+    #[test]
     fn message_ids_are_dot_atoms() {
         assert_eq!(
             message_id("task_failure:ti2:try1:1796:mail_ops"),
